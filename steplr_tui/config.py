@@ -1,0 +1,227 @@
+"""Training parameters, their rules, and the one parser that flags and fields share.
+
+Every parameter is described once, by a `FieldSpec`. The command line and the
+parameter panel both parse text through it, so a rule can't differ between them
+and every message names the parameter and the rule it broke.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, fields, replace
+from decimal import Decimal
+from typing import Any, Literal
+
+OPTIMIZERS = ("adam", "sgd")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DATASETS = ("auto", "mnist", "sample")
+
+# Longer input is refused before any conversion: int() of a huge digit string is slow
+# and Python refuses more than 4300 digits anyway.
+MAX_TEXT = 40
+
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+# ASCII digits only: str.isdigit() and int() accept other scripts' digits and
+# underscores, which would let '١_٠' through as 10.
+_FLOAT_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+class FieldError(ValueError):
+    """A value that breaks its parameter's rule; the message says which rule."""
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One parameter: its name, flag, label, type and allowed range."""
+
+    name: str
+    label: str
+    kind: Literal["float", "int", "choice"]
+    help: str
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    choices: tuple[str, ...] = ()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def rule(self) -> str:
+        """The rule in words, as every message about this parameter states it."""
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        noun = "a number" if self.kind == "float" else "a whole number"
+        lo, hi = _fmt_bound(self.lo), _fmt_bound(self.hi)
+        if self.lo is not None and self.hi is not None:
+            if self.kind == "int":
+                return f"{noun} from {lo} to {hi}"
+            left = "(" if self.lo_open else "["
+            right = ")" if self.hi_open else "]"
+            return f"{noun} in {left}{lo}, {hi}{right}"
+        if self.lo is not None:
+            return f"{noun} {'>' if self.lo_open else '>='} {lo}"
+        return noun
+
+    def parse(self, text: str) -> Any:
+        """Turn user text into a value, or raise FieldError naming the rule."""
+        raw = text.strip()
+        if not raw:
+            raise FieldError(f"{self.label} is empty: enter {self.rule}")
+        if len(raw) > MAX_TEXT:
+            raise FieldError(f"{self.label} is too long: enter {self.rule}")
+        if self.kind == "choice":
+            value = raw.lower()
+            if value not in self.choices:
+                raise FieldError(f"{self.label} must be {self.rule} (got {_show(raw)})")
+            return value
+        if self.kind == "int":
+            if not _INT_RE.fullmatch(raw):
+                raise FieldError(f"{self.label} must be {self.rule} (got {_show(raw)})")
+            number: float | int = int(raw)
+        else:
+            if not _FLOAT_RE.fullmatch(raw):
+                raise FieldError(f"{self.label} must be {self.rule} (got {_show(raw)})")
+            number = float(raw)
+            if not math.isfinite(number):
+                raise FieldError(f"{self.label} must be {self.rule} (got {_show(raw)}, too large)")
+            if number == 0.0:
+                number = 0.0  # '-0' is zero; never carry a negative zero into a rule check.
+        if not self._in_range(number):
+            raise FieldError(f"{self.label} must be {self.rule} (got {_show(raw)})")
+        return number
+
+    def _in_range(self, number: float) -> bool:
+        if self.lo is not None and (number <= self.lo if self.lo_open else number < self.lo):
+            return False
+        return not (
+            self.hi is not None and (number >= self.hi if self.hi_open else number > self.hi)
+        )
+
+    def format(self, value: Any) -> str:
+        """The text a field shows for a value (repr keeps floats exact and short)."""
+        if self.kind == "float":
+            return repr(float(value))
+        return str(value)
+
+    def nudge(self, text: str, direction: int) -> str | None:
+        """The text one Up (+1) or Down (-1) step away, or None if there is no valid step.
+
+        Integers move by one. Floats move by one unit of their leading digit, so
+        0.001 -> 0.002 -> ... -> 0.009 -> 0.01, and down from 0.001 to 0.0009:
+        the steps a person would take by hand across decades.
+        """
+        if self.kind == "choice":
+            return None
+        try:
+            value = self.parse(text)
+        except FieldError:
+            return None
+        if self.kind == "int":
+            candidate: float | int = value + direction
+        else:
+            candidate = _decade_step(value, direction)
+        try:
+            self.parse(self.format(candidate))
+        except FieldError:
+            return None
+        return self.format(candidate)
+
+
+def _decade_step(value: float, direction: int) -> float:
+    if value == 0.0:
+        return 0.1 if direction > 0 else 0.0
+    d = Decimal(repr(value))
+    unit = Decimal(1).scaleb(d.adjusted())
+    if direction < 0 and d - unit <= 0:
+        unit = unit.scaleb(-1)
+    return float(d + unit if direction > 0 else d - unit)
+
+
+def _fmt_bound(bound: float | None) -> str:
+    if bound is None:
+        return ""
+    return str(int(bound)) if float(bound).is_integer() else repr(bound)
+
+
+def _show(raw: str) -> str:
+    return repr(raw if len(raw) <= 20 else raw[:20] + "…")
+
+
+SPECS: dict[str, FieldSpec] = {
+    s.name: s
+    for s in (
+        FieldSpec("lr", "lr", "float", "initial learning rate", lo=0.0, lo_open=True),
+        FieldSpec("step_size", "step_size", "int", "epochs between LR drops", lo=1, hi=1_000_000),
+        FieldSpec(
+            "gamma", "gamma", "float", "factor applied at each drop", lo=0.0, hi=1.0, lo_open=True
+        ),
+        FieldSpec("epochs", "epochs", "int", "epochs to train", lo=1, hi=1000),
+        FieldSpec("batch_size", "batch size", "int", "training batch size", lo=1, hi=60000),
+        FieldSpec("optimizer", "optimizer", "choice", "optimizer", choices=OPTIMIZERS),
+        FieldSpec(
+            "momentum", "momentum", "float", "SGD momentum (SGD only)", lo=0.0, hi=1.0, hi_open=True
+        ),
+        FieldSpec("seed", "seed", "int", "random seed", lo=0, hi=2**63 - 1),
+        FieldSpec("device", "device", "choice", "auto picks a GPU when there is one", choices=DEVICES),
+        FieldSpec(
+            "dataset", "dataset", "choice", "auto falls back to the bundled sample", choices=DATASETS
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run needs. Defaults are the reference run (Adam, lr 1e-3, StepLR 2/0.1)."""
+
+    lr: float = 0.001
+    step_size: int = 2
+    gamma: float = 0.1
+    epochs: int = 5
+    batch_size: int = 64
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    seed: int = 0
+    device: str = "auto"
+    dataset: str = "auto"
+    data_dir: str | None = None
+    download: bool = True
+
+    def validated(self) -> TrainConfig:
+        """Re-check every rule (a config may come from code, not from text); raise FieldError."""
+        for spec in SPECS.values():
+            value = getattr(self, spec.name)
+            if spec.kind == "choice":
+                spec.parse(str(value))
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise FieldError(f"{spec.label} must be {spec.rule} (got {value!r})")
+            if spec.kind == "int" and not float(value).is_integer():
+                raise FieldError(f"{spec.label} must be {spec.rule} (got {value!r})")
+            if spec.kind == "float" and not math.isfinite(value):
+                raise FieldError(f"{spec.label} must be {spec.rule} (got {value!r})")
+            if not spec._in_range(value):
+                raise FieldError(f"{spec.label} must be {spec.rule} (got {value!r})")
+        return self
+
+    def with_values(self, **values: Any) -> TrainConfig:
+        return replace(self, **values)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def parse_values(texts: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Parse field texts; returns (values, errors), each keyed by parameter name."""
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name, text in texts.items():
+        try:
+            values[name] = SPECS[name].parse(text)
+        except FieldError as exc:
+            errors[name] = str(exc)
+    return values, errors

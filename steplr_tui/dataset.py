@@ -1,0 +1,147 @@
+"""MNIST as whole uint8 tensors in memory: full MNIST via torchvision, or the bundled sample.
+
+Training indexes these tensors directly, so there is no per-sample PIL image or
+ToTensor call anywhere. Where full MNIST cannot be had and the user did not insist
+on it, the bundled sample is used and the reason is reported, never hidden.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from steplr_tui.idx import IdxError, read_idx
+
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample_data"
+MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+# torchvision's downloader sets no timeout; a firewalled cluster would hang forever.
+DOWNLOAD_TIMEOUT_S = 15.0
+GET_MNIST_HINT = (
+    "To use full MNIST, run once where there is internet "
+    "(steplr-tui --headless --dataset mnist --epochs 1 --data-dir DIR), or copy the four "
+    "MNIST files into DIR/MNIST/raw/, then start with --data-dir DIR or STEPLR_TUI_DATA=DIR."
+)
+
+
+class DataError(RuntimeError):
+    """Data that cannot be loaded; the message names the path and what to do."""
+
+
+@dataclass(frozen=True)
+class TensorData:
+    """Images as uint8 [N, 28, 28] and labels as int64 [N], for training and test."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    name: str
+    source: str
+    notice: str | None = None
+
+
+def load_mnist(root: Path, download: bool = True) -> TensorData:
+    """Full MNIST from `root` (torchvision's layout), downloading missing files if allowed."""
+    from torchvision import datasets  # deferred: torchvision's import is slow
+
+    raw = root / "MNIST" / "raw"
+    missing = [f for f in MNIST_FILES if not (raw / f).is_file()]
+    if missing and not download:
+        raise DataError(f"MNIST files missing in {raw}: {', '.join(missing)}. {GET_MNIST_HINT}")
+    try:
+        with _quiet_download():
+            train = datasets.MNIST(str(root), train=True, download=download)
+            test = datasets.MNIST(str(root), train=False, download=download)
+    except Exception as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if missing:
+            raise DataError(
+                f"MNIST is not in {raw} and could not be downloaded ({why}). {GET_MNIST_HINT}"
+            ) from exc
+        # Present but unreadable: truncated or corrupt files fail inside torchvision's parser.
+        raise DataError(
+            f"MNIST in {raw} cannot be read ({why}): the files may be truncated or corrupt. "
+            f"Delete them so they are downloaded again, or copy fresh ones. {GET_MNIST_HINT}"
+        ) from exc
+    data = TensorData(
+        train.data, train.targets, test.data, test.targets, "MNIST", str(root.resolve())
+    )
+    _check_shapes(data, raw)
+    return data
+
+
+def load_sample(notice: str | None = None) -> TensorData:
+    """The 10,000/2,000-image MNIST sample that ships inside the package."""
+    try:
+        parts = [_read_idx_tensor(SAMPLE_DIR / f"{name}.gz") for name in MNIST_FILES]
+    except IdxError as exc:
+        raise DataError(f"the bundled MNIST sample is damaged ({exc}); reinstall steplr-tui") from exc
+    train_x, train_y, test_x, test_y = parts
+    data = TensorData(
+        train_x, train_y.long(), test_x, test_y.long(), "MNIST sample", str(SAMPLE_DIR), notice
+    )
+    _check_shapes(data, SAMPLE_DIR)
+    return data
+
+
+def load(
+    dataset: str,
+    data_dir: Path,
+    download: bool = True,
+    mnist_loader: Callable[[Path, bool], TensorData] = load_mnist,
+) -> TensorData:
+    """Load what `dataset` asks for: 'mnist' (or fail), 'sample', or 'auto' (MNIST, else sample)."""
+    if dataset == "sample":
+        return load_sample()
+    if dataset == "mnist":
+        return mnist_loader(data_dir, download)
+    try:
+        return mnist_loader(data_dir, download)
+    except DataError as exc:
+        return load_sample(
+            notice=(
+                "Training on the bundled MNIST sample (10,000 train / 2,000 test images), "
+                f"not full MNIST: {exc}"
+            )
+        )
+
+
+def _read_idx_tensor(path: Path) -> torch.Tensor:
+    shape, blob = read_idx(path)
+    return torch.frombuffer(bytearray(blob), dtype=torch.uint8).reshape(shape)
+
+
+def _check_shapes(data: TensorData, where: Path) -> None:
+    ok = (
+        data.train_x.dim() == 3
+        and tuple(data.train_x.shape[1:]) == (28, 28)
+        and tuple(data.test_x.shape[1:]) == (28, 28)
+        and len(data.train_x) == len(data.train_y) > 0
+        and len(data.test_x) == len(data.test_y) > 0
+    )
+    if not ok:
+        raise DataError(f"the data in {where} is not 28x28 MNIST images with matching labels")
+
+
+@contextlib.contextmanager
+def _quiet_download():
+    """Bound the download's wait and keep torchvision's progress prints off the screen."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            yield
+    finally:
+        socket.setdefaulttimeout(previous)

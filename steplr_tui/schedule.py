@@ -1,0 +1,77 @@
+"""StepLR's learning rate per epoch, in pure Python (no torch), for previews.
+
+`torch.optim.lr_scheduler.StepLR` is chainable: at each `step()` it multiplies the
+optimizer's current lr by gamma when its epoch counter is a non-zero multiple of
+step_size. Computing it the same way, one float multiplication per drop, gives the
+very same floats torch sets, where the closed form `lr0 * gamma ** (t // step_size)`
+can differ in the last bits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+def step_lrs(lr: float, step_size: int, gamma: float, epochs: int, start_epoch: int = 0) -> list[float]:
+    """The lr in force during each epoch `start_epoch .. epochs-1` (0-based).
+
+    `lr` is the lr in force during `start_epoch`, as the optimizer holds it then.
+    """
+    lrs: list[float] = []
+    current = lr
+    for t in range(start_epoch, epochs):
+        if t > start_epoch and t % step_size == 0:
+            current = current * gamma
+        lrs.append(current)
+    return lrs
+
+
+def drop_epochs(step_size: int, epochs: int) -> list[int]:
+    """1-based epochs whose lr is lower than the previous epoch's (gamma < 1)."""
+    return [t + 1 for t in range(step_size, epochs, step_size)]
+
+
+@dataclass(frozen=True)
+class SchedulePlan:
+    """A planned staircase and the facts a user reads off it."""
+
+    lrs: list[float]
+    drops: list[int]
+
+    @property
+    def final_lr(self) -> float:
+        return self.lrs[-1]
+
+    def summary(self, max_listed: int = 6) -> str:
+        """One line: where the lr drops and where it ends."""
+        final = f"final lr {format_lr(self.final_lr)}"
+        if not self.drops or self.lrs[0] == self.final_lr:
+            return f"constant lr {format_lr(self.lrs[0])}" if not self.drops else f"no decay · {final}"
+        if len(self.drops) <= max_listed:
+            where = ", ".join(str(e) for e in self.drops)
+            return f"drops at epoch {where} · {final}"
+        return f"{len(self.drops)} drops, first at epoch {self.drops[0]} · {final}"
+
+
+def plan(lr: float, step_size: int, gamma: float, epochs: int) -> SchedulePlan:
+    """The planned schedule for a fresh run."""
+    drops = drop_epochs(step_size, epochs) if gamma != 1.0 else []
+    return SchedulePlan(step_lrs(lr, step_size, gamma, epochs), drops)
+
+
+def format_lr(lr: float) -> str:
+    """Compact lr text: 0.001 -> '1e-03', 3e-4 -> '3e-04', underflow -> '0 (underflow)'."""
+    if lr == 0.0:
+        return "0 (underflow)"
+    text = f"{lr:.3g}"
+    if "e" in text or lr < 1e-2:
+        mantissa, _, exp = f"{lr:.2e}".partition("e")
+        mantissa = mantissa.rstrip("0").rstrip(".")
+        return f"{mantissa}e{exp}"
+    return text
+
+
+def safe_log10(lr: float) -> float:
+    """log10 that survives an lr that underflowed to 0 (gamma**k below the smallest float)."""
+    return math.log10(max(lr, 5e-324))
