@@ -23,7 +23,7 @@ MAX_TEXT = 40
 
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 # ASCII digits only: str.isdigit() and int() accept other scripts' digits and
-# underscores, which would let '١_٠' through as 10.
+# underscores, which would let Arabic-Indic digits or '1_0' through.
 _FLOAT_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
@@ -66,32 +66,36 @@ class FieldSpec:
             return f"{noun} {'>' if self.lo_open else '>='} {lo}"
         return noun
 
-    def parse(self, text: str) -> Any:
-        """Turn user text into a value, or raise FieldError naming the rule."""
+    def parse(self, text: str, who: str | None = None) -> Any:
+        """Turn user text into a value, or raise FieldError naming the rule.
+
+        `who` names the parameter in the message (the flag, on the command line).
+        """
+        who = who or self.label
         raw = text.strip()
         if not raw:
-            raise FieldError(f"{self.label} is empty: enter {self.rule}")
+            raise FieldError(f"{who} is empty: enter {self.rule}")
         if len(raw) > MAX_TEXT:
-            raise FieldError(f"{self.label} is too long: enter {self.rule}")
+            raise FieldError(f"{who} is too long: enter {self.rule}")
         if self.kind == "choice":
             value = raw.lower()
             if value not in self.choices:
-                raise FieldError(f"{self.label} must be {self.rule} (got {_show(raw)})")
+                raise FieldError(f"{who} must be {self.rule} (got {_show(raw)})")
             return value
         if self.kind == "int":
             if not _INT_RE.fullmatch(raw):
-                raise FieldError(f"{self.label} must be {self.rule} (got {_show(raw)})")
+                raise FieldError(f"{who} must be {self.rule} (got {_show(raw)})")
             number: float | int = int(raw)
         else:
             if not _FLOAT_RE.fullmatch(raw):
-                raise FieldError(f"{self.label} must be {self.rule} (got {_show(raw)})")
+                raise FieldError(f"{who} must be {self.rule} (got {_show(raw)})")
             number = float(raw)
             if not math.isfinite(number):
-                raise FieldError(f"{self.label} must be {self.rule} (got {_show(raw)}, too large)")
+                raise FieldError(f"{who} must be {self.rule} (got {_show(raw)}, too large)")
             if number == 0.0:
                 number = 0.0  # '-0' is zero; never carry a negative zero into a rule check.
         if not self._in_range(number):
-            raise FieldError(f"{self.label} must be {self.rule} (got {_show(raw)})")
+            raise FieldError(f"{who} must be {self.rule} (got {_show(raw)})")
         return number
 
     def _in_range(self, number: float) -> bool:
@@ -166,9 +170,15 @@ SPECS: dict[str, FieldSpec] = {
             "momentum", "momentum", "float", "SGD momentum (SGD only)", lo=0.0, hi=1.0, hi_open=True
         ),
         FieldSpec("seed", "seed", "int", "random seed", lo=0, hi=2**63 - 1),
-        FieldSpec("device", "device", "choice", "auto picks a GPU when there is one", choices=DEVICES),
         FieldSpec(
-            "dataset", "dataset", "choice", "auto falls back to the bundled sample", choices=DATASETS
+            "device", "device", "choice", "auto picks a GPU when there is one", choices=DEVICES
+        ),
+        FieldSpec(
+            "dataset",
+            "dataset",
+            "choice",
+            "auto falls back to the bundled sample",
+            choices=DATASETS,
         ),
     )
 }

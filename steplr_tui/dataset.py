@@ -86,7 +86,9 @@ def load_sample(notice: str | None = None) -> TensorData:
     try:
         parts = [_read_idx_tensor(SAMPLE_DIR / f"{name}.gz") for name in MNIST_FILES]
     except IdxError as exc:
-        raise DataError(f"the bundled MNIST sample is damaged ({exc}); reinstall steplr-tui") from exc
+        raise DataError(
+            f"the bundled MNIST sample is damaged ({exc}); reinstall steplr-tui"
+        ) from exc
     train_x, train_y, test_x, test_y = parts
     data = TensorData(
         train_x, train_y.long(), test_x, test_y.long(), "MNIST sample", str(SAMPLE_DIR), notice

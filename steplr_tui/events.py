@@ -7,7 +7,7 @@ any thread and tests can build them by hand.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 RunStatus = Literal["completed", "stopped", "failed"]
 
@@ -73,7 +73,7 @@ class RunEnded:
     elapsed: float
 
 
-Event = Union[RunStarted, Notice, BatchProgress, EpochEnd, RunEnded]
+Event = RunStarted | Notice | BatchProgress | EpochEnd | RunEnded
 
 
 def epoch_report(event: EpochEnd) -> tuple[str, str]:

@@ -37,13 +37,19 @@ def read_idx(path: Path) -> tuple[tuple[int, ...], bytes]:
         count *= dim
     if len(blob) - header != count:
         raise IdxError(
-            f"{path} is truncated or padded: header says {count} bytes, file has {len(blob) - header}"
+            f"{path} is truncated or padded: "
+            f"header says {count} bytes, file has {len(blob) - header}"
         )
     return shape, blob[header:]
 
 
 def write_idx(path: Path, shape: tuple[int, ...], data: bytes) -> None:
     """Write uint8 data as gzipped IDX (deterministic: no timestamp in the gzip header)."""
-    header = struct.pack(">HBB", 0, _TYPE_UBYTE, len(shape)) + struct.pack(">" + "I" * len(shape), *shape)
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=9) as fh:
+    header = struct.pack(">HBB", 0, _TYPE_UBYTE, len(shape)) + struct.pack(
+        ">" + "I" * len(shape), *shape
+    )
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=9) as fh,
+    ):
         fh.write(header + data)

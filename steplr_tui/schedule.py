@@ -13,7 +13,9 @@ import math
 from dataclasses import dataclass
 
 
-def step_lrs(lr: float, step_size: int, gamma: float, epochs: int, start_epoch: int = 0) -> list[float]:
+def step_lrs(
+    lr: float, step_size: int, gamma: float, epochs: int, start_epoch: int = 0
+) -> list[float]:
     """The lr in force during each epoch `start_epoch .. epochs-1` (0-based).
 
     `lr` is the lr in force during `start_epoch`, as the optimizer holds it then.
@@ -43,15 +45,14 @@ class SchedulePlan:
     def final_lr(self) -> float:
         return self.lrs[-1]
 
-    def summary(self, max_listed: int = 6) -> str:
-        """One line: where the lr drops and where it ends."""
-        final = f"final lr {format_lr(self.final_lr)}"
-        if not self.drops or self.lrs[0] == self.final_lr:
-            return f"constant lr {format_lr(self.lrs[0])}" if not self.drops else f"no decay · {final}"
+    def summary(self, max_listed: int = 4) -> str:
+        """One short line: where the lr drops and where it ends."""
+        if not self.drops:
+            return f"constant lr {format_lr(self.lrs[0])}"
+        final = f"final {format_lr(self.final_lr)}"
         if len(self.drops) <= max_listed:
-            where = ", ".join(str(e) for e in self.drops)
-            return f"drops at epoch {where} · {final}"
-        return f"{len(self.drops)} drops, first at epoch {self.drops[0]} · {final}"
+            return f"drops at epoch {', '.join(str(e) for e in self.drops)} · {final}"
+        return f"{len(self.drops)} drops from epoch {self.drops[0]} · {final}"
 
 
 def plan(lr: float, step_size: int, gamma: float, epochs: int) -> SchedulePlan:

@@ -55,9 +55,13 @@ def resolve_device(choice: str) -> torch.device:
     if choice == "auto":
         return torch.device("cuda" if cuda else "mps" if mps else "cpu")
     if choice == "cuda" and not cuda:
-        raise RunFailure("device cuda was asked for, but torch sees no CUDA GPU: use --device auto or cpu")
+        raise RunFailure(
+            "device cuda was asked for, but torch sees no CUDA GPU: use --device auto or cpu"
+        )
     if choice == "mps" and not mps:
-        raise RunFailure("device mps was asked for, but this torch has no MPS support: use --device auto or cpu")
+        raise RunFailure(
+            "device mps was asked for, but this torch has no MPS support: use --device auto or cpu"
+        )
     return torch.device(choice)
 
 

@@ -1,0 +1,57 @@
+"""The Textual application: a thin shell around the dashboard screen.
+
+Importing this module imports Textual but not torch; torch loads in a background
+thread after the first frame, so the dashboard appears at once.
+"""
+
+from __future__ import annotations
+
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+from steplr_tui.config import TrainConfig
+from steplr_tui.screens.dashboard import DashboardScreen, TrainFn, real_train
+
+
+class SteplrApp(App[int]):
+    """steplr-tui: set StepLR, preview its staircase, watch MNIST train."""
+
+    CSS_PATH = ["app.tcss", "screens/dashboard.tcss"]
+    TITLE = "steplr-tui"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+
+    def __init__(
+        self,
+        config: TrainConfig | None = None,
+        *,
+        start: bool = False,
+        train_fn: TrainFn = real_train,
+        warm_up: bool = True,
+        cursor_blink: bool = True,
+        theme: str = "textual-dark",
+    ) -> None:
+        super().__init__()
+        self.config = config or TrainConfig()
+        self.start_at_launch = start
+        self.train_fn = train_fn
+        self.warm_up = warm_up
+        self.cursor_blink = cursor_blink
+        self.theme = theme
+
+    def get_default_screen(self) -> Screen:
+        return DashboardScreen(
+            self.config,
+            train_fn=self.train_fn,
+            start=self.start_at_launch,
+            warm_up=self.warm_up,
+            cursor_blink=self.cursor_blink,
+        )
+
+    async def action_quit(self) -> None:
+        # Stop the worker first so it leaves at its next batch instead of being waited on.
+        screen = self.screen
+        if isinstance(screen, DashboardScreen):
+            screen.stop_training()
+        self.exit(0)

@@ -1,0 +1,336 @@
+"""The dashboard: parameters on the left, live plots on the right, status below.
+
+The screen owns the one training worker. The worker reports only by posting
+`TrainerEvent`s; the screen folds them into a `RunView` and marks panes dirty,
+and a timer redraws the dirty ones at a bounded rate, so the UI's cost does not
+grow with the number of batches.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, RichLog, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from steplr_tui.config import FieldError, TrainConfig
+from steplr_tui.events import EpochEnd, Event, Notice, RunEnded, RunStarted, epoch_report
+from steplr_tui.messages import DeviceProbed, TrainerEvent
+from steplr_tui.paths import resolve_data_dir
+from steplr_tui.run_view import RunView, status_text
+from steplr_tui.schedule import plan
+from steplr_tui.widgets.params import ParamPanel
+from steplr_tui.widgets.plots import AccuracyPlot, LossPlot, LrPlot, accuracy_summary, loss_summary
+
+TrainFn = Callable[[TrainConfig, Callable[[], bool], Callable[[Event], None]], Any]
+
+REDRAW_INTERVAL_S = 0.25
+MIN_WIDTH, MIN_HEIGHT = 60, 18
+NARROW_WIDTH = 100  # below this the parameter column slims down
+PLAN_FIELDS = ("lr", "step_size", "gamma", "epochs")
+
+
+def real_train(config: TrainConfig, should_stop: Callable[[], bool], emit: Callable[[Event], None]):
+    """The real trainer, imported in the worker thread so torch never loads on the UI thread."""
+    from steplr_tui.trainer import train
+
+    return train(config, should_stop, emit)
+
+
+class DashboardScreen(Screen):
+    """Set parameters, preview the schedule, run and watch training."""
+
+    BINDINGS = [
+        Binding("ctrl+r", "start", "Start", priority=True),
+        Binding("ctrl+s", "stop", "Stop", priority=True),
+    ]
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        train_fn: TrainFn = real_train,
+        start: bool = False,
+        warm_up: bool = True,
+        cursor_blink: bool = True,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.train_fn = train_fn
+        self.start_at_launch = start
+        self.warm_up = warm_up
+        self.cursor_blink = cursor_blink
+        self.view = RunView()
+        self.run_id = 0
+        self.device_hint = "device auto" if config.device == "auto" else config.device
+        self._stop = threading.Event()
+        self._worker: Worker | None = None
+        self._dirty: set[str] = set()
+        self._plan_values = {name: getattr(config, name) for name in PLAN_FIELDS}
+        self._plan_note = ""
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                panel = ParamPanel(self.config, cursor_blink=self.cursor_blink, id="params")
+                panel.border_title = "Parameters"
+                yield panel
+                log = RichLog(id="log", max_lines=2000, wrap=True, markup=False, min_width=20)
+                log.border_title = "Log"
+                yield log
+            with Vertical(id="plots"):
+                lr = LrPlot(id="lr-plot")
+                lr.border_title = "LR schedule (log scale)"
+                yield lr
+                loss = LossPlot(id="loss-plot")
+                loss.border_title = "Training loss"
+                yield loss
+                acc = AccuracyPlot(id="acc-plot")
+                acc.border_title = "Test accuracy (%)"
+                yield acc
+        yield Static("", id="too-small")
+        yield Static("", id="notice")
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._check_size(self.app.size.width, self.app.size.height)
+        self._dirty = {"lr", "loss", "acc", "status", "notice"}
+        self.redraw()
+        self.set_interval(REDRAW_INTERVAL_S, self.redraw)
+        if self.start_at_launch:
+            self.call_after_refresh(self.action_start)
+        if self.warm_up:
+            self.call_after_refresh(self._start_warm_up)
+
+    # ---- layout -------------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._check_size(event.size.width, event.size.height)
+
+    def _check_size(self, width: int, height: int) -> None:
+        small = width < MIN_WIDTH or height < MIN_HEIGHT
+        self.set_class(small, "-too-small")
+        self.set_class(width < NARROW_WIDTH, "-narrow")
+        self._dirty.add("status")
+        if small:
+            self.query_one("#too-small", Static).update(
+                f"Terminal too small: {width}x{height}.\n"
+                f"steplr-tui needs at least {MIN_WIDTH}x{MIN_HEIGHT}; enlarge the window.\n"
+                "Training goes on meanwhile; ctrl+q quits."
+            )
+
+    # ---- parameters and preview ----------------------------------------------
+
+    @on(ParamPanel.Changed)
+    def _on_params_changed(self, event: ParamPanel.Changed) -> None:
+        bad = [name for name in PLAN_FIELDS if name in event.errors]
+        if bad:
+            self._plan_note = f"fix {', '.join(bad)} to update the preview"
+        else:
+            self._plan_note = ""
+            self._plan_values = {name: event.values[name] for name in PLAN_FIELDS}
+        if not self.view.active:
+            self._dirty |= {"lr", "loss", "acc", "status"}
+            self._redraw_lr()  # the preview follows typing without waiting for the timer
+
+    # ---- actions ---------------------------------------------------------------
+
+    def action_start(self) -> None:
+        if self.view.active:
+            self.notify("A run is in progress: ctrl+s stops it.", severity="warning")
+            return
+        if self._worker is not None and not self._worker.is_finished:
+            self.notify("The last run is still stopping; try again in a moment.")
+            return
+        panel = self.query_one(ParamPanel)
+        values, errors = panel.read()
+        if errors:
+            name, message = next(iter(errors.items()))
+            panel.focus_field(name)
+            self.notify(f"Not started: {message}", title="Invalid parameter", severity="error")
+            return
+        try:
+            config = self.config.with_values(**values).validated()
+        except FieldError as exc:
+            self.notify(f"Not started: {exc}", title="Invalid parameter", severity="error")
+            return
+        self.config = config
+        self.view.begin(config)
+        self.run_id += 1
+        self._log(
+            f"Run {self.run_id}: {config.optimizer} lr={config.lr:g} step_size={config.step_size} "
+            f"gamma={config.gamma:g} epochs={config.epochs} batch={config.batch_size} "
+            f"seed={config.seed}"
+        )
+        panel.set_running(True)
+        self._dirty |= {"lr", "loss", "acc", "status", "notice"}
+        self.redraw()
+        self._launch(config, self.run_id)
+
+    def action_stop(self) -> None:
+        if not self.view.active:
+            self.notify("Nothing is running.")
+            return
+        self._stop.set()
+        if self.view.phase != "stopping":
+            self.view.phase = "stopping"
+            self._dirty.add("status")
+
+    def _launch(self, config: TrainConfig, run_id: int) -> None:
+        stop = self._stop = threading.Event()
+        train_fn = self.train_fn
+        post = self.post_message
+
+        def work() -> None:
+            worker = get_current_worker()
+
+            def should_stop() -> bool:
+                return stop.is_set() or worker.is_cancelled
+
+            def emit(event: Event) -> None:
+                post(TrainerEvent(run_id, event))
+
+            train_fn(config, should_stop, emit)
+
+        self._worker = self.run_worker(
+            work, name=f"train-{run_id}", group="training", thread=True, exit_on_error=False
+        )
+
+    def stop_training(self) -> None:
+        """Ask the worker to stop at its next batch (also used when the app quits)."""
+        self._stop.set()
+
+    # ---- events from the worker --------------------------------------------------
+
+    @on(TrainerEvent)
+    def _on_trainer_event(self, message: TrainerEvent) -> None:
+        if message.run_id != self.run_id:
+            return  # a straggler from a run that was replaced
+        event = message.event
+        was_stopping = self.view.phase == "stopping"
+        self._dirty |= self.view.apply(event)
+        if was_stopping and self.view.phase == "running":
+            self.view.phase = "stopping"
+        if isinstance(event, EpochEnd):
+            for line in epoch_report(event):
+                self._log(line)
+        elif isinstance(event, RunStarted):
+            self._log(f"{event.device} · {event.dataset} {event.n_train:,}/{event.n_test:,}")
+        elif isinstance(event, Notice):
+            self._log(f"{event.level}: {event.text}")
+        elif isinstance(event, RunEnded):
+            self._finish(event)
+
+    def _finish(self, event: RunEnded) -> None:
+        self.query_one(ParamPanel).set_running(False)
+        if event.status == "completed":
+            self._log(f"Run {self.run_id} completed in {event.elapsed:.1f}s.")
+        elif event.status == "stopped":
+            self._log(f"Run {self.run_id} stopped after {event.epochs_done} epoch(s).")
+        else:
+            self._log(f"Run {self.run_id} FAILED: {event.message}")
+            self.notify(event.message, title="Run failed", severity="error", timeout=10)
+        self.redraw()
+
+    @on(Worker.StateChanged)
+    def _on_worker_state(self, event: Worker.StateChanged) -> None:
+        # A trainer that raised instead of reporting: keep the app usable all the same.
+        if event.worker is self._worker and event.state == WorkerState.ERROR and self.view.active:
+            error = event.worker.error
+            self._on_trainer_event(
+                TrainerEvent(
+                    self.run_id,
+                    RunEnded(
+                        "failed", f"{type(error).__name__}: {error}", len(self.view.epochs), 0.0
+                    ),
+                )
+            )
+
+    # ---- warm-up -------------------------------------------------------------------
+
+    def _start_warm_up(self) -> None:
+        # A daemon thread, not a worker: quitting must not wait for torch's import.
+        threading.Thread(target=self._probe_device, name="steplr-warm-up", daemon=True).start()
+
+    def _probe_device(self) -> None:
+        try:
+            from steplr_tui.trainer import describe_device, resolve_device
+
+            text = describe_device(resolve_device("auto"))
+        except Exception:
+            return  # the run itself will report any real problem
+        self.post_message(DeviceProbed(text))
+
+    @on(DeviceProbed)
+    def _on_device_probed(self, message: DeviceProbed) -> None:
+        self.device_hint = f"auto: {message.description}"
+        self._dirty.add("status")
+
+    # ---- drawing ------------------------------------------------------------------
+
+    def redraw(self) -> None:
+        """Redraw what changed since the last call (the timer calls this)."""
+        dirty, self._dirty = self._dirty, set()
+        if not dirty:
+            return
+        span = self.view.config.epochs if self.view.active and self.view.config else self._span()
+        if "lr" in dirty:
+            self._redraw_lr()
+        if "loss" in dirty:
+            loss = self.query_one(LossPlot)
+            loss.border_subtitle = loss_summary(self.view.epochs)
+            loss.set_data(self.view.losses, self.view.epochs, span)
+        if "acc" in dirty:
+            acc = self.query_one(AccuracyPlot)
+            acc.border_subtitle = accuracy_summary(self.view.epochs)
+            acc.set_data(self.view.epochs, span)
+        if "status" in dirty:
+            self.query_one("#status", Static).update(
+                status_text(self.view, self.device_hint, self._data_hint(), self.size.width - 2)
+            )
+        if "notice" in dirty:
+            notice = self.view.notice
+            widget = self.query_one("#notice", Static)
+            widget.update(f"⚠ {notice.text}" if notice else "")
+            widget.display = notice is not None
+
+    def _span(self) -> int:
+        return max(int(self._plan_values["epochs"]), len(self.view.epochs), 1)
+
+    def _redraw_lr(self) -> None:
+        lr_plot = self.query_one(LrPlot)
+        if self.view.active and self.view.config is not None:
+            c = self.view.config
+            schedule = plan(c.lr, c.step_size, c.gamma, c.epochs)
+        else:
+            v = self._plan_values
+            schedule = plan(v["lr"], v["step_size"], v["gamma"], v["epochs"])
+        lr_plot.border_subtitle = self._plan_note or schedule.summary()
+        lr_plot.set_data(schedule.lrs, [e.lr for e in self.view.epochs])
+
+    def _data_hint(self) -> str:
+        try:
+            dataset = str(self.query_one("#field-dataset").value)
+        except Exception:
+            dataset = self.config.dataset
+        where = resolve_data_dir(self.config.data_dir)
+        return f"data {dataset} in {_short_path(str(where))}"
+
+    def _log(self, line: str) -> None:
+        self.query_one("#log", RichLog).write(line)
+
+
+def _short_path(path: str, limit: int = 40) -> str:
+    from pathlib import Path
+
+    home = str(Path.home())
+    if path.startswith(home):
+        path = "~" + path[len(home) :]
+    return path if len(path) <= limit else "…" + path[-(limit - 1) :]

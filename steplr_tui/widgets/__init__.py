@@ -1,0 +1,1 @@
+"""Widgets of the dashboard: parameter panel, plot panes, status line."""

@@ -1,0 +1,158 @@
+"""The parameter panel: one compact field per training parameter, validated as typed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical
+from textual.message import Message
+from textual.validation import ValidationResult, Validator
+from textual.widgets import Input, Label, Select, Static
+
+from steplr_tui.config import SPECS, FieldError, FieldSpec, TrainConfig
+
+CHOICE_LABELS = {
+    "adam": "Adam",
+    "sgd": "SGD",
+    "auto": "auto",
+    "cpu": "cpu",
+    "cuda": "cuda",
+    "mps": "mps",
+    "mnist": "MNIST",
+    "sample": "sample",
+}
+
+
+class SpecValidator(Validator):
+    """Runs a parameter's own rule, so the field and the flag say the same thing."""
+
+    def __init__(self, spec: FieldSpec) -> None:
+        super().__init__()
+        self.spec = spec
+
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            self.spec.parse(value)
+        except FieldError as exc:
+            return self.failure(str(exc))
+        return self.success()
+
+
+class NumberInput(Input):
+    """A numeric field whose value Up and Down nudge by one step."""
+
+    BINDINGS = [
+        Binding("up", "nudge(1)", "Up", show=False),
+        Binding("down", "nudge(-1)", "Down", show=False),
+    ]
+
+    def __init__(self, spec: FieldSpec, value: str, **kwargs: Any) -> None:
+        super().__init__(
+            value=value,
+            validators=[SpecValidator(spec)],
+            validate_on=["changed", "blur", "submitted"],
+            compact=True,
+            **kwargs,
+        )
+        self.spec = spec
+
+    def action_nudge(self, direction: int) -> None:
+        new = self.spec.nudge(self.value, direction)
+        if new is not None:
+            self.value = new
+            self.cursor_position = len(new)
+
+
+class ParamPanel(Vertical):
+    """Fields for every parameter; posts `ParamPanel.Changed` on each edit."""
+
+    class Changed(Message):
+        """The fields changed: parsed values of the valid ones, and messages for the rest."""
+
+        def __init__(self, values: dict[str, Any], errors: dict[str, str]) -> None:
+            super().__init__()
+            self.values = values
+            self.errors = errors
+
+    def __init__(self, config: TrainConfig, cursor_blink: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._initial = config
+        self._cursor_blink = cursor_blink
+
+    def compose(self) -> ComposeResult:
+        with Grid(id="param-grid"):
+            for spec in SPECS.values():
+                yield Label(spec.label, classes="param-label")
+                value = getattr(self._initial, spec.name)
+                if spec.kind == "choice":
+                    yield Select(
+                        [(CHOICE_LABELS.get(c, c), c) for c in spec.choices],
+                        value=value,
+                        allow_blank=False,
+                        compact=True,
+                        id=f"field-{spec.name}",
+                    )
+                else:
+                    field = NumberInput(spec, spec.format(value), id=f"field-{spec.name}")
+                    field.cursor_blink = self._cursor_blink
+                    yield field
+        yield Static("", id="param-errors")
+
+    def on_mount(self) -> None:
+        self._sync_momentum()
+        self._refresh_errors()
+
+    def field_texts(self) -> dict[str, str]:
+        """The current text of every field, keyed by parameter name."""
+        texts = {}
+        for spec in SPECS.values():
+            widget = self.query_one(f"#field-{spec.name}")
+            texts[spec.name] = str(widget.value)
+        return texts
+
+    def read(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """(values, errors): every field parsed by its own rule."""
+        values: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        sgd = self.query_one("#field-optimizer", Select).value == "sgd"
+        for name, text in self.field_texts().items():
+            try:
+                values[name] = SPECS[name].parse(text)
+            except FieldError as exc:
+                if name == "momentum" and not sgd:
+                    # Adam has no momentum: a stale, disabled field must not block Start.
+                    values[name] = self._initial.momentum
+                else:
+                    errors[name] = str(exc)
+        return values, errors
+
+    def focus_field(self, name: str) -> None:
+        self.query_one(f"#field-{name}").focus()
+
+    def set_running(self, running: bool) -> None:
+        """Lock the fields while a run trains: they describe the run in progress."""
+        for spec in SPECS.values():
+            self.query_one(f"#field-{spec.name}").disabled = running
+        if not running:
+            self._sync_momentum()
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _on_field_changed(self, event: Message) -> None:
+        event.stop()
+        if isinstance(event, Select.Changed) and event.select.id == "field-optimizer":
+            self._sync_momentum()
+        self._refresh_errors()
+
+    def _sync_momentum(self) -> None:
+        sgd = self.query_one("#field-optimizer", Select).value == "sgd"
+        self.query_one("#field-momentum").disabled = not sgd
+
+    def _refresh_errors(self) -> None:
+        values, errors = self.read()
+        self.query_one("#param-errors", Static).update("\n".join(errors.values()))
+        self.set_class(bool(errors), "-invalid")
+        self.post_message(self.Changed(values, errors))
