@@ -158,7 +158,8 @@ def _show(raw: str) -> str:
 SPECS: dict[str, FieldSpec] = {
     s.name: s
     for s in (
-        FieldSpec("lr", "lr", "float", "initial learning rate", lo=0.0, lo_open=True),
+        # Capped well below float32's largest value, which the optimizer would refuse.
+        FieldSpec("lr", "lr", "float", "initial learning rate", lo=0.0, hi=1000.0, lo_open=True),
         FieldSpec("step_size", "step_size", "int", "epochs between LR drops", lo=1, hi=1_000_000),
         FieldSpec(
             "gamma", "gamma", "float", "factor applied at each drop", lo=0.0, hi=1.0, lo_open=True

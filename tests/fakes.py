@@ -1,0 +1,106 @@
+"""A scripted stand-in for the trainer: fixed events, no torch, optional blocking."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from steplr_tui.config import TrainConfig
+from steplr_tui.events import BatchProgress, EpochEnd, Event, Notice, RunEnded, RunStarted
+from steplr_tui.schedule import step_lrs
+
+STEPS = 10
+
+
+def scripted_events(config: TrainConfig, epochs_done: int) -> list[Event]:
+    """Deterministic events of a run that completed `epochs_done` epochs."""
+    lrs = step_lrs(config.lr, config.step_size, config.gamma, config.epochs)
+    events: list[Event] = [
+        RunStarted(
+            device="cpu (2 threads)",
+            dataset="MNIST",
+            data_dir="/data/mnist",
+            n_train=60000,
+            n_test=10000,
+            epochs=config.epochs,
+            steps_per_epoch=STEPS,
+            batch_size=config.batch_size,
+        )
+    ]
+    for epoch in range(1, epochs_done + 1):
+        for half in (5, 10):
+            losses = tuple(
+                2.3 / (epoch + (half - 5 + i) / STEPS) + (0.4 if i == 2 else 0.0) for i in range(5)
+            )
+            events.append(
+                BatchProgress(epoch, half, STEPS, losses, 60000.0, (epoch - 1) * 0.5 + half * 0.05)
+            )
+        events.append(
+            EpochEnd(
+                epoch=epoch,
+                lr=lrs[epoch - 1],
+                train_loss=0.6 / epoch + 0.25,
+                test_acc=90.0 + 2 * (1 - 1 / epoch),
+                seconds=0.5,
+                elapsed=epoch * 0.5,
+            )
+        )
+    return events
+
+
+class FakeTrainer:
+    """Callable like the real trainer; records each call and emits scripted events.
+
+    With `block=True` it emits `epochs_done` epochs, then waits, polling
+    should_stop as the real loop does per batch, until it is told to stop.
+    """
+
+    def __init__(
+        self,
+        epochs_done: int | None = None,
+        block: bool = False,
+        notice: str | None = None,
+        fail: str | None = None,
+        raise_exc: BaseException | None = None,
+    ) -> None:
+        self.epochs_done = epochs_done
+        self.block = block
+        self.notice = notice
+        self.fail = fail
+        self.raise_exc = raise_exc
+        self.calls: list[TrainConfig] = []
+        self.emitted = threading.Event()  # all pre-block events were emitted
+        self.finished = threading.Event()
+
+    def __call__(
+        self,
+        config: TrainConfig,
+        should_stop: Callable[[], bool],
+        emit: Callable[[Event], None],
+    ) -> RunEnded:
+        self.calls.append(config)
+        self.emitted.clear()
+        self.finished.clear()
+        try:
+            if self.raise_exc is not None:
+                raise self.raise_exc
+            done = config.epochs if self.epochs_done is None else self.epochs_done
+            if self.notice:
+                emit(Notice(self.notice, level="warning", persistent=True))
+            for event in scripted_events(config, done):
+                emit(event)
+            if self.fail:
+                end = RunEnded("failed", self.fail, done, done * 0.5)
+            elif self.block:
+                self.emitted.set()
+                while not should_stop():
+                    time.sleep(0.002)
+                end = RunEnded("stopped", "stopped by the user", done, done * 0.5)
+            else:
+                end = RunEnded("completed", "", done, done * 0.5)
+            emit(end)
+            return end
+        finally:
+            self.emitted.set()
+            self.finished.set()

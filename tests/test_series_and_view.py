@@ -1,0 +1,96 @@
+"""Downsampled loss series and the run view that feeds the panes and status line."""
+
+from __future__ import annotations
+
+from steplr_tui.config import TrainConfig
+from steplr_tui.events import BatchProgress, EpochEnd, Notice, RunEnded
+from steplr_tui.run_view import RunView, format_duration, progress_bar, status_text
+from steplr_tui.series import MinMaxSeries
+from tests.fakes import STEPS, scripted_events
+
+
+def test_series_memory_is_bounded_and_spikes_survive():
+    s = MinMaxSeries(capacity=64)
+    n = 100_000
+    for i in range(n):
+        s.append(i / 1000, 1.0 if i != 54_321 else 50.0)
+    assert len(s) == n
+    assert len(s._buckets) <= 64
+    d = s.downsample(40)
+    assert len(d.x) <= 40
+    assert max(d.hi) == 50.0  # the one spike is still there
+    assert min(d.lo) == 1.0
+    assert abs(sum(d.mean) / len(d.mean) - 1.0) < 0.05
+
+
+def test_downsample_keeps_x_order_and_range():
+    s = MinMaxSeries()
+    s.extend([i * 0.01 for i in range(1000)], [float(i) for i in range(1000)])
+    d = s.downsample(10)
+    assert d.x == sorted(d.x)
+    assert d.lo[0] == 0.0 and d.hi[-1] == 999.0
+    assert MinMaxSeries().downsample(10).x == []
+
+
+def test_view_folds_a_run():
+    config = TrainConfig(epochs=3)
+    view = RunView()
+    view.begin(config)
+    assert view.phase == "starting"
+    changed = set()
+    for event in scripted_events(config, 2):
+        changed |= view.apply(event)
+    assert {"loss", "acc", "lr", "status", "log"} <= changed
+    assert view.phase == "running"
+    assert [e.epoch for e in view.epochs] == [1, 2]
+    assert len(view.losses) == 2 * STEPS
+    # x of the last loss of epoch 2 is exactly 2.0 epochs.
+    assert view.losses.downsample(1000).x[-1] == 2.0
+    assert abs(view.fraction_done - 2 / 3) < 1e-9
+    assert view.eta() is not None and view.eta() > 0
+    view.apply(RunEnded("completed", "", 3, 1.5))
+    assert view.phase == "completed" and not view.active
+    assert view.eta() is None
+
+
+def test_begin_forgets_the_previous_run():
+    view = RunView()
+    view.begin(TrainConfig())
+    for event in scripted_events(TrainConfig(), 2):
+        view.apply(event)
+    view.apply(Notice("fallback", persistent=True))
+    view.begin(TrainConfig(epochs=9))
+    assert view.epochs == [] and len(view.losses) == 0 and view.notice is None
+    assert view.config.epochs == 9
+
+
+def test_status_line_reads_like_the_issue_asks():
+    config = TrainConfig()
+    view = RunView()
+    assert "ready" in status_text(view, "cpu (2 threads)", "data auto in ~/x")
+    view.begin(config)
+    events = scripted_events(config, 1)
+    for event in events:
+        view.apply(event)
+    view.apply(BatchProgress(2, 5, STEPS, (0.3,), 61000.0, 0.8))
+    text = status_text(view, "?", "?")
+    for part in ("cpu (2 threads)", "MNIST 60,000/10,000", "epoch 2/5", "61k samples/s", "elapsed", "ETA"):
+        assert part in text
+    narrow = status_text(view, "?", "?", width=50)
+    assert len(narrow) <= 50 and "epoch 2/5" in narrow and "ETA" in narrow
+
+
+def test_formatters():
+    assert format_duration(7.4) == "0:07"
+    assert format_duration(3723) == "1:02:03"
+    assert progress_bar(0.0, 4) == "    "
+    assert progress_bar(1.0, 4) == "████"
+    assert progress_bar(0.5, 4) == "██  "
+
+
+def test_stopped_view_is_not_active():
+    view = RunView()
+    view.begin(TrainConfig())
+    view.apply(EpochEnd(1, 0.001, 0.5, 90.0, 0.5, 0.5))
+    view.apply(RunEnded("stopped", "stopped by the user", 1, 0.6))
+    assert view.phase == "stopped" and not view.active
