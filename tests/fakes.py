@@ -93,6 +93,17 @@ class FakeTrainer:
             if self.fail:
                 end = RunEnded("failed", self.fail, done, done * 0.5)
             elif self.block:
+                if done < config.epochs:  # halfway through the next epoch
+                    emit(
+                        BatchProgress(
+                            done + 1,
+                            5,
+                            STEPS,
+                            (0.31, 0.29, 0.7, 0.3, 0.28),
+                            60000.0,
+                            done * 0.5 + 0.25,
+                        )
+                    )
                 self.emitted.set()
                 while not should_stop():
                     time.sleep(0.002)

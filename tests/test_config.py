@@ -9,15 +9,43 @@ from hypothesis import strategies as st
 from steplr_tui.config import SPECS, FieldError, TrainConfig, parse_values
 
 NASTY = [
-    "", " ", "abc", "nan", "NaN", "inf", "-inf", "1e999", "-1e999", "-0", "0", "1_000",
-    "١٢", "0x10", "1e", ".", "--1", "+", "1,5", "½", "∞", "9" * 500, "\x00", "1 2", "🙂",
+    "",
+    " ",
+    "abc",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "1e999",
+    "-1e999",
+    "-0",
+    "0",
+    "1_000",
+    "١٢",
+    "0x10",
+    "1e",
+    ".",
+    "--1",
+    "+",
+    "1,5",
+    "½",
+    "∞",
+    "9" * 500,
+    "\x00",
+    "1 2",
+    "🙂",
 ]
 
 
 def test_defaults_are_the_reference_run():
     c = TrainConfig()
     assert (c.lr, c.step_size, c.gamma, c.epochs, c.batch_size, c.optimizer) == (
-        0.001, 2, 0.1, 5, 64, "adam",
+        0.001,
+        2,
+        0.1,
+        5,
+        64,
+        "adam",
     )
     assert c.validated() is c
 

@@ -74,7 +74,14 @@ def test_status_line_reads_like_the_issue_asks():
         view.apply(event)
     view.apply(BatchProgress(2, 5, STEPS, (0.3,), 61000.0, 0.8))
     text = status_text(view, "?", "?")
-    for part in ("cpu (2 threads)", "MNIST 60,000/10,000", "epoch 2/5", "61k samples/s", "elapsed", "ETA"):
+    for part in (
+        "cpu (2 threads)",
+        "MNIST 60,000/10,000",
+        "epoch 2/5",
+        "61k samples/s",
+        "elapsed",
+        "ETA",
+    ):
         assert part in text
     narrow = status_text(view, "?", "?", width=50)
     assert len(narrow) <= 50 and "epoch 2/5" in narrow and "ETA" in narrow

@@ -85,7 +85,7 @@ def test_stop_takes_effect_at_the_next_batch():
 
 
 def test_sgd_with_momentum_runs():
-    end, events = run(CONFIG.with_values(optimizer="sgd", momentum=0.9, lr=0.05, epochs=1))
+    end, _ = run(CONFIG.with_values(optimizer="sgd", momentum=0.9, lr=0.05, epochs=1))
     assert end.status == "completed"
 
 
@@ -124,7 +124,7 @@ def test_missing_cuda_fails_with_a_way_out():
 def test_unexpected_exception_becomes_a_failed_run():
     data = synthetic_data()
     broken = type(data)(data.train_x[:, :10], data.train_y, data.test_x, data.test_y, "bad", "x")
-    end, events = run(CONFIG, data=broken)
+    end, _ = run(CONFIG, data=broken)
     assert end.status == "failed" and end.message.startswith("training failed: ")
     assert "Traceback" not in end.message
 

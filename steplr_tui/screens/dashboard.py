@@ -9,6 +9,7 @@ grow with the number of batches.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -27,11 +28,21 @@ from steplr_tui.paths import resolve_data_dir
 from steplr_tui.run_view import RunView, status_text
 from steplr_tui.schedule import plan
 from steplr_tui.widgets.params import ParamPanel
-from steplr_tui.widgets.plots import AccuracyPlot, LossPlot, LrPlot, accuracy_summary, loss_summary
+from steplr_tui.widgets.plots import (
+    ACC_TITLE,
+    LOSS_TITLE,
+    LR_TITLE,
+    AccuracyPlot,
+    LossPlot,
+    LrPlot,
+    accuracy_summary,
+    loss_summary,
+)
 
 TrainFn = Callable[[TrainConfig, Callable[[], bool], Callable[[Event], None]], Any]
 
 REDRAW_INTERVAL_S = 0.25
+LOG_LINES = 2000
 MIN_WIDTH, MIN_HEIGHT = 60, 18
 NARROW_WIDTH = 100  # below this the parameter column slims down
 PLAN_FIELDS = ("lr", "step_size", "gamma", "epochs")
@@ -74,6 +85,7 @@ class DashboardScreen(Screen):
         self._dirty: set[str] = set()
         self._plan_values = {name: getattr(config, name) for name in PLAN_FIELDS}
         self._plan_note = ""
+        self.log_lines: deque[str] = deque(maxlen=LOG_LINES)  # unwrapped, for reading back
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -81,18 +93,18 @@ class DashboardScreen(Screen):
                 panel = ParamPanel(self.config, cursor_blink=self.cursor_blink, id="params")
                 panel.border_title = "Parameters"
                 yield panel
-                log = RichLog(id="log", max_lines=2000, wrap=True, markup=False, min_width=20)
+                log = RichLog(id="log", max_lines=LOG_LINES, wrap=True, markup=False, min_width=20)
                 log.border_title = "Log"
                 yield log
             with Vertical(id="plots"):
                 lr = LrPlot(id="lr-plot")
-                lr.border_title = "LR schedule (log scale)"
+                lr.border_title = LR_TITLE
                 yield lr
                 loss = LossPlot(id="loss-plot")
-                loss.border_title = "Training loss"
+                loss.border_title = LOSS_TITLE
                 yield loss
                 acc = AccuracyPlot(id="acc-plot")
-                acc.border_title = "Test accuracy (%)"
+                acc.border_title = ACC_TITLE
                 yield acc
         yield Static("", id="too-small")
         yield Static("", id="notice")
@@ -324,6 +336,7 @@ class DashboardScreen(Screen):
         return f"data {dataset} in {_short_path(str(where))}"
 
     def _log(self, line: str) -> None:
+        self.log_lines.append(line)
         self.query_one("#log", RichLog).write(line)
 
 

@@ -19,10 +19,16 @@ from steplr_tui.series import MinMaxSeries
 
 PLAN_COLOR = "gray"
 ACTUAL_COLOR = "orange"
-BAND_COLOR = "blue"
+BAND_COLOR = (70, 130, 180)  # steel blue: readable on dark and light themes
 MEAN_COLOR = "cyan"
 EPOCH_COLOR = "orange"
 ACC_COLOR = "green"
+
+# The keys go in the border titles, in the plot colours: plotext's own legend is
+# drawn over the top-left of the data, where a schedule starts.
+LR_TITLE = "LR schedule (log scale) [gray]━ plan[/] [#ff8700]━ used[/]"
+LOSS_TITLE = "Training loss [#4682b4]┃ batch min-max[/] [cyan]━ mean[/] [#ff8700]● epoch mean[/]"
+ACC_TITLE = "Test accuracy (%) [green]●[/]"
 
 
 class Pane(PlotextPlot):
@@ -49,11 +55,8 @@ class Pane(PlotextPlot):
 
     @property
     def roomy(self) -> bool:
-        """Tall enough for a legend and an axis label without hiding the data."""
+        """Tall enough for an axis label without squeezing the data."""
         return self.size.height >= 10
-
-    def label(self, text: str) -> str | None:
-        return text if self.roomy else None
 
     @property
     def plot_width(self) -> int:
@@ -104,10 +107,10 @@ class LrPlot(Pane):
         logs = [safe_log10(v) for v in levels]
         lo, hi = min(logs), max(logs)
         xs, ys = staircase([safe_log10(v) for v in self.planned])
-        plt.plot(xs, ys, marker="braille", color=PLAN_COLOR, label=self.label("plan"))
+        plt.plot(xs, ys, marker="braille", color=PLAN_COLOR)
         if self.actual:
             xs, ys = staircase([safe_log10(v) for v in self.actual])
-            plt.plot(xs, ys, marker="braille", color=ACTUAL_COLOR, label=self.label("used"))
+            plt.plot(xs, ys, marker="braille", color=ACTUAL_COLOR)
         pad = max((hi - lo) * 0.08, 0.25)
         plt.ylim(lo - pad, hi + pad)
         self.epoch_axis(max(len(self.planned), len(self.actual)))
@@ -137,21 +140,19 @@ class LossPlot(Pane):
         if not d.x and not self.epochs:
             plt.ylim(0, 1)
             plt.yticks([0, 1], ["", ""])
-            plt.text("loss appears here while training", self.span / 2, 0.5, alignment="center")
             return
         if d.x:
             # Zig-zag through each column's min and max: a band that keeps spikes visible.
             band_x = [x for x in d.x for _ in (0, 1)]
             band_y = [v for lo, hi in zip(d.lo, d.hi, strict=True) for v in (lo, hi)]
             plt.plot(band_x, band_y, marker="braille", color=BAND_COLOR)
-            plt.plot(d.x, d.mean, marker="braille", color=MEAN_COLOR, label=self.label("batch"))
+            plt.plot(d.x, d.mean, marker="braille", color=MEAN_COLOR)
         if self.epochs:
             plt.scatter(
                 [float(e.epoch) for e in self.epochs],
                 [e.train_loss for e in self.epochs],
                 marker="●",
                 color=EPOCH_COLOR,
-                label=self.label("epoch mean"),
             )
 
 
@@ -173,7 +174,6 @@ class AccuracyPlot(Pane):
         self.epoch_axis(self.span)
         if not self.epochs:
             plt.ylim(0, 100)
-            plt.text("test accuracy after each epoch", self.span / 2, 50, alignment="center")
             return
         xs = [float(e.epoch) for e in self.epochs]
         ys = [e.test_acc for e in self.epochs]
@@ -187,12 +187,12 @@ class AccuracyPlot(Pane):
 
 def accuracy_summary(epochs: Sequence[EpochEnd]) -> str:
     if not epochs:
-        return ""
+        return "measured on the test set after each epoch"
     best = max(epochs, key=lambda e: e.test_acc)
     return f"last {epochs[-1].test_acc:.2f}% · best {best.test_acc:.2f}% (epoch {best.epoch})"
 
 
 def loss_summary(epochs: Sequence[EpochEnd]) -> str:
     if not epochs:
-        return ""
+        return "appears once training starts"
     return f"epoch {epochs[-1].epoch} mean {epochs[-1].train_loss:.4f}"
