@@ -1,0 +1,83 @@
+"""Write the README's SVG screenshots into screenshots/.
+
+Usage:
+    python scripts/screenshots.py          # scripted runs (fake trainer): startup, mid-run, done
+    python scripts/screenshots.py --real   # plus a real 5-epoch MNIST run (needs STEPLR_TUI_DATA)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from steplr_tui.app import SteplrApp  # noqa: E402
+from steplr_tui.config import TrainConfig  # noqa: E402
+from tests.fakes import FakeTrainer  # noqa: E402
+
+OUT = ROOT / "screenshots"
+
+
+async def shoot(name: str, app: SteplrApp, size: tuple[int, int], until=None, press=()) -> None:
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press(*press)
+        deadline = time.monotonic() + 120
+        while until is not None and not until(app):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{name}: timed out")
+            await pilot.pause(0.05)
+        screen = app.screen
+        screen._dirty |= {"lr", "loss", "acc", "status", "notice"}
+        screen.redraw()
+        await pilot.pause(0.3)
+        path = OUT / f"{name}.svg"
+        path.write_text(app.export_screenshot(title="steplr-tui"))
+        print(f"wrote {path.relative_to(ROOT)}")
+
+
+def scripted(trainer=None, **config) -> SteplrApp:
+    return SteplrApp(
+        TrainConfig(data_dir="~/.cache/steplr-tui/data", **config),
+        train_fn=trainer or FakeTrainer(),
+        warm_up=False,
+        cursor_blink=False,
+    )
+
+
+async def main(real: bool) -> None:
+    OUT.mkdir(exist_ok=True)
+    await shoot("startup", scripted(), (120, 40))
+    await shoot("startup-80x24", scripted(), (80, 24))
+    blocked = FakeTrainer(epochs_done=6, block=True)
+    await shoot(
+        "mid-run",
+        scripted(blocked, epochs=10, step_size=3, gamma=0.5),
+        (120, 40),
+        until=lambda app: blocked.emitted.is_set() and len(app.screen.view.epochs) == 6,
+        press=("ctrl+r",),
+    )
+    await shoot(
+        "finished",
+        scripted(),
+        (120, 40),
+        until=lambda app: app.screen.view.phase == "completed",
+        press=("ctrl+r",),
+    )
+    if real:
+        app = SteplrApp(TrainConfig(dataset="mnist"), warm_up=False, cursor_blink=False)
+        await shoot(
+            "real-run",
+            app,
+            (120, 40),
+            until=lambda a: a.screen.view.phase in ("completed", "failed"),
+            press=("ctrl+r",),
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main(real="--real" in sys.argv))
