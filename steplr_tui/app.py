@@ -6,6 +6,10 @@ thread after the first frame, so the dashboard appears at once.
 
 from __future__ import annotations
 
+import asyncio
+import signal
+from pathlib import Path
+
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
@@ -17,7 +21,7 @@ from steplr_tui.screens.dashboard import DashboardScreen, TrainFn, real_train
 class SteplrApp(App[int]):
     """steplr-tui: set StepLR, preview its staircase, watch MNIST train."""
 
-    CSS_PATH = ["app.tcss", "screens/dashboard.tcss"]
+    CSS_PATH = ["app.tcss", "screens/dashboard.tcss", "screens/runs.tcss"]
     TITLE = "steplr-tui"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
@@ -31,9 +35,13 @@ class SteplrApp(App[int]):
         warm_up: bool = True,
         cursor_blink: bool = True,
         theme: str = "textual-dark",
+        runs_dir: Path | None = None,
+        resume: Path | None = None,
     ) -> None:
         super().__init__()
         self.config = config or TrainConfig()
+        self.runs_dir = runs_dir
+        self.resume = resume
         self.start_at_launch = start
         self.train_fn = train_fn
         self.warm_up = warm_up
@@ -47,11 +55,27 @@ class SteplrApp(App[int]):
             start=self.start_at_launch,
             warm_up=self.warm_up,
             cursor_blink=self.cursor_blink,
+            runs_dir=self.runs_dir,
+            resume=self.resume,
         )
+
+    def on_mount(self) -> None:
+        if self.is_headless:
+            return  # under tests the event loop's signal handlers are not ours to take
+        loop = asyncio.get_running_loop()
+        # SIGHUP is a dropped SSH session: stop the run cleanly, keep its checkpoint, leave.
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        screen = self.screen_stack[0] if self.screen_stack else None
+        if isinstance(screen, DashboardScreen):
+            screen.stop_training(f"stopped by {sig.name}")
+        self.exit(128 + sig.value)
 
     async def action_quit(self) -> None:
         # Stop the worker first so it leaves at its next batch instead of being waited on.
-        screen = self.screen
+        screen = self.screen_stack[0] if self.screen_stack else None
         if isinstance(screen, DashboardScreen):
-            screen.stop_training()
+            screen.stop_training("stopped: the app quit")
         self.exit(0)

@@ -9,6 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from steplr_tui import __version__
 from steplr_tui.config import SPECS, FieldError, TrainConfig
@@ -35,6 +36,9 @@ class Options:
     config: TrainConfig
     headless: bool
     start: bool
+    runs_dir: Path = Path()
+    resume: Path | None = None
+    list_runs: bool = False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--no-download", action="store_true", help="never try to download MNIST (offline clusters)"
     )
+    runs = parser.add_argument_group("run records")
+    runs.add_argument(
+        "--runs-dir",
+        metavar="DIR",
+        help="where run records go (default: $STEPLR_TUI_RUNS, else a per-user data folder)",
+    )
+    runs.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue a stopped or interrupted run (its folder, or its name in the runs folder)",
+    )
+    runs.add_argument("--list-runs", action="store_true", help="list recorded runs and exit")
     run = parser.add_argument_group("run")
     run.add_argument("--start", action="store_true", help="start training at launch")
     run.add_argument(
@@ -85,24 +101,87 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
             values[spec.name] = spec.parse(text, who=spec.flag)
         except FieldError as exc:
             parser.exit(2, f"steplr-tui: {exc}\n")
-    if ns.data_dir is not None and not ns.data_dir.strip():
-        parser.exit(2, "steplr-tui: --data-dir is empty: give a folder path\n")
+    for flag, value in (("--data-dir", ns.data_dir), ("--runs-dir", ns.runs_dir)):
+        if value is not None and not value.strip():
+            parser.exit(2, f"steplr-tui: {flag} is empty: give a folder path\n")
     config = TrainConfig(**values, data_dir=ns.data_dir, download=not ns.no_download)
-    return Options(config=config, headless=ns.headless, start=ns.start)
+    from steplr_tui.runs import RunNotFound, find_run, resolve_runs_dir
+
+    runs_dir = resolve_runs_dir(ns.runs_dir)
+    resume = None
+    if ns.resume is not None:
+        fixed = [SPECS[name].flag for name in values if name != "device"]
+        if fixed:
+            parser.exit(
+                2,
+                f"steplr-tui: --resume continues a run with its recorded parameters; "
+                f"drop {', '.join(fixed)}\n",
+            )
+        try:
+            resume = find_run(ns.resume, runs_dir)
+        except RunNotFound as exc:
+            parser.exit(2, f"steplr-tui: --resume: {exc}\n")
+    return Options(
+        config=config,
+        headless=ns.headless,
+        start=ns.start,
+        runs_dir=runs_dir,
+        resume=resume,
+        list_runs=ns.list_runs,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `steplr-tui` and `python -m steplr_tui`."""
     options = parse_options(argv)
+    if options.list_runs:
+        return print_runs(options.runs_dir)
+    config = options.config
+    if options.resume is not None:
+        from steplr_tui.jobs import config_from_record, resume_problem
+        from steplr_tui.runs import RunNotFound, read_run
+
+        try:
+            info = read_run(options.resume)
+            config = config_from_record(info, options.config)
+        except RunNotFound as exc:
+            print(f"steplr-tui: --resume: {exc}", file=sys.stderr)
+            return 2
+        problem = resume_problem(info)
+        if problem:
+            print(f"steplr-tui: --resume: {problem}", file=sys.stderr)
+            return 2
+    from steplr_tui.jobs import Job
+
+    job = Job(config, options.runs_dir, options.resume)
     if options.headless:
         from steplr_tui.headless import run_headless
 
-        return run_headless(options.config)
+        return run_headless(job)
     from steplr_tui.app import SteplrApp
 
-    app = SteplrApp(options.config, start=options.start)
+    app = SteplrApp(config, start=options.start, runs_dir=options.runs_dir, resume=options.resume)
     app.run()
     return app.return_code or 0
+
+
+def print_runs(runs_dir: Path) -> int:
+    """`--list-runs`: one line per recorded run, newest first."""
+    from steplr_tui.runs import list_runs
+
+    runs = list_runs(runs_dir)
+    if not runs:
+        print(f"no runs in {runs_dir}")
+        return 0
+    print(f"{'run':48} {'status':11} {'epochs':>7} {'best acc':>9} {'last acc':>9}")
+    for run in runs:
+        accs = [m.get("test_acc") for m in run.metrics if isinstance(m.get("test_acc"), float)]
+        best = f"{max(accs):.2f}%" if accs else "-"
+        last = f"{accs[-1]:.2f}%" if accs else "-"
+        epochs = f"{run.epochs_done}/{run.config.get('epochs', '?')}"
+        print(f"{run.name:48} {run.status:11} {epochs:>7} {best:>9} {last:>9}")
+    print(f"({len(runs)} runs in {runs_dir})")
+    return 0
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ class RunStarted:
     epochs: int
     steps_per_epoch: int
     batch_size: int
+    first_epoch: int = 1  # greater than 1 when a run is resumed
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import sys
 import threading
 from typing import TextIO
 
-from steplr_tui.config import TrainConfig
 from steplr_tui.events import EpochEnd, Event, Notice, RunEnded, RunStarted, epoch_report
+from steplr_tui.jobs import Job
 
 # SIGHUP is how a dropped SSH session arrives; treat it like a polite stop.
 _STOP_SIGNALS = tuple(
@@ -20,7 +20,7 @@ _STOP_SIGNALS = tuple(
 )
 
 
-def run_headless(config: TrainConfig, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def run_headless(job: Job, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Train to the end; exit status 0 completed, 1 failed, 128+signal when stopped by one."""
     out = out or sys.stdout
     err = err or sys.stderr
@@ -30,6 +30,9 @@ def run_headless(config: TrainConfig, out: TextIO | None = None, err: TextIO | N
     def on_signal(signum, _frame) -> None:
         received.append(signum)
         stop.set()
+
+    def should_stop() -> bool | str:
+        return f"stopped by {signal.Signals(received[0]).name}" if stop.is_set() else False
 
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -50,11 +53,17 @@ def run_headless(config: TrainConfig, out: TextIO | None = None, err: TextIO | N
             print(f"steplr-tui: {event.level}: {event.text}", file=err, flush=True)
         elif isinstance(event, RunEnded) and event.status != "completed":
             print(f"steplr-tui: run {event.status}: {event.message}", file=err, flush=True)
+        elif isinstance(event, RunEnded):
+            print(
+                f"steplr-tui: completed {event.epochs_done} epochs in {event.elapsed:.2f}s",
+                file=err,
+                flush=True,
+            )
 
-    from steplr_tui.trainer import train  # torch is imported here, not at startup
+    from steplr_tui.jobs import run_job  # torch is imported under this, not at startup
 
     try:
-        end = train(config, stop.is_set, emit)
+        end = run_job(job, should_stop, emit)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

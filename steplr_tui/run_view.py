@@ -90,9 +90,13 @@ class RunView:
         return min(max(done / total, 0.0), 1.0) if total else 0.0
 
     def eta(self) -> float | None:
-        """Seconds left, extrapolated from the pace so far; None until there is a pace."""
-        frac = self.fraction_done
-        if self.phase != "running" or frac <= 0.0 or self.elapsed <= 0.0:
+        """Seconds left, extrapolated from this session's pace; None until there is a pace."""
+        if self.phase != "running" or self.started is None or self.elapsed <= 0.0:
+            return None
+        # A resumed run's earlier epochs took no time in this session: leave them out.
+        before = (self.started.first_epoch - 1) / self.started.epochs
+        frac = (self.fraction_done - before) / (1.0 - before) if before < 1.0 else 1.0
+        if frac <= 0.0:
             return None
         return self.elapsed * (1.0 - frac) / frac
 

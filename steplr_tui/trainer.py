@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from steplr_tui import dataset as datasets
+from steplr_tui.checkpoint import CheckpointError, restore, save_checkpoint
 from steplr_tui.config import FieldError, TrainConfig
 from steplr_tui.events import BatchProgress, EpochEnd, Event, Notice, RunEnded, RunStarted
 from steplr_tui.paths import resolve_data_dir
@@ -32,7 +33,8 @@ from steplr_tui.paths import resolve_data_dir
 PROGRESS_INTERVAL_S = 0.1
 EVAL_BATCH = 10_000
 
-StopCheck = Callable[[], bool]
+# Truthy means stop; a string says why (a signal, the app quitting).
+StopCheck = Callable[[], "bool | str"]
 Emit = Callable[[Event], None]
 
 
@@ -43,9 +45,10 @@ class RunFailure(RuntimeError):
 class _Stopped(Exception):
     """Raised inside the loop when should_stop() says so; carries the epochs completed."""
 
-    def __init__(self, epochs_done: int) -> None:
+    def __init__(self, epochs_done: int, reason: bool | str) -> None:
         super().__init__(epochs_done)
         self.epochs_done = epochs_done
+        self.reason = reason if isinstance(reason, str) else "stopped by the user"
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -96,11 +99,17 @@ def train(
     *,
     data: datasets.TensorData | None = None,
     progress_interval: float = PROGRESS_INTERVAL_S,
+    checkpoint_path: Path | None = None,
+    resume_state: dict | None = None,
 ) -> RunEnded:
     """Run one training run to the end, a stop, or a failure; return (and emit) how it ended.
 
-    `data` replaces loading (tests pass small synthetic tensors). Never raises for a
-    failure inside the run: it becomes a RunEnded with status 'failed' and a message.
+    `data` replaces loading (tests pass small synthetic tensors). With
+    `checkpoint_path`, the state is saved there after every epoch (after the
+    EpochEnd is emitted, so a record written from the event is never behind the
+    checkpoint); `resume_state` (from `checkpoint.load_checkpoint`) continues a run.
+    Never raises for a failure inside the run: it becomes a RunEnded with status
+    'failed' and a message.
     """
     clock = _Clock()
     epochs_done = 0
@@ -117,12 +126,23 @@ def train(
                 )
             if data.notice:
                 emit(Notice(data.notice, level="warning", persistent=True))
-            for event in _run(config, should_stop, emit, data, device, clock, progress_interval):
+            epochs = _run(
+                config,
+                should_stop,
+                emit,
+                data,
+                device,
+                clock,
+                progress_interval,
+                checkpoint_path,
+                resume_state,
+            )
+            for event in epochs:
                 epochs_done = event.epoch
                 _flush_warnings(caught, emit)
             end = RunEnded("completed", "", epochs_done, clock.elapsed())
         except _Stopped as stop:
-            end = RunEnded("stopped", "stopped by the user", stop.epochs_done, clock.elapsed())
+            end = RunEnded("stopped", stop.reason, stop.epochs_done, clock.elapsed())
         except Exception as exc:  # the UI must survive any failure; report, don't raise
             end = RunEnded("failed", failure_message(exc, config), epochs_done, clock.elapsed())
         _flush_warnings(caught, emit)
@@ -130,9 +150,15 @@ def train(
     return end
 
 
-def _run(config, should_stop, emit, data, device, clock, progress_interval):
+def _run(
+    config, should_stop, emit, data, device, clock, progress_interval, checkpoint_path, resume_state
+):
     """Yields each EpochEnd after emitting it; raises _Stopped when asked to stop."""
     model, optimizer, scheduler = build_model(config, device)
+    shuffle = torch.Generator().manual_seed(config.seed)
+    done_before = 0
+    if resume_state is not None:
+        done_before = restore(resume_state, model, optimizer, scheduler, shuffle)
     loss_fn = nn.CrossEntropyLoss()
     # uint8 on the device: 4x less memory and traffic than float; scaled per batch.
     train_x = data.train_x.reshape(len(data.train_x), -1).to(device)
@@ -141,7 +167,6 @@ def _run(config, should_stop, emit, data, device, clock, progress_interval):
     test_y = data.test_y.to(device)
     n, bs = len(train_x), config.batch_size
     steps = math.ceil(n / bs)
-    shuffle = torch.Generator().manual_seed(config.seed)
     # Batch losses stay on the device until the next progress report reads them back.
     losses = torch.zeros(steps, device=device)
     emit(
@@ -154,18 +179,20 @@ def _run(config, should_stop, emit, data, device, clock, progress_interval):
             epochs=config.epochs,
             steps_per_epoch=steps,
             batch_size=bs,
+            first_epoch=done_before + 1,
         )
     )
     clock.start()
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(done_before + 1, config.epochs + 1):
         lr_used = optimizer.param_groups[0]["lr"]
         perm = torch.randperm(n, generator=shuffle).to(device)
         epoch_start = last_report = time.perf_counter()
         reported = 0
         model.train()
         for step in range(steps):
-            if should_stop():
-                raise _Stopped(epoch - 1)
+            stop = should_stop()
+            if stop:
+                raise _Stopped(epoch - 1, stop)
             idx = perm[step * bs : (step + 1) * bs]
             x = train_x[idx].float().div_(255.0)  # exactly what ToTensor computes
             loss = loss_fn(model(x), train_y[idx])
@@ -201,6 +228,15 @@ def _run(config, should_stop, emit, data, device, clock, progress_interval):
             elapsed=clock.elapsed(),
         )
         emit(event)
+        if checkpoint_path is not None:
+            save_checkpoint(
+                checkpoint_path,
+                epoch=epoch,
+                model=model,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                shuffle=shuffle,
+            )
         yield event
 
 
@@ -226,7 +262,7 @@ def _check_finite(chunk: list[float], epoch: int, first_step: int, config: Train
 
 def failure_message(exc: BaseException, config: TrainConfig) -> str:
     """A message that says what went wrong and what to do, without a traceback."""
-    if isinstance(exc, (RunFailure, datasets.DataError, FieldError)):
+    if isinstance(exc, (RunFailure, datasets.DataError, FieldError, CheckpointError)):
         return str(exc)
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in text.lower():

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from steplr_tui.config import TrainConfig
 from steplr_tui.events import BatchProgress, EpochEnd, Event, Notice, RunEnded, RunStarted
+from steplr_tui.jobs import Job
 from steplr_tui.schedule import step_lrs
 
 STEPS = 10
@@ -70,15 +71,18 @@ class FakeTrainer:
         self.fail = fail
         self.raise_exc = raise_exc
         self.calls: list[TrainConfig] = []
+        self.jobs: list[Job] = []
         self.emitted = threading.Event()  # all pre-block events were emitted
         self.finished = threading.Event()
 
     def __call__(
         self,
-        config: TrainConfig,
-        should_stop: Callable[[], bool],
+        job: Job,
+        should_stop: Callable[[], bool | str],
         emit: Callable[[Event], None],
     ) -> RunEnded:
+        config = job.config
+        self.jobs.append(job)
         self.calls.append(config)
         self.emitted.clear()
         self.finished.clear()
@@ -105,9 +109,10 @@ class FakeTrainer:
                         )
                     )
                 self.emitted.set()
-                while not should_stop():
+                while not (reason := should_stop()):
                     time.sleep(0.002)
-                end = RunEnded("stopped", "stopped by the user", done, done * 0.5)
+                why = reason if isinstance(reason, str) else "stopped by the user"
+                end = RunEnded("stopped", why, done, done * 0.5)
             else:
                 end = RunEnded("completed", "", done, done * 0.5)
             emit(end)

@@ -288,8 +288,8 @@ async def test_real_trainer_in_the_worker_on_synthetic_data():
 
     data = synthetic_data(n_train=2048, n_test=256)
 
-    def real_on_synthetic(config, should_stop, emit):
-        return train(config, should_stop, emit, data=data)
+    def real_on_synthetic(job, should_stop, emit):
+        return train(job.config, should_stop, emit, data=data)
 
     app = make_app(real_on_synthetic, TrainConfig(epochs=3, batch_size=32, device="cpu"))
     async with app.run_test(size=SIZE) as pilot:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from textual import events, on
@@ -23,10 +24,13 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from steplr_tui.config import FieldError, TrainConfig
 from steplr_tui.events import EpochEnd, Event, Notice, RunEnded, RunStarted, epoch_report
+from steplr_tui.jobs import Job, config_from_record, resume_problem
 from steplr_tui.messages import DeviceProbed, TrainerEvent
 from steplr_tui.paths import resolve_data_dir
 from steplr_tui.run_view import RunView, status_text
+from steplr_tui.runs import RunNotFound, read_run, resolve_runs_dir
 from steplr_tui.schedule import plan
+from steplr_tui.screens.runs import RunsScreen
 from steplr_tui.widgets.params import ParamPanel
 from steplr_tui.widgets.plots import (
     ACC_TITLE,
@@ -39,7 +43,7 @@ from steplr_tui.widgets.plots import (
     loss_summary,
 )
 
-TrainFn = Callable[[TrainConfig, Callable[[], bool], Callable[[Event], None]], Any]
+TrainFn = Callable[[Job, Callable[[], "bool | str"], Callable[[Event], None]], Any]
 
 REDRAW_INTERVAL_S = 0.25
 LOG_LINES = 2000
@@ -48,11 +52,11 @@ NARROW_WIDTH = 100  # below this the parameter column slims down
 PLAN_FIELDS = ("lr", "step_size", "gamma", "epochs")
 
 
-def real_train(config: TrainConfig, should_stop: Callable[[], bool], emit: Callable[[Event], None]):
+def real_train(job: Job, should_stop: Callable[[], bool | str], emit: Callable[[Event], None]):
     """The real trainer, imported in the worker thread so torch never loads on the UI thread."""
-    from steplr_tui.trainer import train
+    from steplr_tui.jobs import run_job
 
-    return train(config, should_stop, emit)
+    return run_job(job, should_stop, emit, replay=True)
 
 
 class DashboardScreen(Screen):
@@ -61,6 +65,7 @@ class DashboardScreen(Screen):
     BINDINGS = [
         Binding("ctrl+r", "start", "Start", priority=True),
         Binding("ctrl+s", "stop", "Stop", priority=True),
+        Binding("ctrl+o", "runs", "Runs", priority=True),
     ]
 
     def __init__(
@@ -70,9 +75,13 @@ class DashboardScreen(Screen):
         start: bool = False,
         warm_up: bool = True,
         cursor_blink: bool = True,
+        runs_dir: Path | None = None,
+        resume: Path | None = None,
     ) -> None:
         super().__init__()
         self.config = config
+        self.runs_dir = runs_dir
+        self.resume_at_launch = resume
         self.train_fn = train_fn
         self.start_at_launch = start
         self.warm_up = warm_up
@@ -81,6 +90,7 @@ class DashboardScreen(Screen):
         self.run_id = 0
         self.device_hint = "device auto" if config.device == "auto" else config.device
         self._stop = threading.Event()
+        self._stop_reason: str | bool = True
         self._worker: Worker | None = None
         self._dirty: set[str] = set()
         self._plan_values = {name: getattr(config, name) for name in PLAN_FIELDS}
@@ -116,7 +126,9 @@ class DashboardScreen(Screen):
         self._dirty = {"lr", "loss", "acc", "status", "notice"}
         self.redraw()
         self.set_interval(REDRAW_INTERVAL_S, self.redraw)
-        if self.start_at_launch:
+        if self.resume_at_launch is not None:
+            self.call_after_refresh(self.resume_run, self.resume_at_launch)
+        elif self.start_at_launch:
             self.call_after_refresh(self.action_start)
         if self.warm_up:
             self.call_after_refresh(self._start_warm_up)
@@ -173,29 +185,60 @@ class DashboardScreen(Screen):
         except FieldError as exc:
             self.notify(f"Not started: {exc}", title="Invalid parameter", severity="error")
             return
-        self.config = config
+        self._begin(Job(config, self.runs_dir))
+
+    def _begin(self, job: Job) -> None:
+        config = self.config = job.config
         self.view.begin(config)
         self.run_id += 1
+        verb = "resumes" if job.resume else "starts"
         self._log(
-            f"Run {self.run_id}: {config.optimizer} lr={config.lr:g} step_size={config.step_size} "
-            f"gamma={config.gamma:g} epochs={config.epochs} batch={config.batch_size} "
-            f"seed={config.seed}"
+            f"Run {self.run_id} {verb}: {config.optimizer} lr={config.lr:g} "
+            f"step_size={config.step_size} gamma={config.gamma:g} epochs={config.epochs} "
+            f"batch={config.batch_size} seed={config.seed}"
         )
-        panel.set_running(True)
+        self.query_one(ParamPanel).set_running(True)
         self._dirty |= {"lr", "loss", "acc", "status", "notice"}
         self.redraw()
-        self._launch(config, self.run_id)
+        self._launch(job, self.run_id)
+
+    def action_runs(self) -> None:
+        runs_dir = self.runs_dir or resolve_runs_dir(None)
+        self.app.push_screen(RunsScreen(runs_dir), callback=self._on_runs_closed)
+
+    def _on_runs_closed(self, path: Path | None) -> None:
+        if path is not None:
+            self.resume_run(path)
+
+    def resume_run(self, path: Path) -> None:
+        """Continue a recorded run where its last checkpoint left it."""
+        if self.view.active or (self._worker is not None and not self._worker.is_finished):
+            self.notify("A run is in progress: ctrl+s stops it first.", severity="warning")
+            return
+        try:
+            info = read_run(path)
+            config = config_from_record(info, self.config)
+        except RunNotFound as exc:
+            self.notify(str(exc), title="Cannot resume", severity="error")
+            return
+        problem = resume_problem(info)
+        if problem:
+            self.notify(problem, title="Cannot resume", severity="warning")
+            return
+        self.query_one(ParamPanel).set_values(config)
+        self._begin(Job(config, self.runs_dir, resume=path))
 
     def action_stop(self) -> None:
         if not self.view.active:
             self.notify("Nothing is running.")
             return
+        self._stop_reason = True
         self._stop.set()
         if self.view.phase != "stopping":
             self.view.phase = "stopping"
             self._dirty.add("status")
 
-    def _launch(self, config: TrainConfig, run_id: int) -> None:
+    def _launch(self, job: Job, run_id: int) -> None:
         stop = self._stop = threading.Event()
         train_fn = self.train_fn
         post = self.post_message
@@ -203,20 +246,23 @@ class DashboardScreen(Screen):
         def work() -> None:
             worker = get_current_worker()
 
-            def should_stop() -> bool:
-                return stop.is_set() or worker.is_cancelled
+            def should_stop() -> bool | str:
+                if stop.is_set():
+                    return self._stop_reason
+                return "stopped: the app quit" if worker.is_cancelled else False
 
             def emit(event: Event) -> None:
                 post(TrainerEvent(run_id, event))
 
-            train_fn(config, should_stop, emit)
+            train_fn(job, should_stop, emit)
 
         self._worker = self.run_worker(
             work, name=f"train-{run_id}", group="training", thread=True, exit_on_error=False
         )
 
-    def stop_training(self) -> None:
+    def stop_training(self, reason: str | bool = True) -> None:
         """Ask the worker to stop at its next batch (also used when the app quits)."""
+        self._stop_reason = reason
         self._stop.set()
 
     # ---- events from the worker --------------------------------------------------

@@ -129,6 +129,13 @@ class ParamPanel(Vertical):
                     errors[name] = str(exc)
         return values, errors
 
+    def set_values(self, config: TrainConfig) -> None:
+        """Show `config` in the fields (a resumed run's recorded parameters)."""
+        for spec in SPECS.values():
+            widget = self.query_one(f"#field-{spec.name}")
+            value = getattr(config, spec.name)
+            widget.value = value if spec.kind == "choice" else spec.format(value)
+
     def focus_field(self, name: str) -> None:
         self.query_one(f"#field-{name}").focus()
 

@@ -27,7 +27,7 @@ ACC_COLOR = "green"
 # The keys go in the border titles, in the plot colours: plotext's own legend is
 # drawn over the top-left of the data, where a schedule starts.
 LR_TITLE = "LR schedule (log scale) [gray]━ plan[/] [#ff8700]━ used[/]"
-LOSS_TITLE = "Training loss [#4682b4]┃ batch min-max[/] [cyan]━ mean[/] [#ff8700]● epoch mean[/]"
+LOSS_TITLE = "Training loss [#4682b4]┃ min-max[/] [cyan]━ mean[/] [#ff8700]● epoch[/]"
 ACC_TITLE = "Test accuracy (%) [green]●[/]"
 
 
