@@ -71,7 +71,7 @@ class SteplrApp(App[int]):
         screen = self.screen_stack[0] if self.screen_stack else None
         if isinstance(screen, DashboardScreen):
             screen.stop_training(f"stopped by {sig.name}")
-        self.exit(128 + sig.value)
+        self.exit(return_code=128 + sig.value)
 
     async def action_quit(self) -> None:
         # Stop the worker first so it leaves at its next batch instead of being waited on.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             "so there is nothing to resume; start a new run"
         )
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about unusual pickle protocols before refusing them; the
+            # refusal below is the message that matters.
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "weights only" in str(exc).lower() or "weights_only" in str(exc).lower():

@@ -117,6 +117,11 @@ class RunRecord:
         return record
 
     def mark_running(self) -> None:
+        # A kill during an atomic write leaves its temporary file; it holds nothing
+        # the real file lacks, so clear it when the run is (re)opened.
+        for stray in self.path.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                stray.unlink()
         status = {"status": RUNNING, "pid": os.getpid(), "host": socket.gethostname()}
         status["started"] = time.time()
         write_atomic(self.path / STATUS_FILE, _json_bytes(status))
@@ -126,7 +131,7 @@ class RunRecord:
         path = self.path / CONFIG_FILE
         data = json.loads(path.read_text(encoding="utf-8"))
         data["device_used"] = event.device
-        data["dataset_used"] = "sample" if "sample" in event.dataset.lower() else "mnist"
+        data["dataset_used"] = {"MNIST": "mnist", "MNIST sample": "sample"}.get(event.dataset)
         data["dataset_name"] = event.dataset
         data["data_dir_used"] = event.data_dir
         data["n_train"], data["n_test"] = event.n_train, event.n_test
@@ -186,6 +191,10 @@ class RunInfo:
     @property
     def epochs_done(self) -> int:
         return max((m["epoch"] for m in self.metrics), default=0)
+
+    def metrics_without_time(self) -> list[dict[str, Any]]:
+        """Metrics less wall-clock seconds: what must match between equivalent runs."""
+        return [{k: v for k, v in m.items() if k != "seconds"} for m in self.metrics]
 
     @property
     def has_checkpoint(self) -> bool:

@@ -169,6 +169,10 @@ def _run(
     steps = math.ceil(n / bs)
     # Batch losses stay on the device until the next progress report reads them back.
     losses = torch.zeros(steps, device=device)
+    # On the CPU reading a loss costs nothing, so a NaN stops the run at its own
+    # batch; on a GPU that would synchronise every batch, so it is caught at the
+    # next progress report (a tenth of a second later), still naming its batch.
+    check_each_batch = device.type == "cpu"
     emit(
         RunStarted(
             device=describe_device(device),
@@ -200,6 +204,8 @@ def _run(
             loss.backward()
             optimizer.step()
             losses[step] = loss.detach()
+            if check_each_batch and not math.isfinite(loss.item()):
+                _check_finite([loss.item()], epoch, step, config)
             now = time.perf_counter()
             if now - last_report >= progress_interval or step == steps - 1:
                 chunk = losses[reported : step + 1].tolist()

@@ -307,3 +307,48 @@ async def test_dashboard_is_the_default_screen():
     app = make_app(FakeTrainer())
     async with app.run_test(size=SIZE):
         assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_runs_screen_lists_records_and_resumes_the_selected_run(tmp_path):
+    from textual.widgets import DataTable
+
+    from steplr_tui.events import EpochEnd as _EpochEnd
+    from steplr_tui.jobs import Job, run_job
+    from steplr_tui.runs import list_runs
+    from steplr_tui.trainer import synthetic_data
+
+    data = synthetic_data()
+    config = TrainConfig(epochs=4, batch_size=128, lr=0.02, device="cpu")
+    done = []
+    run_job(
+        Job(config, tmp_path),
+        lambda: len(done) >= 1,
+        lambda e: done.append(e) if isinstance(e, _EpochEnd) else None,
+        data=data,
+    )
+    run_job(Job(config.with_values(epochs=1), tmp_path), lambda: False, lambda e: None, data=data)
+    stopped = next(r for r in list_runs(tmp_path) if r.status == "STOPPED")
+
+    trainer = FakeTrainer()
+    app = make_app(trainer, runs_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: app.screen.query(DataTable) and app.screen.runs)
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 2
+        names = [run.name for run in app.screen.runs]
+        # A completed run is refused, with the reason.
+        table.move_cursor(
+            row=names.index(next(r.name for r in app.screen.runs if r.status == "COMPLETED"))
+        )
+        await pilot.press("enter")
+        await pilot.pause()
+        assert trainer.calls == []
+        table.move_cursor(row=names.index(stopped.name))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(trainer.calls) == 1)
+        assert trainer.jobs[0].resume == stopped.path
+        assert trainer.calls[0].lr == 0.02 and trainer.calls[0].epochs == 4
+        await pilot.pause()
+        assert app.screen.query_one("#field-lr", Input).value == "0.02"
+        assert app.screen.query_one("#field-epochs", Input).value == "4"

@@ -102,6 +102,7 @@ def test_divergence_fails_with_advice(monkeypatch):
 
     monkeypatch.setattr(trainer_module.nn, "CrossEntropyLoss", NanAfter)
     end, events = run(CONFIG.with_values(epochs=3), interval=10.0)
+    assert NanAfter.calls == 17  # stopped at that very batch, not one later
     assert end.status == "failed"
     assert "lower lr" in end.message and "epoch 2, batch 6" in end.message
     # The epoch with the NaN never reports an end.
@@ -144,6 +145,19 @@ def test_warnings_become_notices(monkeypatch):
     _, events = run(CONFIG.with_values(epochs=1))
     notices = [e for e in events if isinstance(e, Notice)]
     assert any("something torch-ish" in n.text for n in notices)
+
+
+def test_out_of_memory_suggests_a_smaller_batch(monkeypatch):
+    import steplr_tui.trainer as trainer_module
+
+    def oom(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(trainer_module, "evaluate", oom)
+    end, _ = run(CONFIG.with_values(batch_size=4096, epochs=1))
+    assert end.status == "failed"
+    assert "out of memory with batch size 4096" in end.message
+    assert "smaller --batch-size" in end.message
 
 
 def test_device_words():

@@ -44,6 +44,12 @@ class Pane(PlotextPlot):
     def draw(self) -> None:  # pragma: no cover - each pane overrides it
         raise NotImplementedError
 
+    def on_resize(self) -> None:
+        # Tick spacing and the axis label depend on the pane's size, which is not
+        # known until layout (the first redraw comes before it) and changes with
+        # the terminal.
+        self.redraw()
+
     def epoch_axis(self, span: int) -> None:
         """x from 0 to `span` epochs, ticked at whole epochs."""
         self.plt.xlim(0, span)

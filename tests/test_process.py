@@ -1,0 +1,144 @@
+"""The real program under kill -9, SIGTERM, SIGHUP and quit, in subprocesses and a pty.
+
+Training uses the bundled sample, so these run anywhere, with no MNIST and no network.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from steplr_tui.checkpoint import load_checkpoint
+from steplr_tui.runs import CHECKPOINT_FILE, list_runs, read_run
+from steplr_tui.schedule import step_lrs
+from tests.pty_harness import PtyProcess, metrics_lines, wait_until
+
+LONG_RUN = ["--dataset", "sample", "--epochs", "200", "--batch-size", "64", "--device", "cpu"]
+LEAVE_ALT_SCREEN = b"\x1b[?1049l"
+
+
+def env_for(runs_dir: Path) -> dict[str, str]:
+    return {"STEPLR_TUI_RUNS": str(runs_dir), "STEPLR_TUI_DATA": str(runs_dir / "no-data")}
+
+
+def headless(args, runs_dir, **kwargs):
+    return subprocess.Popen(
+        [sys.executable, "-m", "steplr_tui", "--headless", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env_for(runs_dir)},
+        **kwargs,
+    )
+
+
+def test_kill_9_keeps_every_completed_epoch_and_resume_finishes(tmp_path: Path):
+    args = [
+        "--dataset",
+        "sample",
+        "--epochs",
+        "10",
+        "--batch-size",
+        "16",
+        "--device",
+        "cpu",
+        "--step-size",
+        "3",
+        "--gamma",
+        "0.5",
+    ]
+    proc = headless(args, tmp_path)
+    try:
+        wait_until(lambda: metrics_lines(tmp_path) >= 3, 120, "three epochs on disk")
+        proc.kill()  # SIGKILL: no handler runs
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    (run,) = list_runs(tmp_path)
+    assert run.status == "INTERRUPTED"
+    epochs = [m["epoch"] for m in run.metrics]
+    assert epochs == list(range(1, len(epochs) + 1)) and len(epochs) >= 3
+    state = load_checkpoint(run.path / CHECKPOINT_FILE)  # loads: never a torn checkpoint
+    assert state["epoch"] in (len(epochs), len(epochs) - 1)
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "steplr_tui", "--headless", "--resume", run.name],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **env_for(tmp_path)},
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    after = read_run(run.path)
+    assert after.status == "COMPLETED"
+    assert [m["epoch"] for m in after.metrics] == list(range(1, 11))
+    assert [m["lr"] for m in after.metrics] == step_lrs(0.001, 3, 0.5, 10)
+    assert not list(run.path.glob(".*.tmp"))
+    # Epochs the checkpoint covered are kept as they were.
+    assert after.metrics[: state["epoch"]] == run.metrics[: state["epoch"]]
+
+
+def test_headless_sigterm_stops_cleanly(tmp_path: Path):
+    proc = headless(LONG_RUN, tmp_path)
+    wait_until(lambda: metrics_lines(tmp_path) >= 1, 120, "an epoch on disk")
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=5)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert "run stopped: stopped by SIGTERM" in err and "Traceback" not in err
+    (run,) = list_runs(tmp_path)
+    assert run.status == "STOPPED" and run.has_checkpoint
+
+
+def test_resume_flag_errors_are_one_line(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "steplr_tui", "--resume", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env_for(tmp_path)},
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "no run 'nope'" in result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "steplr_tui", "--resume", "x", "--lr", "0.1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env_for(tmp_path)},
+    )
+    assert result.returncode == 2 and "drop --lr" in result.stderr
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "ctrl+q"])
+def test_tui_stops_the_run_and_exits_promptly(tmp_path: Path, how: str):
+    app = PtyProcess(["--start", *LONG_RUN], env_for(tmp_path))
+    try:
+        wait_until(lambda: metrics_lines(tmp_path) >= 1, 120, "an epoch on disk")
+        started = time.monotonic()
+        if how == "ctrl+q":
+            app.send(b"\x11")
+        else:
+            app.proc.send_signal(getattr(signal, how))
+        code = app.wait_exit(5.0)
+        took = time.monotonic() - started
+        assert code is not None, f"still running 5 s after {how}"
+        if how == "ctrl+q":
+            assert took < 2.0 and code == 0
+        else:
+            assert code == 128 + getattr(signal, how)
+        time.sleep(0.2)
+        assert LEAVE_ALT_SCREEN in app.output  # the terminal was restored
+        assert b"Traceback" not in app.output
+    finally:
+        app.close()
+    (run,) = list_runs(tmp_path)
+    assert run.status == "STOPPED" and run.has_checkpoint
+    expected = "the app quit" if how == "ctrl+q" else how
+    assert expected in run.reason

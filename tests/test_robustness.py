@@ -1,0 +1,172 @@
+"""The dashboard under abuse: random field text, every terminal size, 50 start/stop cycles."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from textual.widgets import Input, Static
+
+from steplr_tui.app import SteplrApp
+from steplr_tui.config import SPECS, FieldError, TrainConfig
+from steplr_tui.events import BatchProgress
+from steplr_tui.screens.dashboard import MIN_HEIGHT, MIN_WIDTH
+from tests.fakes import FakeTrainer
+from tests.test_app import wait_for
+
+NUMERIC = [name for name, spec in SPECS.items() if spec.kind != "choice"]
+nasty_text = st.one_of(
+    st.text(max_size=80),
+    st.sampled_from(["nan", "inf", "-0", "1e999", "", "   ", "1_000", "٣", "0x1f", "1e-400"]),
+    st.from_regex(r"[-+]?[0-9]{0,400}(\.[0-9]{0,40})?([eE][-+]?[0-9]{1,5})?", fullmatch=True),
+)
+
+
+def make_app(trainer, **config) -> SteplrApp:
+    return SteplrApp(
+        TrainConfig(data_dir="/data", **config), train_fn=trainer, warm_up=False, cursor_blink=False
+    )
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.dictionaries(st.sampled_from(NUMERIC), nasty_text, min_size=1))
+def test_random_field_text_never_crashes_and_bad_text_never_trains(texts):
+    asyncio.run(_type_and_start(texts))
+
+
+async def _type_and_start(texts: dict[str, str]) -> None:
+    trainer = FakeTrainer(epochs_done=0)
+    app = make_app(trainer, optimizer="sgd")
+    async with app.run_test(size=(120, 40)) as pilot:
+        for name, text in texts.items():
+            app.screen.query_one(f"#field-{name}", Input).value = text
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        invalid = {}
+        for name, text in texts.items():
+            try:
+                SPECS[name].parse(text)
+            except FieldError as exc:
+                invalid[name] = str(exc)
+        errors = str(app.screen.query_one("#param-errors", Static).render())
+        if invalid:
+            assert trainer.calls == []
+            assert app.screen.view.phase == "idle"
+            for name, message in invalid.items():
+                assert app.screen.query_one(f"#field-{name}", Input).has_class("-invalid")
+                # The panel names the field and its rule (long lines may wrap).
+                assert SPECS[name].label in errors.replace("\n", " ")
+                assert message.split(" (got")[0].split(":")[0] in errors.replace("\n", " ")
+        else:
+            await wait_for(pilot, lambda: len(trainer.calls) == 1)
+        assert app.is_running
+
+
+SIZES = [
+    (w, h)
+    for w in (20, 30, 45, 59, 60, 61, 80, 100, 120, 200, 300)
+    for h in (5, 8, 12, 17, 18, 24, 40, 60, 100)
+]
+
+
+async def test_every_terminal_size_renders_and_small_ones_say_so():
+    app = make_app(FakeTrainer(epochs_done=3, block=True))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+r")
+        for width, height in SIZES:
+            await pilot.resize_terminal(width, height)
+            await pilot.pause()
+            app.screen._dirty |= {"lr", "loss", "acc", "status"}
+            app.screen.redraw()
+            await pilot.pause()
+            small = width < MIN_WIDTH or height < MIN_HEIGHT
+            assert app.screen.has_class("-too-small") == small, (width, height)
+        assert app.is_running
+        await pilot.press("ctrl+s")
+
+
+async def test_rapid_resizes_while_training():
+    trainer = FakeTrainer(epochs_done=2, block=True)
+    app = make_app(trainer, epochs=50)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+r")
+        for i in range(60):
+            width, height = SIZES[(i * 7) % len(SIZES)]
+            await pilot.resize_terminal(width, height)
+            app.screen.post_message(
+                __import__("steplr_tui.messages", fromlist=["TrainerEvent"]).TrainerEvent(
+                    app.screen.run_id,
+                    BatchProgress(3, i % 10 + 1, 10, (0.5, 0.4), 1000.0, 1.0 + i),
+                )
+            )
+            if i % 5 == 0:
+                await pilot.pause()
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause(0.3)
+        assert app.is_running
+        await pilot.press("ctrl+s")
+
+
+async def test_fifty_start_stop_cycles_leak_neither_threads_nor_memory(monkeypatch):
+    from textual.widgets import RichLog
+    from textual.worker import Worker
+
+    import steplr_tui.screens.dashboard as dashboard
+
+    monkeypatch.setattr(dashboard, "LOG_LINES", 40)  # so 50 cycles overflow the log
+    trainer = FakeTrainer(epochs_done=2, block=True)
+    app = make_app(trainer)
+    threads = []
+    before = set(threading.enumerate())  # other tests' threads are not ours to count
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(50):
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, trainer.emitted.is_set)
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: app.screen.view.phase == "stopped")
+            await wait_for(pilot, lambda: app.screen._worker.is_finished)
+            trainer.emitted.clear()
+            threads.append(len(set(threading.enumerate()) - before))
+            # What the app holds stays bounded, run after run.
+            assert len(app.workers) == 0
+            assert len(app.screen.log_lines) <= 40
+            assert len(app.screen.query_one(RichLog).lines) <= 40
+            assert len(app.screen.view.epochs) <= 2
+        gc.collect()
+        screen = app.screen
+        live_workers = [o for o in gc.get_objects() if isinstance(o, Worker) and o.node is screen]
+        assert len(live_workers) <= 1  # only the last run's, still referenced by the screen
+        assert app.screen.run_id == 50 and len(trainer.calls) == 50
+    # The worker pool is bounded: past warm-up the thread count must not climb,
+    # and no training call is still running once the app has exited. (The event
+    # loop's idle executor thread lives until pytest closes the loop; the pty tests
+    # show the real process exits promptly.)
+    assert max(threads[10:]) <= max(threads[:10])
+    assert trainer.finished.is_set()
+
+
+async def test_repeated_real_runs_do_not_grow_memory():
+    import resource
+
+    from steplr_tui.trainer import synthetic_data, train
+
+    data = synthetic_data(n_train=2048, n_test=256)
+
+    def real(job, should_stop, emit):
+        return train(job.config, should_stop, emit, data=data)
+
+    app = make_app(real, epochs=2, batch_size=256, device="cpu")
+    async with app.run_test(size=(120, 40)) as pilot:
+        rss = []
+        for _ in range(20):
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: app.screen.view.phase == "completed", timeout=60)
+            await wait_for(pilot, lambda: app.screen._worker.is_finished, timeout=30)
+            gc.collect()
+            rss.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    # Peak RSS in KiB: after warm-up, twenty runs may not keep raising it.
+    assert rss[-1] - rss[4] < 20 * 1024, rss

@@ -1,0 +1,203 @@
+"""Run records, checkpoints and resume, in-process on synthetic data."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from steplr_tui.checkpoint import CheckpointError, load_checkpoint
+from steplr_tui.config import TrainConfig
+from steplr_tui.events import EpochEnd, RunEnded
+from steplr_tui.jobs import Job, config_from_record, resume_problem, run_job
+from steplr_tui.runs import (
+    CHECKPOINT_FILE,
+    METRICS_FILE,
+    STATUS_FILE,
+    RunNotFound,
+    RunRecord,
+    find_run,
+    list_runs,
+    read_run,
+)
+from steplr_tui.schedule import step_lrs
+from steplr_tui.trainer import synthetic_data
+
+CONFIG = TrainConfig(epochs=6, batch_size=64, step_size=2, gamma=0.5, lr=0.01, device="cpu")
+DATA = synthetic_data(n_train=1024, n_test=256)
+
+
+def job_run(job, stop_after_epochs=None):
+    events = []
+    done = {"epochs": 0}
+
+    def emit(event):
+        events.append(event)
+        if isinstance(event, EpochEnd):
+            done["epochs"] += 1
+
+    def should_stop():
+        return stop_after_epochs is not None and done["epochs"] >= stop_after_epochs
+
+    end = run_job(job, should_stop, emit, data=DATA)
+    return end, events
+
+
+def test_a_completed_run_leaves_a_full_record(tmp_path: Path):
+    end, _ = job_run(Job(CONFIG, tmp_path))
+    assert end.status == "completed"
+    (run,) = list_runs(tmp_path)
+    assert run.status == "COMPLETED" and run.reason == ""
+    assert [m["epoch"] for m in run.metrics] == [1, 2, 3, 4, 5, 6]
+    assert [m["lr"] for m in run.metrics] == step_lrs(0.01, 2, 0.5, 6)
+    assert set(run.metrics[0]) == {"epoch", "lr", "train_loss", "test_acc", "seconds"}
+    saved = json.loads((run.path / "config.json").read_text())
+    assert saved["config"] == {**CONFIG.as_dict()}
+    assert saved["versions"]["torch"] == torch.__version__
+    assert saved["versions"]["steplr_tui"]
+    assert saved["device_used"].startswith("cpu")
+    assert (run.path / CHECKPOINT_FILE).is_file()
+    assert not list(run.path.glob(".*.tmp"))
+
+
+def test_stopped_then_resumed_equals_uninterrupted(tmp_path: Path):
+    _whole, _ = job_run(Job(CONFIG, tmp_path / "a"))
+    (full,) = list_runs(tmp_path / "a")
+
+    end, _ = job_run(Job(CONFIG, tmp_path / "b"), stop_after_epochs=2)
+    assert end.status == "stopped"
+    (stopped,) = list_runs(tmp_path / "b")
+    assert stopped.status == "STOPPED" and stopped.epochs_done == 2
+    assert resume_problem(stopped) is None
+
+    config = config_from_record(stopped, TrainConfig(device="cpu"))
+    assert config == CONFIG
+    end, events = job_run(Job(config, tmp_path / "b", resume=stopped.path))
+    assert end.status == "completed"
+    resumed = read_run(stopped.path)
+    assert resumed.status == "COMPLETED"
+    # Same lrs, and on the CPU with the same seed, the very same numbers.
+    assert resumed.metrics_without_time() == full.metrics_without_time()
+    assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [3, 4, 5, 6]
+
+
+def test_resume_drops_epochs_newer_than_the_checkpoint(tmp_path: Path):
+    job_run(Job(CONFIG, tmp_path), stop_after_epochs=3)
+    (run,) = list_runs(tmp_path)
+    # As if killed after the metrics line was written but before its checkpoint.
+    record = RunRecord(run.path)
+    state = load_checkpoint(run.path / CHECKPOINT_FILE)
+    assert state["epoch"] == 3
+    bogus = {"epoch": 4, "lr": 9.0, "train_loss": 9.0, "test_acc": 9.0, "seconds": 0.0}
+    record.append_epoch(bogus)
+    end, _ = job_run(Job(CONFIG, tmp_path, resume=run.path))
+    assert end.status == "completed"
+    epochs = [m["epoch"] for m in read_run(run.path).metrics]
+    assert epochs == [1, 2, 3, 4, 5, 6]
+    assert 9.0 not in [m["lr"] for m in read_run(run.path).metrics]
+
+
+def test_completed_run_cannot_be_resumed(tmp_path: Path):
+    job_run(Job(CONFIG.with_values(epochs=2), tmp_path))
+    (run,) = list_runs(tmp_path)
+    assert "already completed" in resume_problem(run)
+    end, _ = job_run(Job(CONFIG, tmp_path, resume=run.path))
+    assert end.status == "failed" and "already completed" in end.message
+
+
+def test_failed_run_is_recorded_with_its_reason(tmp_path: Path):
+    config = CONFIG.with_values(dataset="mnist", data_dir=str(tmp_path / "nodata"), download=False)
+    end = run_job(Job(config, tmp_path / "runs"), lambda: False, lambda e: None)
+    assert end.status == "failed"
+    (run,) = list_runs(tmp_path / "runs")
+    assert run.status == "FAILED" and "MNIST files missing" in run.reason
+    assert "no checkpoint" in resume_problem(run)
+
+
+def test_torn_last_line_is_skipped(tmp_path: Path):
+    job_run(Job(CONFIG.with_values(epochs=2), tmp_path))
+    (run,) = list_runs(tmp_path)
+    with open(run.path / METRICS_FILE, "a") as fh:
+        fh.write('{"epoch": 3, "lr": 0.0')  # a kill in the middle of a write
+    assert [m["epoch"] for m in read_run(run.path).metrics] == [1, 2]
+
+
+def test_missing_or_dead_status_reads_interrupted(tmp_path: Path):
+    job_run(Job(CONFIG.with_values(epochs=1), tmp_path))
+    (run,) = list_runs(tmp_path)
+    (run.path / STATUS_FILE).write_text(
+        json.dumps({"status": "RUNNING", "pid": 2**22 + 12345, "host": os.uname().nodename})
+    )
+    assert read_run(run.path).status == "INTERRUPTED"
+    (run.path / STATUS_FILE).unlink()
+    assert read_run(run.path).status == "INTERRUPTED"
+    (run.path / STATUS_FILE).write_text(
+        json.dumps({"status": "RUNNING", "pid": os.getpid(), "host": os.uname().nodename})
+    )
+    assert read_run(run.path).status == "RUNNING"
+
+
+def test_find_run_by_path_name_and_prefix(tmp_path: Path):
+    job_run(Job(CONFIG.with_values(epochs=1), tmp_path))
+    job_run(Job(CONFIG.with_values(epochs=1, lr=0.02), tmp_path))
+    a, _b = sorted(list_runs(tmp_path), key=lambda r: r.name)
+    assert find_run(str(a.path), tmp_path) == a.path
+    assert find_run(a.name, tmp_path) == a.path
+    with pytest.raises(RunNotFound, match="matches 2 runs"):
+        find_run(a.name[:8], tmp_path)
+    with pytest.raises(RunNotFound, match="no run 'nope'"):
+        find_run("nope", tmp_path)
+    with pytest.raises(RunNotFound):
+        read_run(tmp_path / "not-a-run")
+
+
+def test_truncated_checkpoint_is_refused(tmp_path: Path):
+    job_run(Job(CONFIG.with_values(epochs=1), tmp_path))
+    (run,) = list_runs(tmp_path)
+    path = run.path / CHECKPOINT_FILE
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(path)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, (f"touch {_Evil.marker}",))
+
+
+def test_malicious_checkpoint_is_refused_and_not_executed(tmp_path: Path):
+    _Evil.marker = tmp_path / "pwned"
+    path = tmp_path / CHECKPOINT_FILE
+    with open(path, "wb") as fh:
+        pickle.dump({"format": 1, "epoch": 1, "model": _Evil()}, fh)
+    with pytest.raises(CheckpointError, match="objects other than tensors"):
+        load_checkpoint(path)
+    assert not _Evil.marker.exists()
+
+
+def test_foreign_checkpoint_is_refused(tmp_path: Path):
+    path = tmp_path / CHECKPOINT_FILE
+    torch.save({"weights": torch.zeros(3)}, path)
+    with pytest.raises(CheckpointError, match="not a steplr-tui checkpoint"):
+        load_checkpoint(path)
+
+
+def test_checkpoint_for_another_model_shape_is_refused(tmp_path: Path):
+    job_run(Job(CONFIG, tmp_path), stop_after_epochs=1)
+    (run,) = list_runs(tmp_path)
+    state = load_checkpoint(run.path / CHECKPOINT_FILE)
+    state["model"]["weight"] = torch.zeros(3, 3)
+    torch.save(state, run.path / CHECKPOINT_FILE)
+    end, _ = job_run(Job(CONFIG, tmp_path, resume=run.path))
+    assert end.status == "failed" and "does not fit" in end.message
+
+
+def test_unwritable_runs_dir_fails_cleanly(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    end = run_job(Job(CONFIG, blocker / "runs"), lambda: False, lambda e: None, data=DATA)
+    assert isinstance(end, RunEnded) and end.status == "failed"
