@@ -62,6 +62,7 @@ class EpochEnd:
     test_acc: float
     seconds: float
     elapsed: float
+    eval_seconds: float = 0.0  # the part of `seconds` spent on the test set
 
 
 @dataclass(frozen=True)

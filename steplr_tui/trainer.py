@@ -85,7 +85,13 @@ def build_model(config: TrainConfig, device: torch.device):
     if config.optimizer == "sgd":
         optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        # The fused kernel does the same arithmetic in one call per parameter
+        # instead of about ten: 83 us -> 41 us a step on this 2-core CPU
+        # (benchmarks/). Not every device has it; fall back to the default.
+        try:
+            optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+        except (RuntimeError, ValueError, TypeError):
+            optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(
         optimizer, step_size=config.step_size, gamma=config.gamma
     )
@@ -163,7 +169,9 @@ def _run(
     # uint8 on the device: 4x less memory and traffic than float; scaled per batch.
     train_x = data.train_x.reshape(len(data.train_x), -1).to(device)
     train_y = data.train_y.to(device)
-    test_x = data.test_x.reshape(len(data.test_x), -1).to(device)
+    # The test set is scaled once per run, not once per epoch: evaluation is then
+    # a single matmul (10,000 x 784 floats is 31 MB).
+    test_x = data.test_x.reshape(len(data.test_x), -1).to(device).float().div_(255.0)
     test_y = data.test_y.to(device)
     n, bs = len(train_x), config.batch_size
     steps = math.ceil(n / bs)
@@ -224,14 +232,17 @@ def _run(
                 reported, last_report = step + 1, now
         train_loss = losses.mean().item()
         scheduler.step()
+        eval_start = time.perf_counter()
         acc = evaluate(model, test_x, test_y)
+        now = time.perf_counter()
         event = EpochEnd(
             epoch=epoch,
             lr=lr_used,
             train_loss=train_loss,
             test_acc=acc,
-            seconds=time.perf_counter() - epoch_start,
+            seconds=now - epoch_start,
             elapsed=clock.elapsed(),
+            eval_seconds=now - eval_start,
         )
         emit(event)
         if checkpoint_path is not None:
@@ -248,11 +259,11 @@ def _run(
 
 @torch.no_grad()
 def evaluate(model: nn.Module, test_x: torch.Tensor, test_y: torch.Tensor) -> float:
-    """Test accuracy in percent, in a few large batches."""
+    """Test accuracy in percent, in a few large batches of already-scaled images."""
     model.eval()
     correct = torch.zeros((), dtype=torch.long, device=test_x.device)
     for start in range(0, len(test_x), EVAL_BATCH):
-        logits = model(test_x[start : start + EVAL_BATCH].float().div_(255.0))
+        logits = model(test_x[start : start + EVAL_BATCH])
         correct += (logits.argmax(dim=1) == test_y[start : start + EVAL_BATCH]).sum()
     return 100.0 * correct.item() / len(test_x)
 

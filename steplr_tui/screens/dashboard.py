@@ -9,6 +9,7 @@ grow with the number of batches.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -45,7 +46,12 @@ from steplr_tui.widgets.plots import (
 
 TrainFn = Callable[[Job, Callable[[], "bool | str"], Callable[[Event], None]], Any]
 
-REDRAW_INTERVAL_S = 0.25
+# While training, the status line redraws twice a second and the plots once a
+# second: each plot repaint is a few kB to the terminal and ~10 ms of the GIL that
+# the training thread shares (benchmarks/: bytes to the terminal, UI overhead).
+REDRAW_INTERVAL_S = 0.5
+PLOT_INTERVAL_S = 1.0
+PLOTS = frozenset({"lr", "loss", "acc"})
 LOG_LINES = 2000
 MIN_WIDTH, MIN_HEIGHT = 60, 18
 NARROW_WIDTH = 100  # below this the parameter column slims down
@@ -93,6 +99,7 @@ class DashboardScreen(Screen):
         self._stop_reason: str | bool = True
         self._worker: Worker | None = None
         self._dirty: set[str] = set()
+        self._last_plot_draw = 0.0
         self._plan_values = {name: getattr(config, name) for name in PLAN_FIELDS}
         self._plan_note = ""
         self.log_lines: deque[str] = deque(maxlen=LOG_LINES)  # unwrapped, for reading back
@@ -125,7 +132,7 @@ class DashboardScreen(Screen):
         self._check_size(self.app.size.width, self.app.size.height)
         self._dirty = {"lr", "loss", "acc", "status", "notice"}
         self.redraw()
-        self.set_interval(REDRAW_INTERVAL_S, self.redraw)
+        self.set_interval(REDRAW_INTERVAL_S, self._tick)
         if self.resume_at_launch is not None:
             self.call_after_refresh(self.resume_run, self.resume_at_launch)
         elif self.start_at_launch:
@@ -333,11 +340,23 @@ class DashboardScreen(Screen):
 
     # ---- drawing ------------------------------------------------------------------
 
+    def _tick(self) -> None:
+        """The timer: redraw what changed, holding plot repaints to PLOT_INTERVAL_S in a run."""
+        if self.view.active and time.monotonic() - self._last_plot_draw < PLOT_INTERVAL_S:
+            held = self._dirty & PLOTS
+            self._dirty -= held
+            self.redraw()
+            self._dirty |= held
+        else:
+            self.redraw()
+
     def redraw(self) -> None:
-        """Redraw what changed since the last call (the timer calls this)."""
+        """Redraw everything that changed since the last call."""
         dirty, self._dirty = self._dirty, set()
         if not dirty:
             return
+        if dirty & PLOTS:
+            self._last_plot_draw = time.monotonic()
         span = self.view.config.epochs if self.view.active and self.view.config else self._span()
         if "lr" in dirty:
             self._redraw_lr()

@@ -1,0 +1,556 @@
+"""Every steplr-tui benchmark, measured side by side, as a table and as JSON.
+
+Usage:
+    STEPLR_TUI_DATA=../shared/data python benchmarks/run_all.py [--quick] [--device cpu|cuda]
+        [--json PATH]
+
+Each comparison is a ratio of two things measured in the same run, repeated, with
+the median reported: the machines are shared and noisy, so absolute seconds alone
+mean little. Needs full MNIST (STEPLR_TUI_DATA) and tmux for the UI figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PY = sys.executable
+
+
+@dataclass
+class Figure:
+    """One measured figure, its target and whether it meets it."""
+
+    name: str
+    value: float
+    unit: str
+    target: str
+    ok: bool | None  # None: reported, no target
+    detail: str = ""
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def data_root() -> Path:
+    root = os.environ.get("STEPLR_TUI_DATA")
+    if not root or not (Path(root) / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
+        raise SystemExit("set STEPLR_TUI_DATA to a folder holding MNIST/raw/ (full MNIST)")
+    return Path(root)
+
+
+# ---- figure 1: training speed against the reference pipeline --------------------------
+
+
+def ours(epochs: int, device: str, **overrides) -> list:
+    from steplr_tui.config import TrainConfig
+    from steplr_tui.events import EpochEnd
+    from steplr_tui.trainer import train
+
+    events = []
+    config = TrainConfig(epochs=epochs, device=device, dataset="mnist", download=False, **overrides)
+    end = train(config, lambda: False, events.append)
+    if end.status != "completed":
+        raise SystemExit(f"steplr-tui run failed: {end.message}")
+    return [e for e in events if isinstance(e, EpochEnd)]
+
+
+def figure_speed(runs: int, device: str) -> list[Figure]:
+    from benchmarks.reference import run as reference_run
+
+    root = str(data_root())
+    ref_train, ref_eval, ref_acc, our_train, our_eval, our_acc = [], [], [], [], [], []
+    for _ in range(runs):  # alternate, so drift on a shared machine hits both alike
+        ref = reference_run(root, 5, device=device)
+        ref_train += [r["train_s"] for r in ref]
+        ref_eval += [r["eval_s"] for r in ref]
+        ref_acc.append(ref[-1]["acc"])
+        mine = ours(5, device)
+        our_train += [e.seconds - e.eval_seconds for e in mine]
+        our_eval += [e.eval_seconds for e in mine]
+        our_acc.append(mine[-1].test_acc)
+    train_ratio = median(ref_train) / median(our_train)
+    eval_ratio = median(ref_eval) / median(our_eval)
+    acc_gap = abs(median(ref_acc) - median(our_acc))
+    cpu = device == "cpu"
+    return [
+        Figure(
+            "train epoch speed-up vs DataLoader+ToTensor",
+            train_ratio,
+            "x",
+            ">= 12x" if cpu else "reported",
+            train_ratio >= 12 if cpu else None,
+            f"reference {median(ref_train):.2f}s, steplr-tui {median(our_train):.3f}s per epoch",
+        ),
+        Figure(
+            "test evaluation speed-up",
+            eval_ratio,
+            "x",
+            ">= 100x" if cpu else "reported",
+            eval_ratio >= 100 if cpu else None,
+            f"reference {median(ref_eval) * 1000:.0f} ms, "
+            f"steplr-tui {median(our_eval) * 1000:.1f} ms",
+        ),
+        Figure(
+            "final accuracy gap after 5 epochs",
+            acc_gap,
+            "points",
+            "<= 0.5",
+            acc_gap <= 0.5,
+            f"reference {median(ref_acc):.2f}%, steplr-tui {median(our_acc):.2f}%",
+        ),
+    ]
+
+
+# ---- figure 2 and 5: the running TUI under tmux against headless -----------------------
+
+
+def _epoch_seconds(runs_dir: Path) -> list[float]:
+    (metrics,) = list(runs_dir.glob("*/metrics.jsonl"))
+    return [json.loads(line)["seconds"] for line in metrics.read_text().splitlines()]
+
+
+def _wait_status(runs_dir: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for status in runs_dir.glob("*/status.json"):
+            if json.loads(status.read_text()).get("status") in ("COMPLETED", "FAILED"):
+                return
+        time.sleep(0.2)
+    raise SystemExit("timed out waiting for the run to finish")
+
+
+def figure_ui_overhead(runs: int, epochs: int) -> list[Figure]:
+    if shutil.which("tmux") is None:
+        return [
+            Figure(
+                "UI overhead (TUI epoch time / headless)",
+                float("nan"),
+                "x",
+                "<= 1.05x",
+                False,
+                "tmux not installed",
+            )
+        ]
+    env = {**os.environ, "STEPLR_TUI_DATA": str(data_root())}
+    headless_s, tui_s = [], []
+    args = ["--epochs", str(epochs), "--dataset", "mnist", "--no-download", "--device", "cpu"]
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(
+                [PY, "-m", "steplr_tui", "--headless", *args],
+                env={**env, "STEPLR_TUI_RUNS": tmp},
+                check=True,
+                capture_output=True,
+            )
+            headless_s += _epoch_seconds(Path(tmp))[1:]
+        with tempfile.TemporaryDirectory() as tmp:
+            session = f"steplr-bench-{os.getpid()}"
+            command = (
+                f"STEPLR_TUI_RUNS={tmp} STEPLR_TUI_DATA={env['STEPLR_TUI_DATA']} "
+                f"{PY} -m steplr_tui --start {' '.join(args)}"
+            )
+            subprocess.run(
+                ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command],
+                check=True,
+            )
+            try:
+                _wait_status(Path(tmp), 600)
+            finally:
+                subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+            tui_s += _epoch_seconds(Path(tmp))[1:]
+    ratio = median(tui_s) / median(headless_s)
+    return [
+        Figure(
+            "UI overhead (TUI epoch time / headless)",
+            ratio,
+            "x",
+            "<= 1.05x",
+            ratio <= 1.05,
+            f"headless {median(headless_s):.3f}s, TUI {median(tui_s):.3f}s per epoch "
+            f"(median of {len(tui_s)} epochs)",
+        )
+    ]
+
+
+def figure_bytes(epochs: int) -> list[Figure]:
+    from tests.pty_harness import PtyProcess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"STEPLR_TUI_RUNS": tmp, "STEPLR_TUI_DATA": str(data_root())}
+        app = PtyProcess(
+            [
+                "--start",
+                "--epochs",
+                str(epochs),
+                "--dataset",
+                "mnist",
+                "--no-download",
+                "--device",
+                "cpu",
+            ],
+            env,
+            size=(120, 40),
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not list(Path(tmp).glob("*/config.json")) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            while _metrics_count(Path(tmp)) < 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            start_bytes, start = len(app.output), time.monotonic()
+            _wait_status(Path(tmp), 600)
+            used, took = len(app.output) - start_bytes, time.monotonic() - start
+        finally:
+            app.send(b"\x11")
+            app.wait_exit(5)
+            app.close()
+    rate = used / took / 1024
+    return [
+        Figure(
+            "bytes to the terminal while training",
+            rate,
+            "KB/s",
+            "<= 20 KB/s",
+            rate <= 20,
+            f"{used / 1024:.0f} KB in {took:.1f}s at 120x40",
+        )
+    ]
+
+
+def _metrics_count(runs_dir: Path) -> int:
+    files = list(runs_dir.glob("*/metrics.jsonl"))
+    return len(files[0].read_text().splitlines()) if files else 0
+
+
+# ---- figure 3: time to first frame -------------------------------------------------------
+
+
+def figure_first_frame(runs: int) -> list[Figure]:
+    from tests.pty_harness import PtyProcess
+
+    frames, imports = [], []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.monotonic()
+            app = PtyProcess([], {"STEPLR_TUI_RUNS": tmp}, size=(120, 40))
+            try:
+                # The footer is drawn last: its "Quit" means the first full screen is out.
+                while b"Quit" not in app.output:
+                    if time.monotonic() - start > 30:
+                        raise SystemExit("no first frame within 30 s")
+                    time.sleep(0.005)
+                frames.append(time.monotonic() - start)
+            finally:
+                app.send(b"\x11")
+                app.wait_exit(5)
+                app.close()
+        t0 = time.monotonic()
+        subprocess.run([PY, "-c", "import torch"], check=True)
+        imports.append(time.monotonic() - t0)
+    value = median(frames)
+    return [
+        Figure(
+            "time to first frame",
+            value,
+            "s",
+            "<= 1.0 s",
+            value <= 1.0,
+            f"python -c 'import torch' alone: {median(imports):.2f}s",
+        )
+    ]
+
+
+# ---- figure 4 and 7c: render cost of the plot panes ---------------------------------------
+
+
+def figure_render(epochs_list: tuple[int, ...] = (5, 200)) -> list[Figure]:
+    from steplr_tui.app import SteplrApp
+    from steplr_tui.config import TrainConfig
+    from steplr_tui.events import EpochEnd
+    from steplr_tui.series import MinMaxSeries
+    from steplr_tui.widgets.plots import AccuracyPlot, LossPlot, LrPlot
+
+    async def measure(epochs: int) -> dict[str, float]:
+        app = SteplrApp(
+            TrainConfig(epochs=epochs), train_fn=lambda *a: None, warm_up=False, cursor_blink=False
+        )
+        steps = 938
+        series = MinMaxSeries()
+        for i in range(epochs * steps):
+            series.append(i / steps, 2.3 / (1 + i / steps) + (0.3 if i % 97 == 0 else 0.0))
+        ends = [
+            EpochEnd(e, 1e-3 * 0.1 ** (e // 2), 0.3, 90 + e / epochs, 0.4, e * 0.4)
+            for e in range(1, epochs + 1)
+        ]
+        lrs = [e.lr for e in ends]
+        out = {}
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            panes = {
+                "lr": app.screen.query_one(LrPlot),
+                "loss": app.screen.query_one(LossPlot),
+                "acc": app.screen.query_one(AccuracyPlot),
+            }
+            for name, pane in panes.items():
+                times = []
+                for _ in range(15):
+                    t0 = time.perf_counter()
+                    if name == "lr":
+                        pane.planned, pane.actual = lrs, lrs
+                    elif name == "loss":
+                        pane.series, pane.epochs, pane.span = series, ends, epochs
+                    else:
+                        pane.epochs, pane.span = ends, epochs
+                    pane.plt.clear_figure()
+                    pane.draw()
+                    text = pane.render()  # textual-plotext builds and parses the plot here
+                    options = app.console.options.update_width(pane.size.width)
+                    list(app.console.render(text, options))  # and into terminal segments
+                    times.append(time.perf_counter() - t0)
+                out[name] = median(times) * 1000
+        return out
+
+    results = {epochs: asyncio.run(measure(epochs)) for epochs in epochs_list}
+    figures = []
+    big = results[max(epochs_list)]
+    for name, ms in big.items():
+        figures.append(
+            Figure(
+                f"redraw of the {name} pane, {max(epochs_list)}-epoch run",
+                ms,
+                "ms",
+                "<= 15 ms",
+                ms <= 15,
+                f"{min(epochs_list)} epochs: {results[min(epochs_list)][name]:.1f} ms",
+            )
+        )
+    return figures
+
+
+# ---- figure 6: memory --------------------------------------------------------------------
+
+BARE = """
+import resource, sys, torch
+from torch import nn
+from torchvision import datasets
+root = sys.argv[1]
+tr = datasets.MNIST(root, train=True, download=False)
+te = datasets.MNIST(root, train=False, download=False)
+x, y = tr.data.reshape(len(tr.data), -1), tr.targets
+tx, ty = te.data.reshape(len(te.data), -1), te.targets
+torch.manual_seed(0)
+model = nn.Linear(784, 10)
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.1)
+loss_fn = nn.CrossEntropyLoss()
+for epoch in range(5):
+    perm = torch.randperm(len(x))
+    for i in range(0, len(x), 64):
+        idx = perm[i:i + 64]
+        loss = loss_fn(model(x[idx].float().div_(255)), y[idx])
+        opt.zero_grad(); loss.backward(); opt.step()
+    sched.step()
+    with torch.no_grad():
+        acc = (model(tx.float().div_(255)).argmax(1) == ty).float().mean().item()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+OURS = """
+import resource, runpy, sys
+sys.argv = ["steplr-tui", "--headless", "--epochs", "5", "--dataset", "mnist", "--no-download",
+            "--device", "cpu"]
+try:
+    runpy.run_module("steplr_tui", run_name="__main__")
+except SystemExit:
+    pass
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def figure_memory(runs: int) -> list[Figure]:
+    root = str(data_root())
+    bare, mine = [], []
+    for _ in range(runs):
+        out = subprocess.run([PY, "-c", BARE, root], capture_output=True, text=True, check=True)
+        bare.append(int(out.stdout.split()[-1]) / 1024)
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {**os.environ, "STEPLR_TUI_DATA": root, "STEPLR_TUI_RUNS": tmp}
+            out = subprocess.run(
+                [PY, "-c", OURS], capture_output=True, text=True, check=True, env=env
+            )
+            mine.append(int(out.stdout.split()[-1]) / 1024)
+    ratio = median(mine) / median(bare)
+    return [
+        Figure(
+            "peak RSS, headless 5 epochs / bare script",
+            ratio,
+            "x",
+            "<= 1.2x",
+            ratio <= 1.2,
+            f"bare {median(bare):.0f} MB, steplr-tui {median(mine):.0f} MB",
+        )
+    ]
+
+
+# ---- figure 7: scaling -------------------------------------------------------------------
+
+
+def figure_scaling(device: str, quick: bool) -> tuple[list[Figure], dict]:
+    import torch
+
+    from steplr_tui.config import TrainConfig
+    from steplr_tui.dataset import load_mnist
+    from steplr_tui.events import EpochEnd
+    from steplr_tui.trainer import train
+
+    data = load_mnist(data_root(), download=False)
+    table: dict = {"batch": {}, "data": {}}
+
+    def epoch_time(config, d) -> float:
+        events = []
+        train(config, lambda: False, events.append, data=d)
+        ends = [e for e in events if isinstance(e, EpochEnd)]
+        return median([e.seconds - e.eval_seconds for e in ends[1:]] or [ends[0].seconds])
+
+    batches = (16, 64, 256, 1024, 4096)
+    for bs in batches:
+        config = TrainConfig(epochs=2 if quick else 3, batch_size=bs, device=device)
+        seconds = epoch_time(config, data)
+        steps = -(-len(data.train_x) // bs)
+        table["batch"][bs] = {
+            "epoch_s": seconds,
+            "per_step_us": seconds / steps * 1e6,
+            "samples_per_s": len(data.train_x) / seconds,
+        }
+    for factor in (1, 2, 4):
+        repeated = type(data)(
+            data.train_x.repeat(factor, 1, 1),
+            data.train_y.repeat(factor),
+            data.test_x,
+            data.test_y,
+            f"MNIST x{factor}",
+            data.source,
+        )
+        config = TrainConfig(epochs=2 if quick else 3, batch_size=64, device=device)
+        table["data"][factor] = {"epoch_s": epoch_time(config, repeated)}
+    base = table["data"][1]["epoch_s"]
+    linear = max(abs(table["data"][f]["epoch_s"] / (base * f) - 1) for f in (2, 4))
+    del torch
+    figures = [
+        Figure(
+            "epoch time, 4x data / (4 x 1x data)",
+            table["data"][4]["epoch_s"] / (4 * base),
+            "x",
+            "~1.0 (linear)",
+            linear <= 0.15,
+            f"worst deviation from linear {linear:.0%}",
+        ),
+        Figure(
+            "per-step overhead at batch 16",
+            table["batch"][16]["per_step_us"],
+            "us/step",
+            "reported",
+            None,
+            f"batch 4096: {table['batch'][4096]['per_step_us']:.0f} us/step",
+        ),
+    ]
+    return figures, table
+
+
+def print_table(figures: list[Figure]) -> None:
+    width = max(len(f.name) for f in figures)
+    print(f"{'figure':{width}}  {'value':>10}  {'target':>14}  result")
+    for f in figures:
+        result = "reported" if f.ok is None else ("pass" if f.ok else "falls short")
+        print(
+            f"{f.name:{width}}  {f.value:>8.3g} {f.unit:<3}  {f.target:>12}  {result}  {f.detail}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--json", type=Path, help="where to write the JSON (default: results/)")
+    parser.add_argument(
+        "--only", help="comma-separated figure groups: speed,ui,bytes,ttff,render,memory,scaling"
+    )
+    args = parser.parse_args()
+    reps = 1 if args.quick else 3
+    groups = (
+        args.only.split(",")
+        if args.only
+        else ["speed", "ui", "bytes", "ttff", "render", "memory", "scaling"]
+    )
+    if args.device == "cuda":
+        groups = [g for g in groups if g in ("speed", "scaling")]
+    figures: list[Figure] = []
+    scaling = None
+    started = time.time()
+    for group in groups:
+        t0 = time.monotonic()
+        if group == "speed":
+            figures += figure_speed(1 if args.quick else 2, args.device)
+        elif group == "ui":
+            figures += figure_ui_overhead(1 if args.quick else 2, 6 if args.quick else 10)
+        elif group == "bytes":
+            figures += figure_bytes(10 if args.quick else 20)
+        elif group == "ttff":
+            figures += figure_first_frame(reps + 2)
+        elif group == "render":
+            figures += figure_render()
+        elif group == "memory":
+            figures += figure_memory(reps)
+        elif group == "scaling":
+            more, scaling = figure_scaling(args.device, args.quick)
+            figures += more
+        print(f"[{group}: {time.monotonic() - t0:.0f}s]", file=sys.stderr, flush=True)
+    print_table(figures)
+    out = (
+        args.json
+        or ROOT / "benchmarks" / "results" / f"{args.device}-{time.strftime('%Y-%m-%d')}.json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    import torch
+
+    out.write_text(
+        json.dumps(
+            {
+                "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
+                "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "platform": platform.platform(),
+                    "torch": torch.__version__,
+                    "device": args.device,
+                },
+                "figures": [asdict(f) for f in figures],
+                "scaling": scaling,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
