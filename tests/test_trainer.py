@@ -161,5 +161,7 @@ def test_out_of_memory_suggests_a_smaller_batch(monkeypatch):
 
 
 def test_device_words():
-    assert describe_device(resolve_device("cpu")) == f"cpu ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    words = f"cpu ({threads} thread{'s' if threads != 1 else ''})"
+    assert describe_device(resolve_device("cpu")) == words
     assert resolve_device("auto").type in {"cpu", "cuda", "mps"}

@@ -51,7 +51,7 @@ TrainFn = Callable[[Job, Callable[[], "bool | str"], Callable[[Event], None]], A
 # the training thread shares (benchmarks/: bytes to the terminal, UI overhead).
 REDRAW_INTERVAL_S = 0.5
 PLOT_INTERVAL_S = 1.0
-PLOTS = frozenset({"lr", "loss", "acc"})
+PLOTS = frozenset({"lr", "loss", "acc", "log"})
 LOG_LINES = 2000
 MIN_WIDTH, MIN_HEIGHT = 60, 18
 NARROW_WIDTH = 100  # below this the parameter column slims down
@@ -100,6 +100,7 @@ class DashboardScreen(Screen):
         self._worker: Worker | None = None
         self._dirty: set[str] = set()
         self._last_plot_draw = 0.0
+        self._pending_log: list[str] = []
         self._plan_values = {name: getattr(config, name) for name in PLAN_FIELDS}
         self._plan_note = ""
         self.log_lines: deque[str] = deque(maxlen=LOG_LINES)  # unwrapped, for reading back
@@ -368,6 +369,11 @@ class DashboardScreen(Screen):
             acc = self.query_one(AccuracyPlot)
             acc.border_subtitle = accuracy_summary(self.view.epochs)
             acc.set_data(self.view.epochs, span)
+        if "log" in dirty and self._pending_log:
+            log = self.query_one("#log", RichLog)
+            for line in self._pending_log:
+                log.write(line)
+            self._pending_log.clear()
         if "status" in dirty:
             self.query_one("#status", Static).update(
                 status_text(self.view, self.device_hint, self._data_hint(), self.size.width - 2)
@@ -401,8 +407,11 @@ class DashboardScreen(Screen):
         return f"data {dataset} in {_short_path(str(where))}"
 
     def _log(self, line: str) -> None:
+        # Written with the next redraw: a write repaints the whole log pane, and
+        # epochs can end several times a second.
         self.log_lines.append(line)
-        self.query_one("#log", RichLog).write(line)
+        self._pending_log.append(line)
+        self._dirty.add("log")
 
 
 def _short_path(path: str, limit: int = 40) -> str:
