@@ -13,7 +13,6 @@ tensor (on the GPU when training there) and batching by indexing it.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 import warnings
@@ -33,11 +32,6 @@ from steplr_tui.paths import resolve_data_dir
 # synchronisation on a GPU) costs the loop nothing measurable.
 PROGRESS_INTERVAL_S = 0.1
 EVAL_BATCH = 10_000
-# At small batches a Linear(784, 10) step is too small to split across threads:
-# on the 2-core CI machine one thread is ~13% faster at batch 64, two are ~20%
-# faster at 1024 (benchmarks/run_all.py, scaling). Depends only on the config, so
-# the same seed still gives the same numbers.
-SINGLE_THREAD_MAX_BATCH = 256
 
 # Truthy means stop; a string says why (a signal, the app quitting).
 StopCheck = Callable[[], "bool | str"]
@@ -139,21 +133,20 @@ def train(
                 )
             if data.notice:
                 emit(Notice(data.notice, level="warning", persistent=True))
-            with _cpu_threads(device, config.batch_size):
-                epochs = _run(
-                    config,
-                    should_stop,
-                    emit,
-                    data,
-                    device,
-                    clock,
-                    progress_interval,
-                    checkpoint_path,
-                    resume_state,
-                )
-                for event in epochs:
-                    epochs_done = event.epoch
-                    _flush_warnings(caught, emit)
+            epochs = _run(
+                config,
+                should_stop,
+                emit,
+                data,
+                device,
+                clock,
+                progress_interval,
+                checkpoint_path,
+                resume_state,
+            )
+            for event in epochs:
+                epochs_done = event.epoch
+                _flush_warnings(caught, emit)
             end = RunEnded("completed", "", epochs_done, clock.elapsed())
         except _Stopped as stop:
             end = RunEnded("stopped", stop.reason, stop.epochs_done, clock.elapsed())
@@ -306,19 +299,6 @@ def _flush_warnings(caught: list[warnings.WarningMessage], emit: Emit) -> None:
             seen.add(text)
             emit(Notice(text, level="warning"))
     caught.clear()
-
-
-@contextlib.contextmanager
-def _cpu_threads(device: torch.device, batch_size: int):
-    previous = torch.get_num_threads()
-    single = device.type == "cpu" and batch_size <= SINGLE_THREAD_MAX_BATCH
-    if single:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if single:
-            torch.set_num_threads(previous)
 
 
 class _Clock:
