@@ -1,4 +1,4 @@
-"""Where steplr-tui keeps data: flag, else environment variable, else a per-user folder.
+"""Where steplr-tui keeps things: a flag, else an environment variable, else a per-user folder.
 
 No torch here: the UI shows these paths before torch is imported.
 """
@@ -9,13 +9,22 @@ import os
 from pathlib import Path
 
 
-def resolve_data_dir(flag: str | None) -> Path:
-    """--data-dir, else $STEPLR_TUI_DATA, else the per-user cache directory."""
+def _resolve(flag: str | None, env_var: str, user_dir: str, leaf: str) -> Path:
     if flag:
         return Path(flag).expanduser()
-    env = os.environ.get("STEPLR_TUI_DATA")
+    env = os.environ.get(env_var)
     if env:
         return Path(env).expanduser()
-    from platformdirs import user_cache_dir
+    import platformdirs
 
-    return Path(user_cache_dir("steplr-tui")) / "data"
+    return Path(getattr(platformdirs, user_dir)("steplr-tui")) / leaf
+
+
+def resolve_data_dir(flag: str | None) -> Path:
+    """--data-dir, else $STEPLR_TUI_DATA, else the per-user cache directory."""
+    return _resolve(flag, "STEPLR_TUI_DATA", "user_cache_dir", "data")
+
+
+def resolve_runs_dir(flag: str | None) -> Path:
+    """--runs-dir, else $STEPLR_TUI_RUNS, else the per-user data directory."""
+    return _resolve(flag, "STEPLR_TUI_RUNS", "user_data_dir", "runs")

@@ -23,6 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from steplr_tui.paths import resolve_runs_dir
+
+__all__ = ["resolve_runs_dir"]  # re-exported: callers look runs up here
+
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 STATUS_FILE = "status.json"
@@ -40,18 +44,6 @@ STATUS_OF_END = {"completed": COMPLETED, "stopped": STOPPED, "failed": FAILED}
 
 class RunNotFound(LookupError):
     """A RUN given to --resume (or export) that names no run folder."""
-
-
-def resolve_runs_dir(flag: str | None) -> Path:
-    """--runs-dir, else $STEPLR_TUI_RUNS, else the per-user data directory."""
-    if flag:
-        return Path(flag).expanduser()
-    env = os.environ.get("STEPLR_TUI_RUNS")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("steplr-tui")) / "runs"
 
 
 def write_atomic(path: Path, data: bytes) -> None:

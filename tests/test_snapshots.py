@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from textual.widgets import Input
 
 from steplr_tui.app import SteplrApp
@@ -86,7 +87,8 @@ def test_mid_run(snap_compare):
     assert snap_compare(make_app(trainer), terminal_size=(120, 40), run_before=run_two_epochs)
 
 
-def test_finished_run(snap_compare):
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])
+def test_finished_run(snap_compare, size):
     trainer = FakeTrainer()
 
     async def run_to_the_end(pilot):
@@ -94,15 +96,4 @@ def test_finished_run(snap_compare):
         await pilot.press("ctrl+r")
         await settle(pilot, lambda: pilot.app.screen.view.phase == "completed")
 
-    assert snap_compare(make_app(trainer), terminal_size=(120, 40), run_before=run_to_the_end)
-
-
-def test_finished_run_80x24(snap_compare):
-    trainer = FakeTrainer()
-
-    async def run_to_the_end(pilot):
-        await ready(pilot)
-        await pilot.press("ctrl+r")
-        await settle(pilot, lambda: pilot.app.screen.view.phase == "completed")
-
-    assert snap_compare(make_app(trainer), terminal_size=(80, 24), run_before=run_to_the_end)
+    assert snap_compare(make_app(trainer), terminal_size=size, run_before=run_to_the_end)
