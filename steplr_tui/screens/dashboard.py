@@ -364,7 +364,7 @@ class DashboardScreen(Screen):
         if "loss" in dirty:
             loss = self.query_one(LossPlot)
             loss.border_subtitle = loss_summary(self.view.epochs)
-            loss.set_data(self.view.losses, self.view.epochs, span)
+            loss.set_series(self.view.losses, self.view.epochs, span)
         if "acc" in dirty:
             acc = self.query_one(AccuracyPlot)
             acc.border_subtitle = accuracy_summary(self.view.epochs)

@@ -124,20 +124,30 @@ class LrPlot(Pane):
         plt.yticks(ticks, labels)
 
 
-class LossPlot(Pane):
+class EpochPane(Pane):
+    """A pane of per-epoch results over an x axis of `span` epochs."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.epochs: list[EpochEnd] = []
+        self.span = 1
+
+    def set_data(self, epochs: Sequence[EpochEnd], span: int) -> None:
+        self.epochs = list(epochs)
+        self.span = max(span, 1)
+        self.redraw()
+
+
+class LossPlot(EpochPane):
     """Per-batch training loss (min-max band and mean per column) and each epoch's mean."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.series = MinMaxSeries()
-        self.epochs: list[EpochEnd] = []
-        self.span = 1
 
-    def set_data(self, series: MinMaxSeries, epochs: Sequence[EpochEnd], span: int) -> None:
+    def set_series(self, series: MinMaxSeries, epochs: Sequence[EpochEnd], span: int) -> None:
         self.series = series
-        self.epochs = list(epochs)
-        self.span = max(span, 1)
-        self.redraw()
+        self.set_data(epochs, span)
 
     def draw(self) -> None:
         plt = self.plt
@@ -162,18 +172,8 @@ class LossPlot(Pane):
             )
 
 
-class AccuracyPlot(Pane):
+class AccuracyPlot(EpochPane):
     """Test accuracy after each epoch, in percent."""
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.epochs: list[EpochEnd] = []
-        self.span = 1
-
-    def set_data(self, epochs: Sequence[EpochEnd], span: int) -> None:
-        self.epochs = list(epochs)
-        self.span = max(span, 1)
-        self.redraw()
 
     def draw(self) -> None:
         plt = self.plt
