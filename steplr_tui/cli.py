@@ -167,19 +167,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def print_runs(runs_dir: Path) -> int:
     """`--list-runs`: one line per recorded run, newest first."""
-    from steplr_tui.runs import list_runs
+    from steplr_tui.runs import SUMMARY_COLUMNS, list_runs, summary_row
 
     runs = list_runs(runs_dir)
     if not runs:
         print(f"no runs in {runs_dir}")
         return 0
-    print(f"{'run':48} {'status':11} {'epochs':>7} {'best acc':>9} {'last acc':>9}")
-    for run in runs:
-        accs = [m.get("test_acc") for m in run.metrics if isinstance(m.get("test_acc"), float)]
-        best = f"{max(accs):.2f}%" if accs else "-"
-        last = f"{accs[-1]:.2f}%" if accs else "-"
-        epochs = f"{run.epochs_done}/{run.config.get('epochs', '?')}"
-        print(f"{run.name:48} {run.status:11} {epochs:>7} {best:>9} {last:>9}")
+    rows = [SUMMARY_COLUMNS, *(summary_row(run) for run in runs)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(SUMMARY_COLUMNS))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
     print(f"({len(runs)} runs in {runs_dir})")
     return 0
 

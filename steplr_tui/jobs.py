@@ -62,7 +62,7 @@ def resume_problem(info: RunInfo) -> str | None:
         return f"run {info.name} already completed all {info.config.get('epochs')} epochs"
     if info.status == "RUNNING":
         return f"run {info.name} is still running (pid {info.extra.get('pid')})"
-    if not (info.path / CHECKPOINT_FILE).is_file():
+    if not info.has_checkpoint:
         return (
             f"run {info.name} has no checkpoint (it ended before its first epoch finished); "
             "start a new run"

@@ -192,11 +192,25 @@ class RunInfo:
     def has_checkpoint(self) -> bool:
         return (self.path / CHECKPOINT_FILE).is_file()
 
-    @property
-    def resumable(self) -> bool:
-        return self.status in (STOPPED, INTERRUPTED, FAILED) and self.epochs_done < int(
-            self.config.get("epochs", 0)
-        )
+
+SUMMARY_COLUMNS = ("run", "status", "epochs", "best acc", "last acc", "last loss")
+
+
+def summary_row(run: RunInfo) -> tuple[str, ...]:
+    """One run as a row of text: the runs screen and --list-runs both show this."""
+
+    def series(key: str) -> list[float]:
+        return [m[key] for m in run.metrics if isinstance(m.get(key), (int, float))]
+
+    accs, losses = series("test_acc"), series("train_loss")
+    return (
+        run.name,
+        run.status,
+        f"{run.epochs_done}/{run.config.get('epochs', '?')}",
+        f"{max(accs):.2f}%" if accs else "-",
+        f"{accs[-1]:.2f}%" if accs else "-",
+        f"{losses[-1]:.4f}" if losses else "-",
+    )
 
 
 def read_run(path: Path) -> RunInfo:

@@ -201,3 +201,27 @@ def test_unwritable_runs_dir_fails_cleanly(tmp_path: Path):
     blocker.write_text("not a folder")
     end = run_job(Job(CONFIG, blocker / "runs"), lambda: False, lambda e: None, data=DATA)
     assert isinstance(end, RunEnded) and end.status == "failed"
+
+
+def test_list_runs_prints_each_run_with_status_and_accuracy(tmp_path: Path, capsys):
+    from steplr_tui.cli import print_runs
+
+    job_run(Job(CONFIG.with_values(epochs=2), tmp_path))
+    (run,) = list_runs(tmp_path)
+    assert print_runs(tmp_path) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == [
+        "run",
+        "status",
+        "epochs",
+        "best",
+        "acc",
+        "last",
+        "acc",
+        "last",
+        "loss",
+    ]
+    best = max(m["test_acc"] for m in run.metrics)
+    assert out[1].split()[:4] == [run.name, "COMPLETED", "2/2", f"{best:.2f}%"]
+    assert print_runs(tmp_path / "empty") == 0
+    assert capsys.readouterr().out.startswith("no runs in")

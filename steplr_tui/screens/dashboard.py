@@ -103,6 +103,8 @@ class DashboardScreen(Screen):
         self._pending_log: list[str] = []
         self._plan_values = {name: getattr(config, name) for name in PLAN_FIELDS}
         self._plan_note = ""
+        # Resolved once: the status line redraws twice a second.
+        self._data_dir = _short_path(str(resolve_data_dir(config.data_dir)))
         self.log_lines: deque[str] = deque(maxlen=LOG_LINES)  # unwrapped, for reading back
 
     def compose(self) -> ComposeResult:
@@ -169,7 +171,7 @@ class DashboardScreen(Screen):
             self._plan_note = ""
             self._plan_values = {name: event.values[name] for name in PLAN_FIELDS}
         if not self.view.active:
-            self._dirty |= {"lr", "loss", "acc", "status"}
+            self._dirty |= {"loss", "acc", "status"}  # the x span follows epochs
             self._redraw_lr()  # the preview follows typing without waiting for the timer
 
     # ---- actions ---------------------------------------------------------------
@@ -399,12 +401,9 @@ class DashboardScreen(Screen):
         lr_plot.set_data(schedule.lrs, [e.lr for e in self.view.epochs])
 
     def _data_hint(self) -> str:
-        try:
-            dataset = str(self.query_one("#field-dataset").value)
-        except Exception:
-            dataset = self.config.dataset
-        where = resolve_data_dir(self.config.data_dir)
-        return f"data {dataset} in {_short_path(str(where))}"
+        fields = self.query("#field-dataset")
+        dataset = str(fields.first().value) if fields else self.config.dataset
+        return f"data {dataset} in {self._data_dir}"
 
     def _log(self, line: str) -> None:
         # Written with the next redraw: a write repaints the whole log pane, and
@@ -415,8 +414,6 @@ class DashboardScreen(Screen):
 
 
 def _short_path(path: str, limit: int = 40) -> str:
-    from pathlib import Path
-
     home = str(Path.home())
     if path.startswith(home):
         path = "~" + path[len(home) :]

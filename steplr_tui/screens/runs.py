@@ -12,23 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
 from steplr_tui.jobs import resume_problem
-from steplr_tui.runs import RunInfo, list_runs
-
-COLUMNS = ("run", "status", "epochs", "best acc", "last acc", "last loss")
-
-
-def run_row(run: RunInfo) -> tuple[str, ...]:
-    """The table row of one run."""
-    accs = [m["test_acc"] for m in run.metrics if isinstance(m.get("test_acc"), (int, float))]
-    losses = [m["train_loss"] for m in run.metrics if isinstance(m.get("train_loss"), (int, float))]
-    return (
-        run.name,
-        run.status,
-        f"{run.epochs_done}/{run.config.get('epochs', '?')}",
-        f"{max(accs):.2f}%" if accs else "-",
-        f"{accs[-1]:.2f}%" if accs else "-",
-        f"{losses[-1]:.4f}" if losses else "-",
-    )
+from steplr_tui.runs import SUMMARY_COLUMNS, RunInfo, list_runs, summary_row
 
 
 class RunsScreen(ModalScreen[Path | None]):
@@ -53,7 +37,7 @@ class RunsScreen(ModalScreen[Path | None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns(*COLUMNS)
+        table.add_columns(*SUMMARY_COLUMNS)
         self.load_runs()
 
     @work(thread=True, exclusive=True, group="runs")
@@ -67,7 +51,7 @@ class RunsScreen(ModalScreen[Path | None]):
         table = self.query_one(DataTable)
         table.clear()
         for run in runs:
-            table.add_row(*run_row(run), key=str(run.path))
+            table.add_row(*summary_row(run), key=str(run.path))
         hint = "enter resumes a stopped or interrupted run · escape closes"
         self.query_one("#runs-hint", Static).update(hint if runs else "no runs recorded yet")
         table.focus()

@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, Select, Static
 
-from steplr_tui.config import SPECS, FieldError, FieldSpec, TrainConfig
+from steplr_tui.config import SPECS, FieldError, FieldSpec, TrainConfig, parse_values
 
 CHOICE_LABELS = {
     "adam": "Adam",
@@ -115,18 +115,11 @@ class ParamPanel(Vertical):
 
     def read(self) -> tuple[dict[str, Any], dict[str, str]]:
         """(values, errors): every field parsed by its own rule."""
-        values: dict[str, Any] = {}
-        errors: dict[str, str] = {}
-        sgd = self.query_one("#field-optimizer", Select).value == "sgd"
-        for name, text in self.field_texts().items():
-            try:
-                values[name] = SPECS[name].parse(text)
-            except FieldError as exc:
-                if name == "momentum" and not sgd:
-                    # Adam has no momentum: a stale, disabled field must not block Start.
-                    values[name] = self._initial.momentum
-                else:
-                    errors[name] = str(exc)
+        values, errors = parse_values(self.field_texts())
+        if "momentum" in errors and self.query_one("#field-optimizer", Select).value != "sgd":
+            # Adam has no momentum: a stale, disabled field must not block Start.
+            del errors["momentum"]
+            values["momentum"] = self._initial.momentum
         return values, errors
 
     def set_values(self, config: TrainConfig) -> None:
