@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from steplr_tui.schedule import ScheduleEdit
+
 RunStatus = Literal["completed", "stopped", "failed"]
 
 
@@ -63,6 +65,8 @@ class EpochEnd:
     seconds: float
     elapsed: float
     eval_seconds: float = 0.0  # the part of `seconds` spent on the test set
+    # A live edit applied at the end of this epoch (it governs the epochs after it).
+    edit: ScheduleEdit | None = None
 
 
 @dataclass(frozen=True)

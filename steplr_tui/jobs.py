@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from steplr_tui.runs import (
     RunRecord,
     read_run,
 )
+from steplr_tui.schedule import ScheduleEdit
+from steplr_tui.steering import EditBox
 
 StopCheck = Callable[[], "bool | str"]
 Emit = Callable[[Event], None]
@@ -41,6 +43,8 @@ class Job:
     config: TrainConfig
     runs_dir: Path | None = None  # None: no record (tests, throwaway runs)
     resume: Path | None = None
+    # Where the dashboard leaves live schedule edits; None: the schedule is fixed.
+    edits: EditBox | None = field(default=None, compare=False)
 
 
 def config_from_record(info: RunInfo, base: TrainConfig) -> TrainConfig:
@@ -120,6 +124,7 @@ def run_job(
         data=data,
         checkpoint_path=record.path / CHECKPOINT_FILE if record else None,
         resume_state=state,
+        take_edit=job.edits.take if job.edits is not None else None,
     )
 
 
@@ -128,15 +133,17 @@ def _record(record: RunRecord, event: Event, emit: Emit) -> None:
 
     try:
         if isinstance(event, EpochEnd):
-            record.append_epoch(
-                {
-                    "epoch": event.epoch,
-                    "lr": event.lr,
-                    "train_loss": event.train_loss,
-                    "test_acc": event.test_acc,
-                    "seconds": event.seconds,
-                }
-            )
+            line = {
+                "epoch": event.epoch,
+                "lr": event.lr,
+                "train_loss": event.train_loss,
+                "test_acc": event.test_acc,
+                "seconds": event.seconds,
+            }
+            if event.edit:
+                # In the epoch's own line, so the edit and its epoch reach the disk together.
+                line["edit"] = event.edit.as_dict()
+            record.append_epoch(line)
         elif isinstance(event, RunStarted):
             record.note_started(event)
         elif isinstance(event, RunEnded):
@@ -160,7 +167,14 @@ def _epoch_event(m: dict[str, Any]) -> EpochEnd:
         test_acc=float(m.get("test_acc", float("nan"))),
         seconds=float(m.get("seconds", 0.0)),
         elapsed=0.0,
+        edit=recorded_edit(m),
     )
+
+
+def recorded_edit(metrics: dict[str, Any]) -> ScheduleEdit | None:
+    """The live edit a metrics line records, if any."""
+    raw = metrics.get("edit")
+    return (ScheduleEdit.from_dict(raw) or None) if isinstance(raw, dict) else None
 
 
 def _meta() -> dict[str, Any]:

@@ -10,6 +10,7 @@ can differ in the last bits.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -25,6 +26,85 @@ def step_lrs(
     for t in range(start_epoch, epochs):
         if t > start_epoch and t % step_size == 0:
             current = current * gamma
+        lrs.append(current)
+    return lrs
+
+
+@dataclass(frozen=True)
+class ScheduleEdit:
+    """A change to the schedule made while a run trains; None leaves a value as it is.
+
+    It applies at an epoch boundary, after that boundary's `scheduler.step()`:
+    `lr` replaces the optimizer's current lr, so the next epoch trains with it;
+    `step_size` and `gamma` replace StepLR's attributes, so later drops follow them
+    (StepLR still decays when its epoch counter is a multiple of step_size).
+    """
+
+    lr: float | None = None
+    step_size: int | None = None
+    gamma: float | None = None
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.lr, self.step_size, self.gamma))
+
+    def merged(self, later: ScheduleEdit) -> ScheduleEdit:
+        """This edit with `later`'s values on top (two edits before one boundary)."""
+        return ScheduleEdit(
+            later.lr if later.lr is not None else self.lr,
+            later.step_size if later.step_size is not None else self.step_size,
+            later.gamma if later.gamma is not None else self.gamma,
+        )
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> ScheduleEdit:
+        """From a record's JSON; anything malformed is ignored rather than trusted."""
+
+        def number(key: str, kind: type) -> float | int | None:
+            value = data.get(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return None
+            return kind(value) if value > 0 else None
+
+        return cls(number("lr", float), number("step_size", int), number("gamma", float))
+
+    def describe(self) -> str:
+        parts = []
+        if self.lr is not None:
+            parts.append(f"lr {format_lr(self.lr)}")
+        if self.step_size is not None:
+            parts.append(f"step_size {self.step_size}")
+        if self.gamma is not None:
+            parts.append(f"gamma {self.gamma:g}")
+        return ", ".join(parts)
+
+
+def lrs_with_edits(
+    lr: float,
+    step_size: int,
+    gamma: float,
+    epochs: int,
+    edits: Mapping[int, ScheduleEdit],
+) -> list[float]:
+    """The lr of each epoch when `edits[k]` is applied after epoch k (1-based) ends.
+
+    The same chain of float operations torch performs: at each boundary StepLR
+    multiplies the current lr by gamma when its counter is a multiple of
+    step_size, then the edit (if any) replaces lr, step_size and gamma.
+    """
+    lrs: list[float] = []
+    current, size, factor = lr, step_size, gamma
+    for t in range(epochs):
+        if t > 0:
+            if t % size == 0:
+                current = current * factor
+            edit = edits.get(t)
+            if edit:
+                current = edit.lr if edit.lr is not None else current
+                size = edit.step_size if edit.step_size is not None else size
+                factor = edit.gamma if edit.gamma is not None else factor
         lrs.append(current)
     return lrs
 

@@ -27,6 +27,7 @@ from steplr_tui.checkpoint import CheckpointError, restore, save_checkpoint
 from steplr_tui.config import FieldError, TrainConfig
 from steplr_tui.events import BatchProgress, EpochEnd, Event, Notice, RunEnded, RunStarted
 from steplr_tui.paths import resolve_data_dir
+from steplr_tui.schedule import ScheduleEdit
 
 # Often enough for a live pane, rare enough that reading losses back (a host
 # synchronisation on a GPU) costs the loop nothing measurable.
@@ -36,6 +37,8 @@ EVAL_BATCH = 10_000
 # Truthy means stop; a string says why (a signal, the app quitting).
 StopCheck = Callable[[], "bool | str"]
 Emit = Callable[[Event], None]
+# Returns the edit pending at an epoch boundary, if any (see steering.EditBox.take).
+TakeEdit = Callable[[], "ScheduleEdit | None"]
 
 
 class RunFailure(RuntimeError):
@@ -108,6 +111,7 @@ def train(
     progress_interval: float = PROGRESS_INTERVAL_S,
     checkpoint_path: Path | None = None,
     resume_state: dict | None = None,
+    take_edit: TakeEdit | None = None,
 ) -> RunEnded:
     """Run one training run to the end, a stop, or a failure; return (and emit) how it ended.
 
@@ -115,6 +119,7 @@ def train(
     `checkpoint_path`, the state is saved there after every epoch (after the
     EpochEnd is emitted, so a record written from the event is never behind the
     checkpoint); `resume_state` (from `checkpoint.load_checkpoint`) continues a run.
+    `take_edit` is polled at each epoch boundary for a live schedule edit.
     Never raises for a failure inside the run: it becomes a RunEnded with status
     'failed' and a message.
     """
@@ -143,6 +148,7 @@ def train(
                 progress_interval,
                 checkpoint_path,
                 resume_state,
+                take_edit,
             )
             for event in epochs:
                 epochs_done = event.epoch
@@ -158,7 +164,16 @@ def train(
 
 
 def _run(
-    config, should_stop, emit, data, device, clock, progress_interval, checkpoint_path, resume_state
+    config,
+    should_stop,
+    emit,
+    data,
+    device,
+    clock,
+    progress_interval,
+    checkpoint_path,
+    resume_state,
+    take_edit,
 ):
     """Yields each EpochEnd after emitting it; raises _Stopped when asked to stop."""
     model, optimizer, scheduler = build_model(config, device)
@@ -233,6 +248,13 @@ def _run(
                 reported, last_report = step + 1, now
         train_loss = losses.mean().item()
         scheduler.step()
+        # After the step, as a user's script would edit StepLR between epochs; the
+        # checkpoint below then holds the edited lr, step_size and gamma.
+        edit = None
+        if take_edit is not None and epoch < config.epochs:
+            edit = _valid_edit(take_edit(), config, emit)
+            if edit:
+                apply_edit(optimizer, scheduler, edit)
         eval_start = time.perf_counter()
         acc = evaluate(model, test_x, test_y)
         now = time.perf_counter()
@@ -244,6 +266,7 @@ def _run(
             seconds=now - epoch_start,
             elapsed=clock.elapsed(),
             eval_seconds=now - eval_start,
+            edit=edit,
         )
         emit(event)
         if checkpoint_path is not None:
@@ -256,6 +279,28 @@ def _run(
                 shuffle=shuffle,
             )
         yield event
+
+
+def apply_edit(optimizer: torch.optim.Optimizer, scheduler, edit: ScheduleEdit) -> None:
+    """Change StepLR's attributes and the optimizer's lr in place, as PyTorch allows."""
+    if edit.step_size is not None:
+        scheduler.step_size = edit.step_size
+    if edit.gamma is not None:
+        scheduler.gamma = edit.gamma
+    if edit.lr is not None:
+        for group in optimizer.param_groups:
+            group["lr"] = edit.lr
+
+
+def _valid_edit(edit: ScheduleEdit | None, config: TrainConfig, emit: Emit) -> ScheduleEdit | None:
+    if not edit:
+        return None
+    try:
+        config.with_values(**edit.as_dict()).validated()
+    except FieldError as exc:
+        emit(Notice(f"schedule edit ignored: {exc}", level="error"))
+        return None
+    return edit
 
 
 @torch.no_grad()

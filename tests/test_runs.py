@@ -12,7 +12,7 @@ import torch
 
 from steplr_tui.checkpoint import CheckpointError, load_checkpoint
 from steplr_tui.config import TrainConfig
-from steplr_tui.events import EpochEnd, RunEnded
+from steplr_tui.events import EpochEnd, RunEnded, RunStarted
 from steplr_tui.jobs import Job, config_from_record, resume_problem, run_job
 from steplr_tui.runs import (
     CHECKPOINT_FILE,
@@ -24,14 +24,16 @@ from steplr_tui.runs import (
     list_runs,
     read_run,
 )
-from steplr_tui.schedule import step_lrs
+from steplr_tui.schedule import ScheduleEdit, lrs_with_edits, step_lrs
+from steplr_tui.steering import EditBox
 from steplr_tui.trainer import synthetic_data
 
 CONFIG = TrainConfig(epochs=6, batch_size=64, step_size=2, gamma=0.5, lr=0.01, device="cpu")
 DATA = synthetic_data(n_train=1024, n_test=256)
 
 
-def job_run(job, stop_after_epochs=None):
+def job_run(job, stop_after_epochs=None, edits_during=None):
+    """Run `job`; `edits_during[k]` is proposed while epoch k trains (as a user types it)."""
     events = []
     done = {"epochs": 0}
 
@@ -39,6 +41,8 @@ def job_run(job, stop_after_epochs=None):
         events.append(event)
         if isinstance(event, EpochEnd):
             done["epochs"] += 1
+        if edits_during and job.edits is not None and isinstance(event, RunStarted | EpochEnd):
+            job.edits.propose(edits_during.get(done["epochs"] + 1))
 
     def should_stop():
         return stop_after_epochs is not None and done["epochs"] >= stop_after_epochs
@@ -225,3 +229,47 @@ def test_list_runs_prints_each_run_with_status_and_accuracy(tmp_path: Path, caps
     assert out[1].split()[:4] == [run.name, "COMPLETED", "2/2", f"{best:.2f}%"]
     assert print_runs(tmp_path / "empty") == 0
     assert capsys.readouterr().out.startswith("no runs in")
+
+
+EDITS = {2: ScheduleEdit(lr=0.02), 4: ScheduleEdit(step_size=3, gamma=0.25)}
+
+
+def test_live_edits_apply_at_the_boundary_and_are_recorded(tmp_path: Path):
+    end, events = job_run(Job(CONFIG, tmp_path, edits=EditBox()), edits_during=EDITS)
+    assert end.status == "completed"
+    expected = lrs_with_edits(CONFIG.lr, CONFIG.step_size, CONFIG.gamma, CONFIG.epochs, EDITS)
+    assert [e.lr for e in events if isinstance(e, EpochEnd)] == expected
+    assert [e.epoch for e in events if isinstance(e, EpochEnd) and e.edit] == [2, 4]
+    (run,) = list_runs(tmp_path)
+    assert [m["lr"] for m in run.metrics] == expected
+    assert {m["epoch"]: m["edit"] for m in run.metrics if "edit" in m} == {
+        2: {"lr": 0.02},
+        4: {"step_size": 3, "gamma": 0.25},
+    }
+
+
+def test_a_resumed_run_follows_its_recorded_live_edits(tmp_path: Path):
+    job_run(Job(CONFIG, tmp_path / "a", edits=EditBox()), edits_during=EDITS)
+    (whole,) = list_runs(tmp_path / "a")
+
+    # Stopped after epoch 4, whose boundary applied the second edit; resumed with no edits.
+    job_run(Job(CONFIG, tmp_path / "b", edits=EditBox()), 4, edits_during=EDITS)
+    (stopped,) = list_runs(tmp_path / "b")
+    assert stopped.epochs_done == 4
+    config = config_from_record(stopped, TrainConfig(device="cpu"))
+    end, events = job_run(Job(config, tmp_path / "b", resume=stopped.path, edits=EditBox()))
+    assert end.status == "completed"
+    resumed = read_run(stopped.path)
+    assert resumed.metrics_without_time() == whole.metrics_without_time()
+    assert [e.lr for e in events if isinstance(e, EpochEnd)][-2:] == [
+        m["lr"] for m in whole.metrics
+    ][-2:]
+
+
+def test_an_edit_pending_at_the_last_epoch_is_not_applied(tmp_path: Path):
+    edits = EditBox()
+    edits.propose(ScheduleEdit(lr=0.5))
+    config = CONFIG.with_values(epochs=1)
+    _, events = job_run(Job(config, None, edits=edits))
+    (epoch,) = [e for e in events if isinstance(e, EpochEnd)]
+    assert epoch.edit is None and epoch.lr == config.lr

@@ -9,7 +9,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from steplr_tui.schedule import drop_epochs, format_lr, plan, step_lrs
+from steplr_tui.schedule import (
+    ScheduleEdit,
+    drop_epochs,
+    format_lr,
+    lrs_with_edits,
+    plan,
+    step_lrs,
+)
 
 
 def torch_lrs(lr: float, step_size: int, gamma: float, epochs: int) -> list[float]:
@@ -83,3 +90,65 @@ def test_underflow_is_named_not_crashed():
     lrs = step_lrs(1e-300, 1, 1e-6, 100)
     assert lrs[-1] == 0.0
     assert format_lr(lrs[-1]) == "0 (underflow)"
+
+
+def torch_lrs_with_edits(lr, step_size, gamma, epochs, edits) -> list[float]:
+    """torch's own objects, edited between epochs the way a user script would edit them."""
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=lr)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=step_size, gamma=gamma)
+    lrs = []
+    for epoch in range(1, epochs + 1):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+        edit = edits.get(epoch)
+        if edit is not None:
+            if edit.step_size is not None:
+                sched.step_size = edit.step_size
+            if edit.gamma is not None:
+                sched.gamma = edit.gamma
+            if edit.lr is not None:
+                opt.param_groups[0]["lr"] = edit.lr
+    return lrs
+
+
+edit_strategy = st.builds(
+    ScheduleEdit,
+    lr=st.none() | st.floats(min_value=1e-8, max_value=1.0),
+    step_size=st.none() | st.integers(min_value=1, max_value=6),
+    gamma=st.none() | st.floats(min_value=1e-3, max_value=1.0, exclude_min=True),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lr=st.floats(min_value=1e-6, max_value=1.0),
+    step_size=st.integers(min_value=1, max_value=6),
+    gamma=gammas,
+    epochs=st.integers(min_value=1, max_value=30),
+    edits=st.dictionaries(st.integers(min_value=1, max_value=30), edit_strategy, max_size=5),
+)
+def test_preview_with_live_edits_equals_torch(lr, step_size, gamma, epochs, edits):
+    expected = torch_lrs_with_edits(lr, step_size, gamma, epochs, edits)
+    assert lrs_with_edits(lr, step_size, gamma, epochs, edits) == expected
+
+
+def test_without_edits_it_is_the_plain_staircase():
+    assert lrs_with_edits(1e-3, 2, 0.1, 9, {}) == step_lrs(1e-3, 2, 0.1, 9)
+
+
+def test_edit_lr_then_decay_follows_the_epoch_counter():
+    # After epoch 3: lr 5e-4 and step 3. The counter is 3 then, so the next drop is at 6.
+    lrs = lrs_with_edits(1e-3, 2, 0.1, 8, {3: ScheduleEdit(lr=5e-4, step_size=3)})
+    assert lrs[:3] == [1e-3, 1e-3, 1e-3 * 0.1]
+    assert lrs[3:6] == [5e-4, 5e-4, 5e-4]
+    assert lrs[6:] == [5e-4 * 0.1, 5e-4 * 0.1]
+
+
+def test_edits_merge_and_round_trip_through_json_shapes():
+    edit = ScheduleEdit(lr=0.01).merged(ScheduleEdit(gamma=0.5))
+    assert edit == ScheduleEdit(lr=0.01, gamma=0.5)
+    assert ScheduleEdit.from_dict(edit.as_dict()) == edit
+    assert not ScheduleEdit.from_dict({"lr": "x", "gamma": -1, "step_size": True})
+    assert edit.describe() == "lr 0.01, gamma 0.5"
