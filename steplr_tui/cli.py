@@ -15,8 +15,12 @@ from steplr_tui import __version__
 from steplr_tui.config import SPECS, FieldError, TrainConfig
 
 EPILOG = """\
-keys in the dashboard: ctrl+r start, ctrl+s stop, ctrl+q quit; tab/shift+tab move
-between fields; up/down nudge a number.
+keys in the dashboard: ctrl+r start, ctrl+s stop, ctrl+o runs, ctrl+q quit; tab/shift+tab
+move between fields; up/down nudge a number. While a run trains, lr, step_size and gamma
+stay editable: enter queues the edit for the next epoch boundary. f2 x axis epochs/iterations,
+f3 LR log/linear, f4 loss per batch/per epoch, f5 phase table, f6 export, f7 pin as overlay.
+export: steplr-tui export RUN [--csv] prints a PyTorch snippet for a recorded run; --csv
+also writes its metrics.csv beside metrics.jsonl.
 data: --data-dir, else $STEPLR_TUI_DATA, else a per-user cache folder. With
 --dataset auto, a machine that cannot download MNIST trains on the bundled sample.
 """
@@ -133,7 +137,10 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `steplr-tui` and `python -m steplr_tui`."""
-    options = parse_options(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["export"]:
+        return export_main(args[1:])
+    options = parse_options(args)
     if options.list_runs:
         return print_runs(options.runs_dir)
     config = options.config
@@ -163,6 +170,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = SteplrApp(config, start=options.start, runs_dir=options.runs_dir, resume=options.resume)
     app.run()
     return app.return_code or 0
+
+
+def export_main(argv: Sequence[str]) -> int:
+    """`steplr-tui export RUN [--csv]`: the snippet on stdout, the CSV beside the record."""
+    parser = _OneLineParser(
+        prog="steplr-tui export",
+        description="Print a PyTorch snippet that reproduces a recorded run's schedule.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("run", metavar="RUN", help="a run folder, or a run name (as for --resume)")
+    parser.add_argument(
+        "--csv", action="store_true", help="also write metrics.csv beside the run's metrics.jsonl"
+    )
+    parser.add_argument("--runs-dir", metavar="DIR", help="where run records are")
+    ns = parser.parse_args(argv)
+    from steplr_tui.export import run_snippet, write_csv
+    from steplr_tui.runs import RunNotFound, find_run, read_run, resolve_runs_dir
+
+    if ns.runs_dir is not None and not ns.runs_dir.strip():
+        parser.exit(2, "steplr-tui export: --runs-dir is empty: give a folder path\n")
+    try:
+        info = read_run(find_run(ns.run, resolve_runs_dir(ns.runs_dir)))
+    except RunNotFound as exc:
+        print(f"steplr-tui export: {exc}", file=sys.stderr)
+        return 2
+    if ns.csv:
+        try:
+            path = write_csv(info)
+        except OSError as exc:
+            print(
+                f"steplr-tui export: cannot write {info.path / 'metrics.csv'} ({exc}); "
+                "check the folder's permissions and free space",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"steplr-tui: wrote {path} ({len(info.metrics)} epochs)", file=sys.stderr)
+    print(run_snippet(info), end="")
+    return 0
 
 
 def print_runs(runs_dir: Path) -> int:

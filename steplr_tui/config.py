@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-DATASETS = ("auto", "mnist", "sample")
+DATASETS = ("auto", "mnist", "fashion-mnist", "kmnist", "sample")
 
 # Longer input is refused before any conversion: int() of a huge digit string is slow
 # and Python refuses more than 4300 digits anyway.
@@ -178,7 +178,7 @@ SPECS: dict[str, FieldSpec] = {
             "dataset",
             "dataset",
             "choice",
-            "auto falls back to the bundled sample",
+            "auto is MNIST, falling back to the bundled sample",
             choices=DATASETS,
         ),
     )

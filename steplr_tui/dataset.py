@@ -1,4 +1,5 @@
-"""MNIST as whole uint8 tensors in memory: full MNIST via torchvision, or the bundled sample.
+"""Datasets as whole uint8 tensors in memory: MNIST, Fashion-MNIST and KMNIST via
+torchvision, or the bundled MNIST sample.
 
 Training indexes these tensors directly, so there is no per-sample PIL image or
 ToTensor call anywhere. Where full MNIST cannot be had and the user did not insist
@@ -27,11 +28,35 @@ MNIST_FILES = (
 )
 # torchvision's downloader sets no timeout; a firewalled cluster would hang forever.
 DOWNLOAD_TIMEOUT_S = 15.0
-GET_MNIST_HINT = (
-    "To use full MNIST, run once where there is internet "
-    "(steplr-tui --headless --dataset mnist --epochs 1 --data-dir DIR), or copy the four "
-    "MNIST files into DIR/MNIST/raw/, then start with --data-dir DIR or STEPLR_TUI_DATA=DIR."
-)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A torchvision dataset of 28x28 grey images in ten classes, as --dataset names it."""
+
+    choice: str  # the --dataset value
+    title: str  # as shown to the user
+    folder: str  # torchvision's class name, which is also its folder under the data dir
+
+    @property
+    def hint(self) -> str:
+        return (
+            f"To use {self.title}, run once where there is internet "
+            f"(steplr-tui --headless --dataset {self.choice} --epochs 1 --data-dir DIR), or copy "
+            f"the four {self.title} files into DIR/{self.folder}/raw/, then start with "
+            "--data-dir DIR or STEPLR_TUI_DATA=DIR."
+        )
+
+
+SOURCES = {
+    s.choice: s
+    for s in (
+        Source("mnist", "MNIST", "MNIST"),
+        Source("fashion-mnist", "Fashion-MNIST", "FashionMNIST"),
+        Source("kmnist", "KMNIST", "KMNIST"),
+    )
+}
+GET_MNIST_HINT = SOURCES["mnist"].hint
 
 
 class DataError(RuntimeError):
@@ -53,29 +78,40 @@ class TensorData:
 
 def load_mnist(root: Path, download: bool = True) -> TensorData:
     """Full MNIST from `root` (torchvision's layout), downloading missing files if allowed."""
+    return load_torchvision("mnist", root, download)
+
+
+def load_torchvision(choice: str, root: Path, download: bool = True) -> TensorData:
+    """MNIST, Fashion-MNIST or KMNIST from `root` in torchvision's layout, downloading
+    missing files if allowed; all three share MNIST's file names and format."""
     from torchvision import datasets  # deferred: torchvision's import is slow
 
-    raw = root / "MNIST" / "raw"
+    source = SOURCES[choice]
+    raw = root / source.folder / "raw"
     missing = [f for f in MNIST_FILES if not (raw / f).is_file()]
     if missing and not download:
-        raise DataError(f"MNIST files missing in {raw}: {', '.join(missing)}. {GET_MNIST_HINT}")
+        raise DataError(
+            f"{source.title} files missing in {raw}: {', '.join(missing)}. {source.hint}"
+        )
+    cls = getattr(datasets, source.folder)
     try:
         with _quiet_download():
-            train = datasets.MNIST(str(root), train=True, download=download)
-            test = datasets.MNIST(str(root), train=False, download=download)
+            train = cls(str(root), train=True, download=download)
+            test = cls(str(root), train=False, download=download)
     except Exception as exc:
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if missing:
             raise DataError(
-                f"MNIST is not in {raw} and could not be downloaded ({why}). {GET_MNIST_HINT}"
+                f"{source.title} is not in {raw} and could not be downloaded ({why}). {source.hint}"
             ) from exc
         # Present but unreadable: truncated or corrupt files fail inside torchvision's parser.
         raise DataError(
-            f"MNIST in {raw} cannot be read ({why}): the files may be truncated or corrupt. "
-            f"Delete them so they are downloaded again, or copy fresh ones. {GET_MNIST_HINT}"
+            f"{source.title} in {raw} cannot be read ({why}): the files may be truncated or "
+            f"corrupt. Delete them so they are downloaded again, or copy fresh ones. "
+            f"{source.hint}"
         ) from exc
     data = TensorData(
-        train.data, train.targets, test.data, test.targets, "MNIST", str(root.resolve())
+        train.data, train.targets, test.data, test.targets, source.title, str(root.resolve())
     )
     _check_shapes(data, raw)
     return data
@@ -103,11 +139,14 @@ def load(
     download: bool = True,
     mnist_loader: Callable[[Path, bool], TensorData] = load_mnist,
 ) -> TensorData:
-    """Load what `dataset` asks for: 'mnist' (or fail), 'sample', or 'auto' (MNIST, else sample)."""
+    """Load what `dataset` asks for: 'mnist', 'fashion-mnist' or 'kmnist' (or fail),
+    'sample', or 'auto' (MNIST, else the sample)."""
     if dataset == "sample":
         return load_sample()
     if dataset == "mnist":
         return mnist_loader(data_dir, download)
+    if dataset in SOURCES:
+        return load_torchvision(dataset, data_dir, download)
     try:
         return mnist_loader(data_dir, download)
     except DataError as exc:
@@ -133,7 +172,7 @@ def _check_shapes(data: TensorData, where: Path) -> None:
         and len(data.test_x) == len(data.test_y) > 0
     )
     if not ok:
-        raise DataError(f"the data in {where} is not 28x28 MNIST images with matching labels")
+        raise DataError(f"the data in {where} is not 28x28 images with matching labels")
 
 
 @contextlib.contextmanager

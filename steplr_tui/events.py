@@ -79,7 +79,14 @@ class RunEnded:
     elapsed: float
 
 
-Event = RunStarted | Notice | BatchProgress | EpochEnd | RunEnded
+@dataclass(frozen=True)
+class RecordOpened:
+    """The run is recorded in this folder (export and the runs table find it there)."""
+
+    path: str
+
+
+Event = RunStarted | Notice | BatchProgress | EpochEnd | RunEnded | RecordOpened
 
 
 def epoch_report(event: EpochEnd) -> tuple[str, str]:

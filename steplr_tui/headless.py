@@ -11,7 +11,15 @@ import sys
 import threading
 from typing import TextIO
 
-from steplr_tui.events import EpochEnd, Event, Notice, RunEnded, RunStarted, epoch_report
+from steplr_tui.events import (
+    EpochEnd,
+    Event,
+    Notice,
+    RecordOpened,
+    RunEnded,
+    RunStarted,
+    epoch_report,
+)
 from steplr_tui.jobs import Job
 
 # SIGHUP is how a dropped SSH session arrives; treat it like a polite stop.
@@ -51,6 +59,8 @@ def run_headless(job: Job, out: TextIO | None = None, err: TextIO | None = None)
             )
         elif isinstance(event, Notice):
             print(f"steplr-tui: {event.level}: {event.text}", file=err, flush=True)
+        elif isinstance(event, RecordOpened):
+            print(f"steplr-tui: run record: {event.path}", file=err, flush=True)
         elif isinstance(event, RunEnded) and event.status != "completed":
             print(f"steplr-tui: run {event.status}: {event.message}", file=err, flush=True)
         elif isinstance(event, RunEnded):

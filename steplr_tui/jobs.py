@@ -15,7 +15,7 @@ from typing import Any
 
 from steplr_tui import __version__
 from steplr_tui.config import SPECS, FieldError, TrainConfig
-from steplr_tui.events import EpochEnd, Event, Notice, RunEnded, RunStarted
+from steplr_tui.events import EpochEnd, Event, Notice, RecordOpened, RunEnded, RunStarted
 from steplr_tui.runs import (
     CHECKPOINT_FILE,
     COMPLETED,
@@ -24,8 +24,8 @@ from steplr_tui.runs import (
     RunNotFound,
     RunRecord,
     read_run,
+    recorded_edit,
 )
-from steplr_tui.schedule import ScheduleEdit
 from steplr_tui.steering import EditBox
 
 StopCheck = Callable[[], "bool | str"]
@@ -100,13 +100,14 @@ def run_job(
             record.truncate_metrics(state["epoch"])
             record.mark_running()
             emit(Notice(f"resuming {info.name} after epoch {state['epoch']}", level="info"))
+            emit(RecordOpened(str(record.path)))
             if replay:
                 for m in info.metrics:
                     if m["epoch"] <= state["epoch"]:
                         emit(_epoch_event(m))
         elif job.runs_dir is not None:
             record = RunRecord.create(job.runs_dir, config.as_dict(), _meta())
-            emit(Notice(f"run record: {record.path}", level="info"))
+            emit(RecordOpened(str(record.path)))
     except (RunNotFound, RunFailure, CheckpointError, OSError) as exc:
         end = RunEnded("failed", _message(exc), 0, 0.0)
         emit(end)
@@ -169,12 +170,6 @@ def _epoch_event(m: dict[str, Any]) -> EpochEnd:
         elapsed=0.0,
         edit=recorded_edit(m),
     )
-
-
-def recorded_edit(metrics: dict[str, Any]) -> ScheduleEdit | None:
-    """The live edit a metrics line records, if any."""
-    raw = metrics.get("edit")
-    return (ScheduleEdit.from_dict(raw) or None) if isinstance(raw, dict) else None
 
 
 def _meta() -> dict[str, Any]:

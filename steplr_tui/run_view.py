@@ -6,11 +6,21 @@ own redraw rate, and tests can check the folding without a terminal.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
 from steplr_tui.config import TrainConfig
-from steplr_tui.events import BatchProgress, EpochEnd, Event, Notice, RunEnded, RunStarted
+from steplr_tui.events import (
+    BatchProgress,
+    EpochEnd,
+    Event,
+    Notice,
+    RecordOpened,
+    RunEnded,
+    RunStarted,
+)
+from steplr_tui.schedule import ScheduleEdit, format_lr, lrs_with_edits
 from steplr_tui.series import MinMaxSeries
 
 Phase = Literal["idle", "starting", "running", "stopping", "completed", "stopped", "failed"]
@@ -30,6 +40,9 @@ class RunView:
     end: RunEnded | None = None
     notice: Notice | None = None
     elapsed: float = 0.0
+    edits: dict[int, ScheduleEdit] = field(default_factory=dict)  # applied, by epoch
+    mismatches: list[str] = field(default_factory=list)  # lr used vs plan, in words
+    record: str | None = None  # the run's folder, once the job has opened it
 
     @property
     def active(self) -> bool:
@@ -46,6 +59,9 @@ class RunView:
         self.end = None
         self.notice = None
         self.elapsed = 0.0
+        self.edits = {}
+        self.mismatches = []
+        self.record = None
 
     def apply(self, event: Event) -> set[str]:
         """Fold one event in; return the parts of the screen it changed."""
@@ -57,14 +73,20 @@ class RunView:
             self.elapsed = event.elapsed
             return {"loss", "status"}
         if isinstance(event, EpochEnd):
+            self._check_lr(event)
             self.epochs.append(event)
+            if event.edit:
+                self.edits[event.epoch] = event.edit
             self.elapsed = event.elapsed
-            return {"lr", "loss", "acc", "log", "status"}
+            return {"lr", "loss", "acc", "log", "status", "phases"}
         if isinstance(event, RunStarted):
             self.started = event
             if self.phase == "starting":
                 self.phase = "running"
             return {"status"}
+        if isinstance(event, RecordOpened):
+            self.record = event.path
+            return set()
         if isinstance(event, Notice):
             if event.persistent:
                 self.notice = event
@@ -76,6 +98,49 @@ class RunView:
             self.elapsed = event.elapsed or self.elapsed
             return {"status", "log", "lr"}
         return set()
+
+    def planned_lrs(self, pending: ScheduleEdit | None = None) -> list[float]:
+        """The run's schedule: its config, the edits applied so far, and `pending` if any."""
+        if self.config is None:
+            return []
+        c = self.config
+        edits = dict(self.edits)
+        if pending:
+            edits[self.current_epoch] = pending
+        return lrs_with_edits(c.lr, c.step_size, c.gamma, c.epochs, edits)
+
+    def live_values(self) -> dict[str, float | int]:
+        """lr, step_size and gamma as the run holds them now: config, then each applied edit."""
+        if self.config is None:
+            return {}
+        values: dict[str, float | int] = {
+            "lr": self.config.lr,
+            "step_size": self.config.step_size,
+            "gamma": self.config.gamma,
+        }
+        for epoch in sorted(self.edits):
+            values.update(self.edits[epoch].as_dict())
+        return values
+
+    @property
+    def current_epoch(self) -> int:
+        """The epoch in progress (1-based): a pending edit applies when it ends."""
+        if self.epochs:
+            return self.epochs[-1].epoch + 1
+        return self.started.first_epoch if self.started is not None else 1
+
+    def _check_lr(self, event: EpochEnd) -> None:
+        # The plan is what the record promises: config plus the edits applied before
+        # this epoch. A difference means the run is not following its own record.
+        planned = self.planned_lrs()
+        if not 1 <= event.epoch <= len(planned):
+            return
+        expected = planned[event.epoch - 1]
+        if not math.isclose(event.lr, expected, rel_tol=1e-9, abs_tol=0.0):
+            self.mismatches.append(
+                f"epoch {event.epoch} used lr {format_lr(event.lr)}, "
+                f"the plan says {format_lr(expected)}"
+            )
 
     @property
     def fraction_done(self) -> float:

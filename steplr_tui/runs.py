@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from steplr_tui.paths import resolve_runs_dir
+from steplr_tui.schedule import ScheduleEdit
 
 __all__ = ["resolve_runs_dir"]  # re-exported: callers look runs up here
 
@@ -39,6 +40,13 @@ RUNNING, COMPLETED, STOPPED, FAILED, INTERRUPTED = (
     "FAILED",
     "INTERRUPTED",
 )
+# Dataset names as RunStarted reports them, to the --dataset value that loads them again.
+DATASET_CHOICE = {
+    "MNIST": "mnist",
+    "Fashion-MNIST": "fashion-mnist",
+    "KMNIST": "kmnist",
+    "MNIST sample": "sample",
+}
 STATUS_OF_END = {"completed": COMPLETED, "stopped": STOPPED, "failed": FAILED}
 
 
@@ -123,7 +131,7 @@ class RunRecord:
         path = self.path / CONFIG_FILE
         data = json.loads(path.read_text(encoding="utf-8"))
         data["device_used"] = event.device
-        data["dataset_used"] = {"MNIST": "mnist", "MNIST sample": "sample"}.get(event.dataset)
+        data["dataset_used"] = DATASET_CHOICE.get(event.dataset)
         data["dataset_name"] = event.dataset
         data["data_dir_used"] = event.data_dir
         data["n_train"], data["n_test"] = event.n_train, event.n_test
@@ -189,28 +197,92 @@ class RunInfo:
         return [{k: v for k, v in m.items() if k != "seconds"} for m in self.metrics]
 
     @property
+    def edits(self) -> dict[int, ScheduleEdit]:
+        """Live schedule edits, by the epoch after which each was applied."""
+        return {m["epoch"]: e for m in self.metrics if (e := recorded_edit(m)) is not None}
+
+    @property
     def has_checkpoint(self) -> bool:
         return (self.path / CHECKPOINT_FILE).is_file()
 
 
-SUMMARY_COLUMNS = ("run", "status", "epochs", "best acc", "last acc", "last loss")
+SUMMARY_COLUMNS = (
+    "run",
+    "status",
+    "parameters",
+    "epochs",
+    "best acc",
+    "last acc",
+    "last loss",
+    "time",
+)
+SORT_KEYS = ("newest", "best acc", "last acc", "last loss", "time")
+
+
+def describe_params(config: dict[str, Any]) -> str:
+    """A run named by what distinguishes it: 'adam lr 1e-03 s2 g0.1 b64'."""
+    from steplr_tui.schedule import format_lr
+
+    try:
+        return (
+            f"{config['optimizer']} lr {format_lr(float(config['lr']))} "
+            f"s{config['step_size']} g{float(config['gamma']):g} b{config['batch_size']}"
+        )
+    except (KeyError, TypeError, ValueError):
+        return "unknown parameters"
+
+
+def _series(run: RunInfo, key: str) -> list[float]:
+    return [m[key] for m in run.metrics if isinstance(m.get(key), (int, float))]
+
+
+def run_seconds(run: RunInfo) -> float:
+    """Training time summed over recorded epochs (a resumed run's sessions add up)."""
+    return float(sum(_series(run, "seconds")))
 
 
 def summary_row(run: RunInfo) -> tuple[str, ...]:
     """One run as a row of text: the runs screen and --list-runs both show this."""
+    from steplr_tui.run_view import format_duration
 
-    def series(key: str) -> list[float]:
-        return [m[key] for m in run.metrics if isinstance(m.get(key), (int, float))]
-
-    accs, losses = series("test_acc"), series("train_loss")
+    accs, losses = _series(run, "test_acc"), _series(run, "train_loss")
+    edited = " (edited)" if run.edits else ""
     return (
         run.name,
         run.status,
+        describe_params(run.config) + edited,
         f"{run.epochs_done}/{run.config.get('epochs', '?')}",
         f"{max(accs):.2f}%" if accs else "-",
         f"{accs[-1]:.2f}%" if accs else "-",
         f"{losses[-1]:.4f}" if losses else "-",
+        format_duration(run_seconds(run)),
     )
+
+
+def sort_runs(runs: list[RunInfo], key: str) -> list[RunInfo]:
+    """Runs ordered by one of SORT_KEYS: best first; runs without the figure go last."""
+    if key == "newest":
+        return sorted(runs, key=lambda r: r.name, reverse=True)
+    missing = float("inf")
+
+    def value(run: RunInfo) -> float:
+        if key == "time":
+            return run_seconds(run)
+        series = _series(run, "train_loss" if key == "last loss" else "test_acc")
+        if not series:
+            return missing
+        if key == "last loss":
+            return series[-1]
+        # Higher accuracy first: negate, so one ascending sort serves every key.
+        return -(max(series) if key == "best acc" else series[-1])
+
+    return sorted(runs, key=value)
+
+
+def recorded_edit(metrics: dict[str, Any]) -> ScheduleEdit | None:
+    """The live edit one metrics line records, if any (malformed values are dropped)."""
+    raw = metrics.get("edit")
+    return (ScheduleEdit.from_dict(raw) or None) if isinstance(raw, dict) else None
 
 
 def read_run(path: Path) -> RunInfo:

@@ -143,7 +143,8 @@ async def test_stop_then_restart_gives_a_fresh_run():
         await pilot.press("ctrl+r")
         await wait_for(pilot, trainer.emitted.is_set)
         await wait_for(pilot, lambda: len(app.screen.view.epochs) == 2)
-        assert app.screen.query_one("#field-lr", Input).disabled  # fields describe the run
+        assert app.screen.query_one("#field-epochs", Input).disabled  # fields describe the run
+        assert not app.screen.query_one("#field-lr", Input).disabled  # live edits
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.screen.view.phase == "stopped")
         assert trainer.finished.wait(2)

@@ -95,3 +95,36 @@ def test_full_mnist_loads_as_tensors(mnist_root: Path):
     data = load_mnist(mnist_root, download=False)
     assert tuple(data.train_x.shape) == (60_000, 28, 28)
     assert tuple(data.test_x.shape) == (10_000, 28, 28)
+
+
+@pytest.mark.parametrize(
+    ("choice", "folder", "title"),
+    [("fashion-mnist", "FashionMNIST", "Fashion-MNIST"), ("kmnist", "KMNIST", "KMNIST")],
+)
+def test_other_torchvision_datasets_load_from_their_folder(tmp_path: Path, choice, folder, title):
+    raw = tmp_path / folder / "raw"
+    raw.mkdir(parents=True)
+
+    def write_raw(name: str, shape: tuple[int, ...], blob: bytes) -> None:
+        # torchvision reads raw/ uncompressed; write_idx writes gzip.
+        write_idx(tmp_path / "tmp.gz", shape, blob)
+        (raw / name).write_bytes(gzip.decompress((tmp_path / "tmp.gz").read_bytes()))
+
+    for prefix, n in (("train", 30), ("t10k", 10)):
+        write_raw(
+            f"{prefix}-images-idx3-ubyte", (n, 28, 28), bytes(i % 256 for i in range(n * 784))
+        )
+        write_raw(f"{prefix}-labels-idx1-ubyte", (n,), bytes(i % 10 for i in range(n)))
+    data = load(choice, tmp_path, download=False)
+    assert data.name == title
+    assert tuple(data.train_x.shape) == (30, 28, 28) and tuple(data.test_x.shape) == (10, 28, 28)
+    assert data.train_y.tolist() == [i % 10 for i in range(30)]
+
+
+@pytest.mark.parametrize("choice", ["fashion-mnist", "kmnist"])
+def test_other_datasets_offline_say_where_to_put_them(tmp_path: Path, choice):
+    with pytest.raises(DataError) as info:
+        load(choice, tmp_path, download=False)
+    folder = dataset.SOURCES[choice].folder
+    assert str(tmp_path / folder / "raw") in str(info.value)
+    assert f"--dataset {choice}" in str(info.value)

@@ -18,6 +18,7 @@ from steplr_tui.runs import (
     CHECKPOINT_FILE,
     METRICS_FILE,
     STATUS_FILE,
+    SUMMARY_COLUMNS,
     RunNotFound,
     RunRecord,
     find_run,
@@ -214,19 +215,14 @@ def test_list_runs_prints_each_run_with_status_and_accuracy(tmp_path: Path, caps
     (run,) = list_runs(tmp_path)
     assert print_runs(tmp_path) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == [
-        "run",
-        "status",
-        "epochs",
-        "best",
-        "acc",
-        "last",
-        "acc",
-        "last",
-        "loss",
-    ]
+    header = out[0]
+    positions = [header.index(column) for column in SUMMARY_COLUMNS]
+    assert positions == sorted(positions)
     best = max(m["test_acc"] for m in run.metrics)
-    assert out[1].split()[:4] == [run.name, "COMPLETED", "2/2", f"{best:.2f}%"]
+    row = out[1]
+    for cell in (run.name, "COMPLETED", "adam lr 0.01 s2 g0.5 b64", "2/2", f"{best:.2f}%"):
+        assert cell in row
+    assert row.index("COMPLETED") == header.index("status")
     assert print_runs(tmp_path / "empty") == 0
     assert capsys.readouterr().out.startswith("no runs in")
 

@@ -97,3 +97,88 @@ def test_finished_run(snap_compare, size):
         await settle(pilot, lambda: pilot.app.screen.view.phase == "completed")
 
     assert snap_compare(make_app(trainer), terminal_size=size, run_before=run_to_the_end)
+
+
+def test_steering_edits_overlay_and_phases(snap_compare):
+    """Mid-run: one edit applied (marked), one typed (pending), an overlay, the phase table."""
+    from steplr_tui.compare import Overlay
+    from steplr_tui.events import EpochEnd
+    from tests.fakes import scripted_events
+
+    trainer = FakeTrainer(epochs_done=1, block=True)
+    config = TrainConfig(data_dir="/data/mnist", epochs=6)
+    earlier = config.with_values(gamma=0.5, step_size=1)
+    earlier_epochs = [e for e in scripted_events(earlier, 6) if isinstance(e, EpochEnd)]
+    earlier_epochs = [
+        EpochEnd(e.epoch, e.lr, e.train_loss + 0.1, e.test_acc - 1.0, 0.5, 0.5)
+        for e in earlier_epochs
+    ]
+
+    async def steer(pilot):
+        await ready(pilot)
+        screen = pilot.app.screen
+        screen._set_overlays(
+            [Overlay.from_epochs("k", "earlier-run", earlier.as_dict(), earlier_epochs, 10)]
+        )
+        await pilot.press("ctrl+r")
+        await settle(pilot, lambda: trainer.emitted.is_set() and len(screen.view.epochs) == 1)
+        gamma = screen.query_one("#field-gamma", Input)
+        gamma.focus()
+        gamma.value = "0.5"
+        await pilot.press("enter")
+        for want in (2, 3):
+            trainer.advance()
+            await settle(pilot, lambda want=want: len(screen.view.epochs) == want)
+        lr = screen.query_one("#field-lr", Input)
+        lr.focus()
+        lr.value = "0.0003"
+        await pilot.press("f5")
+        await settle(pilot, lambda: screen.view.edits)
+
+    app = make_app(trainer, epochs=6)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=steer)
+
+
+def test_runs_table(snap_compare, tmp_path_factory):
+    import json
+    import shutil
+    from pathlib import Path
+
+    # A fixed folder: its path is on screen.
+    runs = Path("/tmp/steplr-tui-snapshot-runs")
+    shutil.rmtree(runs, ignore_errors=True)
+    for name, lr, status, accs in (
+        ("20261128-101500-adam-lr0.001-s2-g0.1", 0.001, "COMPLETED", (90.1, 91.6, 92.0)),
+        ("20261128-102000-adam-lr0.01-s1-g0.5", 0.01, "STOPPED", (89.0, 90.2)),
+        ("20261128-103000-sgd-lr0.1-s2-g0.1", 0.1, "FAILED", ()),
+    ):
+        path = runs / name
+        path.mkdir(parents=True)
+        config = TrainConfig(lr=lr, epochs=3, optimizer=name.split("-")[2]).as_dict()
+        (path / "config.json").write_text(json.dumps({"config": config, "n_train": 60000}))
+        (path / "status.json").write_text(json.dumps({"status": status, "reason": ""}))
+        lines = [
+            {"epoch": i + 1, "lr": lr, "train_loss": 0.5 - i / 10, "test_acc": a, "seconds": 2.0}
+            for i, a in enumerate(accs)
+        ]
+        (path / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in lines))
+
+    async def open_runs(pilot):
+        await ready(pilot)
+        await pilot.press("ctrl+o")
+        deadline = time.monotonic() + 5
+        while not getattr(pilot.app.screen, "runs", None):
+            assert time.monotonic() < deadline
+            await pilot.pause(0.01)
+        await pilot.press("s", "up", "up", "space")
+        await pilot.pause()
+
+    app = SteplrApp(
+        TrainConfig(data_dir="/data/mnist"),
+        train_fn=FakeTrainer(),
+        warm_up=False,
+        cursor_blink=False,
+        theme="textual-dark",
+        runs_dir=runs,
+    )
+    assert snap_compare(app, terminal_size=(120, 40), run_before=open_runs)

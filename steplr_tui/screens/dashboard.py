@@ -20,9 +20,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, RichLog, Static
+from textual.widgets import Footer, Input, RichLog, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from steplr_tui.compare import MAX_OVERLAYS, Overlay
 from steplr_tui.config import FieldError, TrainConfig
 from steplr_tui.events import EpochEnd, Event, Notice, RunEnded, RunStarted, epoch_report
 from steplr_tui.jobs import Job, config_from_record, resume_problem
@@ -30,18 +31,22 @@ from steplr_tui.messages import DeviceProbed, TrainerEvent
 from steplr_tui.paths import resolve_data_dir
 from steplr_tui.run_view import RunView, status_text
 from steplr_tui.runs import RunNotFound, read_run, resolve_runs_dir
-from steplr_tui.schedule import plan
-from steplr_tui.screens.runs import RunsScreen
-from steplr_tui.widgets.params import ParamPanel
+from steplr_tui.schedule import ScheduleEdit, format_lr, plan
+from steplr_tui.screens.runs import RunsChoice, RunsScreen
+from steplr_tui.steering import EditBox
+from steplr_tui.widgets.params import LIVE_FIELDS, ParamPanel
+from steplr_tui.widgets.phases import PhaseTable
 from steplr_tui.widgets.plots import (
-    ACC_TITLE,
-    LOSS_TITLE,
-    LR_TITLE,
     AccuracyPlot,
     LossPlot,
     LrPlot,
+    PlotContext,
+    acc_title,
     accuracy_summary,
     loss_summary,
+    loss_title,
+    lr_title,
+    overlay_color,
 )
 
 TrainFn = Callable[[Job, Callable[[], "bool | str"], Callable[[Event], None]], Any]
@@ -51,11 +56,14 @@ TrainFn = Callable[[Job, Callable[[], "bool | str"], Callable[[Event], None]], A
 # the training thread shares (benchmarks/: bytes to the terminal, UI overhead).
 REDRAW_INTERVAL_S = 0.5
 PLOT_INTERVAL_S = 1.0
-PLOTS = frozenset({"lr", "loss", "acc", "log"})
+PLOTS = frozenset({"lr", "loss", "acc", "log", "phases"})
 LOG_LINES = 2000
 MIN_WIDTH, MIN_HEIGHT = 60, 18
 NARROW_WIDTH = 100  # below this the parameter column slims down
 PLAN_FIELDS = ("lr", "step_size", "gamma", "epochs")
+# Training images per epoch for the iteration axis before a run has said how many.
+PREVIEW_TRAIN_SIZE = {"sample": 10_000}
+DEFAULT_TRAIN_SIZE = 60_000
 
 
 def real_train(job: Job, should_stop: Callable[[], bool | str], emit: Callable[[Event], None]):
@@ -72,6 +80,12 @@ class DashboardScreen(Screen):
         Binding("ctrl+r", "start", "Start", priority=True),
         Binding("ctrl+s", "stop", "Stop", priority=True),
         Binding("ctrl+o", "runs", "Runs", priority=True),
+        Binding("f2", "toggle_x", "X axis", priority=True),
+        Binding("f3", "toggle_lr_scale", "Log/lin", priority=True),
+        Binding("f4", "toggle_loss", "Loss", priority=True),
+        Binding("f5", "toggle_phases", "Phases", priority=True),
+        Binding("f6", "export", "Export", priority=True),
+        Binding("f7", "pin", "Pin", priority=True),
     ]
 
     def __init__(
@@ -106,6 +120,13 @@ class DashboardScreen(Screen):
         # Resolved once: the status line redraws twice a second.
         self._data_dir = _short_path(str(resolve_data_dir(config.data_dir)))
         self.log_lines: deque[str] = deque(maxlen=LOG_LINES)  # unwrapped, for reading back
+        # One context shared by the three panes: axis modes, edit marks, overlays.
+        self.context = PlotContext()
+        self._edits: EditBox | None = None  # the running job's edit channel
+        self._draft: ScheduleEdit | None = None  # typed, valid, not yet queued
+        self._queued: ScheduleEdit | None = None  # handed to the trainer for the next boundary
+        self._edit_note = ""
+        self._mismatches_shown = 0
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -116,24 +137,25 @@ class DashboardScreen(Screen):
                 log = RichLog(id="log", max_lines=LOG_LINES, wrap=True, markup=False, min_width=20)
                 log.border_title = "Log"
                 yield log
+                phases = PhaseTable(id="phases")
+                phases.border_title = "Phases"
+                yield phases
             with Vertical(id="plots"):
-                lr = LrPlot(id="lr-plot")
-                lr.border_title = LR_TITLE
-                yield lr
-                loss = LossPlot(id="loss-plot")
-                loss.border_title = LOSS_TITLE
-                yield loss
+                for pane in (LrPlot(id="lr-plot"), LossPlot(id="loss-plot")):
+                    pane.context = self.context
+                    yield pane
                 acc = AccuracyPlot(id="acc-plot")
-                acc.border_title = ACC_TITLE
+                acc.context = self.context
                 yield acc
+                yield Static("", id="legend")
         yield Static("", id="too-small")
         yield Static("", id="notice")
         yield Static("", id="status")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._check_size(self.app.size.width, self.app.size.height)
-        self._dirty = {"lr", "loss", "acc", "status", "notice"}
+        self._dirty = {"lr", "loss", "acc", "status", "notice", "legend"}
         self.redraw()
         self.set_interval(REDRAW_INTERVAL_S, self._tick)
         if self.resume_at_launch is not None:
@@ -164,6 +186,9 @@ class DashboardScreen(Screen):
 
     @on(ParamPanel.Changed)
     def _on_params_changed(self, event: ParamPanel.Changed) -> None:
+        if self.view.active:
+            self._track_edit(event.values, event.errors)
+            return
         bad = [name for name in PLAN_FIELDS if name in event.errors]
         if bad:
             self._plan_note = f"fix {', '.join(bad)} to update the preview"
@@ -173,6 +198,146 @@ class DashboardScreen(Screen):
         if not self.view.active:
             self._dirty |= {"loss", "acc", "status"}  # the x span follows epochs
             self._redraw_lr()  # the preview follows typing without waiting for the timer
+
+    # ---- live edits ------------------------------------------------------------
+
+    def _track_edit(self, values: dict[str, Any], errors: dict[str, str]) -> None:
+        """Turn what the live fields say into a draft edit against the run's current values."""
+        bad = [name for name in LIVE_FIELDS if name in errors]
+        if bad:
+            self._draft = None
+            self._edit_note = f"fix {', '.join(bad)} to edit the schedule"
+        else:
+            now = self.view.live_values()
+            changed = {n: values[n] for n in LIVE_FIELDS if n in now and values[n] != now[n]}
+            draft = ScheduleEdit(**changed)
+            self._edit_note = ""
+            self._draft = draft if draft and draft != self._queued else None
+            if not draft and self._queued is not None:
+                self._queue(None)  # the fields are back to the run's values: withdraw
+        self._redraw_lr()
+
+    @on(Input.Submitted)
+    @on(Input.Blurred)
+    def _on_field_done(self, event: Input.Submitted | Input.Blurred) -> None:
+        # Enter, or leaving the field, commits a typed edit: a half-typed "0.1" on
+        # the way to "0.15" must never reach the trainer.
+        field = (event.input.id or "").removeprefix("field-")
+        draft = self._draft
+        # Only the field that holds a change commits it: another field's blur can
+        # arrive after the user has started typing here.
+        if (
+            self.view.active
+            and field in LIVE_FIELDS
+            and draft
+            and getattr(draft, field) is not None
+        ):
+            self._queue(draft)
+
+    def _queue(self, edit: ScheduleEdit | None) -> None:
+        config = self.view.config
+        if edit is not None and config is not None and self.view.current_epoch >= config.epochs:
+            self._edit_note = "the run ends with this epoch: no boundary left to edit at"
+            self._redraw_lr()
+            return
+        self._queued = edit
+        self._draft = None
+        if self._edits is not None:
+            self._edits.propose(edit)
+        if edit is not None:
+            self._log(f"Edit queued: {edit.describe()}, from epoch {self.view.current_epoch + 1}")
+        self._redraw_lr()
+
+    def _edit_applied(self, event: EpochEnd) -> None:
+        edit = event.edit
+        assert edit is not None
+        self._log(f"Edit applied after epoch {event.epoch}: {edit.describe()}")
+        # A newer edit typed after the trainer took this one is still in the box.
+        self._queued = self._edits.peek() if self._edits is not None else None
+        panel = self.query_one(ParamPanel)
+        if self._draft is None:
+            panel.set_live_values(self.view.live_values())
+        self.context.edit_epochs = sorted(self.view.edits)
+        self._dirty |= {"loss", "acc"}
+
+    def _pending_edit(self) -> ScheduleEdit | None:
+        return self._draft or self._queued
+
+    def _edit_subtitle(self) -> str:
+        if self._edit_note:
+            return self._edit_note
+        boundary = self.view.current_epoch
+        if self._draft is not None:
+            return f"typed {self._draft.describe()} · enter queues it for after epoch {boundary}"
+        if self._queued is not None:
+            return f"queued {self._queued.describe()} · applies after epoch {boundary}"
+        return ""
+
+    # ---- views ----------------------------------------------------------------
+
+    def action_toggle_x(self) -> None:
+        self.context.x_iterations = not self.context.x_iterations
+        self._redraw_all_panes()
+
+    def action_toggle_lr_scale(self) -> None:
+        self.context.lr_log = not self.context.lr_log
+        self._redraw_all_panes()
+
+    def action_toggle_loss(self) -> None:
+        self.context.loss_per_batch = not self.context.loss_per_batch
+        self._redraw_all_panes()
+
+    def action_toggle_phases(self) -> None:
+        self.toggle_class("-phases")
+        self._dirty.add("phases")
+        self.redraw()
+
+    def _redraw_all_panes(self) -> None:
+        self._dirty |= {"lr", "loss", "acc"}
+        self.redraw()
+
+    # ---- overlays and export ----------------------------------------------------
+
+    def action_pin(self) -> None:
+        """Overlay the current (or last) run, to compare the next ones against it."""
+        view = self.view
+        if not view.epochs or view.config is None:
+            self.notify("Nothing to pin yet: a run needs a finished epoch.")
+            return
+        key = view.record or f"session-{self.run_id}"
+        if any(o.key == key for o in self.context.overlays):
+            self._set_overlays([o for o in self.context.overlays if o.key != key])
+            self.notify(f"Run {self.run_id} unpinned.")
+            return
+        steps = view.started.steps_per_epoch if view.started else 0
+        name = Path(view.record).name if view.record else f"run {self.run_id}"
+        overlay = Overlay.from_epochs(key, name, view.config.as_dict(), view.epochs, steps)
+        self._set_overlays([*self.context.overlays, overlay])
+        self.notify(f"Run {self.run_id} pinned: it stays drawn faintly behind the next runs.")
+
+    def _set_overlays(self, overlays: list[Overlay]) -> None:
+        if len(overlays) > MAX_OVERLAYS:
+            self.notify(f"At most {MAX_OVERLAYS} overlays: the oldest was dropped.")
+            overlays = overlays[-MAX_OVERLAYS:]
+        self.context.overlays = overlays
+        self._dirty |= {"lr", "loss", "acc", "legend"}
+        self.redraw()
+
+    def action_export(self) -> None:
+        from steplr_tui.export import run_snippet, write_csv
+        from steplr_tui.screens.export import ExportScreen
+
+        if self.view.record is None:
+            self.notify("Nothing to export yet: start or resume a run first.")
+            return
+        try:
+            info = read_run(Path(self.view.record))
+            csv_path = write_csv(info)
+        except (RunNotFound, OSError) as exc:
+            self.notify(f"Export failed: {exc}", title="Export", severity="error")
+            return
+        self._log(f"Exported {csv_path}")
+        self.app.push_screen(ExportScreen(str(csv_path), run_snippet(info)))
 
     # ---- actions ---------------------------------------------------------------
 
@@ -200,6 +365,12 @@ class DashboardScreen(Screen):
     def _begin(self, job: Job) -> None:
         config = self.config = job.config
         self.view.begin(config)
+        self._edits = EditBox()
+        job = Job(job.config, job.runs_dir, job.resume, edits=self._edits)
+        self._draft = self._queued = None
+        self._edit_note = ""
+        self._mismatches_shown = 0
+        self.context.edit_epochs = []
         self.run_id += 1
         verb = "resumes" if job.resume else "starts"
         self._log(
@@ -214,11 +385,20 @@ class DashboardScreen(Screen):
 
     def action_runs(self) -> None:
         runs_dir = self.runs_dir or resolve_runs_dir(None)
-        self.app.push_screen(RunsScreen(runs_dir), callback=self._on_runs_closed)
+        overlaid = {o.key for o in self.context.overlays}
+        self.app.push_screen(RunsScreen(runs_dir, overlaid), callback=self._on_runs_closed)
 
-    def _on_runs_closed(self, path: Path | None) -> None:
-        if path is not None:
-            self.resume_run(path)
+    def _on_runs_closed(self, choice: RunsChoice | None) -> None:
+        if choice is None:
+            return
+        chosen = {str(run.path) for run in choice.overlays}
+        # Pins of runs that have no record stay; recorded ones follow the table's marks.
+        kept = [o for o in self.context.overlays if o.key.startswith("session-")]
+        fresh = [Overlay.from_run(run) for run in choice.overlays]
+        if [o.key for o in self.context.overlays] != [*(o.key for o in kept), *chosen]:
+            self._set_overlays(kept + fresh)
+        if choice.resume is not None:
+            self.resume_run(choice.resume)
 
     def resume_run(self, path: Path) -> None:
         """Continue a recorded run where its last checkpoint left it."""
@@ -289,15 +469,31 @@ class DashboardScreen(Screen):
         if isinstance(event, EpochEnd):
             for line in epoch_report(event):
                 self._log(line)
+            if event.edit:
+                self._edit_applied(event)
+            self._report_mismatches()
         elif isinstance(event, RunStarted):
+            self.context.steps_per_epoch = event.steps_per_epoch
             self._log(f"{event.device} · {event.dataset} {event.n_train:,}/{event.n_test:,}")
         elif isinstance(event, Notice):
             self._log(f"{event.level}: {event.text}")
         elif isinstance(event, RunEnded):
             self._finish(event)
 
+    def _report_mismatches(self) -> None:
+        for text in self.view.mismatches[self._mismatches_shown :]:
+            self._log(f"warning: {text}")
+            self.notify(text, title="LR differs from the plan", severity="warning", timeout=10)
+        self._mismatches_shown = len(self.view.mismatches)
+
     def _finish(self, event: RunEnded) -> None:
         self.query_one(ParamPanel).set_running(False)
+        if self._pending_edit() is not None:
+            self._log("The run ended before the typed edit could apply; it was dropped.")
+        self._draft = self._queued = None
+        self._edit_note = ""
+        self._edits = None
+        self._dirty.add("lr")
         if event.status == "completed":
             self._log(f"Run {self.run_id} completed in {event.elapsed:.1f}s.")
         elif event.status == "stopped":
@@ -363,14 +559,23 @@ class DashboardScreen(Screen):
         span = self.view.config.epochs if self.view.active and self.view.config else self._span()
         if "lr" in dirty:
             self._redraw_lr()
+        if not self.view.active and not self.view.started:
+            self.context.steps_per_epoch = self._preview_steps()
+        edited = bool(self.context.edit_epochs)
         if "loss" in dirty:
             loss = self.query_one(LossPlot)
+            loss.border_title = loss_title(self.context.loss_per_batch, edited)
             loss.border_subtitle = loss_summary(self.view.epochs)
             loss.set_series(self.view.losses, self.view.epochs, span)
         if "acc" in dirty:
             acc = self.query_one(AccuracyPlot)
+            acc.border_title = acc_title(edited)
             acc.border_subtitle = accuracy_summary(self.view.epochs)
             acc.set_data(self.view.epochs, span)
+        if "phases" in dirty and self.has_class("-phases"):
+            self.query_one(PhaseTable).show(self.view.epochs)
+        if "legend" in dirty:
+            self._redraw_legend()
         if "log" in dirty and self._pending_log:
             log = self.query_one("#log", RichLog)
             for line in self._pending_log:
@@ -391,14 +596,62 @@ class DashboardScreen(Screen):
 
     def _redraw_lr(self) -> None:
         lr_plot = self.query_one(LrPlot)
+        actual = [e.lr for e in self.view.epochs]
+        pending_lrs: list[float] = []
+        start = 0
         if self.view.active and self.view.config is not None:
-            c = self.view.config
-            schedule = plan(c.lr, c.step_size, c.gamma, c.epochs)
+            # The plan follows the run's state: its config and the edits applied so far.
+            planned = self.view.planned_lrs()
+            subtitle = self._mismatch_note() or self._edit_subtitle() or self._run_summary()
+            pending = self._pending_edit()
+            if pending is not None:
+                start = self.view.current_epoch
+                pending_lrs = self.view.planned_lrs(pending)[start:]
         else:
             v = self._plan_values
             schedule = plan(v["lr"], v["step_size"], v["gamma"], v["epochs"])
-        lr_plot.border_subtitle = self._plan_note or schedule.summary()
-        lr_plot.set_data(schedule.lrs, [e.lr for e in self.view.epochs])
+            planned = schedule.lrs
+            subtitle = self._plan_note or schedule.summary()
+            if self.view.config is not None and self.view.edits:
+                planned = self.view.planned_lrs()  # a finished edited run keeps its own plan
+            subtitle = self._mismatch_note() or subtitle
+        lr_plot.border_title = lr_title(
+            self.context.lr_log, bool(pending_lrs), bool(self.context.edit_epochs)
+        )
+        lr_plot.border_subtitle = subtitle
+        lr_plot.set_data(planned, actual, pending_lrs, start)
+
+    def _run_summary(self) -> str:
+        now = self.view.live_values()
+        if not now:
+            return ""
+        edited = f" · {len(self.view.edits)} edit(s)" if self.view.edits else ""
+        return (
+            f"now lr {format_lr(float(now['lr']))} · step_size {now['step_size']} "
+            f"· gamma {float(now['gamma']):g}{edited}"
+        )
+
+    def _mismatch_note(self) -> str:
+        if not self.view.mismatches:
+            return ""
+        return f"⚠ {self.view.mismatches[-1]}"
+
+    def _preview_steps(self) -> int:
+        fields = self.query("#field-dataset")
+        dataset = str(fields.first().value) if fields else self.config.dataset
+        n = PREVIEW_TRAIN_SIZE.get(dataset, DEFAULT_TRAIN_SIZE)
+        batch = self.query_one(ParamPanel).read()[0].get("batch_size", self.config.batch_size)
+        return -(-n // int(batch))
+
+    def _redraw_legend(self) -> None:
+        legend = self.query_one("#legend", Static)
+        overlays = self.context.overlays
+        legend.display = bool(overlays)
+        parts = []
+        for i, o in enumerate(overlays):
+            r, g, b = overlay_color(i)
+            parts.append(f"[rgb({r},{g},{b})]━ {o.label}[/] [dim]{o.name}[/]")
+        legend.update("overlays: " + " · ".join(parts) if parts else "")
 
     def _data_hint(self) -> str:
         fields = self.query("#field-dataset")

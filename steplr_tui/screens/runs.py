@@ -1,7 +1,9 @@
-"""The runs screen: recorded runs in a table; Enter resumes the selected one."""
+"""The runs screen: recorded runs in a table to sort, pick for overlays, or resume."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from textual import on, work
@@ -11,22 +13,46 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
+from steplr_tui.compare import MAX_OVERLAYS
 from steplr_tui.jobs import resume_problem
-from steplr_tui.runs import SUMMARY_COLUMNS, RunInfo, list_runs, summary_row
+from steplr_tui.runs import SORT_KEYS, SUMMARY_COLUMNS, RunInfo, list_runs, sort_runs, summary_row
+
+MARK = "◆"
+_STAMP = re.compile(r"\d{8}-\d{6}")
 
 
-class RunsScreen(ModalScreen[Path | None]):
-    """Recorded runs, newest first; dismisses with the folder of a run to resume."""
+def short_name(name: str) -> str:
+    """A run's time stamp alone: the parameters column already says the rest, and
+    the stamp is a prefix that --resume and export accept."""
+    match = _STAMP.match(name)
+    return match.group(0) if match else name
+
+
+@dataclass
+class RunsChoice:
+    """What the user chose: runs to overlay, and possibly one to resume."""
+
+    overlays: list[RunInfo] = field(default_factory=list)
+    resume: Path | None = None
+
+
+class RunsScreen(ModalScreen[RunsChoice | None]):
+    """Recorded runs, newest first. Dismisses with a RunsChoice, or None when cancelled."""
 
     BINDINGS = [
-        Binding("escape", "dismiss_none", "Close"),
+        Binding("escape", "close", "Close"),
         Binding("enter", "resume", "Resume", priority=True),
+        Binding("space", "toggle_overlay", "Overlay", priority=True),
+        Binding("s", "sort", "Sort"),
+        Binding("c", "clear_overlays", "Clear"),
     ]
 
-    def __init__(self, runs_dir: Path) -> None:
+    def __init__(self, runs_dir: Path, overlaid: set[str] | None = None) -> None:
         super().__init__()
         self.runs_dir = runs_dir
         self.runs: list[RunInfo] = []
+        self.overlaid: set[str] = set(overlaid or ())  # run folders, as str
+        self.sort_key = SORT_KEYS[0]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="runs-box"):
@@ -37,7 +63,9 @@ class RunsScreen(ModalScreen[Path | None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns(*SUMMARY_COLUMNS)
+        table.add_column(MARK, key="mark")
+        for name in SUMMARY_COLUMNS:
+            table.add_column(name, key=name)
         self.load_runs()
 
     @work(thread=True, exclusive=True, group="runs")
@@ -46,29 +74,80 @@ class RunsScreen(ModalScreen[Path | None]):
         runs = list_runs(self.runs_dir)
         self.app.call_from_thread(self._show, runs)
 
-    def _show(self, runs: list[RunInfo]) -> None:
-        self.runs = runs
+    def _show(self, runs: list[RunInfo], keep_cursor: str | None = None) -> None:
+        self.runs = sort_runs(runs, self.sort_key)
         table = self.query_one(DataTable)
         table.clear()
-        for run in runs:
-            table.add_row(*summary_row(run), key=str(run.path))
-        hint = "enter resumes a stopped or interrupted run · escape closes"
-        self.query_one("#runs-hint", Static).update(hint if runs else "no runs recorded yet")
+        for run in self.runs:
+            mark = MARK if str(run.path) in self.overlaid else ""
+            name, *rest = summary_row(run)
+            table.add_row(mark, short_name(name), *rest, key=str(run.path))
+        if keep_cursor is not None:
+            table.move_cursor(row=table.get_row_index(keep_cursor))
+        self._hint()
         table.focus()
 
-    def action_dismiss_none(self) -> None:
-        self.dismiss(None)
+    def _hint(self) -> None:
+        if not self.runs:
+            text = "no runs recorded yet"
+        else:
+            text = (
+                f"sorted by {self.sort_key} (s) · space overlays ({len(self.overlaid)}/"
+                f"{MAX_OVERLAYS}) · enter resumes · escape closes"
+            )
+        self.query_one("#runs-hint", Static).update(text)
+
+    def _selected(self) -> RunInfo | None:
+        table = self.query_one(DataTable)
+        if not self.runs or not 0 <= table.cursor_row < len(self.runs):
+            return None
+        return self.runs[table.cursor_row]
+
+    def action_sort(self) -> None:
+        self.sort_key = SORT_KEYS[(SORT_KEYS.index(self.sort_key) + 1) % len(SORT_KEYS)]
+        run = self._selected()
+        self._show(self.runs, keep_cursor=str(run.path) if run else None)
+
+    def action_toggle_overlay(self) -> None:
+        run = self._selected()
+        if run is None:
+            return
+        key = str(run.path)
+        if key in self.overlaid:
+            self.overlaid.discard(key)
+        elif not run.metrics:
+            self.notify(f"{run.name} has no finished epoch to draw", severity="warning")
+            return
+        elif len(self.overlaid) >= MAX_OVERLAYS:
+            self.notify(f"At most {MAX_OVERLAYS} overlays: unmark one first.", severity="warning")
+            return
+        else:
+            self.overlaid.add(key)
+        table = self.query_one(DataTable)
+        table.update_cell(key, "mark", MARK if key in self.overlaid else "")
+        self._hint()
+
+    def action_clear_overlays(self) -> None:
+        self.overlaid.clear()
+        run = self._selected()
+        self._show(self.runs, keep_cursor=str(run.path) if run else None)
+
+    def _choice(self, resume: Path | None = None) -> RunsChoice:
+        chosen = [run for run in self.runs if str(run.path) in self.overlaid]
+        return RunsChoice(overlays=chosen, resume=resume)
+
+    def action_close(self) -> None:
+        self.dismiss(self._choice())
 
     def action_resume(self) -> None:
-        table = self.query_one(DataTable)
-        if not self.runs or table.cursor_row < 0:
+        run = self._selected()
+        if run is None:
             return
-        run = self.runs[table.cursor_row]
         problem = resume_problem(run)
         if problem:
             self.notify(problem, title="Cannot resume", severity="warning")
             return
-        self.dismiss(run.path)
+        self.dismiss(self._choice(resume=run.path))
 
     @on(DataTable.RowSelected)
     def _on_row_selected(self, event: DataTable.RowSelected) -> None:

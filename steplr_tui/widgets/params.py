@@ -14,6 +14,9 @@ from textual.widgets import Input, Label, Select, Static
 
 from steplr_tui.config import SPECS, FieldError, FieldSpec, TrainConfig, parse_values
 
+# Fields that stay editable while a run trains: edits apply at the next epoch boundary.
+LIVE_FIELDS = ("lr", "step_size", "gamma")
+
 CHOICE_LABELS = {
     "adam": "Adam",
     "sgd": "SGD",
@@ -22,6 +25,8 @@ CHOICE_LABELS = {
     "cuda": "cuda",
     "mps": "mps",
     "mnist": "MNIST",
+    "fashion-mnist": "Fashion-MNIST",
+    "kmnist": "KMNIST",
     "sample": "sample",
 }
 
@@ -133,11 +138,22 @@ class ParamPanel(Vertical):
         self.query_one(f"#field-{name}").focus()
 
     def set_running(self, running: bool) -> None:
-        """Lock the fields while a run trains: they describe the run in progress."""
+        """Lock the fields that describe the run in progress; lr, step_size and gamma stay live."""
         for spec in SPECS.values():
-            self.query_one(f"#field-{spec.name}").disabled = running
+            locked = running and spec.name not in LIVE_FIELDS
+            self.query_one(f"#field-{spec.name}").disabled = locked
+        self.set_class(running, "-running")
         if not running:
             self._sync_momentum()
+
+    def set_live_values(self, values: dict[str, Any]) -> None:
+        """Show the values a run now holds in the live fields (after an edit, or a resume)."""
+        for name in LIVE_FIELDS:
+            if name in values:
+                widget = self.query_one(f"#field-{name}", Input)
+                text = SPECS[name].format(values[name])
+                if widget.value != text:
+                    widget.value = text
 
     @on(Input.Changed)
     @on(Select.Changed)

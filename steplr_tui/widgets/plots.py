@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from textual_plotext import PlotextPlot
 
+from steplr_tui.compare import Overlay
 from steplr_tui.events import EpochEnd
 from steplr_tui.schedule import format_lr, safe_log10
 from steplr_tui.series import MinMaxSeries
@@ -23,16 +25,68 @@ BAND_COLOR = (70, 130, 180)  # steel blue: readable on dark and light themes
 MEAN_COLOR = "cyan"
 EPOCH_COLOR = "orange"
 ACC_COLOR = "green"
+PENDING_COLOR = (255, 215, 0)  # the titles' #ffd700
+EDIT_COLOR = (215, 95, 215)  # the titles' #d75fd7
+# Faint, distinct from the current run's colours; the legend uses the same ones.
+OVERLAY_COLORS = ((135, 135, 175), (175, 135, 175), (135, 175, 150), (180, 165, 125))
+
+
+def overlay_color(index: int) -> tuple[int, int, int]:
+    return OVERLAY_COLORS[index % len(OVERLAY_COLORS)]
+
+
+@dataclass
+class PlotContext:
+    """What every pane draws besides its own data: axis choices, edits and overlays."""
+
+    x_iterations: bool = False  # x in iterations (batches) instead of epochs
+    lr_log: bool = True
+    loss_per_batch: bool = True
+    steps_per_epoch: int = 0  # of the current run; 0 until known
+    edit_epochs: list[int] = field(default_factory=list)  # boundaries where edits applied
+    overlays: list[Overlay] = field(default_factory=list)
+
+    def overlay_x(self, overlay: Overlay, epoch: int) -> float:
+        """Where an overlay's epoch lands on this axis (iterations differ with batch size)."""
+        if self.x_iterations and self.steps_per_epoch and overlay.steps_per_epoch:
+            return epoch * overlay.steps_per_epoch / self.steps_per_epoch
+        return float(epoch)
+
 
 # The keys go in the border titles, in the plot colours: plotext's own legend is
 # drawn over the top-left of the data, where a schedule starts.
-LR_TITLE = "LR schedule (log scale) [gray]━ plan[/] [#ff8700]━ used[/]"
-LOSS_TITLE = "Training loss [#4682b4]┃ min-max[/] [cyan]━ mean[/] [#ff8700]● epoch[/]"
-ACC_TITLE = "Test accuracy (%) [green]●[/]"
+EDIT_KEY = " [#d75fd7]│ edit[/]"
+
+
+def lr_title(log: bool = True, pending: bool = False, edits: bool = False) -> str:
+    scale = "log scale" if log else "linear"
+    keys = "[gray]━ plan[/] [#ff8700]━ used[/]"
+    if pending:
+        keys += " [#ffd700]━ pending[/]"
+    return f"LR schedule ({scale}) {keys}" + (EDIT_KEY if edits else "")
+
+
+def loss_title(per_batch: bool = True, edits: bool = False) -> str:
+    if per_batch:
+        title = "Training loss [#4682b4]┃ min-max[/] [cyan]━ mean[/] [#ff8700]● epoch[/]"
+    else:
+        title = "Training loss per epoch [#ff8700]●━ mean[/]"
+    return title + (EDIT_KEY if edits else "")
+
+
+def acc_title(edits: bool = False) -> str:
+    return "Test accuracy (%) [green]●[/]" + (EDIT_KEY if edits else "")
+
+
+LR_TITLE, LOSS_TITLE, ACC_TITLE = lr_title(), loss_title(), acc_title()
 
 
 class Pane(PlotextPlot):
     """A plot that is rebuilt from scratch on each redraw."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.context = PlotContext()
 
     def redraw(self) -> None:
         plt = self.plt
@@ -51,13 +105,50 @@ class Pane(PlotextPlot):
         self.redraw()
 
     def epoch_axis(self, span: int) -> None:
-        """x from 0 to `span` epochs, ticked at whole epochs."""
+        """x from 0 to `span` epochs, ticked at whole epochs or at round iteration counts."""
         self.plt.xlim(0, span)
-        step = max(1, math.ceil(span / max(self.plot_width // 8, 1)))
-        ticks = list(range(0, span + 1, step))
-        self.plt.xticks(ticks, [str(t) for t in ticks])
+        steps = self.context.steps_per_epoch
+        if self.context.x_iterations and steps:
+            ticks, labels = iteration_ticks(span * steps, max(self.plot_width // 8, 1))
+            self.plt.xticks([t / steps for t in ticks], labels)
+            label = "iteration"
+        else:
+            step = max(1, math.ceil(span / max(self.plot_width // 8, 1)))
+            epochs = list(range(0, span + 1, step))
+            self.plt.xticks(epochs, [str(t) for t in epochs])
+            label = "epoch"
         if self.roomy:
-            self.plt.xlabel("epoch")
+            self.plt.xlabel(label)
+
+    def draw_edit_marks(self, span: int) -> None:
+        """A vertical line at each boundary where a live edit took effect."""
+        for epoch in self.context.edit_epochs:
+            if 0 < epoch < span:
+                self.plt.vertical_line(epoch, color=EDIT_COLOR)
+
+    def draw_overlays(
+        self, values_of, span: float, log: bool = False, steps: bool = False
+    ) -> list[float]:
+        """Each overlay's per-epoch values as a faint line (a staircase with `steps`: an
+        lr holds for a whole epoch); returns the y values drawn."""
+        drawn: list[float] = []
+        for i, overlay in enumerate(self.context.overlays):
+            xs: list[float] = []
+            ys: list[float] = []
+            for epoch, value in enumerate(values_of(overlay), start=1):
+                x = self.context.overlay_x(overlay, epoch)
+                if not math.isfinite(value) or x > span:
+                    continue
+                y = safe_log10(value) if log else value
+                if steps:
+                    xs.append(self.context.overlay_x(overlay, epoch - 1))
+                    ys.append(y)
+                xs.append(x)
+                ys.append(y)
+            if xs:
+                self.plt.plot(xs, ys, marker="braille", color=overlay_color(i))
+                drawn += ys
+        return drawn
 
     @property
     def roomy(self) -> bool:
@@ -68,6 +159,23 @@ class Pane(PlotextPlot):
     def plot_width(self) -> int:
         """Columns left for data once the y-axis labels are drawn."""
         return max(self.size.width - 9, 8)
+
+
+def iteration_ticks(total: int, count: int) -> tuple[list[int], list[str]]:
+    """About `count` round ticks (1, 2 or 5 times a power of ten) from 0 to `total`."""
+    raw = max(total / max(count, 1), 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    ticks = list(range(0, total + 1, int(step)))
+    return ticks, [_short_count(t) for t in ticks]
+
+
+def _short_count(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1e6:g}M"
+    if n >= 1000:
+        return f"{n / 1e3:g}k"
+    return str(n)
 
 
 def staircase(values: Sequence[float], start: int = 0) -> tuple[list[float], list[float]]:
@@ -93,34 +201,57 @@ def decade_ticks(lo: float, hi: float, levels: Sequence[float]) -> tuple[list[fl
 
 
 class LrPlot(Pane):
-    """Planned staircase for the current fields, with the lr actually used drawn over it."""
+    """The planned staircase, the lr actually used over it, and a pending edit's future."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.planned: list[float] = []
         self.actual: list[float] = []
+        self.pending: list[float] = []
+        self.pending_from = 0  # 0-based epoch where the pending future starts
 
-    def set_data(self, planned: Sequence[float], actual: Sequence[float]) -> None:
+    def set_data(
+        self,
+        planned: Sequence[float],
+        actual: Sequence[float],
+        pending: Sequence[float] = (),
+        pending_from: int = 0,
+    ) -> None:
         self.planned = list(planned)
         self.actual = list(actual)
+        self.pending = list(pending)
+        self.pending_from = pending_from
         self.redraw()
 
     def draw(self) -> None:
         plt = self.plt
         if not self.planned:
             return
-        levels = self.planned + self.actual
-        logs = [safe_log10(v) for v in levels]
-        lo, hi = min(logs), max(logs)
-        xs, ys = staircase([safe_log10(v) for v in self.planned])
-        plt.plot(xs, ys, marker="braille", color=PLAN_COLOR)
-        if self.actual:
-            xs, ys = staircase([safe_log10(v) for v in self.actual])
-            plt.plot(xs, ys, marker="braille", color=ACTUAL_COLOR)
-        pad = max((hi - lo) * 0.08, 0.25)
-        plt.ylim(lo - pad, hi + pad)
-        self.epoch_axis(max(len(self.planned), len(self.actual)))
-        ticks, labels = decade_ticks(lo, hi, levels)
+        log = self.context.lr_log
+        span = max(len(self.planned), len(self.actual))
+        y = safe_log10 if log else float
+        shown = self.draw_overlays(lambda o: o.lrs, span, log=log, steps=True)
+        levels = self.planned + self.actual + self.pending
+        values = [y(v) for v in levels] + shown
+        lo, hi = min(values), max(values)
+        self.draw_edit_marks(span)
+        for series, start, color in (
+            (self.planned, 0, PLAN_COLOR),
+            (self.pending, self.pending_from, PENDING_COLOR),
+            (self.actual, 0, ACTUAL_COLOR),
+        ):
+            if series:
+                xs, ys = staircase([y(v) for v in series], start)
+                plt.plot(xs, ys, marker="braille", color=color)
+        self.epoch_axis(span)
+        if log:
+            pad = max((hi - lo) * 0.08, 0.25)
+            plt.ylim(lo - pad, hi + pad)
+            ticks, labels = decade_ticks(lo, hi, levels)
+        else:
+            plt.ylim(0, hi * 1.08 if hi > 0 else 1)
+            ticks = [0.0, hi / 2, hi] if hi > 0 else [0.0]
+            labels = ["0", *(format_lr(t) for t in ticks[1:])]
         plt.yticks(ticks, labels)
 
 
@@ -152,24 +283,26 @@ class LossPlot(EpochPane):
     def draw(self) -> None:
         plt = self.plt
         self.epoch_axis(self.span)
-        d = self.series.downsample(self.plot_width)
-        if not d.x and not self.epochs:
+        shown = self.draw_overlays(lambda o: o.losses, self.span)
+        per_batch = self.context.loss_per_batch
+        d = self.series.downsample(self.plot_width) if per_batch else None
+        if not (d and d.x) and not self.epochs and not shown:
             plt.ylim(0, 1)
             plt.yticks([0, 1], ["", ""])
             return
-        if d.x:
+        self.draw_edit_marks(self.span)
+        if d and d.x:
             # Zig-zag through each column's min and max: a band that keeps spikes visible.
             band_x = [x for x in d.x for _ in (0, 1)]
             band_y = [v for lo, hi in zip(d.lo, d.hi, strict=True) for v in (lo, hi)]
             plt.plot(band_x, band_y, marker="braille", color=BAND_COLOR)
             plt.plot(d.x, d.mean, marker="braille", color=MEAN_COLOR)
         if self.epochs:
-            plt.scatter(
-                [float(e.epoch) for e in self.epochs],
-                [e.train_loss for e in self.epochs],
-                marker="●",
-                color=EPOCH_COLOR,
-            )
+            xs = [float(e.epoch) for e in self.epochs]
+            ys = [e.train_loss for e in self.epochs]
+            if not per_batch and len(xs) > 1:
+                plt.plot(xs, ys, marker="braille", color=EPOCH_COLOR)
+            plt.scatter(xs, ys, marker="●", color=EPOCH_COLOR)
 
 
 class AccuracyPlot(EpochPane):
@@ -178,15 +311,18 @@ class AccuracyPlot(EpochPane):
     def draw(self) -> None:
         plt = self.plt
         self.epoch_axis(self.span)
-        if not self.epochs:
+        shown = self.draw_overlays(lambda o: o.accs, self.span)
+        if not self.epochs and not shown:
             plt.ylim(0, 100)
             return
+        self.draw_edit_marks(self.span)
         xs = [float(e.epoch) for e in self.epochs]
         ys = [e.test_acc for e in self.epochs]
         if len(xs) > 1:
             plt.plot(xs, ys, marker="braille", color=ACC_COLOR)
-        plt.scatter(xs, ys, marker="●", color=ACC_COLOR)
-        lo, hi = min(ys), max(ys)
+        if xs:
+            plt.scatter(xs, ys, marker="●", color=ACC_COLOR)
+        lo, hi = min(ys + shown), max(ys + shown)
         pad = max((hi - lo) * 0.15, 0.5)
         plt.ylim(max(lo - pad, 0.0), min(hi + pad, 100.0))
 

@@ -1,0 +1,48 @@
+"""The phase table widget: one row per LR phase of the run on screen."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from steplr_tui.events import EpochEnd
+from steplr_tui.phases import phases
+from steplr_tui.run_view import format_duration
+from steplr_tui.schedule import format_lr
+
+# Changes only: the panes beside the table show the levels.
+COLUMNS = ("lr", "epochs", "Δloss", "Δacc", "time")
+
+
+def _change(value: float, better_when_lower: bool, fmt: str) -> Text:
+    good = value < 0 if better_when_lower else value > 0
+    style = "green" if good else "red" if value != 0 else ""
+    return Text(" " + format(value, fmt), style=style, justify="right")
+
+
+class PhaseTable(DataTable):
+    """Each phase's lr, epochs, where it left loss and accuracy, the change, and time."""
+
+    def __init__(self, **kwargs) -> None:
+        # One space between columns instead of two: all five fit a 30-column sidebar.
+        super().__init__(
+            cursor_type="row", zebra_stripes=True, show_cursor=False, cell_padding=0, **kwargs
+        )
+
+    def on_mount(self) -> None:
+        for i, name in enumerate(COLUMNS):
+            label = name if i == 0 else " " + name
+            self.add_column(Text(label, justify="left" if i < 2 else "right"), key=name)
+
+    def show(self, epochs: Sequence[EpochEnd]) -> None:
+        self.clear()
+        for phase in phases(epochs):
+            self.add_row(
+                format_lr(phase.lr),
+                " " + phase.epochs,
+                _change(phase.loss_change, True, "+.4f"),
+                _change(phase.acc_change, False, "+.2f"),
+                Text(" " + format_duration(phase.seconds), justify="right"),
+            )
