@@ -49,6 +49,49 @@ def scripted(trainer=None, **config) -> SteplrApp:
     )
 
 
+async def steering() -> None:
+    """A steered run: one finished run pinned, an edit applied, another typed, phases shown."""
+    trainer = FakeTrainer(epochs_done=1, block=True)
+    app = scripted(trainer, epochs=8, step_size=2, gamma=0.3)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        screen = app.screen
+
+        async def until(predicate) -> None:
+            while not predicate():
+                await pilot.pause(0.02)
+
+        first = FakeTrainer()
+        screen.train_fn = first
+        await pilot.press("ctrl+r")
+        await until(lambda: screen.view.phase == "completed")
+        await pilot.press("f7")  # pin it
+        screen.train_fn = trainer
+        gamma = screen.query_one("#field-gamma")
+        gamma.focus()
+        gamma.value = "0.6"
+        await pilot.press("ctrl+r")
+        await until(lambda: trainer.emitted.is_set() and len(screen.view.epochs) == 1)
+        for want in (2, 3, 4):
+            if want == 3:
+                lr = screen.query_one("#field-lr")
+                lr.focus()
+                lr.value = "0.0005"
+                await pilot.press("enter")
+            trainer.advance()
+            await until(lambda want=want: len(screen.view.epochs) == want)
+        step = screen.query_one("#field-step_size")
+        step.focus()
+        step.value = "3"
+        await pilot.press("f5")
+        screen._dirty |= {"lr", "loss", "acc", "status", "notice", "phases"}
+        screen.redraw()
+        await pilot.pause(0.3)
+        path = OUT / "steering.svg"
+        path.write_text(app.export_screenshot(title="steplr-tui"))
+        print(f"wrote {path.relative_to(ROOT)}")
+
+
 async def main(real: bool) -> None:
     OUT.mkdir(exist_ok=True)
     await shoot("startup", scripted(), (120, 40))
@@ -68,6 +111,7 @@ async def main(real: bool) -> None:
         until=lambda app: app.screen.view.phase == "completed",
         press=("ctrl+r",),
     )
+    await steering()
     if real:
         app = SteplrApp(TrainConfig(dataset="mnist"), warm_up=False, cursor_blink=False)
         await shoot(

@@ -171,7 +171,7 @@ async def test_phase_table_has_a_row_per_lr_phase():
         rows = [table.get_row_at(i) for i in range(table.row_count)]
         expected = phases(app.screen.view.epochs)
         assert len(rows) == len(expected) == 3
-        assert [row[1].strip() for row in rows] == ["1-2", "3-4", "5-6"]
+        assert [str(row[1]).strip() for row in rows] == ["1-2", "3-4", "5-6"]
         assert [row[0] for row in rows] == ["1e-03", "1e-04", "1e-05"]
         assert [str(row[2]).strip() for row in rows] == [f"{p.loss_change:+.4f}" for p in expected]
         await pilot.press("f5")

@@ -612,8 +612,6 @@ class DashboardScreen(Screen):
             schedule = plan(v["lr"], v["step_size"], v["gamma"], v["epochs"])
             planned = schedule.lrs
             subtitle = self._plan_note or schedule.summary()
-            if self.view.config is not None and self.view.edits:
-                planned = self.view.planned_lrs()  # a finished edited run keeps its own plan
             subtitle = self._mismatch_note() or subtitle
         lr_plot.border_title = lr_title(
             self.context.lr_log, bool(pending_lrs), bool(self.context.edit_epochs)

@@ -41,7 +41,7 @@ class PhaseTable(DataTable):
         for phase in phases(epochs):
             self.add_row(
                 format_lr(phase.lr),
-                " " + phase.epochs,
+                Text(" " + phase.epochs),
                 _change(phase.loss_change, True, "+.4f"),
                 _change(phase.acc_change, False, "+.2f"),
                 Text(" " + format_duration(phase.seconds), justify="right"),
