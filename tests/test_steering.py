@@ -310,3 +310,20 @@ async def test_real_trainer_takes_a_live_edit_from_the_dashboard():
         lrs = [e.lr for e in app.screen.view.epochs]
         assert lrs[:after] == [0.01] * after
         assert all(lr == 0.003 for lr in lrs[after:])
+
+
+async def test_after_a_steered_run_the_preview_follows_the_edited_fields():
+    from steplr_tui.schedule import plan
+
+    trainer = FakeTrainer(epochs_done=1, block=True)
+    app = make_app(trainer, CONFIG)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: len(app.screen.view.epochs) == 1)
+        await type_into(pilot, "gamma", "0.5")
+        await pilot.press("enter")
+        await advance(pilot, trainer, 1)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not app.screen.view.active)
+        await pilot.pause()
+        assert app.screen.query_one(LrPlot).planned == plan(0.001, 2, 0.5, 6).lrs

@@ -487,7 +487,10 @@ class DashboardScreen(Screen):
         self._mismatches_shown = len(self.view.mismatches)
 
     def _finish(self, event: RunEnded) -> None:
-        self.query_one(ParamPanel).set_running(False)
+        panel = self.query_one(ParamPanel)
+        panel.set_running(False)
+        # Edits typed during the run changed the live fields: preview the next run from them.
+        self._on_params_changed(ParamPanel.Changed(*panel.read()))
         if self._pending_edit() is not None:
             self._log("The run ended before the typed edit could apply; it was dropped.")
         self._draft = self._queued = None
