@@ -26,6 +26,7 @@ from steplr_tui import dataset as datasets
 from steplr_tui.checkpoint import CheckpointError, restore, save_checkpoint
 from steplr_tui.config import FieldError, TrainConfig
 from steplr_tui.events import BatchProgress, EpochEnd, Event, Notice, RunEnded, RunStarted
+from steplr_tui.linear_step import make_train_step
 from steplr_tui.paths import resolve_data_dir
 from steplr_tui.schedule import ScheduleEdit
 
@@ -181,7 +182,6 @@ def _run(
     done_before = 0
     if resume_state is not None:
         done_before = restore(resume_state, model, optimizer, scheduler, shuffle)
-    loss_fn = nn.CrossEntropyLoss()
     # uint8 on the device: 4x less memory and traffic than float; scaled per batch.
     train_x = data.train_x.reshape(len(data.train_x), -1).to(device)
     train_y = data.train_y.to(device)
@@ -191,6 +191,10 @@ def _run(
     test_y = data.test_y.to(device)
     n, bs = len(train_x), config.batch_size
     steps = math.ceil(n / bs)
+    # autograd's exact numbers, without autograd's bookkeeping, where that checks out.
+    train_step, _ = make_train_step(
+        model, optimizer, train_x[:bs].float().div_(255.0), train_y[:bs]
+    )
     # Batch losses stay on the device until the next progress report reads them back.
     losses = torch.zeros(steps, device=device)
     # On the CPU reading a loss costs nothing, so a NaN stops the run at its own
@@ -222,12 +226,11 @@ def _run(
             if stop:
                 raise _Stopped(epoch - 1, stop)
             idx = perm[step * bs : (step + 1) * bs]
-            x = train_x[idx].float().div_(255.0)  # exactly what ToTensor computes
-            loss = loss_fn(model(x), train_y[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses[step] = loss.detach()
+            # index_select, not train_x[idx]: the same rows, 7 us instead of 26 us a
+            # batch for uint8 images on the CPU (advanced indexing takes a slow path).
+            x = torch.index_select(train_x, 0, idx).float().div_(255.0)  # as ToTensor does
+            loss = train_step(x, torch.index_select(train_y, 0, idx))
+            losses[step] = loss
             if check_each_batch and not math.isfinite(loss.item()):
                 _check_finite([loss.item()], epoch, step, config)
             now = time.perf_counter()

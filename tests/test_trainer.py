@@ -92,15 +92,23 @@ def test_sgd_with_momentum_runs():
 def test_divergence_fails_with_advice(monkeypatch):
     import steplr_tui.trainer as trainer_module
 
-    class NanAfter(torch.nn.CrossEntropyLoss):
+    real = trainer_module.make_train_step
+
+    class NanAfter:
         calls = 0
 
-        def forward(self, logits, target):
-            NanAfter.calls += 1
-            loss = super().forward(logits, target)
-            return loss * float("nan") if NanAfter.calls == 17 else loss
+        @staticmethod
+        def make(model, optimizer, x, y):
+            step, name = real(model, optimizer, x, y)
 
-    monkeypatch.setattr(trainer_module.nn, "CrossEntropyLoss", NanAfter)
+            def poisoned(x, y):
+                NanAfter.calls += 1
+                loss = step(x, y)
+                return loss * float("nan") if NanAfter.calls == 17 else loss
+
+            return poisoned, name
+
+    monkeypatch.setattr(trainer_module, "make_train_step", NanAfter.make)
     end, events = run(CONFIG.with_values(epochs=3), interval=10.0)
     assert NanAfter.calls == 17  # stopped at that very batch, not one later
     assert end.status == "failed"
