@@ -7,7 +7,9 @@ thread after the first frame, so the dashboard appears at once.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import threading
 from pathlib import Path
 
 from textual.app import App
@@ -16,6 +18,11 @@ from textual.screen import Screen
 
 from steplr_tui.config import TrainConfig
 from steplr_tui.screens.dashboard import DashboardScreen, TrainFn, real_train
+
+# After SIGTERM or SIGHUP: how long the run may take to stop and write its record,
+# then how long Textual's own shutdown may take before the process ends anyway.
+RECORD_WAIT_S = 15.0
+EXIT_GRACE_S = 3.0
 
 
 class SteplrApp(App[int]):
@@ -69,9 +76,14 @@ class SteplrApp(App[int]):
 
     def _on_signal(self, sig: signal.Signals) -> None:
         screen = self.screen_stack[0] if self.screen_stack else None
+        done = screen.training_done if isinstance(screen, DashboardScreen) else None
         if isinstance(screen, DashboardScreen):
             screen.stop_training(f"stopped by {sig.name}")
-        self.exit(return_code=128 + sig.value)
+        code = 128 + sig.value
+        threading.Thread(
+            target=_exit_when_stuck, args=(done, code), name="steplr-exit-guard", daemon=True
+        ).start()
+        self.exit(return_code=code)
 
     async def action_quit(self) -> None:
         # Stop the worker first so it leaves at its next batch instead of being waited on.
@@ -79,3 +91,17 @@ class SteplrApp(App[int]):
         if isinstance(screen, DashboardScreen):
             screen.stop_training("stopped: the app quit")
         self.exit(0)
+
+
+def _exit_when_stuck(training_done: threading.Event | None, code: int) -> None:
+    """End the process if the normal exit does not, once the run's record is final.
+
+    A hung-up terminal (a dropped SSH session) sends SIGHUP and then SIGCONT;
+    Textual answers SIGCONT by restarting its output thread on the dead terminal,
+    and its shutdown can then wait forever for that thread. Normally the process
+    has exited long before this fires.
+    """
+    if training_done is not None:
+        training_done.wait(RECORD_WAIT_S)
+    threading.Event().wait(EXIT_GRACE_S)
+    os._exit(code)

@@ -5,7 +5,9 @@ Training uses the bundled sample, so these run anywhere, with no MNIST and no ne
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -142,3 +144,51 @@ def test_tui_stops_the_run_and_exits_promptly(tmp_path: Path, how: str):
     assert run.status == "STOPPED" and run.has_checkpoint
     expected = "the app quit" if how == "ctrl+q" else how
     assert expected in run.reason
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux to hang up a real terminal")
+def test_a_hung_up_terminal_never_leaves_the_process_behind(tmp_path: Path):
+    """An SSH session that drops as a run finishes. tmux's kill-session hangs the
+    terminal up the way a dropped connection does (SIGHUP, then SIGCONT, then the
+    terminal is gone), and Textual's shutdown once waited forever on a writer
+    thread for that terminal. The process must end, and the record stay final."""
+    pid_file = tmp_path / "pid"
+    env = " ".join(f"{k}={v}" for k, v in env_for(tmp_path).items())
+    command = (
+        f"echo $$ > {pid_file}; exec env {env} {sys.executable} -m steplr_tui "
+        "--start --dataset sample --epochs 2 --device cpu"
+    )
+    session = f"steplr-hangup-{os.getpid()}"
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command],
+        check=True,
+    )
+    try:
+        wait_until(
+            lambda: bool(list_runs(tmp_path)) and list_runs(tmp_path)[0].status == "COMPLETED",
+            120,
+            "the run to complete",
+        )
+        pid = int(pid_file.read_text())
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    deadline = time.monotonic() + 20
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail("the app was still running 20 s after its terminal hung up")
+    (run,) = list_runs(tmp_path)
+    assert run.status == "COMPLETED"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purposes; tmux reaps it.
+    with contextlib.suppress(OSError):
+        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+            return False
+    return True

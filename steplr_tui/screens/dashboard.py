@@ -55,7 +55,7 @@ TrainFn = Callable[[Job, Callable[[], "bool | str"], Callable[[Event], None]], A
 # second: each plot repaint is a few kB to the terminal and ~10 ms of the GIL that
 # the training thread shares (benchmarks/: bytes to the terminal, UI overhead).
 REDRAW_INTERVAL_S = 0.5
-PLOT_INTERVAL_S = 1.0
+PLOT_INTERVAL_S = 1.5
 PLOTS = frozenset({"lr", "loss", "acc", "log", "phases"})
 LOG_LINES = 2000
 MIN_WIDTH, MIN_HEIGHT = 60, 18
@@ -111,6 +111,10 @@ class DashboardScreen(Screen):
         self.device_hint = "device auto" if config.device == "auto" else config.device
         self._stop = threading.Event()
         self._stop_reason: str | bool = True
+        # Set by the worker thread itself when its training function returns, so a
+        # thread can tell even while the event loop is stuck.
+        self.training_done = threading.Event()
+        self.training_done.set()
         self._worker: Worker | None = None
         self._dirty: set[str] = set()
         self._last_plot_draw = 0.0
@@ -430,6 +434,7 @@ class DashboardScreen(Screen):
 
     def _launch(self, job: Job, run_id: int) -> None:
         stop = self._stop = threading.Event()
+        done = self.training_done = threading.Event()
         train_fn = self.train_fn
         post = self.post_message
 
@@ -444,7 +449,10 @@ class DashboardScreen(Screen):
             def emit(event: Event) -> None:
                 post(TrainerEvent(run_id, event))
 
-            train_fn(job, should_stop, emit)
+            try:
+                train_fn(job, should_stop, emit)
+            finally:
+                done.set()
 
         self._worker = self.run_worker(
             work, name=f"train-{run_id}", group="training", thread=True, exit_on_error=False
