@@ -51,9 +51,10 @@ from steplr_tui.widgets.plots import (
 
 TrainFn = Callable[[Job, Callable[[], "bool | str"], Callable[[Event], None]], Any]
 
-# While training, the status line redraws twice a second and the plots once a
-# second: each plot repaint is a few kB to the terminal and ~10 ms of the GIL that
-# the training thread shares (benchmarks/: bytes to the terminal, UI overhead).
+# While training, the status line redraws twice a second and the plots every
+# 1.5 s: each plot repaint is a few kB to the terminal and ~10 ms of the GIL that
+# the training thread shares. At 1 s, with epochs 4x a second, the terminal got
+# 22 KB/s (benchmarks/: bytes to the terminal, UI overhead).
 REDRAW_INTERVAL_S = 0.5
 PLOT_INTERVAL_S = 1.5
 PLOTS = frozenset({"lr", "loss", "acc", "log", "phases"})
