@@ -327,3 +327,33 @@ async def test_after_a_steered_run_the_preview_follows_the_edited_fields():
         await wait_for(pilot, lambda: not app.screen.view.active)
         await pilot.pause()
         assert app.screen.query_one(LrPlot).planned == plan(0.001, 2, 0.5, 6).lrs
+
+
+async def test_resumed_run_whose_recorded_schedule_was_changed_is_flagged(tmp_path: Path):
+    import json
+
+    data = synthetic_data(n_train=256, n_test=64)
+    config = TrainConfig(epochs=4, batch_size=64, lr=0.01, step_size=1, gamma=0.5, device="cpu")
+    done = []
+    run_job(
+        Job(config, tmp_path),
+        lambda: len(done) >= 2,
+        lambda e: done.append(e) if isinstance(e, EpochEnd) else None,
+        data=data,
+    )
+    (run,) = list_runs(tmp_path)
+    # Someone edits the record by hand: the checkpoint still holds the old schedule.
+    raw = json.loads((run.path / "config.json").read_text())
+    raw["config"]["gamma"] = 0.9
+    (run.path / "config.json").write_text(json.dumps(raw))
+
+    def real(job, should_stop, emit):
+        return run_job(job, should_stop, emit, replay=True, data=data)
+
+    app = make_app(real, TrainConfig(device="cpu"), runs_dir=tmp_path, resume=run.path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.view.phase == "completed", timeout=60)
+        mismatches = app.screen.view.mismatches
+        assert mismatches and mismatches[0] == "epoch 2 used lr 5e-03, the plan says 9e-03"
+        await pilot.pause(0.6)
+        assert "⚠" in str(app.screen.query_one(LrPlot).border_subtitle)
