@@ -396,12 +396,9 @@ class DashboardScreen(Screen):
     def _on_runs_closed(self, choice: RunsChoice | None) -> None:
         if choice is None:
             return
-        chosen = {str(run.path) for run in choice.overlays}
         # Pins of runs that have no record stay; recorded ones follow the table's marks.
         kept = [o for o in self.context.overlays if o.key.startswith("session-")]
-        fresh = [Overlay.from_run(run) for run in choice.overlays]
-        if [o.key for o in self.context.overlays] != [*(o.key for o in kept), *chosen]:
-            self._set_overlays(kept + fresh)
+        self._set_overlays(kept + [Overlay.from_run(run) for run in choice.overlays])
         if choice.resume is not None:
             self.resume_run(choice.resume)
 
