@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from steplr_tui.events import EpochEnd
-from steplr_tui.runs import RunInfo, describe_params
+from steplr_tui.runs import RunInfo, describe_params, short_name
 
 MAX_OVERLAYS = 4
 
@@ -41,7 +41,7 @@ class Overlay:
         steps = math.ceil(n_train / batch) if _positive_ints(n_train, batch) else 0
         return cls(
             key=str(run.path),
-            name=run.name,
+            name=short_name(run.name),
             label=describe_params(run.config),
             lrs=column("lr"),
             losses=column("train_loss"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -217,6 +218,16 @@ SUMMARY_COLUMNS = (
     "time",
 )
 SORT_KEYS = ("newest", "best acc", "last acc", "last loss", "time")
+
+
+_STAMP = re.compile(r"\d{8}-\d{6}")
+
+
+def short_name(name: str) -> str:
+    """A run's time stamp alone, where the parameters are shown beside it; the
+    stamp is a prefix that --resume and export accept."""
+    match = _STAMP.match(name)
+    return match.group(0) if match else name
 
 
 def describe_params(config: dict[str, Any]) -> str:

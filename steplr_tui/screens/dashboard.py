@@ -30,7 +30,7 @@ from steplr_tui.jobs import Job, config_from_record, resume_problem
 from steplr_tui.messages import DeviceProbed, TrainerEvent
 from steplr_tui.paths import resolve_data_dir
 from steplr_tui.run_view import RunView, status_text
-from steplr_tui.runs import RunNotFound, read_run, resolve_runs_dir
+from steplr_tui.runs import RunNotFound, read_run, resolve_runs_dir, short_name
 from steplr_tui.schedule import ScheduleEdit, format_lr, plan
 from steplr_tui.screens.runs import RunsChoice, RunsScreen
 from steplr_tui.steering import EditBox
@@ -315,7 +315,7 @@ class DashboardScreen(Screen):
             self.notify(f"Run {self.run_id} unpinned.")
             return
         steps = view.started.steps_per_epoch if view.started else 0
-        name = Path(view.record).name if view.record else f"run {self.run_id}"
+        name = short_name(Path(view.record).name) if view.record else f"run {self.run_id}"
         overlay = Overlay.from_epochs(key, name, view.config.as_dict(), view.epochs, steps)
         self._set_overlays([*self.context.overlays, overlay])
         self.notify(f"Run {self.run_id} pinned: it stays drawn faintly behind the next runs.")

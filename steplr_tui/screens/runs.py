@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,17 +14,17 @@ from textual.widgets import DataTable, Footer, Static
 
 from steplr_tui.compare import MAX_OVERLAYS
 from steplr_tui.jobs import resume_problem
-from steplr_tui.runs import SORT_KEYS, SUMMARY_COLUMNS, RunInfo, list_runs, sort_runs, summary_row
+from steplr_tui.runs import (
+    SORT_KEYS,
+    SUMMARY_COLUMNS,
+    RunInfo,
+    list_runs,
+    short_name,
+    sort_runs,
+    summary_row,
+)
 
 MARK = "◆"
-_STAMP = re.compile(r"\d{8}-\d{6}")
-
-
-def short_name(name: str) -> str:
-    """A run's time stamp alone: the parameters column already says the rest, and
-    the stamp is a prefix that --resume and export accept."""
-    match = _STAMP.match(name)
-    return match.group(0) if match else name
 
 
 @dataclass
