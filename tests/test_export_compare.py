@@ -116,6 +116,7 @@ def test_overlay_from_a_record_and_sorting(tmp_path: Path):
     slow = recorded_run(tmp_path, lr=0.0001)
     overlay = Overlay.from_run(fast)
     assert overlay.label == "adam lr 0.05 s2 g0.1 b64"
+    assert overlay.name == fast.name[: len("20261128-101500")]
     assert list(overlay.accs) == [m["test_acc"] for m in fast.metrics]
     assert overlay.steps_per_epoch == 4 and len(overlay) == 5
     runs = list_runs(tmp_path)
