@@ -357,3 +357,29 @@ async def test_resumed_run_whose_recorded_schedule_was_changed_is_flagged(tmp_pa
         assert mismatches and mismatches[0] == "epoch 2 used lr 5e-03, the plan says 9e-03"
         await pilot.pause(0.6)
         assert "⚠" in str(app.screen.query_one(LrPlot).border_subtitle)
+
+
+async def test_an_edit_queued_while_the_last_one_is_applied_survives():
+    from steplr_tui.messages import TrainerEvent
+    from tests.fakes import epoch_events
+
+    trainer = FakeTrainer(epochs_done=1, block=True)
+    app = make_app(trainer, CONFIG)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: len(app.screen.view.epochs) == 1)
+        screen, edits = app.screen, trainer.jobs[0].edits
+        await type_into(pilot, "gamma", "0.5")
+        await pilot.press("enter")
+        first = edits.take()  # the trainer takes it at the end of epoch 2...
+        await type_into(pilot, "lr", "0.002")  # ...while the user queues another
+        await pilot.press("enter")
+        second = edits.peek()
+        assert second == ScheduleEdit(lr=0.002, gamma=0.5)
+        for event in epoch_events(2, 0.001, first):  # then epoch 2's end arrives
+            screen.post_message(TrainerEvent(screen.run_id, event))
+        await wait_for(pilot, lambda: len(screen.view.epochs) == 2)
+        await pilot.pause()
+        assert screen.view.edits == {2: ScheduleEdit(gamma=0.5)}
+        assert edits.peek() == second and screen._queued == second
+        assert screen.query_one("#field-lr", Input).value == "0.002"

@@ -259,9 +259,10 @@ class DashboardScreen(Screen):
         self._log(f"Edit applied after epoch {event.epoch}: {edit.describe()}")
         # A newer edit typed after the trainer took this one is still in the box.
         self._queued = self._edits.peek() if self._edits is not None else None
-        panel = self.query_one(ParamPanel)
-        if self._draft is None:
-            panel.set_live_values(self.view.live_values())
+        # Show the values the run now holds, unless the fields hold a newer edit
+        # (typed, or queued after the trainer took this one), which they must keep.
+        if self._draft is None and self._queued is None:
+            self.query_one(ParamPanel).set_live_values(self.view.live_values())
         self.context.edit_epochs = sorted(self.view.edits)
         self._dirty |= {"loss", "acc"}
 
