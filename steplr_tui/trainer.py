@@ -8,7 +8,9 @@ The model, loss, optimizer and scheduler order are those of the classic example:
 `nn.Linear(784, 10)` on images scaled to [0, 1], CrossEntropyLoss, Adam (or SGD),
 shuffled batches, and `scheduler.step()` once per epoch after the epoch's
 `optimizer.step()` calls. Speed comes from holding the whole uint8 dataset as one
-tensor (on the GPU when training there) and batching by indexing it.
+tensor (on the GPU when training there), batching by indexing it, and a step that
+calls autograd's own kernels directly (`linear_step.py`, same numbers bit for bit).
+Live schedule edits are taken at epoch boundaries (`take_edit`).
 """
 
 from __future__ import annotations
