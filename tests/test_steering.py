@@ -31,6 +31,12 @@ async def type_into(pilot, field: str, text: str) -> None:
     await pilot.pause()
 
 
+async def start_and_finish_epoch_1(pilot) -> None:
+    """Start a blocking FakeTrainer(epochs_done=1) run and wait for its first epoch."""
+    await pilot.press("ctrl+r")
+    await wait_for(pilot, lambda: len(pilot.app.screen.view.epochs) == 1)
+
+
 async def advance(pilot, trainer: FakeTrainer, epochs: int) -> None:
     want = len(pilot.app.screen.view.epochs) + 1
     trainer.advance()
@@ -78,8 +84,7 @@ async def test_half_typed_value_never_reaches_the_trainer():
     trainer = FakeTrainer(epochs_done=1, block=True)
     app = make_app(trainer, CONFIG)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: len(app.screen.view.epochs) == 1)
+        await start_and_finish_epoch_1(pilot)
         await type_into(pilot, "lr", "0.1")  # on the way to 0.15, say
         await advance(pilot, trainer, 1)
         assert app.screen.view.epochs[-1].edit is None
@@ -90,8 +95,7 @@ async def test_putting_the_value_back_withdraws_a_queued_edit():
     trainer = FakeTrainer(epochs_done=1, block=True)
     app = make_app(trainer, CONFIG)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: len(app.screen.view.epochs) == 1)
+        await start_and_finish_epoch_1(pilot)
         await type_into(pilot, "step_size", "3")
         await pilot.press("enter")
         assert trainer.jobs[0].edits.peek() == ScheduleEdit(step_size=3)
@@ -104,8 +108,7 @@ async def test_invalid_edit_is_refused_with_the_rule():
     trainer = FakeTrainer(epochs_done=1, block=True)
     app = make_app(trainer, CONFIG)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: len(app.screen.view.epochs) == 1)
+        await start_and_finish_epoch_1(pilot)
         await type_into(pilot, "gamma", "2")
         await pilot.press("enter")
         assert trainer.jobs[0].edits.peek() is None
@@ -318,8 +321,7 @@ async def test_after_a_steered_run_the_preview_follows_the_edited_fields():
     trainer = FakeTrainer(epochs_done=1, block=True)
     app = make_app(trainer, CONFIG)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: len(app.screen.view.epochs) == 1)
+        await start_and_finish_epoch_1(pilot)
         await type_into(pilot, "gamma", "0.5")
         await pilot.press("enter")
         await advance(pilot, trainer, 1)
@@ -366,8 +368,7 @@ async def test_an_edit_queued_while_the_last_one_is_applied_survives():
     trainer = FakeTrainer(epochs_done=1, block=True)
     app = make_app(trainer, CONFIG)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: len(app.screen.view.epochs) == 1)
+        await start_and_finish_epoch_1(pilot)
         screen, edits = app.screen, trainer.jobs[0].edits
         await type_into(pilot, "gamma", "0.5")
         await pilot.press("enter")
