@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from steplr_tui.paths import resolve_runs_dir
-from steplr_tui.schedule import ScheduleEdit
+from steplr_tui.run_view import format_duration
+from steplr_tui.schedule import ScheduleEdit, format_lr
 
 __all__ = ["resolve_runs_dir"]  # re-exported: callers look runs up here
 
@@ -232,8 +233,6 @@ def short_name(name: str) -> str:
 
 def describe_params(config: dict[str, Any]) -> str:
     """A run named by what distinguishes it: 'adam lr 1e-03 s2 g0.1 b64'."""
-    from steplr_tui.schedule import format_lr
-
     try:
         return (
             f"{config['optimizer']} lr {format_lr(float(config['lr']))} "
@@ -254,8 +253,6 @@ def run_seconds(run: RunInfo) -> float:
 
 def summary_row(run: RunInfo) -> tuple[str, ...]:
     """One run as a row of text: the runs screen and --list-runs both show this."""
-    from steplr_tui.run_view import format_duration
-
     accs, losses = _series(run, "test_acc"), _series(run, "train_loss")
     edited = " (edited)" if run.edits else ""
     return (

@@ -72,11 +72,11 @@ async def test_typed_edit_previews_at_once_and_applies_only_once_queued():
         view = screen.view
         assert [e.lr for e in view.epochs] == expected[:4]
         assert view.edits == {2: ScheduleEdit(gamma=0.5)}
-        assert screen.context.edit_epochs == [2]
         assert view.mismatches == []
         assert "Edit applied after epoch 2: gamma 0.5" in log_text(app)
         # Plot panes repaint at most once a second while training.
         await wait_for(pilot, lambda: "edit" in str(screen.query_one(LossPlot).border_title))
+        assert screen.context.edit_epochs == [2]
         assert lr_plot.pending == []
 
 
@@ -384,3 +384,17 @@ async def test_an_edit_queued_while_the_last_one_is_applied_survives():
         assert screen.view.edits == {2: ScheduleEdit(gamma=0.5)}
         assert edits.peek() == second and screen._queued == second
         assert screen.query_one("#field-lr", Input).value == "0.002"
+
+
+async def test_iteration_axis_before_a_run_follows_the_batch_size_field():
+    app = make_app(FakeTrainer(), CONFIG)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        screen = app.screen
+        assert screen.context.steps_per_epoch == 938  # 60,000 / 64, rounded up
+        assert "iteration" in screen.query_one(LrPlot).plt.build()
+        await type_into(pilot, "batch_size", "600")
+        await wait_for(pilot, lambda: screen.context.steps_per_epoch == 100)
+        await pilot.press("end", "x")  # "600x" is invalid: the last valid value stays
+        await pilot.pause(0.2)
+        assert screen.context.steps_per_epoch == 100

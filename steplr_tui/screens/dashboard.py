@@ -46,6 +46,7 @@ from steplr_tui.widgets.plots import (
     loss_summary,
     loss_title,
     lr_title,
+    markup_color,
     overlay_color,
 )
 
@@ -126,7 +127,7 @@ class DashboardScreen(Screen):
         self._data_dir = _short_path(str(resolve_data_dir(config.data_dir)))
         self.log_lines: deque[str] = deque(maxlen=LOG_LINES)  # unwrapped, for reading back
         # One context shared by the three panes: axis modes, edit marks, overlays.
-        self.context = PlotContext()
+        self.context = PlotContext(steps_per_epoch=_preview_steps({}, config))
         self._edits: EditBox | None = None  # the running job's edit channel
         self._draft: ScheduleEdit | None = None  # typed, valid, not yet queued
         self._queued: ScheduleEdit | None = None  # handed to the trainer for the next boundary
@@ -200,9 +201,11 @@ class DashboardScreen(Screen):
         else:
             self._plan_note = ""
             self._plan_values = {name: event.values[name] for name in PLAN_FIELDS}
-        if not self.view.active:
-            self._dirty |= {"loss", "acc", "status"}  # the x span follows epochs
-            self._redraw_lr()  # the preview follows typing without waiting for the timer
+        # After a run, the axis stays that run's; an invalid batch size keeps the last one.
+        if self.view.started is None and "batch_size" in event.values:
+            self.context.steps_per_epoch = _preview_steps(event.values, self.config)
+        self._dirty |= {"loss", "acc", "status"}  # the x span follows epochs
+        self._redraw_lr()  # the preview follows typing without waiting for the timer
 
     # ---- live edits ------------------------------------------------------------
 
@@ -263,8 +266,6 @@ class DashboardScreen(Screen):
         # (typed, or queued after the trainer took this one), which they must keep.
         if self._draft is None and self._queued is None:
             self.query_one(ParamPanel).set_live_values(self.view.live_values())
-        self.context.edit_epochs = sorted(self.view.edits)
-        self._dirty |= {"loss", "acc"}
 
     def _pending_edit(self) -> ScheduleEdit | None:
         return self._draft or self._queued
@@ -376,7 +377,6 @@ class DashboardScreen(Screen):
         self._draft = self._queued = None
         self._edit_note = ""
         self._mismatches_shown = 0
-        self.context.edit_epochs = []
         self.run_id += 1
         verb = "resumes" if job.resume else "starts"
         self._log(
@@ -566,11 +566,10 @@ class DashboardScreen(Screen):
             return
         if dirty & PLOTS:
             self._last_plot_draw = time.monotonic()
+        self.context.edit_epochs = sorted(self.view.edits)  # marked on every pane
         span = self.view.config.epochs if self.view.active and self.view.config else self._span()
         if "lr" in dirty:
             self._redraw_lr()
-        if not self.view.active and not self.view.started:
-            self.context.steps_per_epoch = self._preview_steps()
         edited = bool(self.context.edit_epochs)
         if "loss" in dirty:
             loss = self.query_one(LossPlot)
@@ -644,21 +643,13 @@ class DashboardScreen(Screen):
             return ""
         return f"⚠ {self.view.mismatches[-1]}"
 
-    def _preview_steps(self) -> int:
-        fields = self.query("#field-dataset")
-        dataset = str(fields.first().value) if fields else self.config.dataset
-        n = PREVIEW_TRAIN_SIZE.get(dataset, DEFAULT_TRAIN_SIZE)
-        batch = self.query_one(ParamPanel).read()[0].get("batch_size", self.config.batch_size)
-        return -(-n // int(batch))
-
     def _redraw_legend(self) -> None:
         legend = self.query_one("#legend", Static)
         overlays = self.context.overlays
         legend.display = bool(overlays)
         parts = []
         for i, o in enumerate(overlays):
-            r, g, b = overlay_color(i)
-            parts.append(f"[rgb({r},{g},{b})]━ {o.label}[/] [dim]{o.name}[/]")
+            parts.append(f"[{markup_color(overlay_color(i))}]━ {o.label}[/] [dim]{o.name}[/]")
         legend.update("overlays: " + " · ".join(parts) if parts else "")
 
     def _data_hint(self) -> str:
@@ -672,6 +663,12 @@ class DashboardScreen(Screen):
         self.log_lines.append(line)
         self._pending_log.append(line)
         self._dirty.add("log")
+
+
+def _preview_steps(values: dict[str, Any], config: TrainConfig) -> int:
+    """Batches per epoch for the iteration axis, before a run has said how many."""
+    n = PREVIEW_TRAIN_SIZE.get(values.get("dataset", config.dataset), DEFAULT_TRAIN_SIZE)
+    return -(-n // int(values.get("batch_size", config.batch_size)))
 
 
 def _short_path(path: str, limit: int = 40) -> str:

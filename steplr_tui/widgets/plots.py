@@ -25,14 +25,19 @@ BAND_COLOR = (70, 130, 180)  # steel blue: readable on dark and light themes
 MEAN_COLOR = "cyan"
 EPOCH_COLOR = "orange"
 ACC_COLOR = "green"
-PENDING_COLOR = (255, 215, 0)  # the titles' #ffd700
-EDIT_COLOR = (215, 95, 215)  # the titles' #d75fd7
+PENDING_COLOR = (255, 215, 0)
+EDIT_COLOR = (215, 95, 215)
 # Faint, distinct from the current run's colours; the legend uses the same ones.
 OVERLAY_COLORS = ((135, 135, 175), (175, 135, 175), (135, 175, 150), (180, 165, 125))
 
 
 def overlay_color(index: int) -> tuple[int, int, int]:
     return OVERLAY_COLORS[index % len(OVERLAY_COLORS)]
+
+
+def markup_color(rgb: tuple[int, int, int]) -> str:
+    """A plot colour as Rich markup names it, for the keys in the titles and legend."""
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
 @dataclass
@@ -55,14 +60,14 @@ class PlotContext:
 
 # The keys go in the border titles, in the plot colours: plotext's own legend is
 # drawn over the top-left of the data, where a schedule starts.
-EDIT_KEY = " [#d75fd7]│ edit[/]"
+EDIT_KEY = f" [{markup_color(EDIT_COLOR)}]│ edit[/]"
 
 
 def lr_title(log: bool = True, pending: bool = False, edits: bool = False) -> str:
     scale = "log scale" if log else "linear"
     keys = "[gray]━ plan[/] [#ff8700]━ used[/]"
     if pending:
-        keys += " [#ffd700]━ pending[/]"
+        keys += f" [{markup_color(PENDING_COLOR)}]━ pending[/]"
     return f"LR schedule ({scale}) {keys}" + (EDIT_KEY if edits else "")
 
 
@@ -76,9 +81,6 @@ def loss_title(per_batch: bool = True, edits: bool = False) -> str:
 
 def acc_title(edits: bool = False) -> str:
     return "Test accuracy (%) [green]●[/]" + (EDIT_KEY if edits else "")
-
-
-LR_TITLE, LOSS_TITLE, ACC_TITLE = lr_title(), loss_title(), acc_title()
 
 
 class Pane(PlotextPlot):
