@@ -5,7 +5,7 @@ from __future__ import annotations
 from steplr_tui.config import TrainConfig
 from steplr_tui.events import BatchProgress, EpochEnd, Notice, RunEnded
 from steplr_tui.run_view import RunView, format_duration, progress_bar, status_text
-from steplr_tui.series import MinMaxSeries
+from steplr_tui.series import MinMaxSeries, line_points, step_points
 from tests.fakes import STEPS, scripted_events
 
 
@@ -30,6 +30,48 @@ def test_downsample_keeps_x_order_and_range():
     assert d.x == sorted(d.x)
     assert d.lo[0] == 0.0 and d.hi[-1] == 999.0
     assert MinMaxSeries().downsample(10).x == []
+
+
+def _step_value(xs: list[float], ys: list[float], x: float) -> float:
+    """The value a step line drawn through (xs, ys) has at x (strictly inside a step)."""
+    for x0, x1, y0, y1 in zip(xs, xs[1:], ys, ys[1:], strict=False):
+        if x0 < x < x1 and y0 == y1:
+            return y0
+    raise AssertionError(f"no step covers x={x}")
+
+
+def test_step_points_merge_equal_neighbours_and_keep_every_epoch():
+    values = [1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-5, 1e-5]
+    for start in (0, 3):
+        xs, ys = step_points(values, bins=100, start=start)
+        assert len(xs) == 6  # three phases, two points each
+        assert (xs[0], xs[-1]) == (start, start + len(values))
+        for t, value in enumerate(values, start=start):
+            assert _step_value(xs, ys, t + 0.5) == value
+
+
+def test_step_points_of_a_long_schedule_stay_within_the_columns():
+    values = [0.97**t for t in range(1000)]  # 1000 distinct levels
+    values[500] = 2.0  # a spike: an edit raised the lr for one epoch
+    xs, ys = step_points(values, bins=50)
+    assert len(xs) <= 5 * 50
+    assert max(ys) == 2.0 and min(ys) == min(values)
+    assert (xs[0], xs[-1]) == (0, 1000)
+    assert xs == sorted(xs)
+    assert step_points([], bins=50) == ([], [])
+
+
+def test_line_points_bin_only_when_the_points_do_not_fit():
+    xs = [float(e) for e in range(1, 31)]
+    ys = [90 + e / 10 for e in range(30)]
+    assert line_points(xs, ys, 40) == (xs, ys)
+    xs = [float(e) for e in range(1, 1001)]
+    ys = [90.0] * 1000
+    ys[700] = 10.0  # one bad epoch
+    lx, ly = line_points(xs, ys, 40)
+    assert len(lx) <= 80 and lx == sorted(lx)
+    assert min(ly) == 10.0 and max(ly) == 90.0
+    assert lx[0] >= 1 and lx[-1] <= 1000
 
 
 def test_view_folds_a_run():
@@ -101,3 +143,16 @@ def test_stopped_view_is_not_active():
     view.apply(EpochEnd(1, 0.001, 0.5, 90.0, 0.5, 0.5))
     view.apply(RunEnded("stopped", "stopped by the user", 1, 0.6))
     assert view.phase == "stopped" and not view.active
+
+
+def test_axis_ticks_are_round_numbers_whatever_the_span():
+    from steplr_tui.widgets.plots import round_ticks
+
+    for total, count in ((5, 9), (600, 9), (1000, 4), (9380, 9), (187_600, 12)):
+        ticks, labels = round_ticks(total, count)
+        step = ticks[1] - ticks[0]
+        assert ticks[0] == 0 and ticks[-1] <= total < ticks[-1] + step
+        assert len(ticks) <= count + 2
+        mantissa = step / 10 ** (len(str(step)) - 1)
+        assert mantissa in (1, 2, 5), step
+        assert len(labels) == len(ticks)

@@ -17,7 +17,7 @@ from textual_plotext import PlotextPlot
 from steplr_tui.compare import Overlay
 from steplr_tui.events import EpochEnd
 from steplr_tui.schedule import format_lr, safe_log10
-from steplr_tui.series import MinMaxSeries
+from steplr_tui.series import MinMaxSeries, line_points, step_points
 
 PLAN_COLOR = "gray"
 ACTUAL_COLOR = "orange"
@@ -110,14 +110,14 @@ class Pane(PlotextPlot):
         """x from 0 to `span` epochs, ticked at whole epochs or at round iteration counts."""
         self.plt.xlim(0, span)
         steps = self.context.steps_per_epoch
+        count = max(self.plot_width // 8, 1)
         if self.context.x_iterations and steps:
-            ticks, labels = iteration_ticks(span * steps, max(self.plot_width // 8, 1))
+            ticks, labels = round_ticks(span * steps, count)
             self.plt.xticks([t / steps for t in ticks], labels)
             label = "iteration"
         else:
-            step = max(1, math.ceil(span / max(self.plot_width // 8, 1)))
-            epochs = list(range(0, span + 1, step))
-            self.plt.xticks(epochs, [str(t) for t in epochs])
+            ticks, labels = round_ticks(span, count)
+            self.plt.xticks(ticks, labels)
             label = "epoch"
         if self.roomy:
             self.plt.xlabel(label)
@@ -135,18 +135,27 @@ class Pane(PlotextPlot):
         lr holds for a whole epoch); returns the y values drawn."""
         drawn: list[float] = []
         for i, overlay in enumerate(self.context.overlays):
-            xs: list[float] = []
-            ys: list[float] = []
-            for epoch, value in enumerate(values_of(overlay), start=1):
-                x = self.context.overlay_x(overlay, epoch)
-                if not math.isfinite(value) or x > span:
-                    continue
-                y = safe_log10(value) if log else value
-                if steps:
-                    xs.append(self.context.overlay_x(overlay, epoch - 1))
-                    ys.append(y)
-                xs.append(x)
-                ys.append(y)
+            values = values_of(overlay)
+            # Its epochs that fit on this axis: with x in iterations, a run with a
+            # smaller batch size has more of them per epoch of the current run.
+            fit = [
+                v
+                for epoch, v in enumerate(values, start=1)
+                if self.context.overlay_x(overlay, epoch) <= span
+            ]
+            ys = [safe_log10(v) if log else v for v in fit]
+            if steps:
+                # A step line can't skip an epoch: it ends where the record has a hole.
+                good = next((n for n, y in enumerate(ys) if not math.isfinite(y)), len(ys))
+                xs, ys = step_points(ys[:good], self.plot_width)
+                xs = [self.context.overlay_x(overlay, x) for x in xs]
+            else:
+                finite = [(e, y) for e, y in enumerate(ys, start=1) if math.isfinite(y)]
+                xs, ys = line_points(
+                    [self.context.overlay_x(overlay, e) for e, _ in finite],
+                    [y for _, y in finite],
+                    self.plot_width,
+                )
             if xs:
                 self.plt.plot(xs, ys, marker="braille", color=overlay_color(i))
                 drawn += ys
@@ -163,7 +172,7 @@ class Pane(PlotextPlot):
         return max(self.size.width - 9, 8)
 
 
-def iteration_ticks(total: int, count: int) -> tuple[list[int], list[str]]:
+def round_ticks(total: int, count: int) -> tuple[list[int], list[str]]:
     """About `count` round ticks (1, 2 or 5 times a power of ten) from 0 to `total`."""
     raw = max(total / max(count, 1), 1)
     power = 10 ** math.floor(math.log10(raw))
@@ -178,16 +187,6 @@ def _short_count(n: int) -> str:
     if n >= 1000:
         return f"{n / 1e3:g}k"
     return str(n)
-
-
-def staircase(values: Sequence[float], start: int = 0) -> tuple[list[float], list[float]]:
-    """Points of a step line: epoch t (0-based) spans x from t to t+1."""
-    xs: list[float] = []
-    ys: list[float] = []
-    for i, value in enumerate(values, start=start):
-        xs += [i, i + 1]
-        ys += [value, value]
-    return xs, ys
 
 
 def decade_ticks(lo: float, hi: float, levels: Sequence[float]) -> tuple[list[float], list[str]]:
@@ -243,7 +242,7 @@ class LrPlot(Pane):
             (self.actual, 0, ACTUAL_COLOR),
         ):
             if series:
-                xs, ys = staircase([y(v) for v in series], start)
+                xs, ys = step_points([y(v) for v in series], self.plot_width, start)
                 plt.plot(xs, ys, marker="braille", color=color)
         self.epoch_axis(span)
         if log:
@@ -269,6 +268,23 @@ class EpochPane(Pane):
         self.epochs = list(epochs)
         self.span = max(span, 1)
         self.redraw()
+
+    def draw_epoch_points(
+        self, xs: list[float], ys: list[float], color: str, line: bool = True
+    ) -> None:
+        """A marker per epoch, joined by a line. With more epochs than columns the
+        markers would merge into a bar, so the line alone is drawn, through each
+        column's min and max, and markers without a line are left out."""
+        if not xs:
+            return
+        if len(xs) > self.plot_width:
+            if line:
+                points = line_points(xs, ys, self.plot_width)
+                self.plt.plot(*points, marker="braille", color=color)
+            return
+        if line and len(xs) > 1:
+            self.plt.plot(xs, ys, marker="braille", color=color)
+        self.plt.scatter(xs, ys, marker="●", color=color)
 
 
 class LossPlot(EpochPane):
@@ -302,9 +318,7 @@ class LossPlot(EpochPane):
         if self.epochs:
             xs = [float(e.epoch) for e in self.epochs]
             ys = [e.train_loss for e in self.epochs]
-            if not per_batch and len(xs) > 1:
-                plt.plot(xs, ys, marker="braille", color=EPOCH_COLOR)
-            plt.scatter(xs, ys, marker="●", color=EPOCH_COLOR)
+            self.draw_epoch_points(xs, ys, EPOCH_COLOR, line=not per_batch)
 
 
 class AccuracyPlot(EpochPane):
@@ -320,10 +334,7 @@ class AccuracyPlot(EpochPane):
         self.draw_edit_marks(self.span)
         xs = [float(e.epoch) for e in self.epochs]
         ys = [e.test_acc for e in self.epochs]
-        if len(xs) > 1:
-            plt.plot(xs, ys, marker="braille", color=ACC_COLOR)
-        if xs:
-            plt.scatter(xs, ys, marker="●", color=ACC_COLOR)
+        self.draw_epoch_points(xs, ys, ACC_COLOR)
         lo, hi = min(ys + shown), max(ys + shown)
         pad = max((hi - lo) * 0.15, 0.5)
         plt.ylim(max(lo - pad, 0.0), min(hi + pad, 100.0))
