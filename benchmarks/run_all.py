@@ -444,24 +444,26 @@ def figure_scaling(device: str, quick: bool) -> tuple[list[Figure], dict]:
     data = load_mnist(data_root(), download=False)
     table: dict = {"batch": {}, "data": {}}
 
-    def epoch_time(config, d) -> float:
+    def epoch_times(config, d) -> list[float]:
+        """Train seconds of each epoch after the first (which warms caches up)."""
         events = []
         train(config, lambda: False, events.append, data=d)
         ends = [e for e in events if isinstance(e, EpochEnd)]
-        return median([e.seconds - e.eval_seconds for e in ends[1:]] or [ends[0].seconds])
+        return [e.seconds - e.eval_seconds for e in ends[1:]] or [ends[0].seconds]
 
     batches = (16, 64, 256, 1024, 4096)
     for bs in batches:
         config = TrainConfig(epochs=2 if quick else 3, batch_size=bs, device=device)
-        seconds = epoch_time(config, data)
+        seconds = median(epoch_times(config, data))
         steps = -(-len(data.train_x) // bs)
         table["batch"][bs] = {
             "epoch_s": seconds,
             "per_step_us": seconds / steps * 1e6,
             "samples_per_s": len(data.train_x) / seconds,
         }
-    for factor in (1, 2, 4):
-        repeated = type(data)(
+    factors = (1, 2, 4)
+    repeated = {
+        factor: type(data)(
             data.train_x.repeat(factor, 1, 1),
             data.train_y.repeat(factor),
             data.test_x,
@@ -469,8 +471,17 @@ def figure_scaling(device: str, quick: bool) -> tuple[list[Figure], dict]:
             f"MNIST x{factor}",
             data.source,
         )
-        config = TrainConfig(epochs=2 if quick else 3, batch_size=64, device=device)
-        table["data"][factor] = {"epoch_s": epoch_time(config, repeated)}
+        for factor in factors
+    }
+    # Rounds alternate the sizes, so a slow spell on the shared machine hits all
+    # of them rather than one.
+    samples: dict[int, list[float]] = {factor: [] for factor in factors}
+    for _ in range(1 if quick else 2):
+        for factor in factors:
+            config = TrainConfig(epochs=2 if quick else 4, batch_size=64, device=device)
+            samples[factor] += epoch_times(config, repeated[factor])
+    for factor in factors:
+        table["data"][factor] = {"epoch_s": median(samples[factor])}
     base = table["data"][1]["epoch_s"]
     linear = max(abs(table["data"][f]["epoch_s"] / (base * f) - 1) for f in (2, 4))
     del torch
@@ -495,6 +506,75 @@ def figure_scaling(device: str, quick: bool) -> tuple[list[Figure], dict]:
     return figures, table
 
 
+# ---- figure 8: does torch.compile pay off, warm-up included? ---------------------------
+
+
+def figure_compile(device: str, quick: bool) -> list[Figure]:
+    """steplr-tui's step against torch.compile of the reference step, over the steps
+    of a 5-epoch reference run, compile warm-up included."""
+    import torch
+
+    from steplr_tui.config import TrainConfig
+    from steplr_tui.linear_step import autograd_step, make_train_step
+    from steplr_tui.trainer import build_model, resolve_device
+
+    dev = resolve_device(device)
+    torch.manual_seed(0)
+    # Timing only: random pixels in MNIST's shape do the same arithmetic.
+    x = torch.rand(60_000, 784, device=dev)
+    y = torch.randint(0, 10, (60_000,), device=dev)
+    run_steps = 5 * -(-60_000 // 64)
+    timed = 300 if quick else 1000
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    def measure(kind: str) -> tuple[float, float]:
+        model, optimizer, _ = build_model(TrainConfig(), dev)
+        if kind == "ours":
+            step, _ = make_train_step(model, optimizer, x[:64], y[:64])
+        else:
+            step = torch.compile(autograd_step(model, optimizer))
+        batches = torch.randperm(60_000, device=dev).split(64)[:-1]
+        t0 = time.perf_counter()
+        step(x[batches[0]], y[batches[0]])  # the first call compiles
+        sync()
+        warm = time.perf_counter() - t0
+        for idx in batches[1:20]:  # and a few more settle recompiles and caches
+            step(x[idx], y[idx])
+        sync()
+        t0 = time.perf_counter()
+        for i in range(timed):
+            idx = batches[20 + i % (len(batches) - 20)]
+            step(x[idx], y[idx])
+        sync()
+        return warm, (time.perf_counter() - t0) / timed
+
+    _, ours = measure("ours")
+    warm, compiled = measure("compiled")
+    ratio = (warm + run_steps * compiled) / (run_steps * ours)
+    pays = compiled < ours
+    detail = (
+        f"warm-up {warm:.1f} s; step {compiled * 1e6:.0f} us vs steplr-tui {ours * 1e6:.0f} us"
+        + (
+            f"; breaks even after {warm / (ours - compiled):.0f} steps"
+            if pays
+            else "; never breaks even"
+        )
+    )
+    return [
+        Figure(
+            "torch.compile, 5-epoch run with warm-up / steplr-tui",
+            ratio,
+            "x",
+            "reported",
+            None,
+            detail,
+        )
+    ]
+
+
 def print_table(figures: list[Figure]) -> None:
     width = max(len(f.name) for f in figures)
     print(f"{'figure':{width}}  {'value':>10}  {'target':>14}  result")
@@ -513,17 +593,18 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--json", type=Path, help="where to write the JSON (default: results/)")
     parser.add_argument(
-        "--only", help="comma-separated figure groups: speed,ui,bytes,ttff,render,memory,scaling"
+        "--only",
+        help="comma-separated figure groups: speed,ui,bytes,ttff,render,memory,scaling,compile",
     )
     args = parser.parse_args()
     reps = 1 if args.quick else 3
     groups = (
         args.only.split(",")
         if args.only
-        else ["speed", "ui", "bytes", "ttff", "render", "memory", "scaling"]
+        else ["speed", "ui", "bytes", "ttff", "render", "memory", "scaling", "compile"]
     )
     if args.device == "cuda":
-        groups = [g for g in groups if g in ("speed", "scaling")]
+        groups = [g for g in groups if g in ("speed", "scaling", "compile")]
     figures: list[Figure] = []
     scaling = render = None
     started = time.time()
@@ -545,6 +626,8 @@ def main() -> None:
         elif group == "scaling":
             more, scaling = figure_scaling(args.device, args.quick)
             figures += more
+        elif group == "compile":
+            figures += figure_compile(args.device, args.quick)
         print(f"[{group}: {time.monotonic() - t0:.0f}s]", file=sys.stderr, flush=True)
     print_table(figures)
     out = (
