@@ -236,8 +236,13 @@ class LrPlot(Pane):
         values = [y(v) for v in levels] + shown
         lo, hi = min(values), max(values)
         self.draw_edit_marks(span)
+        # The lr used is drawn over the plan; where the two agree the plan can't be
+        # seen, so only its future is drawn (half the points of a long run), from
+        # the last epoch used on, so the drop after it is still drawn.
+        done = len(self.actual)
+        covered = max(done - 1, 0) if self.planned[:done] == self.actual else 0
         for series, start, color in (
-            (self.planned, 0, PLAN_COLOR),
+            (self.planned[covered:], covered, PLAN_COLOR),
             (self.pending, self.pending_from, PENDING_COLOR),
             (self.actual, 0, ACTUAL_COLOR),
         ):
