@@ -1,0 +1,85 @@
+"""The plot panes keep a redraw's work to a few points a column however long the run."""
+
+from __future__ import annotations
+
+from steplr_tui.events import EpochEnd
+from steplr_tui.widgets.plots import AccuracyPlot, LossPlot, LrPlot
+from tests.test_app import SIZE, make_app
+
+
+def record_calls(pane) -> list[tuple[str, list[float], list[float]]]:
+    """Wrap the pane's plotext plot and scatter calls, keeping what each was given."""
+    calls: list[tuple[str, list[float], list[float]]] = []
+    for kind in ("plot", "scatter"):
+        original = getattr(pane.plt, kind)
+
+        def wrapper(xs, ys, *args, _original=original, _kind=kind, **kwargs):
+            calls.append((_kind, list(xs), list(ys)))
+            return _original(xs, ys, *args, **kwargs)
+
+        setattr(pane.plt, kind, wrapper)
+    return calls
+
+
+def ends(accs: list[float]) -> list[EpochEnd]:
+    return [
+        EpochEnd(e, 1e-3, 0.3 + 1 / e, acc, 0.5, e * 0.5) for e, acc in enumerate(accs, start=1)
+    ]
+
+
+async def test_a_1000_epoch_run_draws_a_bounded_line_that_keeps_a_bad_epoch():
+    app = make_app(lambda *a: None)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        pane = app.screen.query_one(AccuracyPlot)
+        accs = [92.0 + e / 1000 for e in range(1000)]
+        accs[700] = 40.0
+        calls = record_calls(pane)
+        pane.set_data(ends(accs), 1000)
+        points = sum(len(xs) for _, xs, _ in calls)
+        assert 0 < points <= 2 * pane.plot_width
+        assert [kind for kind, _, _ in calls] == ["plot"]  # no marker per epoch
+        ys = calls[0][2]
+        assert min(ys) == 40.0 and max(ys) == max(accs)
+
+        calls.clear()
+        pane.set_data(ends(accs[:10]), 1000)  # a short run: a marker per epoch
+        scattered = [xs for kind, xs, _ in calls if kind == "scatter"]
+        assert scattered == [[float(e) for e in range(1, 11)]]
+
+
+async def test_loss_markers_give_way_to_the_band_on_long_runs():
+    app = make_app(lambda *a: None)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        pane = app.screen.query_one(LossPlot)
+        calls = record_calls(pane)
+        pane.set_data(ends([90.0] * 1000), 1000)
+        assert not [c for c in calls if c[0] == "scatter"]
+        pane.context.loss_per_batch = False  # f4: the per-epoch means, as a line
+        calls.clear()
+        pane.redraw()
+        (only,) = calls
+        assert len(only[1]) <= 2 * pane.plot_width
+        assert max(only[2]) == 0.3 + 1.0  # epoch 1's mean, the highest, is still there
+
+
+async def test_the_lr_pane_draws_a_long_schedule_in_a_few_points_a_column():
+    app = make_app(lambda *a: None)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        pane = app.screen.query_one(LrPlot)
+        planned = [1e-2 * 0.99**t for t in range(1000)]  # a drop every epoch
+        calls = record_calls(pane)
+        pane.set_data(planned, planned[:600])
+        plan, used = calls[0], calls[-1]
+        assert len(plan[1]) + len(used[1]) <= 2 * 5 * pane.plot_width
+        # The lr used covers the plan up to epoch 600; the plan is drawn from its
+        # last epoch on (so the drop after it shows) to the end.
+        assert plan[1][0] == 599 and plan[1][-1] == 1000
+        assert used[1][0] == 0 and used[1][-1] == 600
+
+        calls.clear()
+        off_plan = [*planned[:599], 5e-3]  # a resumed run that did not follow it
+        pane.set_data(planned, off_plan)
+        assert calls[0][1][0] == 0  # the whole plan is drawn, so the difference shows
