@@ -168,6 +168,7 @@ def step_points(values: list[float], bins: int, start: int = 0) -> tuple[list[fl
     each column keeps its first and last level, and its highest and lowest when
     they lie between those, and the last level runs on to its end.
     """
+    bins = max(bins, 1)
     steps: list[list[float]] = []  # [x0, x1, value]
     for i, value in enumerate(values, start=start):
         if steps and steps[-1][2] == value:
@@ -176,7 +177,7 @@ def step_points(values: list[float], bins: int, start: int = 0) -> tuple[list[fl
             steps.append([i, i + 1, value])
     xs: list[float] = []
     ys: list[float] = []
-    if len(steps) <= max(bins, 1):
+    if len(steps) <= bins:
         for x0, x1, value in steps:
             xs += [x0, x1]
             ys += [value, value]
