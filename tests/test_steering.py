@@ -12,7 +12,7 @@ from steplr_tui.events import EpochEnd
 from steplr_tui.jobs import Job, run_job
 from steplr_tui.phases import phases
 from steplr_tui.runs import list_runs, sort_runs
-from steplr_tui.schedule import ScheduleEdit, lrs_with_edits
+from steplr_tui.schedule import ScheduleEdit, format_lr, lrs_with_edits
 from steplr_tui.screens.export import ExportScreen
 from steplr_tui.screens.runs import RunsScreen
 from steplr_tui.trainer import synthetic_data, train
@@ -179,6 +179,51 @@ async def test_phase_table_has_a_row_per_lr_phase():
         assert [str(row[2]).strip() for row in rows] == [f"{p.loss_change:+.4f}" for p in expected]
         await pilot.press("f5")
         assert app.screen.query_one("#log").display
+
+
+async def test_phase_table_of_a_long_run_updates_in_place_and_follows_the_newest_phase():
+    app = make_app(FakeTrainer(), CONFIG)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        table = app.screen.query_one(PhaseTable)
+        # A drop every epoch: a phase per epoch, far more than the table's height.
+        ends = [
+            EpochEnd(e, 1e-3 * 0.99**e, 1 / e, 90 + e / 100, 0.5, e * 0.5) for e in range(1, 301)
+        ]
+
+        def shown() -> list[tuple[str, str, str]]:
+            rows = (table.get_row_at(i) for i in range(table.row_count))
+            return [(row[0], str(row[1]).strip(), str(row[2]).strip()) for row in rows]
+
+        def expected(n: int) -> list[tuple[str, str, str]]:
+            return [(format_lr(p.lr), p.epochs, f"{p.loss_change:+.4f}") for p in phases(ends[:n])]
+
+        added: list[object] = []
+        add_row = table.add_row
+        table.add_row = lambda *cells, **kw: added.append(cells) or add_row(*cells, **kw)
+        table.show(ends[:200])
+        await pilot.pause()
+        before = 200
+        for n in (201, 202, 250, 300):
+            added.clear()
+            table.show(ends[:n])
+            await pilot.pause()
+            assert shown() == expected(n)
+            # Only the new phases' rows are added, not the hundreds before them.
+            assert len(added) == n - before
+            before = n
+            assert table.scroll_y == table.max_scroll_y > 0  # the newest phase in view
+        table.show(ends[:3])  # a new run starts over
+        await pilot.pause()
+        assert shown() == expected(3)
+        # An epoch that extends the last phase replaces that row alone.
+        ends = [EpochEnd(e, 1e-3 * 0.5 ** (e // 2), 1 / e, 90.0, 0.5, e * 0.5) for e in range(1, 9)]
+        table.show(ends[:6])
+        added.clear()
+        table.show(ends[:7])
+        await pilot.pause()
+        assert len(added) == 1 and shown() == expected(7)
+        assert shown()[-1][1] == "6-7"
 
 
 async def test_pin_overlays_the_last_run_and_names_it_in_the_legend():
