@@ -188,6 +188,57 @@ def figure_ui_overhead(runs: int, epochs: int) -> list[Figure]:
     ]
 
 
+def figure_key_latency(presses: int) -> list[Figure]:
+    """How long a key takes to show on screen while training saturates the CPU: f5
+    swaps the log for the phase table, in tmux at 120x40, timed until the pane
+    shows the change (the polling adds a few ms)."""
+    if shutil.which("tmux") is None:
+        return []
+    with tempfile.TemporaryDirectory() as tmp:
+        session = f"steplr-keys-{os.getpid()}"
+        command = (
+            f"STEPLR_TUI_RUNS={tmp} STEPLR_TUI_DATA={data_root()} {PY} -m steplr_tui --start "
+            "--epochs 100 --dataset mnist --no-download --device cpu"
+        )
+        subprocess.run(
+            ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command],
+            check=True,
+        )
+
+        def screen() -> str:
+            out = subprocess.run(
+                ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+            )
+            return out.stdout
+
+        latencies = []
+        try:
+            deadline = time.monotonic() + 120
+            while _metrics_count(Path(tmp)) < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            for _ in range(presses):
+                before = "─ Phases" in screen()
+                t0 = time.monotonic()
+                subprocess.run(["tmux", "send-keys", "-t", session, "F5"], check=True)
+                while ("─ Phases" in screen()) == before:
+                    if time.monotonic() - t0 > 10:
+                        raise SystemExit("a key press did not show within 10 s")
+                latencies.append(time.monotonic() - t0)
+                time.sleep(0.3)
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    return [
+        Figure(
+            "key to screen while training (tmux, 120x40)",
+            median(latencies) * 1000,
+            "ms",
+            "reported",
+            None,
+            f"worst {max(latencies) * 1000:.0f} ms of {len(latencies)} presses",
+        )
+    ]
+
+
 def figure_bytes(epochs: int) -> list[Figure]:
     from tests.pty_harness import PtyProcess
 
@@ -613,7 +664,8 @@ def main() -> None:
         if group == "speed":
             figures += figure_speed(1 if args.quick else 2, args.device)
         elif group == "ui":
-            figures += figure_ui_overhead(1 if args.quick else 2, 6 if args.quick else 10)
+            figures += figure_ui_overhead(1 if args.quick else 3, 6 if args.quick else 10)
+            figures += figure_key_latency(6 if args.quick else 20)
         elif group == "bytes":
             figures += figure_bytes(10 if args.quick else 20)
         elif group == "ttff":

@@ -591,8 +591,11 @@ class DashboardScreen(Screen):
                 log.write(line)
             self._pending_log.clear()
         if "status" in dirty:
+            # One line, fitted to the width: its size never changes, so no layout pass
+            # (twice a second while training).
             self.query_one("#status", Static).update(
-                status_text(self.view, self.device_hint, self._data_hint(), self.size.width - 2)
+                status_text(self.view, self.device_hint, self._data_hint(), self.size.width - 2),
+                layout=False,
             )
         if "notice" in dirty:
             notice = self.view.notice
