@@ -152,9 +152,9 @@ def figure_ui_overhead(runs: int, epochs: int) -> list[Figure]:
             )
         ]
     env = {**os.environ, "STEPLR_TUI_DATA": str(data_root())}
-    headless_s, tui_s = [], []
     args = ["--epochs", str(epochs), "--dataset", "mnist", "--no-download", "--device", "cpu"]
-    for _ in range(runs):
+
+    def headless() -> list[float]:
         with tempfile.TemporaryDirectory() as tmp:
             subprocess.run(
                 [PY, "-m", "steplr_tui", "--headless", *args],
@@ -162,7 +162,9 @@ def figure_ui_overhead(runs: int, epochs: int) -> list[Figure]:
                 check=True,
                 capture_output=True,
             )
-            headless_s += _epoch_seconds(Path(tmp))[1:]
+            return _epoch_seconds(Path(tmp))[1:]
+
+    def in_tui() -> list[float]:
         with tempfile.TemporaryDirectory() as tmp:
             session = f"steplr-bench-{os.getpid()}"
             command = (
@@ -177,8 +179,20 @@ def figure_ui_overhead(runs: int, epochs: int) -> list[Figure]:
                 _wait_status(Path(tmp), 600)
             finally:
                 subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
-            tui_s += _epoch_seconds(Path(tmp))[1:]
-    ratio = median(tui_s) / median(headless_s)
+            return _epoch_seconds(Path(tmp))[1:]
+
+    # Pairs of runs back to back, the order swapped every pair, each compared within
+    # its pair: drift on the shared machine cancels, and the median pair is reported.
+    headless_s, tui_s, ratios = [], [], []
+    for pair in range(runs):
+        if pair % 2 == 0:
+            h, t = headless(), in_tui()
+        else:
+            t, h = in_tui(), headless()
+        headless_s += h
+        tui_s += t
+        ratios.append(median(t) / median(h))
+    ratio = median(ratios)
     return [
         Figure(
             "UI overhead (TUI epoch time / headless)",
@@ -186,8 +200,8 @@ def figure_ui_overhead(runs: int, epochs: int) -> list[Figure]:
             "x",
             "<= 1.05x",
             ratio <= 1.05,
-            f"headless {median(headless_s):.3f}s, TUI {median(tui_s):.3f}s per epoch "
-            f"(median of {len(tui_s)} epochs)",
+            f"headless {median(headless_s):.3f}s, TUI {median(tui_s):.3f}s per epoch; "
+            f"{len(ratios)} pairs of runs: " + ", ".join(f"{r:.2f}" for r in sorted(ratios)),
         )
     ]
 
@@ -528,22 +542,30 @@ def figure_scaling(device: str, quick: bool) -> tuple[list[Figure], dict]:
         )
         for factor in factors
     }
-    # Rounds alternate the sizes, so a slow spell on the shared machine hits all
-    # of them rather than one.
+    # Each round measures all three sizes back to back (in alternating order) and
+    # compares them within the round; the median over rounds is reported, so a
+    # slow spell on the shared machine spoils one round, not the figure.
     samples: dict[int, list[float]] = {factor: [] for factor in factors}
-    for _ in range(1 if quick else 2):
+    vs_linear: dict[int, list[float]] = {factor: [] for factor in factors}
+    for round_ in range(1 if quick else 3):
+        seconds = {}
+        for factor in factors if round_ % 2 == 0 else factors[::-1]:
+            config = TrainConfig(epochs=2 if quick else 3, batch_size=64, device=device)
+            seconds[factor] = median(epoch_times(config, repeated[factor]))
+            samples[factor].append(seconds[factor])
         for factor in factors:
-            config = TrainConfig(epochs=2 if quick else 4, batch_size=64, device=device)
-            samples[factor] += epoch_times(config, repeated[factor])
+            vs_linear[factor].append(seconds[factor] / (factor * seconds[1]))
     for factor in factors:
-        table["data"][factor] = {"epoch_s": median(samples[factor])}
-    base = table["data"][1]["epoch_s"]
-    linear = max(abs(table["data"][f]["epoch_s"] / (base * f) - 1) for f in (2, 4))
+        table["data"][factor] = {
+            "epoch_s": median(samples[factor]),
+            "vs_linear": median(vs_linear[factor]),
+        }
+    linear = max(abs(table["data"][f]["vs_linear"] - 1) for f in (2, 4))
     del torch
     figures = [
         Figure(
             "epoch time, 4x data / (4 x 1x data)",
-            table["data"][4]["epoch_s"] / (4 * base),
+            table["data"][4]["vs_linear"],
             "x",
             "~1.0 (linear)",
             linear <= 0.15,
@@ -668,7 +690,7 @@ def main() -> None:
         if group == "speed":
             figures += figure_speed(1 if args.quick else 2, args.device)
         elif group == "ui":
-            figures += figure_ui_overhead(1 if args.quick else 3, 6 if args.quick else 10)
+            figures += figure_ui_overhead(1 if args.quick else 5, 6 if args.quick else 10)
             figures += figure_key_latency(6 if args.quick else 20)
         elif group == "bytes":
             figures += figure_bytes(10 if args.quick else 20)

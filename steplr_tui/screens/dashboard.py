@@ -586,9 +586,9 @@ class DashboardScreen(Screen):
         if "legend" in dirty:
             self._redraw_legend()
         if "log" in dirty and self._pending_log:
-            log = self.query_one("#log", RichLog)
-            for line in self._pending_log:
-                log.write(line)
+            # One write for all of them: each write wraps, measures and lays out the
+            # log again, and a redraw can carry a dozen lines.
+            self.query_one("#log", RichLog).write("\n".join(self._pending_log))
             self._pending_log.clear()
         if "status" in dirty:
             # One line, fitted to the width: its size never changes, so no layout pass
