@@ -216,3 +216,21 @@ def test_one_step_thread_gives_the_numbers_two_threads_give(monkeypatch):
         [(e.train_loss, e.test_acc) for e in ev if isinstance(e, EpochEnd)] for ev in (one, every)
     ]
     assert ends[0] == ends[1]
+
+
+def test_the_heap_before_a_run_is_hidden_from_the_collector_during_it_only():
+    import gc
+
+    frozen_during: list[int] = []
+
+    def emit(event):
+        if isinstance(event, (RunStarted, EpochEnd)):
+            frozen_during.append(gc.get_freeze_count())
+
+    assert gc.get_freeze_count() == 0
+    train(CONFIG, lambda: False, emit, data=synthetic_data())
+    assert frozen_during and min(frozen_during) > 1000  # the interpreter's own objects at least
+    assert gc.get_freeze_count() == 0
+    # A failed run gives them back too.
+    train(TrainConfig(device="cuda:nope"), lambda: False, lambda e: None, data=synthetic_data())
+    assert gc.get_freeze_count() == 0
