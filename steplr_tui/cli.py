@@ -32,6 +32,15 @@ class _OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"steplr-tui: {message} (see steplr-tui --help)\n")
 
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        ns, rest = super().parse_known_args(args, namespace)
+        # argparse drops a value of exactly "--" (`--lr=--`) and leaves an empty
+        # list; put the text back so it is refused like any other bad value.
+        for name, value in vars(ns).items():
+            if value == []:
+                setattr(ns, name, "--")
+        return ns, rest
+
 
 @dataclass(frozen=True)
 class Options:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from steplr_tui.cli import build_parser, parse_options
@@ -98,6 +98,7 @@ def test_bad_flags_exit_2_with_one_line(argv, needle, capsys):
 
 @settings(max_examples=200, deadline=None)
 @given(name=st.sampled_from(list(SPECS)), text=st.text(max_size=50))
+@example(name="lr", text="--")  # argparse swallows a bare "--" value
 def test_random_flag_values_never_crash(name, text):
     flag = SPECS[name].flag
     try:
@@ -153,3 +154,12 @@ def test_headless_runtime_failure_exits_1_without_traceback(tmp_path):
     assert result.stdout == ""
     assert "run failed" in result.stderr and str(tmp_path) in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_value_of_two_dashes_is_refused_by_name(capsys):
+    for argv in (["--lr=--"], ["--runs-dir=--", "--gamma=--"]):
+        with pytest.raises(SystemExit) as exc:
+            parse_options(argv)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert "must be a number" in err and "(got '--')" in err
