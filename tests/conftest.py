@@ -26,3 +26,10 @@ def mnist_root() -> Path:
     if missing:
         pytest.skip(f"full MNIST not found in {root}/MNIST/raw (missing {', '.join(missing)})")
     return root
+
+
+@pytest.fixture(autouse=True)
+def _private_runs_dir(tmp_path_factory, monkeypatch) -> None:
+    """Runs a test records go to a temporary folder, never the user's own runs folder
+    (tests that need a particular folder set their own)."""
+    monkeypatch.setenv("STEPLR_TUI_RUNS", str(tmp_path_factory.mktemp("runs")))
