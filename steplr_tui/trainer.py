@@ -38,13 +38,6 @@ from steplr_tui.schedule import ScheduleEdit
 # synchronisation on a GPU) costs the loop nothing measurable.
 PROGRESS_INTERVAL_S = 0.1
 EVAL_BATCH = 10_000
-# Up to this batch size a CPU trains with one intra-op thread. Its kernels are too
-# small to split: a step takes the same time (with the same numbers) on one
-# thread as on two. A second thread only spins at each kernel's barrier, and on a
-# 2-core machine it fights the dashboard for the other core: epochs in the TUI
-# ran 0.75x to 1.5x the headless time with two threads, 0.97x to 1.07x with one
-# (benchmarks/). Larger batches do split well and keep every thread.
-ONE_THREAD_MAX_BATCH = 128
 
 # Truthy means stop; a string says why (a signal, the app quitting).
 StopCheck = Callable[[], "bool | str"]
@@ -80,19 +73,6 @@ def _frozen_heap() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
-
-
-@contextmanager
-def _threads(count: int) -> Iterator[None]:
-    """torch's intra-op threads set to `count` for the block, then put back."""
-    before = torch.get_num_threads()
-    if count != before:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -231,14 +211,10 @@ def _run(
     test_y = data.test_y.to(device)
     n, bs = len(train_x), config.batch_size
     steps = math.ceil(n / bs)
-    step_threads = (
-        1 if device.type == "cpu" and bs <= ONE_THREAD_MAX_BATCH else torch.get_num_threads()
-    )
     # autograd's exact numbers, without autograd's bookkeeping, where that checks out.
-    with _threads(step_threads):
-        train_step, _ = make_train_step(
-            model, optimizer, train_x[:bs].float().div_(255.0), train_y[:bs]
-        )
+    train_step, _ = make_train_step(
+        model, optimizer, train_x[:bs].float().div_(255.0), train_y[:bs]
+    )
     # Batch losses stay on the device until the next progress report reads them back.
     losses = torch.zeros(steps, device=device)
     # On the CPU reading a loss costs nothing, so a NaN stops the run at its own
@@ -265,35 +241,34 @@ def _run(
         epoch_start = last_report = time.perf_counter()
         reported = 0
         model.train()
-        with _threads(step_threads):
-            for step in range(steps):
-                stop = should_stop()
-                if stop:
-                    raise _Stopped(epoch - 1, stop)
-                idx = perm[step * bs : (step + 1) * bs]
-                # index_select, not train_x[idx]: the same rows, 7 us instead of 26 us a
-                # batch for uint8 images on the CPU (advanced indexing takes a slow path).
-                x = torch.index_select(train_x, 0, idx).float().div_(255.0)  # as ToTensor does
-                loss = train_step(x, torch.index_select(train_y, 0, idx))
-                losses[step] = loss
-                if check_each_batch and not math.isfinite(loss.item()):
-                    _check_finite([loss.item()], epoch, step, config)
-                now = time.perf_counter()
-                if now - last_report >= progress_interval or step == steps - 1:
-                    chunk = losses[reported : step + 1].tolist()
-                    _check_finite(chunk, epoch, reported, config)
-                    done = (step + 1) * bs if step < steps - 1 else n
-                    emit(
-                        BatchProgress(
-                            epoch=epoch,
-                            step=step + 1,
-                            steps=steps,
-                            losses=tuple(chunk),
-                            samples_per_s=done / max(now - epoch_start, 1e-9),
-                            elapsed=clock.elapsed(),
-                        )
+        for step in range(steps):
+            stop = should_stop()
+            if stop:
+                raise _Stopped(epoch - 1, stop)
+            idx = perm[step * bs : (step + 1) * bs]
+            # index_select, not train_x[idx]: the same rows, 7 us instead of 26 us a
+            # batch for uint8 images on the CPU (advanced indexing takes a slow path).
+            x = torch.index_select(train_x, 0, idx).float().div_(255.0)  # as ToTensor does
+            loss = train_step(x, torch.index_select(train_y, 0, idx))
+            losses[step] = loss
+            if check_each_batch and not math.isfinite(loss.item()):
+                _check_finite([loss.item()], epoch, step, config)
+            now = time.perf_counter()
+            if now - last_report >= progress_interval or step == steps - 1:
+                chunk = losses[reported : step + 1].tolist()
+                _check_finite(chunk, epoch, reported, config)
+                done = (step + 1) * bs if step < steps - 1 else n
+                emit(
+                    BatchProgress(
+                        epoch=epoch,
+                        step=step + 1,
+                        steps=steps,
+                        losses=tuple(chunk),
+                        samples_per_s=done / max(now - epoch_start, 1e-9),
+                        elapsed=clock.elapsed(),
                     )
-                    reported, last_report = step + 1, now
+                )
+                reported, last_report = step + 1, now
         train_loss = losses.mean().item()
         scheduler.step()
         # After the step, as a user's script would edit StepLR between epochs; the

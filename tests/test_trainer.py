@@ -175,49 +175,6 @@ def test_device_words():
     assert resolve_device("auto").type in {"cpu", "cuda", "mps"}
 
 
-@pytest.mark.parametrize("batch_size", [16, 128, 129, 512])
-def test_small_batches_step_on_one_thread_and_the_thread_count_is_put_back(monkeypatch, batch_size):
-    from steplr_tui import trainer
-
-    made = trainer.make_train_step
-    seen: list[int] = []
-
-    def counting(*args, **kwargs):
-        step, name = made(*args, **kwargs)
-
-        def step_and_count(x, y):
-            seen.append(torch.get_num_threads())
-            return step(x, y)
-
-        return step_and_count, name
-
-    monkeypatch.setattr(trainer, "make_train_step", counting)
-    before = torch.get_num_threads()
-    stops = iter([False] * 8 + [True])  # a run stopped mid-epoch puts it back too
-    for stop in (lambda: False, lambda: next(stops)):
-        seen.clear()
-        end, _ = run(TrainConfig(epochs=2, batch_size=batch_size, device="cpu"), stop=stop)
-        assert end.status in ("completed", "stopped")
-        expected = 1 if batch_size <= trainer.ONE_THREAD_MAX_BATCH else before
-        assert seen and set(seen) == {expected}
-        assert torch.get_num_threads() == before
-
-
-def test_one_step_thread_gives_the_numbers_two_threads_give(monkeypatch):
-    from steplr_tui import trainer
-
-    if torch.get_num_threads() < 2:
-        pytest.skip("needs a machine where torch runs two intra-op threads")
-    config = TrainConfig(epochs=2, batch_size=64, device="cpu")
-    _, one = run(config)
-    monkeypatch.setattr(trainer, "ONE_THREAD_MAX_BATCH", 0)
-    _, every = run(config)
-    ends = [
-        [(e.train_loss, e.test_acc) for e in ev if isinstance(e, EpochEnd)] for ev in (one, every)
-    ]
-    assert ends[0] == ends[1]
-
-
 def test_the_heap_before_a_run_is_hidden_from_the_collector_during_it_only():
     import gc
 
