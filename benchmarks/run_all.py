@@ -361,10 +361,7 @@ def figure_render(epochs_list: tuple[int, ...] = RENDER_EPOCHS) -> tuple[list[Fi
     from steplr_tui.series import MinMaxSeries
     from steplr_tui.widgets.plots import AccuracyPlot, LossPlot, LrPlot
 
-    async def measure(epochs: int) -> dict[str, float]:
-        app = SteplrApp(
-            TrainConfig(epochs=epochs), train_fn=lambda *a: None, warm_up=False, cursor_blink=False
-        )
+    def run_of(epochs: int) -> tuple[MinMaxSeries, list, list[float]]:
         steps = 938
         series = MinMaxSeries()
         for i in range(epochs * steps):
@@ -373,8 +370,12 @@ def figure_render(epochs_list: tuple[int, ...] = RENDER_EPOCHS) -> tuple[list[Fi
             EpochEnd(e, 1e-3 * 0.1 ** (e // 2), 0.3, 90 + e / epochs, 0.4, e * 0.4)
             for e in range(1, epochs + 1)
         ]
-        lrs = [e.lr for e in ends]
-        out = {}
+        return series, ends, [e.lr for e in ends]
+
+    async def measure() -> dict[int, dict[str, float]]:
+        app = SteplrApp(TrainConfig(), train_fn=lambda *a: None, warm_up=False, cursor_blink=False)
+        runs = {epochs: run_of(epochs) for epochs in epochs_list}
+        times: dict[int, dict[str, list[float]]] = {e: {} for e in epochs_list}
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.pause()
             panes = {
@@ -382,26 +383,27 @@ def figure_render(epochs_list: tuple[int, ...] = RENDER_EPOCHS) -> tuple[list[Fi
                 "loss": app.screen.query_one(LossPlot),
                 "acc": app.screen.query_one(AccuracyPlot),
             }
-            for name, pane in panes.items():
-                times = []
-                for _ in range(15):
-                    t0 = time.perf_counter()
-                    if name == "lr":
-                        pane.planned, pane.actual = lrs, lrs
-                    elif name == "loss":
-                        pane.series, pane.epochs, pane.span = series, ends, epochs
-                    else:
-                        pane.epochs, pane.span = ends, epochs
-                    pane.plt.clear_figure()
-                    pane.draw()
-                    text = pane.render()  # textual-plotext builds and parses the plot here
-                    options = app.console.options.update_width(pane.size.width)
-                    list(app.console.render(text, options))  # and into terminal segments
-                    times.append(time.perf_counter() - t0)
-                out[name] = median(times) * 1000
-        return out
+            # Round-robin over run lengths and panes, so a slow spell on the shared
+            # machine lands on all of them rather than on one run length.
+            for _ in range(15):
+                for epochs, (series, ends, lrs) in runs.items():
+                    for name, pane in panes.items():
+                        t0 = time.perf_counter()
+                        if name == "lr":
+                            pane.planned, pane.actual = lrs, lrs
+                        elif name == "loss":
+                            pane.series, pane.epochs, pane.span = series, ends, epochs
+                        else:
+                            pane.epochs, pane.span = ends, epochs
+                        pane.plt.clear_figure()
+                        pane.draw()
+                        text = pane.render()  # textual-plotext builds and parses the plot
+                        options = app.console.options.update_width(pane.size.width)
+                        list(app.console.render(text, options))  # and into segments
+                        times[epochs].setdefault(name, []).append(time.perf_counter() - t0)
+        return {e: {n: median(ts) * 1000 for n, ts in by.items()} for e, by in times.items()}
 
-    results = {epochs: asyncio.run(measure(epochs)) for epochs in epochs_list}
+    results = asyncio.run(measure())
     figures = []
     for name, ms in results[200].items():
         figures.append(
@@ -690,7 +692,7 @@ def main() -> None:
         if group == "speed":
             figures += figure_speed(1 if args.quick else 2, args.device)
         elif group == "ui":
-            figures += figure_ui_overhead(1 if args.quick else 5, 6 if args.quick else 10)
+            figures += figure_ui_overhead(1 if args.quick else 8, 6 if args.quick else 10)
             figures += figure_key_latency(6 if args.quick else 20)
         elif group == "bytes":
             figures += figure_bytes(10 if args.quick else 20)
