@@ -83,3 +83,20 @@ async def test_the_lr_pane_draws_a_long_schedule_in_a_few_points_a_column():
         off_plan = [*planned[:599], 5e-3]  # a resumed run that did not follow it
         pane.set_data(planned, off_plan)
         assert calls[0][1][0] == 0  # the whole plan is drawn, so the difference shows
+
+
+async def test_lr_ticks_stay_inside_the_plotted_range():
+    app = make_app(lambda *a: None)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        pane = app.screen.query_one(LrPlot)
+        ticks: list[list[float]] = []
+        limits: list[tuple[float, float]] = []
+        yticks, ylim = pane.plt.yticks, pane.plt.ylim
+        pane.plt.yticks = lambda t, *a, **k: ticks.append(list(t)) or yticks(t, *a, **k)
+        pane.plt.ylim = lambda lo, hi: limits.append((lo, hi)) or ylim(lo, hi)
+        # 1e-3 down to 7.8e-6: the decades 1e-6 and 1e-2 lie outside the range drawn.
+        pane.set_data([1e-3 * 0.5**k for k in range(8)], [])
+        (lo, hi), shown = limits[-1], ticks[-1]
+        assert shown and all(lo <= t <= hi for t in shown)
+        assert -3.0 in shown and -5.0 in shown

@@ -254,6 +254,14 @@ class LrPlot(Pane):
             pad = max((hi - lo) * 0.08, 0.25)
             plt.ylim(lo - pad, hi + pad)
             ticks, labels = decade_ticks(lo, hi, levels)
+            # A decade beyond the limits would be printed under the plot, over the
+            # x axis ("1e-50  100" at 80x24).
+            kept = [
+                (t, label)
+                for t, label in zip(ticks, labels, strict=True)
+                if lo - pad <= t <= hi + pad
+            ]
+            ticks, labels = [t for t, _ in kept], [label for _, label in kept]
         else:
             plt.ylim(0, hi * 1.08 if hi > 0 else 1)
             ticks = [0.0, hi / 2, hi] if hi > 0 else [0.0]
