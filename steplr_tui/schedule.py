@@ -14,20 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 
-def step_lrs(
-    lr: float, step_size: int, gamma: float, epochs: int, start_epoch: int = 0
-) -> list[float]:
-    """The lr in force during each epoch `start_epoch .. epochs-1` (0-based).
-
-    `lr` is the lr in force during `start_epoch`, as the optimizer holds it then.
-    """
-    lrs: list[float] = []
-    current = lr
-    for t in range(start_epoch, epochs):
-        if t > start_epoch and t % step_size == 0:
-            current = current * gamma
-        lrs.append(current)
-    return lrs
+def step_lrs(lr: float, step_size: int, gamma: float, epochs: int) -> list[float]:
+    """The lr in force during each epoch of a run that nobody edits."""
+    return lrs_with_edits(lr, step_size, gamma, epochs, {})
 
 
 @dataclass(frozen=True)

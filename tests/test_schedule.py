@@ -134,10 +134,6 @@ def test_preview_with_live_edits_equals_torch(lr, step_size, gamma, epochs, edit
     assert lrs_with_edits(lr, step_size, gamma, epochs, edits) == expected
 
 
-def test_without_edits_it_is_the_plain_staircase():
-    assert lrs_with_edits(1e-3, 2, 0.1, 9, {}) == step_lrs(1e-3, 2, 0.1, 9)
-
-
 def test_edit_lr_then_decay_follows_the_epoch_counter():
     # After epoch 3: lr 5e-4 and step 3. The counter is 3 then, so the next drop is at 6.
     lrs = lrs_with_edits(1e-3, 2, 0.1, 8, {3: ScheduleEdit(lr=5e-4, step_size=3)})
