@@ -139,7 +139,8 @@ def _wait_status(runs_dir: Path, timeout: float) -> None:
     raise SystemExit("timed out waiting for the run to finish")
 
 
-def figure_ui_overhead(runs: int, epochs: int) -> list[Figure]:
+def figure_ui_overhead(pairs: int, epochs: int) -> list[Figure]:
+    """Epoch time in the TUI (tmux, 120x40, all panes live) over headless, in pairs."""
     if shutil.which("tmux") is None:
         return [
             Figure(
@@ -184,7 +185,7 @@ def figure_ui_overhead(runs: int, epochs: int) -> list[Figure]:
     # Pairs of runs back to back, the order swapped every pair, each compared within
     # its pair: drift on the shared machine cancels, and the median pair is reported.
     headless_s, tui_s, ratios = [], [], []
-    for pair in range(runs):
+    for pair in range(pairs):
         if pair % 2 == 0:
             h, t = headless(), in_tui()
         else:
