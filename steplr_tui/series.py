@@ -9,30 +9,10 @@ max survive every fold, so a single spike stays visible.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from dataclasses import dataclass
-
-
-@dataclass
-class Bucket:
-    """Aggregate of consecutive points."""
-
-    x0: float
-    x1: float
-    lo: float
-    hi: float
-    total: float
-    count: int
-
-    @property
-    def mean(self) -> float:
-        return self.total / self.count
-
-    def absorb(self, other: Bucket) -> None:
-        self.x1 = other.x1
-        self.lo = min(self.lo, other.lo)
-        self.hi = max(self.hi, other.hi)
-        self.total += other.total
-        self.count += other.count
+from itertools import pairwise
+from operator import add
 
 
 @dataclass(frozen=True)
@@ -46,78 +26,114 @@ class Downsampled:
 
 
 class MinMaxSeries:
-    """Append-only (x, y) series in bounded memory; x must not decrease."""
+    """Append-only (x, y) series in bounded memory; x must not decrease.
+
+    Buckets are held as parallel lists, and a chunk of points is folded in with
+    slices and the built-in min, max and sum: this runs on the UI thread, which
+    shares the GIL with training, for every batch of a run.
+    """
 
     def __init__(self, capacity: int = 4096) -> None:
         if capacity < 2:
             raise ValueError("capacity must be at least 2")
         self.capacity = capacity
-        self._buckets: list[Bucket] = []
-        self._per_bucket = 1  # points a bucket takes before a new one starts
         self.count = 0
+        self.clear()
 
     def __len__(self) -> int:
         return self.count
 
+    @property
+    def buckets(self) -> int:
+        """How many buckets hold the points now (at most `capacity`)."""
+        return len(self._count)
+
     def append(self, x: float, y: float) -> None:
-        self.count += 1
-        last = self._buckets[-1] if self._buckets else None
-        if last is not None and last.count < self._per_bucket:
-            last.absorb(Bucket(x, x, y, y, y, 1))
-            return
-        self._buckets.append(Bucket(x, x, y, y, y, 1))
-        if len(self._buckets) > self.capacity:
-            self._fold()
+        self.extend([x], [y])
 
     def extend(self, xs: list[float], ys: list[float]) -> None:
-        for x, y in zip(xs, ys, strict=True):
-            self.append(x, y)
+        if len(xs) != len(ys):
+            raise ValueError(f"{len(xs)} x values for {len(ys)} y values")
+        i, n = 0, len(xs)
+        while i < n:
+            count = self._count
+            room = self._per_bucket - count[-1] if count else 0
+            if room > 0:  # top up the last bucket
+                take = min(room, n - i)
+                seg = ys[i : i + take]
+                self._x1[-1] = xs[i + take - 1]
+                self._lo[-1] = min(self._lo[-1], min(seg))
+                self._hi[-1] = max(self._hi[-1], max(seg))
+                self._total[-1] += sum(seg)
+                count[-1] += take
+            else:
+                take = min(self._per_bucket, n - i)
+                seg = ys[i : i + take]
+                self._x0.append(xs[i])
+                self._x1.append(xs[i + take - 1])
+                self._lo.append(min(seg))
+                self._hi.append(max(seg))
+                self._total.append(sum(seg))
+                count.append(take)
+                if len(count) > self.capacity:
+                    self._fold()
+            i += take
+        self.count += n
 
     def _fold(self) -> None:
-        merged: list[Bucket] = []
-        for i in range(0, len(self._buckets), 2):
-            pair = self._buckets[i : i + 2]
-            first = Bucket(**vars(pair[0]))
-            if len(pair) == 2:
-                first.absorb(pair[1])
-            merged.append(first)
-        self._buckets = merged
+        """Merge neighbouring buckets in pairs: half the buckets, twice the points each."""
+        odd = len(self._count) % 2
+
+        def pairs(values: list, merge) -> list:
+            merged = list(map(merge, values[0::2], values[1::2]))
+            return merged + values[-1:] if odd else merged
+
+        self._x0 = self._x0[0::2]
+        self._x1 = self._x1[1::2] + self._x1[-1:] if odd else self._x1[1::2]
+        self._lo = pairs(self._lo, min)
+        self._hi = pairs(self._hi, max)
+        self._total = pairs(self._total, add)
+        self._count = pairs(self._count, add)
         self._per_bucket *= 2
 
     def clear(self) -> None:
-        self._buckets.clear()
-        self._per_bucket = 1
+        self._x0: list[float] = []
+        self._x1: list[float] = []
+        self._lo: list[float] = []
+        self._hi: list[float] = []
+        self._total: list[float] = []
+        self._count: list[int] = []
+        self._per_bucket = 1  # points a bucket takes before a new one starts
         self.count = 0
 
     def downsample(self, bins: int) -> Downsampled:
         """At most `bins` evenly spaced bins over the x range, each with min, max and mean."""
-        buckets = self._buckets
-        if not buckets or bins < 1:
+        x0, x1, count = self._x0, self._x1, self._count
+        if not count or bins < 1:
             return Downsampled([], [], [], [])
-        start, end = buckets[0].x0, buckets[-1].x1
+        start, end = x0[0], x1[-1]
         span = end - start
-        if span <= 0 or len(buckets) <= bins:
+        if span <= 0 or len(count) <= bins:
             return Downsampled(
-                [(b.x0 + b.x1) / 2 for b in buckets],
-                [b.lo for b in buckets],
-                [b.hi for b in buckets],
-                [b.mean for b in buckets],
+                [(a + b) / 2 for a, b in zip(x0, x1, strict=True)],
+                list(self._lo),
+                list(self._hi),
+                [t / c for t, c in zip(self._total, count, strict=True)],
             )
-        out: list[Bucket | None] = [None] * bins
-        for b in buckets:
-            i = min(int((b.x0 - start) / span * bins), bins - 1)
-            slot = out[i]
-            if slot is None:
-                out[i] = Bucket(**vars(b))
-            else:
-                slot.absorb(b)
-        kept = [b for b in out if b is not None]
-        return Downsampled(
-            [(b.x0 + b.x1) / 2 for b in kept],
-            [b.lo for b in kept],
-            [b.hi for b in kept],
-            [b.mean for b in kept],
-        )
+        # x0 never decreases, so each bin is a slice of buckets: find its edges,
+        # then let the built-ins reduce each slice.
+        edges = [0]
+        for k in range(1, bins):
+            edges.append(bisect_left(x0, start + span * k / bins, edges[-1]))
+        edges.append(len(count))
+        out = Downsampled([], [], [], [])
+        for a, b in pairwise(edges):
+            if a < b:
+                out.x.append((x0[a] + x1[b - 1]) / 2)
+                out.lo.append(min(self._lo[a:b]))
+                out.hi.append(max(self._hi[a:b]))
+                out.mean.append(sum(self._total[a:b]) / sum(count[a:b]))
+        return out
 
 
 def bin_points(xs: list[float], ys: list[float], bins: int) -> Downsampled:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from steplr_tui.config import TrainConfig
 from steplr_tui.events import BatchProgress, EpochEnd, Notice, RunEnded
 from steplr_tui.run_view import RunView, format_duration, progress_bar, status_text
@@ -15,7 +19,7 @@ def test_series_memory_is_bounded_and_spikes_survive():
     for i in range(n):
         s.append(i / 1000, 1.0 if i != 54_321 else 50.0)
     assert len(s) == n
-    assert len(s._buckets) <= 64
+    assert s.buckets <= 64
     d = s.downsample(40)
     assert len(d.x) <= 40
     assert max(d.hi) == 50.0  # the one spike is still there
@@ -30,6 +34,40 @@ def test_downsample_keeps_x_order_and_range():
     assert d.x == sorted(d.x)
     assert d.lo[0] == 0.0 and d.hi[-1] == 999.0
     assert MinMaxSeries().downsample(10).x == []
+
+
+def _state(s: MinMaxSeries) -> tuple:
+    return (s.count, s.buckets, s.downsample(10**9), s.downsample(7))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ys=st.lists(st.integers(-1000, 1000).map(float), min_size=1, max_size=400),
+    chunk=st.integers(1, 50),
+    capacity=st.integers(2, 16),
+)
+def test_extend_in_chunks_is_the_same_as_point_by_point(ys, chunk, capacity):
+    # The loss pane is fed a progress report's worth of losses at a time; chunking
+    # must not change what it draws. Integer-valued losses keep the sums exact.
+    xs = [i / 7 for i in range(len(ys))]
+    by_point, by_chunk = MinMaxSeries(capacity), MinMaxSeries(capacity)
+    for x, y in zip(xs, ys, strict=True):
+        by_point.append(x, y)
+    for i in range(0, len(ys), chunk):
+        by_chunk.extend(xs[i : i + chunk], ys[i : i + chunk])
+    assert _state(by_chunk) == _state(by_point)
+    assert by_chunk.buckets <= capacity
+    for bins in (1, 3, 40):
+        d = by_chunk.downsample(bins)
+        assert len(d.x) <= bins
+        assert min(d.lo) == min(ys) and max(d.hi) == max(ys)
+        assert d.x == sorted(d.x) and xs[0] <= d.x[0] and d.x[-1] <= xs[-1]
+        assert all(lo <= m <= hi for lo, m, hi in zip(d.lo, d.mean, d.hi, strict=True))
+
+
+def test_extend_refuses_lists_of_different_lengths():
+    with pytest.raises(ValueError, match="2 x values for 1 y values"):
+        MinMaxSeries().extend([0.0, 1.0], [1.0])
 
 
 def _step_value(xs: list[float], ys: list[float], x: float) -> float:
