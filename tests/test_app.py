@@ -136,6 +136,22 @@ async def test_invalid_input_blocks_start():
         assert trainer.calls[0].lr == 0.01
 
 
+async def test_cursor_holds_still_while_a_run_is_in_progress():
+    # A blink repaints the field twice a second, on the GIL the training thread
+    # needs; during a run the cursor stays shown without blinking.
+    trainer = FakeTrainer(epochs_done=2, block=True)
+    app = SteplrApp(TrainConfig(data_dir="/data/mnist"), train_fn=trainer, warm_up=False)
+    async with app.run_test(size=SIZE) as pilot:
+        fields = list(app.screen.query(Input))
+        assert fields and all(f.cursor_blink for f in fields)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, trainer.emitted.is_set)
+        assert not any(f.cursor_blink for f in fields)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen.view.phase == "stopped")
+        assert all(f.cursor_blink for f in fields)
+
+
 async def test_stop_then_restart_gives_a_fresh_run():
     trainer = FakeTrainer(epochs_done=2, block=True)
     app = make_app(trainer)

@@ -141,7 +141,14 @@ class ParamPanel(Vertical):
         """Lock the fields that describe the run in progress; lr, step_size and gamma stay live."""
         for spec in SPECS.values():
             locked = running and spec.name not in LIVE_FIELDS
-            self.query_one(f"#field-{spec.name}").disabled = locked
+            field = self.query_one(f"#field-{spec.name}")
+            field.disabled = locked
+            if isinstance(field, Input):
+                # A blink repaints twice a second, and with the status line in the
+                # same frame Textual repaints the whole column between them: 5 ms
+                # of the GIL each time, taken from the training thread. The cursor
+                # stays shown, steady, while a run is in progress.
+                field.cursor_blink = self._cursor_blink and not running
         self.set_class(running, "-running")
         if not running:
             self._sync_momentum()
