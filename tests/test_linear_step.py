@@ -7,7 +7,12 @@ import torch
 from torch import nn
 
 from steplr_tui import linear_step
-from steplr_tui.linear_step import autograd_step, direct_step, make_train_step
+from steplr_tui.linear_step import (
+    autograd_step,
+    direct_step,
+    fused_adam_update,
+    make_train_step,
+)
 from steplr_tui.trainer import synthetic_data
 
 DATA = synthetic_data(n_train=2000, n_test=10)
@@ -34,6 +39,46 @@ def test_direct_step_is_bit_identical_to_autograd(kind, batch):
         assert torch.equal(by_autograd(x, y), direct(x, y))
     assert torch.equal(ma.weight, md.weight) and torch.equal(ma.bias, md.bias)
     assert not torch.equal(ma.weight, model_and_optimizer(kind)[0].weight)  # it trained
+
+
+def test_fused_adam_follows_lr_changes_and_a_loaded_state_bit_for_bit():
+    # After its first step the direct step updates through the fused kernel, not
+    # optimizer.step(); the scheduler's and live edits' lr changes and a resumed
+    # state must reach it as they reach step().
+    ma, oa = model_and_optimizer("adam-fused")
+    md, od = model_and_optimizer("adam-fused")
+    assert fused_adam_update(od, md.weight, md.bias) is not None
+    by_autograd, direct = autograd_step(ma, oa), direct_step(md, od)
+    batches = [(X[i : i + 64], Y[i : i + 64]) for i in range(0, 64 * 30, 64)]
+    for n, (x, y) in enumerate(batches[:20]):
+        if n % 7 == 6:
+            for group in (*oa.param_groups, *od.param_groups):
+                group["lr"] *= 0.3
+        assert torch.equal(by_autograd(x, y), direct(x, y))
+    assert od.state[md.weight]["step"].item() == 20
+    # A resume: a fresh model and optimizer given the saved state.
+    mr, orr = model_and_optimizer("adam-fused")
+    mr.load_state_dict(md.state_dict())
+    orr.load_state_dict(od.state_dict())
+    resumed = direct_step(mr, orr)
+    for x, y in batches[20:]:
+        assert torch.equal(by_autograd(x, y), resumed(x, y))
+    assert torch.equal(ma.weight, mr.weight) and torch.equal(ma.bias, mr.bias)
+
+
+def test_fused_adam_update_only_where_step_would_do_nothing_more():
+    model, plain = model_and_optimizer("adam")
+    assert fused_adam_update(plain, model.weight, model.bias) is None  # not fused
+    for extra in ({"amsgrad": True}, {"maximize": True}):
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True, **extra)
+        assert fused_adam_update(opt, model.weight, model.bias) is None, extra
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    handle = opt.register_step_post_hook(lambda *a: None)
+    assert fused_adam_update(opt, model.weight, model.bias) is None  # a hook must run
+    handle.remove()
+    assert fused_adam_update(opt, model.weight, model.bias) is not None
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    assert fused_adam_update(sgd, model.weight, model.bias) is None
 
 
 def test_make_train_step_checks_on_copies_and_picks_direct():
