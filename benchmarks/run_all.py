@@ -155,9 +155,15 @@ def _wait_gone(pid: int | None, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+def _metrics_count(runs_dir: Path) -> int:
+    files = list(runs_dir.glob("*/metrics.jsonl"))
+    # Whole lines only: a run paused mid-write has half a line.
+    return files[0].read_text().count("\n") if files else 0
+
+
 def _wait_epochs(runs_dir: Path, epochs: int, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
-    while _epochs_done(runs_dir) < epochs:
+    while _metrics_count(runs_dir) < epochs:
         if time.monotonic() > deadline:
             raise SystemExit(f"no {epochs} epochs in {runs_dir} after {timeout:g}s")
         time.sleep(0.05)
@@ -178,12 +184,6 @@ def _tmux_child(session: str, timeout: float = 10.0) -> int:
             return int(found.split()[0])
         time.sleep(0.05)
     raise SystemExit(f"tmux session {session} started no process")
-
-
-def _epochs_done(runs_dir: Path) -> int:
-    files = list(runs_dir.glob("*/metrics.jsonl"))
-    # Whole lines only: a run paused mid-write has half a line.
-    return files[0].read_text().count("\n") if files else 0
 
 
 def figure_ui_overhead(slices: int, slice_s: float = 1.5) -> list[Figure]:
@@ -243,14 +243,14 @@ def figure_ui_overhead(slices: int, slice_s: float = 1.5) -> list[Figure]:
             pids = {"headless": headless.pid, "tui": tui_pid}
             dirs = {"headless": h_runs, "tui": t_runs}
             bounds: dict[str, list[int]] = {"headless": [], "tui": []}
-            bounds["headless"].append(_epochs_done(h_runs) + 1)  # the epoch in flight straddles
-            bounds["tui"].append(_epochs_done(t_runs) + 1)
+            bounds["headless"].append(_metrics_count(h_runs) + 1)  # the epoch in flight straddles
+            bounds["tui"].append(_metrics_count(t_runs) + 1)
             for turn in range(2 * slices):
                 mode = "headless" if turn % 2 == 0 else "tui"
                 os.kill(pids[mode], signal.SIGCONT)
                 time.sleep(slice_s)
                 os.kill(pids[mode], signal.SIGSTOP)
-                bounds[mode].append(_epochs_done(dirs[mode]))
+                bounds[mode].append(_metrics_count(dirs[mode]))
             seconds = {mode: _epoch_seconds(dirs[mode])[: bounds[mode][-1]] for mode in dirs}
         finally:
             for pid in (headless.pid, tui_pid):
@@ -376,8 +376,11 @@ def figure_bytes(epochs: int) -> list[Figure]:
             while _metrics_count(Path(tmp)) < 1 and time.monotonic() < deadline:
                 time.sleep(0.02)
             start_bytes, start = len(app.output), time.monotonic()
-            _wait_status(Path(tmp), 600)
+            # While training: up to the end of the next-to-last epoch, before the
+            # run's end repaints every pane once more.
+            _wait_epochs(Path(tmp), epochs - 1)
             used, took = len(app.output) - start_bytes, time.monotonic() - start
+            _wait_status(Path(tmp), 600)
         finally:
             app.send(b"\x11")
             app.wait_exit(5)
@@ -393,12 +396,6 @@ def figure_bytes(epochs: int) -> list[Figure]:
             f"{used / 1024:.0f} KB in {took:.1f}s at 120x40",
         )
     ]
-
-
-def _metrics_count(runs_dir: Path) -> int:
-    files = list(runs_dir.glob("*/metrics.jsonl"))
-    # Whole lines only: a run paused mid-write has half a line.
-    return files[0].read_text().count("\n") if files else 0
 
 
 # ---- figure 3: time to first frame -------------------------------------------------------
@@ -789,7 +786,7 @@ def main() -> None:
             figures += figure_ui_overhead(4 if args.quick else 20)
             figures += figure_key_latency(6 if args.quick else 20)
         elif group == "bytes":
-            figures += figure_bytes(10 if args.quick else 20)
+            figures += figure_bytes(10 if args.quick else 40)
         elif group == "ttff":
             figures += figure_first_frame(reps + 2)
         elif group == "render":
