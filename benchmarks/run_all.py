@@ -291,7 +291,7 @@ def figure_ui_overhead(slices: int, slice_s: float = 1.5) -> list[Figure]:
             "<= 1.05x",
             ratio <= 1.05,
             f"headless {median(good_h):.3f}s, TUI {median(good_t):.3f}s per epoch; "
-            f"{len(ratios)} interleaved {slice_s:g}s slices, ratios "
+            f"{len(ratios)} interleaved {slice_s:.1f}s slices, ratios "
             f"{min(ratios):.2f}-{max(ratios):.2f} (quartiles "
             f"{statistics.quantiles(ratios, n=4)[0]:.2f}, "
             f"{statistics.quantiles(ratios, n=4)[2]:.2f})",
