@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import os
 import platform
 import shlex
@@ -276,13 +277,14 @@ def figure_ui_overhead(slices: int, slice_s: float = 1.5) -> list[Figure]:
     ratios = [
         tk / ((h[k] + h[k + 1]) / 2)
         for k, tk in enumerate(t)
-        if k + 1 < len(h) and all(v == v for v in (tk, h[k], h[k + 1]))
+        if k + 1 < len(h) and not any(math.isnan(v) for v in (tk, h[k], h[k + 1]))
     ]
     if not ratios:
         return [Figure(name, float("nan"), "x", "<= 1.05x", False, "no slice held an epoch")]
     ratio = median(ratios)
-    good_h = [v for v in h if v == v]
-    good_t = [v for v in t if v == v]
+    good_h = [v for v in h if not math.isnan(v)]
+    good_t = [v for v in t if not math.isnan(v)]
+    low, high = statistics.quantiles(ratios, n=4)[::2] if len(ratios) > 1 else (ratio, ratio)
     return [
         Figure(
             name,
@@ -292,9 +294,7 @@ def figure_ui_overhead(slices: int, slice_s: float = 1.5) -> list[Figure]:
             ratio <= 1.05,
             f"headless {median(good_h):.3f}s, TUI {median(good_t):.3f}s per epoch; "
             f"{len(ratios)} interleaved {slice_s:.1f}s slices, ratios "
-            f"{min(ratios):.2f}-{max(ratios):.2f} (quartiles "
-            f"{statistics.quantiles(ratios, n=4)[0]:.2f}, "
-            f"{statistics.quantiles(ratios, n=4)[2]:.2f})",
+            f"{min(ratios):.2f}-{max(ratios):.2f} (quartiles {low:.2f}, {high:.2f})",
         )
     ]
 
