@@ -128,11 +128,12 @@ def direct_step(model: nn.Linear, optimizer: torch.optim.Optimizer) -> Step:
             # transposed back; the bias gradient is the broadcast summed away.
             weight.grad = grad.t().mm(x)
             bias.grad = grad.sum(0)
-        if update is not None and stepped:
-            update(weight.grad, bias.grad)
-        else:
-            optimizer.step()
-            stepped = True
+            if update is not None and stepped:
+                # Under no_grad, as step() runs it: the update writes the weights in place.
+                update(weight.grad, bias.grad)
+                return loss
+        optimizer.step()
+        stepped = True
         return loss
 
     return step
