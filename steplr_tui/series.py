@@ -37,7 +37,6 @@ class MinMaxSeries:
         if capacity < 2:
             raise ValueError("capacity must be at least 2")
         self.capacity = capacity
-        self.count = 0
         self.clear()
 
     def __len__(self) -> int:
