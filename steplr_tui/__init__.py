@@ -1,3 +1,28 @@
-"""steplr-tui: set, preview and watch PyTorch's StepLR schedule while MNIST trains."""
+"""steplr-tui: set, preview, watch and steer PyTorch's StepLR schedule, in the terminal.
 
-__version__ = "0.1.0"
+`steplr_tui.track(optimizer, scheduler, ...)` gives your own training loop the
+dashboard and live edits (see the README). Importing this package imports
+neither torch nor Textual; `track` brings torch in when it is first used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.2.0"
+__all__ = ["Run", "RunStopped", "TrackingError", "__version__", "track"]
+
+
+def track(*args: Any, **kwargs: Any) -> Any:
+    """Record and steer your own loop; see `steplr_tui.tracking.track`."""
+    from steplr_tui.tracking import track as _track
+
+    return _track(*args, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Run", "RunStopped", "TrackingError"):
+        from steplr_tui import tracking
+
+        return getattr(tracking, name)
+    raise AttributeError(f"module 'steplr_tui' has no attribute {name!r}")

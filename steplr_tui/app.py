@@ -10,19 +10,38 @@ import asyncio
 import os
 import signal
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
 from steplr_tui.config import TrainConfig
-from steplr_tui.screens.dashboard import DashboardScreen, TrainFn, real_train
+from steplr_tui.controller import TrainFn, real_train
+from steplr_tui.screens.dashboard import DashboardScreen
 
 # After SIGTERM or SIGHUP: how long the run may take to stop and write its record,
 # then how long Textual's own shutdown may take before the process ends anyway.
 RECORD_WAIT_S = 15.0
 EXIT_GRACE_S = 3.0
+
+# The dashboard's actions, as the command palette (ctrl+p) lists them.
+PALETTE = (
+    ("Start a run here", "start", "Train the fields in this app (ctrl+r)"),
+    ("Start a detached run", "detach", "Train in a background process that outlives the terminal"),
+    ("Stop the run", "stop", "Stop at the next batch; the checkpoint is kept (ctrl+s)"),
+    ("Runs", "runs", "Recorded runs: compare, overlay, resume, attach (ctrl+o)"),
+    ("Help", "help", "Every key, and how steering works (f1)"),
+    ("X axis: epochs or iterations", "toggle_x", "f2"),
+    ("LR pane: log or linear", "toggle_lr_scale", "f3"),
+    ("Loss pane: per batch or per epoch", "toggle_loss", "f4"),
+    ("Phase table", "toggle_phases", "f5"),
+    ("Export the run", "export", "metrics.csv and a PyTorch snippet (f6)"),
+    ("Pin the run as an overlay", "pin", "f7"),
+    ("Loss pane: log or linear y", "toggle_loss_log", "f8"),
+    ("Loss smoothing", "smoothing", "off, 0.6, 0.9, 0.99 (f9)"),
+)
 
 
 class SteplrApp(App[int]):
@@ -30,7 +49,6 @@ class SteplrApp(App[int]):
 
     CSS_PATH = ["app.tcss", "screens/dashboard.tcss", "screens/runs.tcss"]
     TITLE = "steplr-tui"
-    ENABLE_COMMAND_PALETTE = False
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
 
     def __init__(
@@ -44,16 +62,21 @@ class SteplrApp(App[int]):
         theme: str = "textual-dark",
         runs_dir: Path | None = None,
         resume: Path | None = None,
+        attach: Path | None = None,
+        notes: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
         self.config = config or TrainConfig()
         self.runs_dir = runs_dir
         self.resume = resume
+        self.attach = attach
         self.start_at_launch = start
         self.train_fn = train_fn
         self.warm_up = warm_up
         self.cursor_blink = cursor_blink
+        self.notes = notes
         self.theme = theme
+        self.farewell = ""  # printed after the app exits (a run that goes on)
 
     def get_default_screen(self) -> Screen:
         return DashboardScreen(
@@ -64,21 +87,50 @@ class SteplrApp(App[int]):
             cursor_blink=self.cursor_blink,
             runs_dir=self.runs_dir,
             resume=self.resume,
+            attach=self.attach,
+            notes=self.notes,
         )
+
+    @property
+    def dashboard(self) -> DashboardScreen | None:
+        screen = self.screen_stack[0] if self.screen_stack else None
+        return screen if isinstance(screen, DashboardScreen) else None
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        dashboard = self.dashboard
+        if dashboard is not None:
+            for title, action, help_text in PALETTE:
+                method = getattr(dashboard, f"action_{action}")
+                yield SystemCommand(title, help_text, method)
+        yield from super().get_system_commands(screen)
 
     def on_mount(self) -> None:
         if self.is_headless:
             return  # under tests the event loop's signal handlers are not ours to take
         loop = asyncio.get_running_loop()
-        # SIGHUP is a dropped SSH session: stop the run cleanly, keep its checkpoint, leave.
+        # SIGHUP is a dropped SSH session: stop a run of this process cleanly, keep its
+        # checkpoint, leave; a detached run goes on.
         for sig in (signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, self._on_signal, sig)
 
+    def _leave(self, reason: str) -> threading.Event | None:
+        dashboard = self.dashboard
+        if dashboard is None or dashboard.controller is None:
+            return None
+        controller = dashboard.controller
+        view = dashboard.view
+        if controller.attached and view.active and view.opened is not None:
+            name = Path(view.opened.path).name
+            pid = f" (pid {view.opened.pid})" if view.opened.pid else ""
+            self.farewell = (
+                f"steplr-tui: {name} goes on in the background{pid}; "
+                f"steplr-tui attach {name} watches it again"
+            )
+        controller.leave(reason)
+        return controller.training_done
+
     def _on_signal(self, sig: signal.Signals) -> None:
-        screen = self.screen_stack[0] if self.screen_stack else None
-        done = screen.training_done if isinstance(screen, DashboardScreen) else None
-        if isinstance(screen, DashboardScreen):
-            screen.stop_training(f"stopped by {sig.name}")
+        done = self._leave(f"stopped by {sig.name}")
         code = 128 + sig.value
         threading.Thread(
             target=_exit_when_stuck, args=(done, code), name="steplr-exit-guard", daemon=True
@@ -86,10 +138,9 @@ class SteplrApp(App[int]):
         self.exit(return_code=code)
 
     async def action_quit(self) -> None:
-        # Stop the worker first so it leaves at its next batch instead of being waited on.
-        screen = self.screen_stack[0] if self.screen_stack else None
-        if isinstance(screen, DashboardScreen):
-            screen.stop_training("stopped: the app quit")
+        # Stop a run of this process first, so it leaves at its next batch instead of
+        # being waited on; a run in another process goes on.
+        self._leave("stopped: the app quit")
         self.exit(0)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from steplr_tui.runs import write_atomic
+from steplr_tui.record import write_atomic
 
 FORMAT = 1
 

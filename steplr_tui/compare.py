@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from steplr_tui.events import EpochEnd
-from steplr_tui.runs import RunInfo, describe_params, short_name
+from steplr_tui.reader import RunInfo
+from steplr_tui.runfolder import EpochEnd
+from steplr_tui.runs_table import describe_params, short_name
 
 MAX_OVERLAYS = 4
 
@@ -28,6 +29,7 @@ class Overlay:
     losses: tuple[float, ...]
     accs: tuple[float, ...]
     steps_per_epoch: int = 0  # 0: unknown
+    edited: bool = False  # steered while it trained
 
     @classmethod
     def from_run(cls, run: RunInfo) -> Overlay:
@@ -47,6 +49,7 @@ class Overlay:
             losses=column("train_loss"),
             accs=column("test_acc"),
             steps_per_epoch=steps,
+            edited=bool(run.edits),
         )
 
     @classmethod
@@ -61,6 +64,7 @@ class Overlay:
             losses=tuple(e.train_loss for e in epochs),
             accs=tuple(e.test_acc for e in epochs),
             steps_per_epoch=steps,
+            edited=any(e.edit for e in epochs),
         )
 
     def __len__(self) -> int:

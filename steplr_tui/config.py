@@ -16,6 +16,7 @@ from typing import Any, Literal
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DATASETS = ("auto", "mnist", "fashion-mnist", "kmnist", "sample")
+MODELS = ("linear", "mlp", "cnn")
 
 # Longer input is refused before any conversion: int() of a huge digit string is slow
 # and Python refuses more than 4300 digits anyway.
@@ -44,6 +45,7 @@ class FieldSpec:
     lo_open: bool = False
     hi_open: bool = False
     choices: tuple[str, ...] = ()
+    auto_zero: bool = False  # "auto" means 0 (an int field whose 0 is "the default")
 
     @property
     def flag(self) -> str:
@@ -56,6 +58,8 @@ class FieldSpec:
             return "one of " + ", ".join(self.choices)
         noun = "a number" if self.kind == "float" else "a whole number"
         lo, hi = _fmt_bound(self.lo), _fmt_bound(self.hi)
+        if self.auto_zero:
+            return f"auto or {noun} from 1 to {hi}"
         if self.lo is not None and self.hi is not None:
             if self.kind == "int":
                 return f"{noun} from {lo} to {hi}"
@@ -82,6 +86,8 @@ class FieldSpec:
             if value not in self.choices:
                 raise FieldError(f"{who} must be {self.rule} (got {_show(raw)})")
             return value
+        if self.auto_zero and raw.lower() == "auto":
+            return 0
         if self.kind == "int":
             if not _INT_RE.fullmatch(raw):
                 raise FieldError(f"{who} must be {self.rule} (got {_show(raw)})")
@@ -105,8 +111,26 @@ class FieldSpec:
             self.hi is not None and (number >= self.hi if self.hi_open else number > self.hi)
         )
 
+    def check_value(self, value: Any, who: str | None = None) -> None:
+        """Check a value that came as a value, not as text (a config from code, a
+        request in control.jsonl); raise FieldError with the same rule as the fields."""
+        who = who or self.label
+        if self.kind == "choice":
+            self.parse(str(value), who)
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise FieldError(f"{who} must be {self.rule} (got {value!r})")
+        if self.kind == "int" and not float(value).is_integer():
+            raise FieldError(f"{who} must be {self.rule} (got {value!r})")
+        if self.kind == "float" and not math.isfinite(value):
+            raise FieldError(f"{who} must be {self.rule} (got {value!r})")
+        if not self._in_range(value):
+            raise FieldError(f"{who} must be {self.rule} (got {value!r})")
+
     def format(self, value: Any) -> str:
         """The text a field shows for a value (repr keeps floats exact and short)."""
+        if self.auto_zero and value == 0:
+            return "auto"
         if self.kind == "float":
             return repr(float(value))
         return str(value)
@@ -170,7 +194,17 @@ SPECS: dict[str, FieldSpec] = {
         FieldSpec(
             "momentum", "momentum", "float", "SGD momentum (SGD only)", lo=0.0, hi=1.0, hi_open=True
         ),
+        FieldSpec("model", "model", "choice", "model to train on MNIST", choices=MODELS),
         FieldSpec("seed", "seed", "int", "random seed", lo=0, hi=2**63 - 1),
+        FieldSpec(
+            "threads",
+            "threads",
+            "int",
+            "torch's intra-op threads on the CPU (auto: torch's default)",
+            lo=0,
+            hi=256,
+            auto_zero=True,
+        ),
         FieldSpec(
             "device", "device", "choice", "auto picks a GPU when there is one", choices=DEVICES
         ),
@@ -196,7 +230,9 @@ class TrainConfig:
     batch_size: int = 64
     optimizer: str = "adam"
     momentum: float = 0.9
+    model: str = "linear"
     seed: int = 0
+    threads: int = 0  # 0: torch's default
     device: str = "auto"
     dataset: str = "auto"
     data_dir: str | None = None
@@ -205,18 +241,7 @@ class TrainConfig:
     def validated(self) -> TrainConfig:
         """Re-check every rule (a config may come from code, not from text); raise FieldError."""
         for spec in SPECS.values():
-            value = getattr(self, spec.name)
-            if spec.kind == "choice":
-                spec.parse(str(value))
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise FieldError(f"{spec.label} must be {spec.rule} (got {value!r})")
-            if spec.kind == "int" and not float(value).is_integer():
-                raise FieldError(f"{spec.label} must be {spec.rule} (got {value!r})")
-            if spec.kind == "float" and not math.isfinite(value):
-                raise FieldError(f"{spec.label} must be {spec.rule} (got {value!r})")
-            if not spec._in_range(value):
-                raise FieldError(f"{spec.label} must be {spec.rule} (got {value!r})")
+            spec.check_value(getattr(self, spec.name))
         return self
 
     def with_values(self, **values: Any) -> TrainConfig:

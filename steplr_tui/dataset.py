@@ -99,7 +99,7 @@ def load_torchvision(choice: str, root: Path, download: bool = True) -> TensorDa
             train = cls(str(root), train=True, download=download)
             test = cls(str(root), train=False, download=download)
     except Exception as exc:
-        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        why = download_reason(exc) if missing else _first_line(exc)
         if missing:
             raise DataError(
                 f"{source.title} is not in {raw} and could not be downloaded ({why}). {source.hint}"
@@ -115,6 +115,39 @@ def load_torchvision(choice: str, root: Path, download: bool = True) -> TensorDa
     )
     _check_shapes(data, raw)
     return data
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def download_reason(exc: BaseException) -> str:
+    """Why a download failed, in words: torchvision's message lists each mirror's error
+    on the lines after an empty first line ('Error downloading x.gz:')."""
+    text = str(exc)
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and len(chain) < 5:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    text += " " + " ".join(str(e) for e in chain[1:])
+    low = text.lower()
+    if any(isinstance(e, (TimeoutError, socket.timeout)) for e in chain) or "timed out" in low:
+        return f"no answer within {DOWNLOAD_TIMEOUT_S:.0f} s (timed out)"
+    if "name resolution" in low or "name or service not known" in low or "nodename nor" in low:
+        return "no network: the download host's name could not be looked up"
+    if "refused" in low:
+        return "the connection was refused"
+    if "network is unreachable" in low or "no route to host" in low:
+        return "no network: the host is unreachable"
+    if "403" in low or "404" in low or "http error" in low:
+        detail = next((ln.strip() for ln in text.splitlines() if "HTTP" in ln), "")
+        return f"the server refused the file ({detail or 'an HTTP error'})"
+    if "md5" in low or "integrity" in low:
+        return "the downloaded file was damaged (checksum mismatch)"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("Tried")]
+    rest = [ln for ln in lines if not ln.lower().startswith("error downloading")]
+    return (rest[0] if rest else lines[0] if lines else type(exc).__name__)[:160]
 
 
 def load_sample(notice: str | None = None) -> TensorData:

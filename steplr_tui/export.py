@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from steplr_tui.runs import RunInfo, write_atomic
+from steplr_tui.reader import RunInfo
+from steplr_tui.record import write_atomic
 from steplr_tui.schedule import ScheduleEdit
 
 CSV_FILE = "metrics.csv"
@@ -56,20 +57,48 @@ def write_csv(run: RunInfo) -> Path:
     return path
 
 
-def pytorch_snippet(config: Mapping[str, Any], edits: Mapping[int, ScheduleEdit]) -> str:
-    """Optimizer and StepLR lines (and any live edits) that reproduce the run's schedule."""
+MODEL_LINES = {
+    "linear": ["model = nn.Linear(28 * 28, 10)"],
+    "mlp": ["model = nn.Sequential(nn.Linear(28 * 28, 256), nn.ReLU(), nn.Linear(256, 10))"],
+    "cnn": [
+        "model = nn.Sequential(  # steplr-tui's LeNet-style CNN, on flat 784-pixel images",
+        "    nn.Unflatten(1, (1, 28, 28)),",
+        "    nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),",
+        "    nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),",
+        "    nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.ReLU(),",
+        "    nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),",
+        ")",
+    ],
+}
+
+
+def pytorch_snippet(
+    config: Mapping[str, Any], edits: Mapping[int, ScheduleEdit], impl: str = "default"
+) -> str:
+    """Optimizer and StepLR lines (and any live edits) that reproduce the run's schedule.
+
+    `impl` is how the run's Adam computed ('fused' for the built-in trainer, whose
+    fused kernel differs from the default implementation in the last bits).
+    """
     lr = repr(float(config["lr"]))
-    if config.get("optimizer") == "sgd":
+    name = str(config.get("optimizer", "adam"))
+    if name == "sgd":
         momentum = repr(float(config.get("momentum", 0.0)))
         optimizer = f"torch.optim.SGD(model.parameters(), lr={lr}, momentum={momentum})"
+    elif name == "adam":
+        fused = ", fused=True" if impl == "fused" else ""
+        optimizer = f"torch.optim.Adam(model.parameters(), lr={lr}{fused})"
     else:
-        optimizer = f"torch.optim.Adam(model.parameters(), lr={lr})"
+        optimizer = f"...  # your {name} optimizer, with lr={lr}"
     gamma = repr(float(config["gamma"]))
+    model = MODEL_LINES.get(str(config.get("model", "linear")), MODEL_LINES["linear"])
+    if config.get("kind") == "script" or str(config.get("model", "linear")) not in MODEL_LINES:
+        model = ["model = ...  # your model"]
     lines = [
         "import torch",
         "from torch import nn",
         "",
-        "model = nn.Linear(28 * 28, 10)",
+        *model,
         f"optimizer = {optimizer}",
         "scheduler = torch.optim.lr_scheduler.StepLR(",
         f"    optimizer, step_size={int(config['step_size'])}, gamma={gamma}",
@@ -82,9 +111,11 @@ def pytorch_snippet(config: Mapping[str, Any], edits: Mapping[int, ScheduleEdit]
             *(f"    {epoch}: {edits[epoch].as_dict()!r}," for epoch in sorted(edits)),
             "}",
         ]
+    epochs = config.get("epochs")
+    count = int(epochs) if isinstance(epochs, int) else max([*edits, 1]) + 1
     lines += [
         "",
-        f"for epoch in range(1, {int(config['epochs'])} + 1):",
+        f"for epoch in range(1, {count} + 1):",
         TRAIN_PLACEHOLDER,
         "    scheduler.step()",
     ]
@@ -103,7 +134,9 @@ def pytorch_snippet(config: Mapping[str, Any], edits: Mapping[int, ScheduleEdit]
 
 
 def run_snippet(run: RunInfo) -> str:
-    return pytorch_snippet(run.config, run.edits)
+    impl = str(run.meta.get("optimizer_impl", "default"))
+    config = {**run.config, "kind": run.kind}
+    return pytorch_snippet(config, run.edits, impl)
 
 
 def _cell(value: Any) -> str:

@@ -1,59 +1,83 @@
-"""A job: one training run with its run record, as both the TUI and headless mode start it.
+"""A job: one run of the built-in trainer with its run folder, however it was started
+(the dashboard's thread, headless, a detached process, a torchrun rank).
 
-`run_job` creates (or, to resume, reopens) the run's folder, writes each epoch to
-`metrics.jsonl` as the trainer reports it, lets the trainer checkpoint into the
-same folder, and writes the final status, whatever way the run ends.
+`run_job` creates (or, to resume, reopens) the folder, marks it RUNNING, reads
+control requests from it (and from the in-process inbox), records every event,
+lets the trainer checkpoint into it, and writes the final status, whatever way
+the run ends. Under torch.distributed only rank 0 touches the folder.
 """
 
 from __future__ import annotations
 
+import os
 import platform
+import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from steplr_tui import __version__
 from steplr_tui.config import SPECS, FieldError, TrainConfig
-from steplr_tui.events import EpochEnd, Event, Notice, RecordOpened, RunEnded, RunStarted
-from steplr_tui.runs import (
+from steplr_tui.control import ControlReader, Inbox
+from steplr_tui.reader import RunInfo, RunNotFound, read_run, read_status
+from steplr_tui.record import RecordError, RunRecord
+from steplr_tui.runfolder import (
     CHECKPOINT_FILE,
-    COMPLETED,
-    STATUS_OF_END,
-    RunInfo,
-    RunNotFound,
-    RunRecord,
-    read_run,
-    recorded_edit,
+    BatchProgress,
+    Event,
+    Notice,
+    RunEnded,
+    RunOpened,
+    Status,
 )
-from steplr_tui.steering import EditBox
 
 StopCheck = Callable[[], "bool | str"]
 Emit = Callable[[Event], None]
 
-# Parameters a resumed run takes from its record; the rest (device, data folder)
-# belong to the machine it resumes on.
-RECORDED = tuple(name for name in SPECS if name not in ("device",))
+# Parameters a resumed run takes from its record; the rest (device, threads, data
+# folder) belong to the machine it resumes on.
+RECORDED = tuple(name for name in SPECS if name not in ("device", "threads"))
 
 
 @dataclass(frozen=True)
 class Job:
-    """What to run: a config, where to keep its record, and optionally a run to resume."""
+    """What to run: a config, where to keep its record, and optionally a run to resume.
+
+    `folder` is a run folder a launcher already created (a detached run);
+    `inbox` carries requests from the dashboard that runs the job in its thread.
+    """
 
     config: TrainConfig
     runs_dir: Path | None = None  # None: no record (tests, throwaway runs)
     resume: Path | None = None
-    # Where the dashboard leaves live schedule edits; None: the schedule is fixed.
-    edits: EditBox | None = field(default=None, compare=False)
+    folder: Path | None = None
+    control_offset: int | None = None  # where a launched run starts reading control.jsonl
+    inbox: Inbox | None = field(default=None, compare=False)
 
 
 def config_from_record(info: RunInfo, base: TrainConfig) -> TrainConfig:
-    """The recorded run's parameters over `base` (which brings device and data folder)."""
+    """The recorded run's parameters over `base` (which brings device, threads and data
+    folder). With no data folder given (flag or STEPLR_TUI_DATA), the recorded one."""
+    if info.kind == "script":
+        raise RunNotFound(
+            f"run {info.name} was recorded by your own script ({info.meta.get('script', '?')}): "
+            "resume it from that script (steplr_tui.track(..., resume=...))"
+        )
     values: dict[str, Any] = {name: info.config[name] for name in RECORDED if name in info.config}
     resolved = info.meta.get("dataset_used")
     # Resume on the data the run started on, not whatever 'auto' would find today.
     if values.get("dataset") == "auto" and resolved in ("mnist", "sample"):
         values["dataset"] = resolved
+    recorded_dir = info.meta.get("data_dir_used") or info.config.get("data_dir")
+    if (
+        base.data_dir is None
+        and not os.environ.get("STEPLR_TUI_DATA")
+        and isinstance(recorded_dir, str)
+        and values.get("dataset") != "sample"
+        and Path(recorded_dir).is_dir()
+    ):
+        values["data_dir"] = recorded_dir
     try:
         return base.with_values(**values).validated()
     except (FieldError, TypeError) as exc:
@@ -62,10 +86,12 @@ def config_from_record(info: RunInfo, base: TrainConfig) -> TrainConfig:
 
 def resume_problem(info: RunInfo) -> str | None:
     """Why this run cannot be resumed, or None if it can."""
-    if info.status == COMPLETED:
+    if info.kind == "script":
+        return f"run {info.name} was recorded by your own script: resume it from that script"
+    if info.status is Status.COMPLETED:
         return f"run {info.name} already completed all {info.config.get('epochs')} epochs"
-    if info.status == "RUNNING":
-        return f"run {info.name} is still running (pid {info.extra.get('pid')})"
+    if info.status is Status.RUNNING:
+        return f"run {info.name} is still running (pid {info.pid}): steplr-tui attach {info.name}"
     if not info.has_checkpoint:
         return (
             f"run {info.name} has no checkpoint (it ended before its first epoch finished); "
@@ -74,116 +100,164 @@ def resume_problem(info: RunInfo) -> str | None:
     return None
 
 
+def meta(config: TrainConfig, world_size: int = 1, backend: str = "") -> dict[str, Any]:
+    """config.json's facts besides the parameters (no torch: versions come at run time)."""
+    return {"kind": "builtin", "host": platform.node(), **_dist_meta(config, world_size, backend)}
+
+
 def run_job(
     job: Job,
-    should_stop: StopCheck,
     emit: Emit,
+    should_stop: StopCheck | None = None,
     *,
-    replay: bool = False,
     data: Any = None,
+    dist: Any = None,
+    device: str | None = None,
 ) -> RunEnded:
     """Run `job` to its end; never raises for a failure, which ends as a FAILED record."""
     from steplr_tui.checkpoint import CheckpointError, load_checkpoint
-    from steplr_tui.trainer import RunFailure, train
+    from steplr_tui.trainer import train
 
     config = job.config
+    main = dist is None or dist.is_main
     record: RunRecord | None = None
     state = None
+    before: dict[str, Any] | None = None  # a resumed run's status, put back if it never starts
+    world = dist.world_size if dist is not None else 1
     try:
         if job.resume is not None:
-            info = read_run(job.resume)
+            info = _as_before_launch(read_run(job.resume))
             problem = resume_problem(info)
             if problem:
-                raise RunFailure(problem)
-            state = load_checkpoint(info.path / CHECKPOINT_FILE)
-            record = RunRecord(info.path)
-            record.truncate_metrics(state["epoch"])
-            record.mark_running()
-            emit(Notice(f"resuming {info.name} after epoch {state['epoch']}", level="info"))
-            emit(RecordOpened(str(record.path)))
-            if replay:
-                for m in info.metrics:
-                    if m["epoch"] <= state["epoch"]:
-                        emit(_epoch_event(m))
-        elif job.runs_dir is not None:
-            record = RunRecord.create(job.runs_dir, config.as_dict(), _meta())
-            emit(RecordOpened(str(record.path)))
-    except (RunNotFound, RunFailure, CheckpointError, OSError) as exc:
-        end = RunEnded("failed", _message(exc), 0, 0.0)
-        emit(end)
+                raise RecordError(problem)
+            if main:
+                state = load_checkpoint(info.path / CHECKPOINT_FILE)
+                before = {"status": info.status.value, "reason": info.reason, **_kept(info)}
+                record = RunRecord(info.path)
+                record.truncate_metrics(state["epoch"])
+        elif job.folder is not None and main:
+            record = RunRecord(job.folder)
+        elif job.runs_dir is not None and main:
+            backend = dist.backend if dist is not None else ""
+            record = RunRecord.create(job.runs_dir, config.as_dict(), meta(config, world, backend))
+        if record is not None:
+            record.mark_running(control_offset=job.control_offset)
+    except (RunNotFound, CheckpointError, RecordError, OSError) as exc:
+        end = RunEnded(Status.FAILED, str(exc) or type(exc).__name__, 0, 0.0)
+        if main:
+            emit(end)
         return end
 
+    started = False
+
     def recording_emit(event: Event) -> None:
+        nonlocal started
         if record is not None:
-            _record(record, event, emit)
+            try:
+                if isinstance(event, RunEnded) and before is not None and not started:
+                    event = _unchanged(event, before)
+                record.write(event)
+            except RecordError as exc:
+                if not isinstance(event, RunEnded):
+                    raise
+                emit(Notice(f"could not record the run's end in {record.path}: {exc}", "error"))
+        if isinstance(event, BatchProgress):
+            started = True
         emit(event)
 
-    return train(
-        config,
-        should_stop,
-        recording_emit,
-        data=data,
-        checkpoint_path=record.path / CHECKPOINT_FILE if record else None,
-        resume_state=state,
-        take_edit=job.edits.take if job.edits is not None else None,
-    )
+    def on_ready(facts: dict) -> None:
+        if record is not None:
+            backend = dist.backend if dist is not None else ""
+            record.update_config(
+                versions=_versions(), **facts, **_dist_meta(config, world, backend)
+            )
 
-
-def _record(record: RunRecord, event: Event, emit: Emit) -> None:
-    from steplr_tui.trainer import RunFailure
-
+    sink = recording_emit if main else None
+    if main:
+        opened = RunOpened(
+            str(record.path) if record is not None else "",
+            config.as_dict(),
+            first_epoch=(state["epoch"] + 1) if state else 1,
+            kind="builtin",
+            pid=os.getpid(),
+            host=socket.gethostname(),
+        )
+        recording_emit(opened)
+        if state is not None:
+            recording_emit(Notice(f"resuming {Path(job.resume).name} after epoch {state['epoch']}"))
+    control = None
+    if main and (record is not None or job.inbox is not None):
+        offset = _control_offset(record.path) if record is not None else 0
+        control = ControlReader(record.path if record else None, offset, job.inbox)
     try:
-        if isinstance(event, EpochEnd):
-            line = {
-                "epoch": event.epoch,
-                "lr": event.lr,
-                "train_loss": event.train_loss,
-                "test_acc": event.test_acc,
-                "seconds": event.seconds,
-            }
-            if event.edit:
-                # In the epoch's own line, so the edit and its epoch reach the disk together.
-                line["edit"] = event.edit.as_dict()
-            record.append_epoch(line)
-        elif isinstance(event, RunStarted):
-            record.note_started(event)
-        elif isinstance(event, RunEnded):
-            record.finish(STATUS_OF_END[event.status], event.message)
-    except OSError as exc:
-        if isinstance(event, RunEnded):
-            emit(Notice(f"could not write the final status to {record.path}: {exc}", "error"))
-            return
-        # Training on without a record would lose what the record promises to keep.
-        raise RunFailure(
-            f"cannot write the run record in {record.path} ({exc}); "
-            "free some disk space or choose another --runs-dir"
-        ) from exc
+        return train(
+            config,
+            sink,
+            should_stop=should_stop,
+            control=control,
+            data=data,
+            checkpoint_path=record.path / CHECKPOINT_FILE if record else None,
+            resume_state=state,
+            dist=dist,
+            device=device,
+            on_ready=on_ready,
+        )
+    finally:
+        if record is not None:
+            record.close()
 
 
-def _epoch_event(m: dict[str, Any]) -> EpochEnd:
-    return EpochEnd(
-        epoch=int(m["epoch"]),
-        lr=float(m.get("lr", 0.0)),
-        train_loss=float(m.get("train_loss", float("nan"))),
-        test_acc=float(m.get("test_acc", float("nan"))),
-        seconds=float(m.get("seconds", 0.0)),
-        elapsed=0.0,
-        edit=recorded_edit(m),
+def _as_before_launch(info: RunInfo) -> RunInfo:
+    """A run whose RUNNING status is this very process (or its torchrun agent), which
+    its launcher wrote: read it with the status it had before the launch."""
+    if info.status is not Status.RUNNING or info.pid not in (os.getpid(), os.getppid()):
+        return info
+    previous = info.extra.get("previous")
+    previous = previous if isinstance(previous, dict) else {}
+    try:
+        status = Status(previous.get("status", "STOPPED"))
+    except ValueError:
+        status = Status.STOPPED
+    return replace(info, status=status, reason=str(previous.get("reason", "")))
+
+
+def _unchanged(end: RunEnded, before: dict[str, Any]) -> RunEnded:
+    """A resume that failed before its first batch leaves the run as it was."""
+    status = Status(before["status"]) if before["status"] != "INTERRUPTED" else Status.STOPPED
+    return RunEnded(
+        status,
+        f"resume failed, the run is unchanged and can be resumed again: {end.message}",
+        end.epochs_done,
+        end.elapsed,
     )
 
 
-def _meta() -> dict[str, Any]:
+def _kept(info: RunInfo) -> dict[str, Any]:
+    return {k: v for k, v in info.extra.items() if k in ("finished",)}
+
+
+def _control_offset(path: Path) -> int:
+    _status, _reason, data = read_status(path)
+    offset = data.get("control_offset", 0)
+    return offset if isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0 else 0
+
+
+def _versions() -> dict[str, str]:
     import torch
 
     return {
-        "versions": {
-            "steplr_tui": __version__,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-        },
-        "host": platform.node(),
+        "steplr_tui": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
     }
 
 
-def _message(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
+def _dist_meta(config: TrainConfig, world: int, backend: str) -> dict[str, Any]:
+    return {
+        "distributed": {
+            "world_size": world,
+            "backend": backend,
+            "batch_size_per_rank": config.batch_size,
+            "global_batch_size": config.batch_size * world,
+        }
+    }

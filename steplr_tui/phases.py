@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from steplr_tui.events import EpochEnd
+from steplr_tui.runfolder import EpochEnd
 
 
 @dataclass(frozen=True)
-class Phase:
+class LrPhase:
     """Epochs `first..last` (1-based) trained at `lr`."""
 
     lr: float
@@ -32,7 +32,7 @@ class Phase:
         return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
 
 
-def phases(epochs: Sequence[EpochEnd]) -> list[Phase]:
+def phases(epochs: Sequence[EpochEnd]) -> list[LrPhase]:
     """Group epochs by lr, in order; an lr that comes back later starts a new phase."""
     groups: list[list[EpochEnd]] = []
     for epoch in epochs:
@@ -40,12 +40,12 @@ def phases(epochs: Sequence[EpochEnd]) -> list[Phase]:
             groups[-1].append(epoch)
         else:
             groups.append([epoch])
-    rows: list[Phase] = []
+    rows: list[LrPhase] = []
     for i, group in enumerate(groups):
         before = groups[i - 1][-1] if i > 0 else group[0]
         end = group[-1]
         rows.append(
-            Phase(
+            LrPhase(
                 lr=end.lr,
                 first=group[0].epoch,
                 last=end.epoch,

@@ -1,38 +1,76 @@
-"""What the dashboard knows about the current run, folded from trainer events.
+"""What a viewer knows about the run on screen, folded from its events.
 
-Plain Python, no Textual: the screen feeds events in, reads the state out at its
-own redraw rate, and tests can check the folding without a terminal.
+Plain Python, no Textual and no torch. Every source (the dashboard's own thread,
+a run folder written by another process, a finished run replayed) feeds the same
+events in, so the panes cannot tell where they came from. The screen reads the
+state out at its own redraw rate, and tests check the folding without a terminal.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any
 
-from steplr_tui.config import TrainConfig
-from steplr_tui.events import (
+from steplr_tui.runfolder import (
     BatchProgress,
+    Decision,
     EpochEnd,
     Event,
     Notice,
-    RecordOpened,
     RunEnded,
+    RunOpened,
     RunStarted,
+    Status,
 )
 from steplr_tui.schedule import ScheduleEdit, format_lr, lrs_with_edits
 from steplr_tui.series import MinMaxSeries
+from steplr_tui.text import format_duration, format_rate, progress_bar
 
-Phase = Literal["idle", "starting", "running", "stopping", "completed", "stopped", "failed"]
-ACTIVE_PHASES = ("starting", "running", "stopping")
+__all__ = ["PendingEdit", "PlanParams", "RunView", "format_duration", "progress_bar"]
+
+# The decisions kept by request id, for a viewer to find the answer to what it sent.
+KEPT_DECISIONS = 256
+
+
+@dataclass(frozen=True)
+class PlanParams:
+    """What a schedule's preview needs; `epochs` is None when a script did not say."""
+
+    lr: float
+    step_size: int
+    gamma: float
+    epochs: int | None
+
+    @classmethod
+    def from_config(cls, config: Any) -> PlanParams | None:
+        try:
+            lr, step, gamma = float(config["lr"]), int(config["step_size"]), float(config["gamma"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        epochs = config.get("epochs")
+        ok = isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > 0
+        return cls(lr, step, gamma, epochs if ok else None)
+
+
+@dataclass(frozen=True)
+class PendingEdit:
+    """An edit the run has queued: it applies after epoch `epoch`."""
+
+    edit: ScheduleEdit
+    epoch: int
+    sender: str
 
 
 @dataclass
 class RunView:
-    """The state of one run as the panes and status line show it."""
+    """The state of one run as the panes and the status line show it."""
 
-    phase: Phase = "idle"
-    config: TrainConfig | None = None
+    status: Status | None = None  # None: no run on screen yet
+    stopping: bool = False  # a stop was asked for and has not taken effect
+    opened: RunOpened | None = None
+    plan: PlanParams | None = None
     started: RunStarted | None = None
     epochs: list[EpochEnd] = field(default_factory=list)
     losses: MinMaxSeries = field(default_factory=MinMaxSeries)
@@ -41,52 +79,59 @@ class RunView:
     notice: Notice | None = None
     elapsed: float = 0.0
     edits: dict[int, ScheduleEdit] = field(default_factory=dict)  # applied, by epoch
+    pending: OrderedDict[str, PendingEdit] = field(default_factory=OrderedDict)
+    decisions: OrderedDict[str, Decision] = field(default_factory=OrderedDict)  # by request id
     mismatches: list[str] = field(default_factory=list)  # lr used vs plan, in words
-    record: str | None = None  # the run's folder, once the job has opened it
+    metric_names: list[str] = field(default_factory=list)  # per-epoch figures seen, in order
+    _unplaced: list[BatchProgress] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
-        return self.phase in ACTIVE_PHASES
+        """A run is on screen and has not ended."""
+        return self.status is Status.RUNNING
 
-    def begin(self, config: TrainConfig) -> None:
-        """Forget the previous run; a new one is starting with `config`."""
-        self.phase = "starting"
-        self.config = config
-        self.started = None
-        self.epochs = []
-        self.losses.clear()
-        self.progress = None
-        self.end = None
-        self.notice = None
-        self.elapsed = 0.0
-        self.edits = {}
-        self.mismatches = []
-        self.record = None
+    @property
+    def starting(self) -> bool:
+        return self.active and self.started is None
+
+    @property
+    def record(self) -> str | None:
+        return self.opened.path if self.opened is not None and self.opened.path else None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self.opened.config) if self.opened is not None else {}
+
+    @property
+    def total_epochs(self) -> int | None:
+        if self.plan is not None and self.plan.epochs is not None:
+            return self.plan.epochs
+        if self.started is not None and self.started.epochs:
+            return self.started.epochs
+        return None
+
+    def reset(self) -> None:
+        """Forget everything: the next events are another run."""
+        self.__init__()  # type: ignore[misc]
+
+    # ---- folding ------------------------------------------------------------------
 
     def apply(self, event: Event) -> set[str]:
         """Fold one event in; return the parts of the screen it changed."""
         if isinstance(event, BatchProgress):
-            first = event.step - len(event.losses) + 1
-            xs = [(event.epoch - 1) + (first + i) / event.steps for i in range(len(event.losses))]
-            self.losses.extend(xs, list(event.losses))
+            self._place(event)
             self.progress = event
             self.elapsed = event.elapsed
             return {"loss", "status"}
         if isinstance(event, EpochEnd):
-            self._check_lr(event)
-            self.epochs.append(event)
-            if event.edit:
-                self.edits[event.epoch] = event.edit
-            self.elapsed = event.elapsed
-            return {"lr", "loss", "acc", "log", "status", "phases"}
+            return self._epoch(event)
+        if isinstance(event, Decision):
+            return self._decision(event)
+        if isinstance(event, RunOpened):
+            return self._opened(event)
         if isinstance(event, RunStarted):
             self.started = event
-            if self.phase == "starting":
-                self.phase = "running"
             return {"status"}
-        if isinstance(event, RecordOpened):
-            self.record = event.path
-            return set()
         if isinstance(event, Notice):
             if event.persistent:
                 self.notice = event
@@ -94,40 +139,164 @@ class RunView:
             return {"log"}
         if isinstance(event, RunEnded):
             self.end = event
-            self.phase = event.status
+            self.status = event.status
+            self.stopping = False
+            self.pending.clear()
             self.elapsed = event.elapsed or self.elapsed
-            return {"status", "log", "lr"}
+            return {"status", "log", "lr", "fields"}
         return set()
 
-    def planned_lrs(self, pending: ScheduleEdit | None = None) -> list[float]:
-        """The run's schedule: its config, the edits applied so far, and `pending` if any."""
-        if self.config is None:
+    def apply_all(self, events: list[Event]) -> set[str]:
+        dirty: set[str] = set()
+        for event in events:
+            dirty |= self.apply(event)
+        return dirty
+
+    def _opened(self, event: RunOpened) -> set[str]:
+        same_run = self.opened is not None and self.opened.path == event.path and event.path
+        if event.first_epoch <= 1 or not same_run:
+            self.reset()
+        else:
+            # A resumed session trains these epochs again: drop what we hold of them.
+            keep = event.first_epoch - 1
+            self.epochs = [e for e in self.epochs if e.epoch <= keep]
+            self.edits = {k: v for k, v in self.edits.items() if k <= keep}
+            self.losses.truncate(float(keep))
+            self.progress = None
+            self.end = None
+            self.pending.clear()
+            self.notice = None
+            self._unplaced = []
+        self.opened = event
+        self.plan = PlanParams.from_config(event.config)
+        self.status = Status.RUNNING
+        self.stopping = False
+        self.started = None
+        return {"lr", "loss", "acc", "status", "notice", "log", "phases", "fields", "legend"}
+
+    def _place(self, event: BatchProgress) -> None:
+        steps = event.steps or (self.epochs[-1].steps if self.epochs else 0)
+        if not steps or event.step > steps:
+            # A script that did not say how many batches an epoch has: the epoch's
+            # end will tell.
+            self._unplaced.append(event)
+            return
+        first = event.step - len(event.losses) + 1
+        xs = [(event.epoch - 1) + (first + i) / steps for i in range(len(event.losses))]
+        self.losses.extend(xs, list(event.losses))
+
+    def _epoch(self, event: EpochEnd) -> set[str]:
+        if self._unplaced:
+            held, self._unplaced = self._unplaced, []
+            steps = event.steps or max(p.step for p in held)
+            for p in held:
+                self._place(
+                    BatchProgress(p.epoch, p.step, steps, p.losses, p.samples_per_s, p.elapsed)
+                )
+        self._check_lr(event)
+        self.epochs.append(event)
+        if event.edit:
+            self.edits[event.epoch] = event.edit
+        for name in ("test_acc", *event.metrics):
+            if name not in self.metric_names and math.isfinite(event.metric(name)):
+                self.metric_names.append(name)
+        self.elapsed = event.elapsed
+        return {"lr", "loss", "acc", "log", "status", "phases", "fields"}
+
+    def _decision(self, event: Decision) -> set[str]:
+        if event.request is not None:
+            self.decisions[event.request] = event
+            self.decisions.move_to_end(event.request)
+            while len(self.decisions) > KEPT_DECISIONS:
+                self.decisions.popitem(last=False)
+        rid = event.request
+        if event.action == "edit" and rid is not None and event.edit:
+            if event.decision == "queued":
+                self.pending[rid] = PendingEdit(event.edit, event.epoch, event.sender)
+            elif event.decision == "applied":
+                self.pending.pop(rid, None)
+            elif event.decision == "withdrawn" and rid in self.pending:
+                left = {
+                    k: v
+                    for k, v in self.pending[rid].edit.as_dict().items()
+                    if k not in event.fields
+                }
+                if left:
+                    old = self.pending[rid]
+                    self.pending[rid] = PendingEdit(ScheduleEdit(**left), old.epoch, old.sender)
+                else:
+                    del self.pending[rid]
+        elif event.action == "stop" and event.decision == "applied" and self.active:
+            self.stopping = True
+        return {"log", "lr", "status", "fields"}
+
+    # ---- the schedule -------------------------------------------------------------------
+
+    @property
+    def pending_edit(self) -> ScheduleEdit | None:
+        """Everything queued, merged in order: what the next boundary applies."""
+        merged = ScheduleEdit()
+        for p in self.pending.values():
+            merged = merged.merged(p.edit)
+        return merged or None
+
+    @property
+    def pending_epoch(self) -> int | None:
+        """The boundary the queued edits apply at (the run said so when it queued them)."""
+        return max((p.epoch for p in self.pending.values()), default=None)
+
+    def horizon(self) -> int:
+        """Epochs the schedule is drawn over (a script without `epochs`: one past the last)."""
+        total = self.total_epochs
+        return total if total is not None else max(self.current_epoch, 1)
+
+    def planned_lrs(self, extra: ScheduleEdit | None = None) -> list[float]:
+        """The run's schedule: its config, the edits applied so far, and `extra` (what is
+        queued and typed) at the current boundary."""
+        if self.plan is None:
             return []
-        c = self.config
+        p = self.plan
         edits = dict(self.edits)
-        if pending:
-            edits[self.current_epoch] = pending
-        return lrs_with_edits(c.lr, c.step_size, c.gamma, c.epochs, edits)
+        if extra:
+            boundary = self.current_epoch
+            edits[boundary] = edits[boundary].merged(extra) if boundary in edits else extra
+        return lrs_with_edits(p.lr, p.step_size, p.gamma, self.horizon(), edits)
 
     def live_values(self) -> dict[str, float | int]:
         """lr, step_size and gamma as the run holds them now: config, then each applied edit."""
-        if self.config is None:
+        if self.plan is None:
             return {}
         values: dict[str, float | int] = {
-            "lr": self.config.lr,
-            "step_size": self.config.step_size,
-            "gamma": self.config.gamma,
+            "lr": self.plan.lr,
+            "step_size": self.plan.step_size,
+            "gamma": self.plan.gamma,
         }
         for epoch in sorted(self.edits):
             values.update(self.edits[epoch].as_dict())
         return values
 
+    def effective_values(self) -> dict[str, float | int]:
+        """What the run will hold after the next boundary: live values, then what is queued."""
+        values = self.live_values()
+        pending = self.pending_edit
+        if pending:
+            values.update(pending.as_dict())
+        return values
+
     @property
     def current_epoch(self) -> int:
-        """The epoch in progress (1-based): a pending edit applies when it ends."""
+        """The epoch in progress (1-based): a queued edit applies when it ends."""
         if self.epochs:
             return self.epochs[-1].epoch + 1
-        return self.started.first_epoch if self.started is not None else 1
+        if self.started is not None:
+            return self.started.first_epoch
+        return self.opened.first_epoch if self.opened is not None else 1
+
+    @property
+    def last_epoch_running(self) -> bool:
+        """The epoch in progress is the run's last: no boundary is left to edit at."""
+        total = self.total_epochs
+        return total is not None and self.current_epoch >= total
 
     def _check_lr(self, event: EpochEnd) -> None:
         # The plan is what the record promises: config plus the edits applied before
@@ -142,106 +311,114 @@ class RunView:
                 f"the plan says {format_lr(expected)}"
             )
 
+    # ---- progress -------------------------------------------------------------------
+
     @property
-    def fraction_done(self) -> float:
-        """Share of the run's batches done, 0..1."""
-        if self.started is None or self.config is None:
+    def steps_per_epoch(self) -> int:
+        if self.started is not None and self.started.steps_per_epoch:
+            return self.started.steps_per_epoch
+        return self.epochs[-1].steps if self.epochs else 0
+
+    def run_fraction(self) -> float:
+        """Share of the whole run's batches done, 0..1."""
+        total = self.total_epochs
+        if not total:
             return 0.0
-        total = self.started.epochs * self.started.steps_per_epoch
-        if self.progress is None:
-            done = len(self.epochs) * self.started.steps_per_epoch
-        else:
-            done = (self.progress.epoch - 1) * self.started.steps_per_epoch + self.progress.step
-        return min(max(done / total, 0.0), 1.0) if total else 0.0
+        done = float(len(self.epochs) and self.epochs[-1].epoch)
+        if self.progress is not None and self.progress.epoch > done:
+            steps = self.progress.steps or self.steps_per_epoch
+            done = self.progress.epoch - 1 + (self.progress.step / steps if steps else 0.0)
+        return min(max(done / total, 0.0), 1.0)
+
+    def epoch_fraction(self) -> float:
+        """Share of the epoch in progress done, 0..1."""
+        p = self.progress
+        if p is None or (self.epochs and p.epoch <= self.epochs[-1].epoch):
+            return 0.0
+        steps = p.steps or self.steps_per_epoch
+        return min(p.step / steps, 1.0) if steps else 0.0
 
     def eta(self) -> float | None:
         """Seconds left, extrapolated from this session's pace; None until there is a pace."""
-        if self.phase != "running" or self.started is None or self.elapsed <= 0.0:
+        if not self.active or self.started is None or self.elapsed <= 0.0:
             return None
-        # A resumed run's earlier epochs took no time in this session: leave them out.
-        before = (self.started.first_epoch - 1) / self.started.epochs
-        frac = (self.fraction_done - before) / (1.0 - before) if before < 1.0 else 1.0
-        if frac <= 0.0:
+        total = self.total_epochs
+        if not total:
             return None
-        return self.elapsed * (1.0 - frac) / frac
-
-    def epoch_label(self) -> str:
-        if self.started is None:
-            return ""
-        total = self.started.epochs
-        if self.progress is None:
-            return f"epoch {min(len(self.epochs) + 1, total)}/{total}"
-        return f"epoch {self.progress.epoch}/{total}"
-
-    def epoch_fraction(self) -> float:
-        if self.progress is None:
-            return 0.0
-        return self.progress.step / self.progress.steps
+        before = (self.started.first_epoch - 1) / total
+        frac = self.run_fraction()
+        session = (frac - before) / (1.0 - before) if before < 1.0 else 1.0
+        if session <= 0.0:
+            return None
+        return self.elapsed * (1.0 - session) / session
 
 
-def format_duration(seconds: float) -> str:
-    """'0:07', '12:34', '1:02:03'."""
-    seconds = max(round(seconds), 0)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}:{minutes:02d}:{secs:02d}"
-    return f"{minutes}:{secs:02d}"
-
-
-def progress_bar(fraction: float, width: int = 10) -> str:
-    """A text bar with eighth-block resolution."""
-    fraction = min(max(fraction, 0.0), 1.0)
-    eighths = round(fraction * width * 8)
-    full, part = divmod(eighths, 8)
-    partial = " ▏▎▍▌▋▊▉"[part] if full < width else ""
-    return ("█" * full + partial).ljust(width)
-
-
-def format_rate(samples_per_s: float) -> str:
-    if samples_per_s >= 1e6:
-        return f"{samples_per_s / 1e6:.1f}M samples/s"
-    if samples_per_s >= 1e4:
-        return f"{samples_per_s / 1e3:.0f}k samples/s"
-    return f"{samples_per_s:,.0f} samples/s"
-
-
-def status_text(view: RunView, device_hint: str, data_hint: str, width: int = 200) -> str:
-    """The status line: device, dataset, epoch k/N and progress, speed, elapsed, ETA.
-
-    Parts that do not fit in `width` are dropped, least important first (the
-    device and dataset before the progress), keeping the order they are read in.
-    """
-    parts: list[tuple[int, str]] = []  # (priority: lower is kept longer, text)
+def status_parts(view: RunView, device_hint: str, data_hint: str) -> list[tuple[int, str]]:
+    """The status line's parts, (priority: lower is kept longer, text), in reading order."""
+    parts: list[tuple[int, str]] = []
     if view.started is not None:
         s = view.started
-        parts += [(5, s.device), (6, f"{s.dataset} {s.n_train:,}/{s.n_test:,}")]
+        parts.append(
+            (6, s.device + (f" x {s.world_size} ({s.backend})" if s.world_size > 1 else ""))
+        )
+        if s.dataset:
+            sizes = f" {s.n_train:,}/{s.n_test:,}" if s.n_train else ""
+            parts.append((7, f"{s.dataset}{sizes}"))
+        if s.global_batch and s.world_size > 1:
+            parts.append((5, f"global batch {s.global_batch}"))
     else:
-        parts += [(5, device_hint), (6, data_hint)]
-    if view.phase == "idle":
-        parts.append((0, "ready: ctrl+r starts"))
-    elif view.phase == "starting":
-        parts.append((0, "starting: loading torch and data…"))
+        parts += [(6, device_hint), (7, data_hint)]
+    if view.status is None:
+        parts.insert(0, (0, "ready: ctrl+r starts here, ctrl+n starts detached"))
+        return parts
+    if view.starting:
+        parts.insert(0, (0, "starting: loading torch and data…"))
+        return parts
+    total = view.total_epochs
+    epoch = (
+        view.progress.epoch
+        if view.progress is not None and view.active
+        else (view.epochs[-1].epoch if view.epochs else view.current_epoch)
+    )
+    label = f"epoch {epoch}/{total}" if total else f"epoch {epoch}"
+    if view.active and view.epoch_fraction() > 0:
+        label += f" ({view.epoch_fraction():.0%})"
+    if total:
+        head = f"{progress_bar(view.run_fraction(), 10)} {view.run_fraction():4.0%} · {label}"
     else:
-        if view.started is not None:
-            parts.append((0, f"{view.epoch_label()} {progress_bar(view.epoch_fraction(), 8)}"))
-        if view.progress is not None and view.phase == "running":
-            parts.append((3, format_rate(view.progress.samples_per_s)))
-        parts.append((2, f"{format_duration(view.elapsed)} elapsed"))
-        eta = view.eta()
-        if eta is not None:
-            parts.append((1, f"ETA {format_duration(eta)}"))
-        if view.phase == "stopping":
-            parts.append((0, "stopping…"))
-        elif view.phase in ("completed", "stopped", "failed") and view.end is not None:
-            parts.append(
-                (0, {"completed": "done", "stopped": "stopped", "failed": "FAILED"}[view.phase])
+        head = label
+    parts.insert(0, (0, head))
+    if view.progress is not None and view.active and view.progress.samples_per_s > 0:
+        parts.append((3, format_rate(view.progress.samples_per_s)))
+    parts.append((4, f"{format_duration(view.elapsed)} elapsed"))
+    eta = view.eta()
+    if eta is not None:
+        parts.append((1, f"ETA {format_duration(eta)}"))
+    if view.stopping:
+        parts.append((0, "stopping…"))
+    elif view.status is not None and view.status.final:
+        parts.append(
+            (
+                0,
+                {
+                    Status.COMPLETED: "done",
+                    Status.STOPPED: "stopped",
+                    Status.FAILED: "FAILED",
+                    Status.INTERRUPTED: "INTERRUPTED",
+                }[view.status],
             )
-    return _fit(parts, width)
+        )
+    return parts
 
 
-def _fit(parts: list[tuple[int, str]], width: int) -> str:
+def fit_parts(parts: list[tuple[int, str]], width: int) -> str:
+    """Join parts with ' · ', dropping the least important first until they fit."""
     kept = list(parts)
     while len(kept) > 1 and len(" · ".join(t for _, t in kept)) > width:
         kept.remove(max(kept, key=lambda p: p[0]))
     return " · ".join(t for _, t in kept)
+
+
+def status_text(view: RunView, device_hint: str, data_hint: str, width: int = 200) -> str:
+    """The status line: progress of the run and of the epoch, speed, elapsed, ETA."""
+    return fit_parts(status_parts(view, device_hint, data_hint), width)

@@ -131,14 +131,21 @@ def plan(lr: float, step_size: int, gamma: float, epochs: int) -> SchedulePlan:
 
 
 def format_lr(lr: float) -> str:
-    """Compact lr text: 0.001 -> '1e-03', 3e-4 -> '3e-04', underflow -> '0 (underflow)'."""
+    """Compact lr text, one format everywhere: 0.05, 1e-3, 2.5e-4, 1.34e-4, '0 (underflow)'.
+
+    Three significant digits at most; below 0.01 (or from 10,000) in scientific
+    notation without a padded exponent.
+    """
     if lr == 0.0:
         return "0 (underflow)"
-    text = f"{lr:.3g}"
-    if "e" in text or lr < 1e-2:
+    if not math.isfinite(lr):
+        return str(lr)
+    digits = max(3, len(str(int(abs(lr))))) if abs(lr) < 1e4 else 3
+    text = f"{lr:.{digits}g}"
+    if "e" in text or abs(lr) < 1e-2:
         mantissa, _, exp = f"{lr:.2e}".partition("e")
         mantissa = mantissa.rstrip("0").rstrip(".")
-        return f"{mantissa}e{exp}"
+        return f"{mantissa}e{int(exp)}"
     return text
 
 

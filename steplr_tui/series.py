@@ -95,6 +95,38 @@ class MinMaxSeries:
         self._count = pairs(self._count, add)
         self._per_bucket *= 2
 
+    def smoothed(self, weight: float, bins: int) -> tuple[list[float], list[float]]:
+        """TensorBoard's smoothing (a debiased exponential moving average with `weight`
+        per point), computed over the buckets, at most `bins` points.
+
+        A bucket of n points counts as n points of its mean (weight ** n), so the
+        smoothing does not change as buckets fold.
+        """
+        if not self._count or bins < 1 or not 0.0 < weight < 1.0:
+            return [], []
+        last, kept = 0.0, 1.0  # the EMA, and the weight still on its zero start
+        xs, ys = [], []
+        for x0, x1, total, n in zip(self._x0, self._x1, self._total, self._count, strict=True):
+            w = weight**n
+            last = last * w + (1.0 - w) * (total / n)
+            kept *= w
+            xs.append((x0 + x1) / 2)
+            ys.append(last / (1.0 - kept) if kept < 1.0 else total / n)
+        if len(xs) <= bins:
+            return xs, ys
+        d = bin_points(xs, ys, bins)
+        return d.x, d.mean
+
+    def truncate(self, x_max: float) -> None:
+        """Drop every bucket that reaches past `x_max` (a resumed run trains those
+        batches again); a bucket that straddles it goes too."""
+        keep = bisect_left(self._x1, x_max + 1e-12)
+        while keep > 0 and self._x1[keep - 1] > x_max:
+            keep -= 1
+        for name in ("_x0", "_x1", "_lo", "_hi", "_total", "_count"):
+            del getattr(self, name)[keep:]
+        self.count = sum(self._count)
+
     def clear(self) -> None:
         self._x0: list[float] = []
         self._x1: list[float] = []

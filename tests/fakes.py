@@ -1,4 +1,8 @@
-"""A scripted stand-in for the trainer: fixed events, no torch, optional blocking."""
+"""A scripted stand-in for the trainer: fixed events, no torch, optional blocking.
+
+It decides requests (edits, stops, withdraws) with the run side's own `Steering`,
+as the real trainer does, so the dashboard's steering is tested end to end.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,25 @@ import threading
 from collections.abc import Callable
 
 from steplr_tui.config import TrainConfig
-from steplr_tui.events import BatchProgress, EpochEnd, Event, Notice, RunEnded, RunStarted
+from steplr_tui.control import ControlReader, Steering
 from steplr_tui.jobs import Job
+from steplr_tui.runfolder import (
+    BatchProgress,
+    EpochEnd,
+    Event,
+    Notice,
+    RunEnded,
+    RunOpened,
+    RunStarted,
+    Status,
+)
 from steplr_tui.schedule import ScheduleEdit, lrs_with_edits
 
 STEPS = 10
+
+
+def opened(config: TrainConfig, path: str = "", first_epoch: int = 1) -> RunOpened:
+    return RunOpened(path, config.as_dict(), first_epoch=first_epoch, pid=4242, host="fake")
 
 
 def started(config: TrainConfig) -> RunStarted:
@@ -23,6 +41,8 @@ def started(config: TrainConfig) -> RunStarted:
         epochs=config.epochs,
         steps_per_epoch=STEPS,
         batch_size=config.batch_size,
+        global_batch=config.batch_size,
+        model="Linear(784, 10)",
     )
 
 
@@ -45,6 +65,7 @@ def epoch_events(epoch: int, lr: float, edit: ScheduleEdit | None = None) -> lis
             seconds=0.5,
             elapsed=epoch * 0.5,
             edit=edit,
+            steps=STEPS,
         )
     )
     return events
@@ -56,7 +77,7 @@ def scripted_events(
     """Deterministic events of a run that completed `epochs_done` epochs."""
     edits = edits or {}
     lrs = lrs_with_edits(config.lr, config.step_size, config.gamma, config.epochs, edits)
-    events: list[Event] = [started(config)]
+    events: list[Event] = [opened(config), started(config)]
     for epoch in range(1, epochs_done + 1):
         events += epoch_events(epoch, lrs[epoch - 1], edits.get(epoch))
     return events
@@ -65,9 +86,9 @@ def scripted_events(
 class FakeTrainer:
     """Callable like the real trainer; records each call and emits scripted events.
 
-    With `block=True` it emits `epochs_done` epochs, then waits, polling
-    should_stop as the real loop does per batch, until it is told to stop; each
-    `advance()` meanwhile lets one more epoch end, taking a pending live edit at
+    With `block=True` it emits `epochs_done` epochs, then waits, polling for a
+    stop as the real loop does per batch, until it is told to stop; each
+    `advance()` meanwhile lets one more epoch end, applying the edits queued for
     its boundary as the real trainer does.
     """
 
@@ -86,6 +107,7 @@ class FakeTrainer:
         self.raise_exc = raise_exc
         self.calls: list[TrainConfig] = []
         self.jobs: list[Job] = []
+        self.steering: Steering | None = None
         self.emitted = threading.Event()  # all pre-block events were emitted
         self.finished = threading.Event()
         self._advance = threading.Semaphore(0)
@@ -99,8 +121,8 @@ class FakeTrainer:
     def __call__(
         self,
         job: Job,
-        should_stop: Callable[[], bool | str],
         emit: Callable[[Event], None],
+        should_stop: Callable[[], bool | str],
     ) -> RunEnded:
         config = job.config
         self.jobs.append(job)
@@ -111,50 +133,51 @@ class FakeTrainer:
             if self.raise_exc is not None:
                 raise self.raise_exc
             done = config.epochs if self.epochs_done is None else self.epochs_done
+            steering = self.steering = Steering(
+                ControlReader(None, 0, job.inbox), emit, epoch=done + 1, epochs=config.epochs
+            )
+            events = scripted_events(config, done)
+            emit(events[0])
             if self.notice:
                 emit(Notice(self.notice, level="warning", persistent=True))
-            for event in scripted_events(config, done):
+            for event in events[1:]:
                 emit(event)
             if self.fail:
-                end = RunEnded("failed", self.fail, done, done * 0.5)
+                end = RunEnded(Status.FAILED, self.fail, done, done * 0.5)
             elif self.block:
-                if done < config.epochs:  # halfway through the next epoch
-                    emit(
-                        BatchProgress(
-                            done + 1,
-                            5,
-                            STEPS,
-                            (0.31, 0.29, 0.7, 0.3, 0.28),
-                            60000.0,
-                            done * 0.5 + 0.25,
-                        )
-                    )
-                self.emitted.set()
-                applied: dict[int, ScheduleEdit] = {}
-                end = None
-                while not (reason := should_stop()):
-                    if not self._advance.acquire(timeout=0.002):
-                        continue
-                    done += 1
-                    edit = job.edits.take() if job.edits and done < config.epochs else None
-                    if edit:
-                        applied[done] = edit
-                    lrs = lrs_with_edits(
-                        config.lr, config.step_size, config.gamma, config.epochs, applied
-                    )
-                    for event in epoch_events(done, lrs[done - 1], edit):
-                        emit(event)
-                    self.epoch_ended.set()
-                    if done == config.epochs:
-                        end = RunEnded("completed", "", done, done * 0.5)
-                        break
-                if end is None:
-                    why = reason if isinstance(reason, str) else "stopped by the user"
-                    end = RunEnded("stopped", why, done, done * 0.5)
+                end = self._blocked(job, emit, should_stop, steering, done)
             else:
-                end = RunEnded("completed", "", done, done * 0.5)
+                end = RunEnded(Status.COMPLETED, "", done, done * 0.5)
             emit(end)
             return end
         finally:
             self.emitted.set()
             self.finished.set()
+
+    def _blocked(self, job, emit, should_stop, steering, done) -> RunEnded:
+        config = job.config
+        if done < config.epochs:  # halfway through the next epoch
+            emit(
+                BatchProgress(
+                    done + 1, 5, STEPS, (0.31, 0.29, 0.7, 0.3, 0.28), 60000.0, done * 0.5 + 0.25
+                )
+            )
+        self.emitted.set()
+        applied: dict[int, ScheduleEdit] = {}
+        while not (reason := should_stop() or steering.check()):
+            if not self._advance.acquire(timeout=0.002):
+                continue
+            done += 1
+            edit = steering.boundary(done) if done < config.epochs else None
+            if edit:
+                applied[done] = edit
+            lrs = lrs_with_edits(config.lr, config.step_size, config.gamma, config.epochs, applied)
+            for event in epoch_events(done, lrs[done - 1], edit):
+                emit(event)
+            self.epoch_ended.set()
+            if done == config.epochs:
+                steering.end("the run completed before its boundary")
+                return RunEnded(Status.COMPLETED, "", done, done * 0.5)
+        steering.end("the run stopped before its boundary")
+        why = reason if isinstance(reason, str) else "stopped by the user"
+        return RunEnded(Status.STOPPED, why, done, done * 0.5)

@@ -10,9 +10,10 @@ from textual.widgets import Input, Select, Static
 from steplr_tui.app import SteplrApp
 from steplr_tui.cli import parse_options
 from steplr_tui.config import TrainConfig
-from steplr_tui.events import EpochEnd, epoch_report
+from steplr_tui.runfolder import EpochEnd
 from steplr_tui.screens.dashboard import DashboardScreen
 from steplr_tui.widgets.plots import AccuracyPlot, LossPlot, LrPlot
+from steplr_tui.widgets.run_log import event_lines
 from tests.fakes import FakeTrainer, scripted_events
 
 SIZE = (120, 40)
@@ -95,13 +96,13 @@ async def test_start_runs_and_shows_results():
     app = make_app(trainer)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: app.screen.view.phase == "completed")
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
         assert trainer.calls == [TrainConfig(data_dir="/data/mnist")]
         expected = [
             line
             for e in scripted_events(trainer.calls[0], 5)
             if isinstance(e, EpochEnd)
-            for line in epoch_report(e)
+            for line in event_lines(e)
         ]
         logged = list(app.screen.log_lines)
         start = logged.index(expected[0])
@@ -127,12 +128,12 @@ async def test_invalid_input_blocks_start():
         await pilot.press("ctrl+r")  # works while the field has focus, and is refused
         await pilot.pause()
         assert trainer.calls == []
-        assert app.screen.view.phase == "idle"
+        assert app.screen.view.status is None
         assert app.focused is lr
         # Fixing it lets Start through.
         lr.value = "0.01"
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: app.screen.view.phase == "completed")
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
         assert trainer.calls[0].lr == 0.01
 
 
@@ -148,7 +149,7 @@ async def test_cursor_holds_still_while_a_run_is_in_progress():
         await wait_for(pilot, trainer.emitted.is_set)
         assert not any(f.cursor_blink for f in fields)
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: app.screen.view.phase == "stopped")
+        await wait_for(pilot, lambda: app.screen.view.status == "STOPPED")
         assert all(f.cursor_blink for f in fields)
 
 
@@ -162,16 +163,15 @@ async def test_stop_then_restart_gives_a_fresh_run():
         assert app.screen.query_one("#field-epochs", Input).disabled  # fields describe the run
         assert not app.screen.query_one("#field-lr", Input).disabled  # live edits
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: app.screen.view.phase == "stopped")
+        await wait_for(pilot, lambda: app.screen.view.status == "STOPPED")
         assert trainer.finished.wait(2)
-        assert "stopped after 2 epoch(s)" in log_text(app)
+        assert "Run stopped after 2 epochs" in log_text(app)
         assert not app.screen.query_one("#field-lr", Input).disabled
-        await wait_for(pilot, lambda: app.screen._worker.is_finished)
+        await wait_for(pilot, lambda: not app.screen.controller.busy)
         trainer.block, trainer.epochs_done = False, None
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: app.screen.view.phase == "completed")
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
         assert len(trainer.calls) == 2
-        assert app.screen.run_id == 2
         assert [e.epoch for e in app.screen.view.epochs] == [1, 2, 3, 4, 5]
 
 
@@ -185,7 +185,7 @@ async def test_start_while_running_is_refused():
         await pilot.pause()
         assert len(trainer.calls) == 1
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: app.screen.view.phase == "stopped")
+        await wait_for(pilot, lambda: app.screen.view.status == "STOPPED")
 
 
 async def test_quit_during_training_stops_the_worker():
@@ -206,7 +206,7 @@ async def test_up_down_nudge_and_preview_follows_typing():
     async with app.run_test(size=SIZE) as pilot:
         plot = app.screen.query_one(LrPlot)
         assert plot.planned == [0.001, 0.001, 0.0001, 0.0001, 1e-05]
-        assert plot.border_subtitle == "drops at epoch 3, 5 · final 1e-05"
+        assert plot.border_subtitle == "drops at epoch 3, 5 · final 1e-5"
         step = app.screen.query_one("#field-step_size", Input)
         step.focus()
         await pilot.press("down")
@@ -216,7 +216,7 @@ async def test_up_down_nudge_and_preview_follows_typing():
         await pilot.press("up", "up")
         await pilot.pause()
         assert step.value == "3"
-        assert plot.border_subtitle == "drops at epoch 4 · final 1e-04"
+        assert plot.border_subtitle == "drops at epoch 4 · final 1e-4"
         lr = app.screen.query_one("#field-lr", Input)
         lr.focus()
         await pilot.press("up")
@@ -249,14 +249,14 @@ async def test_failure_is_shown_and_next_start_works():
     app = make_app(trainer)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: app.screen.view.phase == "failed")
-        assert "FAILED: loss became nan" in log_text(app)
+        await wait_for(pilot, lambda: app.screen.view.status == "FAILED")
+        assert "FAILED after 5 epochs: loss became nan" in log_text(app)
         await pilot.pause(0.3)
         assert "FAILED" in status(app)
         trainer.fail = None
-        await wait_for(pilot, lambda: app.screen._worker.is_finished)
+        await wait_for(pilot, lambda: not app.screen.controller.busy)
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: app.screen.view.phase == "completed")
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
 
 
 async def test_trainer_that_raises_does_not_take_the_app_down():
@@ -264,7 +264,7 @@ async def test_trainer_that_raises_does_not_take_the_app_down():
     app = make_app(trainer)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: app.screen.view.phase == "failed")
+        await wait_for(pilot, lambda: app.screen.view.status == "FAILED")
         assert "RuntimeError: boom" in log_text(app)
         assert app.is_running
 
@@ -274,7 +274,7 @@ async def test_persistent_notice_is_shown():
     app = make_app(trainer)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: app.screen.view.phase == "completed")
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
         await pilot.pause(0.3)
         notice = app.screen.query_one("#notice", Static)
         assert notice.display and "bundled MNIST sample" in str(notice.render())
@@ -284,7 +284,7 @@ async def test_start_flag_starts_at_launch():
     trainer = FakeTrainer()
     app = make_app(trainer, start=True)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.screen.view.phase == "completed")
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
         assert len(trainer.calls) == 1
 
 
@@ -301,17 +301,18 @@ async def test_too_small_terminal_says_so():
 
 
 async def test_real_trainer_in_the_worker_on_synthetic_data():
-    from steplr_tui.trainer import synthetic_data, train
+    from steplr_tui.jobs import run_job
+    from tests.synthetic import synthetic_data
 
     data = synthetic_data(n_train=2048, n_test=256)
 
-    def real_on_synthetic(job, should_stop, emit):
-        return train(job.config, should_stop, emit, data=data)
+    def real_on_synthetic(job, emit, should_stop):
+        return run_job(job, emit, should_stop, data=data)
 
     app = make_app(real_on_synthetic, TrainConfig(epochs=3, batch_size=32, device="cpu"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: app.screen.view.phase == "completed", timeout=60)
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED", timeout=60)
         view = app.screen.view
         assert [e.epoch for e in view.epochs] == [1, 2, 3]
         assert view.epochs[-1].test_acc > 90
@@ -329,21 +330,21 @@ async def test_dashboard_is_the_default_screen():
 async def test_runs_screen_lists_records_and_resumes_the_selected_run(tmp_path):
     from textual.widgets import DataTable
 
-    from steplr_tui.events import EpochEnd as _EpochEnd
     from steplr_tui.jobs import Job, run_job
-    from steplr_tui.runs import list_runs
-    from steplr_tui.trainer import synthetic_data
+    from steplr_tui.reader import list_runs
+    from steplr_tui.runfolder import EpochEnd as _EpochEnd
+    from tests.synthetic import synthetic_data
 
     data = synthetic_data()
     config = TrainConfig(epochs=4, batch_size=128, lr=0.02, device="cpu")
     done = []
     run_job(
         Job(config, tmp_path),
-        lambda: len(done) >= 1,
         lambda e: done.append(e) if isinstance(e, _EpochEnd) else None,
+        lambda: len(done) >= 1,
         data=data,
     )
-    run_job(Job(config.with_values(epochs=1), tmp_path), lambda: False, lambda e: None, data=data)
+    run_job(Job(config.with_values(epochs=1), tmp_path), lambda e: None, data=data)
     stopped = next(r for r in list_runs(tmp_path) if r.status == "STOPPED")
 
     trainer = FakeTrainer()

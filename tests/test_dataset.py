@@ -79,8 +79,8 @@ def test_explicit_mnist_never_falls_back(tmp_path: Path):
 def test_run_with_missing_mnist_fails_with_path(tmp_path: Path):
     events = []
     config = TrainConfig(dataset="mnist", data_dir=str(tmp_path), download=False, epochs=1)
-    end = train(config, lambda: False, events.append)
-    assert end.status == "failed" and str(tmp_path) in end.message
+    end = train(config, events.append)
+    assert end.status == "FAILED" and str(tmp_path) in end.message
 
 
 def test_data_dir_resolution(monkeypatch, tmp_path: Path):

@@ -11,30 +11,43 @@ import pytest
 from steplr_tui.cli import main
 from steplr_tui.compare import Overlay
 from steplr_tui.config import TrainConfig
-from steplr_tui.events import EpochEnd
-from steplr_tui.export import CSV_COLUMNS, TRAIN_PLACEHOLDER, metrics_csv, pytorch_snippet
+from steplr_tui.control import Inbox
+from steplr_tui.export import (
+    CSV_COLUMNS,
+    TRAIN_PLACEHOLDER,
+    metrics_csv,
+    pytorch_snippet,
+    run_snippet,
+)
 from steplr_tui.jobs import Job, run_job
 from steplr_tui.phases import phases
-from steplr_tui.runs import list_runs, read_run, sort_runs
+from steplr_tui.reader import list_runs, read_run
+from steplr_tui.runfolder import EditRequest, EpochEnd, RunOpened, new_request_id
+from steplr_tui.runs_table import sort_runs
 from steplr_tui.schedule import ScheduleEdit, lrs_with_edits
-from steplr_tui.steering import EditBox
-from steplr_tui.trainer import synthetic_data
+from tests.synthetic import synthetic_data
 
 DATA = synthetic_data(n_train=256, n_test=64)
 
 
 def recorded_run(tmp_path: Path, edits: dict[int, ScheduleEdit] | None = None, **params):
     config = TrainConfig(device="cpu", **{"epochs": 5, "lr": 0.01, **params})
-    box = EditBox()
+    inbox = Inbox()
     count = [0]
 
+    def send(epoch: int) -> None:
+        edit = (edits or {}).get(epoch)
+        if edit:
+            inbox.put(EditRequest(new_request_id(), edit, "test"))
+
     def emit(event):
+        if isinstance(event, RunOpened):
+            send(1)
         if isinstance(event, EpochEnd):
             count[0] += 1
-            box.propose((edits or {}).get(count[0] + 1))
+            send(count[0] + 1)
 
-    box.propose((edits or {}).get(1))
-    run_job(Job(config, tmp_path, edits=box), lambda: False, emit, data=DATA)
+    run_job(Job(config, tmp_path, inbox=inbox), emit, data=DATA)
     return next(r for r in list_runs(tmp_path) if r.config["lr"] == config.lr)
 
 
@@ -55,8 +68,11 @@ EDITS = {2: ScheduleEdit(lr=0.05), 3: ScheduleEdit(step_size=1, gamma=0.5)}
 def test_snippet_reproduces_the_recorded_schedule_with_edits(tmp_path: Path):
     run = recorded_run(tmp_path, EDITS)
     assert run.edits == EDITS
-    snippet = pytorch_snippet(run.config, run.edits)
-    assert "torch.optim.Adam(model.parameters(), lr=0.01)" in snippet
+    snippet = run_snippet(run)
+    # The run's Adam was the fused kernel, whose numbers differ from the default one's
+    # in the last bits: the snippet asks for the same.
+    assert run.meta["optimizer_impl"] == "fused"
+    assert "torch.optim.Adam(model.parameters(), lr=0.01, fused=True)" in snippet
     assert "StepLR(\n    optimizer, step_size=2, gamma=0.1\n)" in snippet
     assert lrs_from_snippet(snippet) == [m["lr"] for m in run.metrics]
     assert lrs_from_snippet(snippet) == lrs_with_edits(0.01, 2, 0.1, 5, EDITS)
@@ -85,7 +101,7 @@ def test_export_command_writes_csv_and_prints_the_snippet(tmp_path: Path, capsys
     run = recorded_run(tmp_path, EDITS)
     assert main(["export", run.name, "--csv", "--runs-dir", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
-    assert out == pytorch_snippet(run.config, run.edits)
+    assert out == run_snippet(run)
     assert f"wrote {run.path / 'metrics.csv'} (5 epochs)" in err
     assert (run.path / "metrics.csv").read_text() == metrics_csv(read_run(run.path))
     # Without --csv, only the snippet.
@@ -115,7 +131,7 @@ def test_overlay_from_a_record_and_sorting(tmp_path: Path):
     fast = recorded_run(tmp_path, lr=0.05)
     slow = recorded_run(tmp_path, lr=0.0001)
     overlay = Overlay.from_run(fast)
-    assert overlay.label == "adam lr 0.05 s2 g0.1 b64"
+    assert overlay.label == "adam lr 0.05 s2 g0.1 b64" and not overlay.edited
     assert overlay.name == fast.name[: len("20261128-101500")]
     assert list(overlay.accs) == [m["test_acc"] for m in fast.metrics]
     assert overlay.steps_per_epoch == 4 and len(overlay) == 5

@@ -13,7 +13,7 @@ from steplr_tui.linear_step import (
     fused_adam_update,
     make_train_step,
 )
-from steplr_tui.trainer import synthetic_data
+from tests.synthetic import synthetic_data
 
 DATA = synthetic_data(n_train=2000, n_test=10)
 X = DATA.train_x.reshape(len(DATA.train_x), -1).float().div_(255.0)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from steplr_tui.events import EpochEnd
+import math
+
+from steplr_tui.runfolder import EpochEnd
 from steplr_tui.widgets.plots import AccuracyPlot, LossPlot, LrPlot
 from tests.test_app import SIZE, make_app
 
@@ -95,8 +97,11 @@ async def test_lr_ticks_stay_inside_the_plotted_range():
         yticks, ylim = pane.plt.yticks, pane.plt.ylim
         pane.plt.yticks = lambda t, *a, **k: ticks.append(list(t)) or yticks(t, *a, **k)
         pane.plt.ylim = lambda lo, hi: limits.append((lo, hi)) or ylim(lo, hi)
-        # 1e-3 down to 7.8e-6: the decades 1e-6 and 1e-2 lie outside the range drawn.
-        pane.set_data([1e-3 * 0.5**k for k in range(8)], [])
+        # 1e-3 down to 7.8e-6: the levels themselves are labelled, the highest and the
+        # lowest among them, each on the row its line is drawn in.
+        levels = [1e-3 * 0.5**k for k in range(8)]
+        pane.set_data(levels, [])
         (lo, hi), shown = limits[-1], ticks[-1]
         assert shown and all(lo <= t <= hi for t in shown)
-        assert -3.0 in shown and -5.0 in shown
+        assert shown[0] == pane.snap(-3.0, lo, hi)
+        assert shown[-1] == pane.snap(math.log10(levels[-1]), lo, hi)

@@ -12,8 +12,9 @@ from textual.widgets import Input, Static
 
 from steplr_tui.app import SteplrApp
 from steplr_tui.config import SPECS, FieldError, TrainConfig
-from steplr_tui.events import BatchProgress
+from steplr_tui.runfolder import BatchProgress
 from steplr_tui.screens.dashboard import MIN_HEIGHT, MIN_WIDTH
+from steplr_tui.sources import SourceEvents
 from tests.fakes import FakeTrainer
 from tests.test_app import wait_for
 
@@ -55,7 +56,7 @@ async def _type_and_start(texts: dict[str, str]) -> None:
         errors = str(app.screen.query_one("#param-errors", Static).render())
         if invalid:
             assert trainer.calls == []
-            assert app.screen.view.phase == "idle"
+            assert app.screen.view.status is None
             for name, message in invalid.items():
                 assert app.screen.query_one(f"#field-{name}", Input).has_class("-invalid")
                 # The panel names the field and its rule (long lines may wrap).
@@ -98,9 +99,9 @@ async def test_rapid_resizes_while_training():
             width, height = SIZES[(i * 7) % len(SIZES)]
             await pilot.resize_terminal(width, height)
             app.screen.post_message(
-                __import__("steplr_tui.messages", fromlist=["TrainerEvent"]).TrainerEvent(
-                    app.screen.run_id,
-                    BatchProgress(3, i % 10 + 1, 10, (0.5, 0.4), 1000.0, 1.0 + i),
+                SourceEvents(
+                    app.screen.controller.source_id,
+                    [BatchProgress(3, i % 10 + 1, 10, (0.5, 0.4), 1000.0, 1.0 + i)],
                 )
             )
             if i % 5 == 0:
@@ -112,12 +113,10 @@ async def test_rapid_resizes_while_training():
 
 
 async def test_fifty_start_stop_cycles_leak_neither_threads_nor_memory(monkeypatch):
-    from textual.widgets import RichLog
     from textual.worker import Worker
 
-    import steplr_tui.screens.dashboard as dashboard
+    from steplr_tui.widgets.run_log import RunLog
 
-    monkeypatch.setattr(dashboard, "LOG_LINES", 40)  # so 50 cycles overflow the log
     trainer = FakeTrainer(epochs_done=2, block=True)
     app = make_app(trainer)
     threads = []
@@ -127,22 +126,24 @@ async def test_fifty_start_stop_cycles_leak_neither_threads_nor_memory(monkeypat
             await pilot.press("ctrl+r")
             await wait_for(pilot, trainer.emitted.is_set)
             await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: app.screen.view.phase == "stopped")
-            await wait_for(pilot, lambda: app.screen._worker.is_finished)
+            await wait_for(pilot, lambda: app.screen.view.status == "STOPPED")
+            await wait_for(pilot, lambda: not app.screen.controller.busy)
             trainer.emitted.clear()
             threads.append(len(set(threading.enumerate()) - before))
             # What the app holds stays bounded, run after run.
             assert len(app.workers) == 0
+            # Each run starts the log over; what it keeps is bounded anyway.
             assert len(app.screen.log_lines) <= 40
-            assert len(app.screen.query_one(RichLog).lines) <= 40
+            assert len(app.screen.query_one(RunLog).lines) <= 80
             assert len(app.screen.view.epochs) <= 2
         gc.collect()
         screen = app.screen
         # type(), not isinstance(): isinstance asks every object its __class__, and
         # one of torch's deprecated aliases warns when asked.
         live_workers = [o for o in gc.get_objects() if type(o) is Worker and o.node is screen]
-        assert live_workers == [screen._worker]  # the last run's: the screen still holds it
-        assert app.screen.run_id == 50 and len(trainer.calls) == 50
+        # The last run's at most: the controller holds its source.
+        assert live_workers in ([], [screen.controller.source.worker])
+        assert len(trainer.calls) == 50
     # The worker pool is bounded: past warm-up the thread count must not climb,
     # and no training call is still running once the app has exited. (The event
     # loop's idle executor thread lives until pytest closes the loop; the pty tests
@@ -154,20 +155,21 @@ async def test_fifty_start_stop_cycles_leak_neither_threads_nor_memory(monkeypat
 async def test_repeated_real_runs_do_not_grow_memory():
     import resource
 
-    from steplr_tui.trainer import synthetic_data, train
+    from steplr_tui.jobs import run_job
+    from tests.synthetic import synthetic_data
 
     data = synthetic_data(n_train=2048, n_test=256)
 
-    def real(job, should_stop, emit):
-        return train(job.config, should_stop, emit, data=data)
+    def real(job, emit, should_stop):
+        return run_job(job, emit, should_stop, data=data)
 
     app = make_app(real, epochs=2, batch_size=256, device="cpu")
     async with app.run_test(size=(120, 40)) as pilot:
         rss = []
         for _ in range(20):
             await pilot.press("ctrl+r")
-            await wait_for(pilot, lambda: app.screen.view.phase == "completed", timeout=60)
-            await wait_for(pilot, lambda: app.screen._worker.is_finished, timeout=30)
+            await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED", timeout=60)
+            await wait_for(pilot, lambda: not app.screen.controller.busy, timeout=30)
             gc.collect()
             rss.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     # Peak RSS in KiB: after warm-up, twenty runs may not keep raising it.

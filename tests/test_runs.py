@@ -12,29 +12,32 @@ import torch
 
 from steplr_tui.checkpoint import CheckpointError, load_checkpoint
 from steplr_tui.config import TrainConfig
-from steplr_tui.events import EpochEnd, RunEnded, RunStarted
+from steplr_tui.control import Inbox
 from steplr_tui.jobs import Job, config_from_record, resume_problem, run_job
-from steplr_tui.runs import (
+from steplr_tui.reader import RunNotFound, find_run, list_runs, read_run
+from steplr_tui.record import RunRecord
+from steplr_tui.runfolder import (
     CHECKPOINT_FILE,
     METRICS_FILE,
     STATUS_FILE,
-    SUMMARY_COLUMNS,
-    RunNotFound,
-    RunRecord,
-    find_run,
-    list_runs,
-    read_run,
+    Decision,
+    EditRequest,
+    EpochEnd,
+    RunEnded,
+    RunStarted,
+    Status,
+    new_request_id,
 )
+from steplr_tui.runs_table import SUMMARY_COLUMNS
 from steplr_tui.schedule import ScheduleEdit, lrs_with_edits, step_lrs
-from steplr_tui.steering import EditBox
-from steplr_tui.trainer import synthetic_data
+from tests.synthetic import synthetic_data
 
 CONFIG = TrainConfig(epochs=6, batch_size=64, step_size=2, gamma=0.5, lr=0.01, device="cpu")
 DATA = synthetic_data(n_train=1024, n_test=256)
 
 
 def job_run(job, stop_after_epochs=None, edits_during=None):
-    """Run `job`; `edits_during[k]` is proposed while epoch k trains (as a user types it)."""
+    """Run `job`; `edits_during[k]` is sent while epoch k trains (as a user would type it)."""
     events = []
     done = {"epochs": 0}
 
@@ -42,19 +45,21 @@ def job_run(job, stop_after_epochs=None, edits_during=None):
         events.append(event)
         if isinstance(event, EpochEnd):
             done["epochs"] += 1
-        if edits_during and job.edits is not None and isinstance(event, RunStarted | EpochEnd):
-            job.edits.propose(edits_during.get(done["epochs"] + 1))
+        if edits_during and job.inbox is not None and isinstance(event, RunStarted | EpochEnd):
+            edit = edits_during.get(done["epochs"] + 1)
+            if edit:
+                job.inbox.put(EditRequest(new_request_id(), edit, "test"))
 
     def should_stop():
         return stop_after_epochs is not None and done["epochs"] >= stop_after_epochs
 
-    end = run_job(job, should_stop, emit, data=DATA)
+    end = run_job(job, emit, should_stop, data=DATA)
     return end, events
 
 
 def test_a_completed_run_leaves_a_full_record(tmp_path: Path):
     end, _ = job_run(Job(CONFIG, tmp_path))
-    assert end.status == "completed"
+    assert end.status is Status.COMPLETED
     (run,) = list_runs(tmp_path)
     assert run.status == "COMPLETED" and run.reason == ""
     assert [m["epoch"] for m in run.metrics] == [1, 2, 3, 4, 5, 6]
@@ -74,7 +79,7 @@ def test_stopped_then_resumed_equals_uninterrupted(tmp_path: Path):
     (full,) = list_runs(tmp_path / "a")
 
     end, _ = job_run(Job(CONFIG, tmp_path / "b"), stop_after_epochs=2)
-    assert end.status == "stopped"
+    assert end.status is Status.STOPPED
     (stopped,) = list_runs(tmp_path / "b")
     assert stopped.status == "STOPPED" and stopped.epochs_done == 2
     assert resume_problem(stopped) is None
@@ -82,7 +87,7 @@ def test_stopped_then_resumed_equals_uninterrupted(tmp_path: Path):
     config = config_from_record(stopped, TrainConfig(device="cpu"))
     assert config == CONFIG
     end, events = job_run(Job(config, tmp_path / "b", resume=stopped.path))
-    assert end.status == "completed"
+    assert end.status is Status.COMPLETED
     resumed = read_run(stopped.path)
     assert resumed.status == "COMPLETED"
     # Same lrs, and on the CPU with the same seed, the very same numbers.
@@ -100,7 +105,7 @@ def test_resume_drops_epochs_newer_than_the_checkpoint(tmp_path: Path):
     bogus = {"epoch": 4, "lr": 9.0, "train_loss": 9.0, "test_acc": 9.0, "seconds": 0.0}
     record.append_epoch(bogus)
     end, _ = job_run(Job(CONFIG, tmp_path, resume=run.path))
-    assert end.status == "completed"
+    assert end.status is Status.COMPLETED
     epochs = [m["epoch"] for m in read_run(run.path).metrics]
     assert epochs == [1, 2, 3, 4, 5, 6]
     assert 9.0 not in [m["lr"] for m in read_run(run.path).metrics]
@@ -111,13 +116,13 @@ def test_completed_run_cannot_be_resumed(tmp_path: Path):
     (run,) = list_runs(tmp_path)
     assert "already completed" in resume_problem(run)
     end, _ = job_run(Job(CONFIG, tmp_path, resume=run.path))
-    assert end.status == "failed" and "already completed" in end.message
+    assert end.status is Status.FAILED and "already completed" in end.message
 
 
 def test_failed_run_is_recorded_with_its_reason(tmp_path: Path):
     config = CONFIG.with_values(dataset="mnist", data_dir=str(tmp_path / "nodata"), download=False)
-    end = run_job(Job(config, tmp_path / "runs"), lambda: False, lambda e: None)
-    assert end.status == "failed"
+    end = run_job(Job(config, tmp_path / "runs"), lambda e: None)
+    assert end.status is Status.FAILED
     (run,) = list_runs(tmp_path / "runs")
     assert run.status == "FAILED" and "MNIST files missing" in run.reason
     assert "no checkpoint" in resume_problem(run)
@@ -198,22 +203,24 @@ def test_checkpoint_for_another_model_shape_is_refused(tmp_path: Path):
     state["model"]["weight"] = torch.zeros(3, 3)
     torch.save(state, run.path / CHECKPOINT_FILE)
     end, _ = job_run(Job(CONFIG, tmp_path, resume=run.path))
-    assert end.status == "failed" and "does not fit" in end.message
+    assert end.status is Status.FAILED and "does not fit" in end.message
 
 
 def test_unwritable_runs_dir_fails_cleanly(tmp_path: Path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    end = run_job(Job(CONFIG, blocker / "runs"), lambda: False, lambda e: None, data=DATA)
-    assert isinstance(end, RunEnded) and end.status == "failed"
+    end = run_job(Job(CONFIG, blocker / "runs"), lambda e: None, data=DATA)
+    assert isinstance(end, RunEnded) and end.status is Status.FAILED
 
 
 def test_list_runs_prints_each_run_with_status_and_accuracy(tmp_path: Path, capsys):
-    from steplr_tui.cli import print_runs
+    import sys
+
+    from steplr_tui.commands import print_runs
 
     job_run(Job(CONFIG.with_values(epochs=2), tmp_path))
     (run,) = list_runs(tmp_path)
-    assert print_runs(tmp_path) == 0
+    assert print_runs(tmp_path, sys.stdout) == 0
     out = capsys.readouterr().out.splitlines()
     header = out[0]
     positions = [header.index(column) for column in SUMMARY_COLUMNS]
@@ -223,7 +230,7 @@ def test_list_runs_prints_each_run_with_status_and_accuracy(tmp_path: Path, caps
     for cell in (run.name, "COMPLETED", "adam lr 0.01 s2 g0.5 b64", "2/2", f"{best:.2f}%"):
         assert cell in row
     assert row.index("COMPLETED") == header.index("status")
-    assert print_runs(tmp_path / "empty") == 0
+    assert print_runs(tmp_path / "empty", sys.stdout) == 0
     assert capsys.readouterr().out.startswith("no runs in")
 
 
@@ -231,8 +238,8 @@ EDITS = {2: ScheduleEdit(lr=0.02), 4: ScheduleEdit(step_size=3, gamma=0.25)}
 
 
 def test_live_edits_apply_at_the_boundary_and_are_recorded(tmp_path: Path):
-    end, events = job_run(Job(CONFIG, tmp_path, edits=EditBox()), edits_during=EDITS)
-    assert end.status == "completed"
+    end, events = job_run(Job(CONFIG, tmp_path, inbox=Inbox()), edits_during=EDITS)
+    assert end.status is Status.COMPLETED
     expected = lrs_with_edits(CONFIG.lr, CONFIG.step_size, CONFIG.gamma, CONFIG.epochs, EDITS)
     assert [e.lr for e in events if isinstance(e, EpochEnd)] == expected
     assert [e.epoch for e in events if isinstance(e, EpochEnd) and e.edit] == [2, 4]
@@ -245,16 +252,16 @@ def test_live_edits_apply_at_the_boundary_and_are_recorded(tmp_path: Path):
 
 
 def test_a_resumed_run_follows_its_recorded_live_edits(tmp_path: Path):
-    job_run(Job(CONFIG, tmp_path / "a", edits=EditBox()), edits_during=EDITS)
+    job_run(Job(CONFIG, tmp_path / "a", inbox=Inbox()), edits_during=EDITS)
     (whole,) = list_runs(tmp_path / "a")
 
     # Stopped after epoch 4, whose boundary applied the second edit; resumed with no edits.
-    job_run(Job(CONFIG, tmp_path / "b", edits=EditBox()), 4, edits_during=EDITS)
+    job_run(Job(CONFIG, tmp_path / "b", inbox=Inbox()), 4, edits_during=EDITS)
     (stopped,) = list_runs(tmp_path / "b")
     assert stopped.epochs_done == 4
     config = config_from_record(stopped, TrainConfig(device="cpu"))
-    end, events = job_run(Job(config, tmp_path / "b", resume=stopped.path, edits=EditBox()))
-    assert end.status == "completed"
+    end, events = job_run(Job(config, tmp_path / "b", resume=stopped.path, inbox=Inbox()))
+    assert end.status is Status.COMPLETED
     resumed = read_run(stopped.path)
     assert resumed.metrics_without_time() == whole.metrics_without_time()
     assert [e.lr for e in events if isinstance(e, EpochEnd)][-2:] == [
@@ -262,10 +269,13 @@ def test_a_resumed_run_follows_its_recorded_live_edits(tmp_path: Path):
     ][-2:]
 
 
-def test_an_edit_pending_at_the_last_epoch_is_not_applied(tmp_path: Path):
-    edits = EditBox()
-    edits.propose(ScheduleEdit(lr=0.5))
+def test_an_edit_sent_in_the_last_epoch_is_refused_not_applied(tmp_path: Path):
+    inbox = Inbox()
+    inbox.put(EditRequest("late", ScheduleEdit(lr=0.5), "test"))
     config = CONFIG.with_values(epochs=1)
-    _, events = job_run(Job(config, None, edits=edits))
+    _, events = job_run(Job(config, None, inbox=inbox))
     (epoch,) = [e for e in events if isinstance(e, EpochEnd)]
     assert epoch.edit is None and epoch.lr == config.lr
+    (decision,) = [e for e in events if isinstance(e, Decision)]
+    assert decision.request == "late" and decision.decision == "refused"
+    assert "no boundary left" in decision.reason

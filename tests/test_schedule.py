@@ -77,7 +77,7 @@ def test_reference_plan_and_summary():
     p = plan(1e-3, 2, 0.1, 5)
     assert p.drops == [3, 5]
     assert p.final_lr == pytest.approx(1e-5)
-    assert p.summary() == "drops at epoch 3, 5 · final 1e-05"
+    assert p.summary() == "drops at epoch 3, 5 · final 1e-5"
     assert plan(0.1, 1, 0.5, 100).summary().startswith("99 drops from epoch 2")
 
 

@@ -7,10 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from steplr_tui.config import TrainConfig
-from steplr_tui.events import BatchProgress, EpochEnd, Notice, RunEnded
 from steplr_tui.run_view import RunView, format_duration, progress_bar, status_text
+from steplr_tui.runfolder import BatchProgress, EpochEnd, Notice, RunEnded, Status
 from steplr_tui.series import MinMaxSeries, line_points, step_points
-from tests.fakes import STEPS, scripted_events
+from tests.fakes import STEPS, opened, scripted_events
 
 
 def test_series_memory_is_bounded_and_spikes_survive():
@@ -115,40 +115,57 @@ def test_line_points_bin_only_when_the_points_do_not_fit():
 def test_view_folds_a_run():
     config = TrainConfig(epochs=3)
     view = RunView()
-    view.begin(config)
-    assert view.phase == "starting"
+    events = scripted_events(config, 2)
+    view.apply(events[0])  # the run opened: it is loading
+    assert view.active and view.starting
     changed = set()
-    for event in scripted_events(config, 2):
+    for event in events[1:]:
         changed |= view.apply(event)
     assert {"loss", "acc", "lr", "status", "log"} <= changed
-    assert view.phase == "running"
+    assert view.active and not view.starting
     assert [e.epoch for e in view.epochs] == [1, 2]
     assert len(view.losses) == 2 * STEPS
     # x of the last loss of epoch 2 is exactly 2.0 epochs.
     assert view.losses.downsample(1000).x[-1] == 2.0
-    assert abs(view.fraction_done - 2 / 3) < 1e-9
+    assert abs(view.run_fraction() - 2 / 3) < 1e-9
     assert view.eta() is not None and view.eta() > 0
-    view.apply(RunEnded("completed", "", 3, 1.5))
-    assert view.phase == "completed" and not view.active
+    view.apply(RunEnded(Status.COMPLETED, "", 3, 1.5))
+    assert view.status == "COMPLETED" and not view.active
     assert view.eta() is None
 
 
-def test_begin_forgets_the_previous_run():
+def test_a_new_run_forgets_the_previous_one():
     view = RunView()
-    view.begin(TrainConfig())
     for event in scripted_events(TrainConfig(), 2):
         view.apply(event)
     view.apply(Notice("fallback", persistent=True))
-    view.begin(TrainConfig(epochs=9))
+    view.apply(opened(TrainConfig(epochs=9)))
     assert view.epochs == [] and len(view.losses) == 0 and view.notice is None
-    assert view.config.epochs == 9
+    assert view.total_epochs == 9
+
+
+def test_a_resumed_session_drops_what_it_trains_again():
+    config = TrainConfig(epochs=6)
+    view = RunView()
+    view.apply_all(
+        [
+            opened(config, "/runs/a"),
+            *scripted_events(config, 4)[1:],
+            RunEnded(Status.STOPPED, "", 4, 2.0),
+        ]
+    )
+    assert len(view.losses) == 4 * STEPS and view.status == "STOPPED"
+    # Resumed from the checkpoint of epoch 2 (epochs 3 and 4 were after it).
+    view.apply(opened(config, "/runs/a", first_epoch=3))
+    assert view.active and [e.epoch for e in view.epochs] == [1, 2]
+    assert view.losses.downsample(1000).x[-1] <= 2.0
+    assert view.current_epoch == 3
 
 
 def test_status_line_reads_like_the_issue_asks():
     config = TrainConfig()
     view = RunView()
     assert "ready" in status_text(view, "cpu (2 threads)", "data auto in ~/x")
-    view.begin(config)
     events = scripted_events(config, 1)
     for event in events:
         view.apply(event)
@@ -157,7 +174,8 @@ def test_status_line_reads_like_the_issue_asks():
     for part in (
         "cpu (2 threads)",
         "MNIST 60,000/10,000",
-        "epoch 2/5",
+        "epoch 2/5 (50%)",
+        "30%",  # of the whole run: 1.5 of 5 epochs
         "61k samples/s",
         "elapsed",
         "ETA",
@@ -177,10 +195,10 @@ def test_formatters():
 
 def test_stopped_view_is_not_active():
     view = RunView()
-    view.begin(TrainConfig())
+    view.apply(opened(TrainConfig()))
     view.apply(EpochEnd(1, 0.001, 0.5, 90.0, 0.5, 0.5))
-    view.apply(RunEnded("stopped", "stopped by the user", 1, 0.6))
-    assert view.phase == "stopped" and not view.active
+    view.apply(RunEnded(Status.STOPPED, "stopped by the user", 1, 0.6))
+    assert view.status == "STOPPED" and not view.active
 
 
 def test_axis_ticks_are_round_numbers_whatever_the_span():

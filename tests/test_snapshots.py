@@ -94,7 +94,7 @@ def test_finished_run(snap_compare, size):
     async def run_to_the_end(pilot):
         await ready(pilot)
         await pilot.press("ctrl+r")
-        await settle(pilot, lambda: pilot.app.screen.view.phase == "completed")
+        await settle(pilot, lambda: pilot.app.screen.view.status == "COMPLETED")
 
     assert snap_compare(make_app(trainer), terminal_size=size, run_before=run_to_the_end)
 
@@ -102,7 +102,7 @@ def test_finished_run(snap_compare, size):
 def test_steering_edits_overlay_and_phases(snap_compare):
     """Mid-run: one edit applied (marked), one typed (pending), an overlay, the phase table."""
     from steplr_tui.compare import Overlay
-    from steplr_tui.events import EpochEnd
+    from steplr_tui.runfolder import EpochEnd
     from tests.fakes import scripted_events
 
     trainer = FakeTrainer(epochs_done=1, block=True)

@@ -1,4 +1,5 @@
-"""Issue 5 in the app: live edits, views, phase table, overlays, runs table and export."""
+"""Steering in the app (live edits, views, phase table, overlays, runs table, export),
+with the run side's own Steering deciding the requests."""
 
 from __future__ import annotations
 
@@ -8,17 +9,19 @@ from pathlib import Path
 from textual.widgets import DataTable, Input, Static
 
 from steplr_tui.config import TrainConfig
-from steplr_tui.events import EpochEnd
+from steplr_tui.control import Inbox
 from steplr_tui.jobs import Job, run_job
 from steplr_tui.phases import phases
-from steplr_tui.runs import list_runs, sort_runs
+from steplr_tui.reader import list_runs
+from steplr_tui.runfolder import EditRequest, EpochEnd, RunEnded, Status
+from steplr_tui.runs_table import sort_runs
 from steplr_tui.schedule import ScheduleEdit, format_lr, lrs_with_edits
 from steplr_tui.screens.export import ExportScreen
 from steplr_tui.screens.runs import RunsScreen
-from steplr_tui.trainer import synthetic_data, train
 from steplr_tui.widgets.phases import PhaseTable
 from steplr_tui.widgets.plots import LossPlot, LrPlot
 from tests.fakes import FakeTrainer, scripted_events
+from tests.synthetic import synthetic_data
 from tests.test_app import SIZE, log_text, make_app, wait_for
 
 CONFIG = TrainConfig(data_dir="/data/mnist", epochs=6, step_size=2, gamma=0.1, lr=0.001)
@@ -53,7 +56,6 @@ async def test_typed_edit_previews_at_once_and_applies_only_once_queued():
         await wait_for(pilot, trainer.emitted.is_set)
         await wait_for(pilot, lambda: len(app.screen.view.epochs) == 1)
         screen = app.screen
-        edits = trainer.jobs[0].edits
 
         await type_into(pilot, "gamma", "0.5")
         lr_plot = screen.query_one(LrPlot)
@@ -61,19 +63,22 @@ async def test_typed_edit_previews_at_once_and_applies_only_once_queued():
         expected = lrs_with_edits(0.001, 2, 0.1, 6, {2: ScheduleEdit(gamma=0.5)})
         assert lr_plot.pending == expected[2:] and lr_plot.pending_from == 2
         assert "typed gamma 0.5" in str(lr_plot.border_subtitle)
-        assert edits.peek() is None  # not handed over while still being typed
+        assert trainer.steering.queued is None  # not sent while still being typed
+        assert "enter queues it for after epoch 2" in str(lr_plot.border_subtitle)
 
         await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.view.pending)
+        assert trainer.steering.queued == ScheduleEdit(gamma=0.5)
         await pilot.pause()
-        assert edits.peek() == ScheduleEdit(gamma=0.5)
-        assert "queued gamma 0.5" in str(lr_plot.border_subtitle)
+        # The boundary is the run's own answer.
+        assert "queued gamma 0.5 · applies after epoch 2" in str(lr_plot.border_subtitle)
 
         await advance(pilot, trainer, 3)
         view = screen.view
         assert [e.lr for e in view.epochs] == expected[:4]
         assert view.edits == {2: ScheduleEdit(gamma=0.5)}
         assert view.mismatches == []
-        assert "Edit applied after epoch 2: gamma 0.5" in log_text(app)
+        assert "edit applied after epoch 2: gamma 0.5" in log_text(app)
         # Plot panes repaint at most once a second while training.
         await wait_for(pilot, lambda: "edit" in str(screen.query_one(LossPlot).border_title))
         assert screen.context.edit_epochs == [2]
@@ -98,10 +103,16 @@ async def test_putting_the_value_back_withdraws_a_queued_edit():
         await start_and_finish_epoch_1(pilot)
         await type_into(pilot, "step_size", "3")
         await pilot.press("enter")
-        assert trainer.jobs[0].edits.peek() == ScheduleEdit(step_size=3)
+        await wait_for(pilot, lambda: app.screen.view.pending)
+        assert trainer.steering.queued == ScheduleEdit(step_size=3)
         await type_into(pilot, "step_size", "2")
-        assert trainer.jobs[0].edits.peek() is None
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not app.screen.view.pending)
+        assert trainer.steering.queued is None
+        await pilot.pause()
         assert app.screen.query_one(LrPlot).pending == []
+        # The log says so: a withdrawn edit never reads as still queued.
+        assert "edit withdrawn: step_size of step_size 3" in log_text(app)
 
 
 async def test_invalid_edit_is_refused_with_the_rule():
@@ -111,28 +122,27 @@ async def test_invalid_edit_is_refused_with_the_rule():
         await start_and_finish_epoch_1(pilot)
         await type_into(pilot, "gamma", "2")
         await pilot.press("enter")
-        assert trainer.jobs[0].edits.peek() is None
+        await pilot.pause(0.1)
+        assert trainer.steering.queued is None
         assert "fix gamma" in str(app.screen.query_one(LrPlot).border_subtitle)
         errors = str(app.screen.query_one("#param-errors", Static).render())
         assert "gamma must be a number in (0, 1]" in errors
 
 
 async def test_lr_that_differs_from_the_plan_is_flagged():
-    def wrong_lr_trainer(job, should_stop, emit):
+    def wrong_lr_trainer(job, emit, should_stop):
         for event in scripted_events(job.config, job.config.epochs):
             if isinstance(event, EpochEnd) and event.epoch == 3:
                 event = EpochEnd(3, 0.5, event.train_loss, event.test_acc, 0.5, 1.5)
             emit(event)
-        from steplr_tui.events import RunEnded
-
-        emit(RunEnded("completed", "", job.config.epochs, 3.0))
+        emit(RunEnded(Status.COMPLETED, "", job.config.epochs, 3.0))
 
     app = make_app(wrong_lr_trainer, CONFIG)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: app.screen.view.phase == "completed")
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
         await pilot.pause(0.6)
-        assert app.screen.view.mismatches == ["epoch 3 used lr 0.5, the plan says 1e-04"]
+        assert app.screen.view.mismatches == ["epoch 3 used lr 0.5, the plan says 1e-4"]
         assert "⚠ epoch 3 used lr 0.5" in str(app.screen.query_one(LrPlot).border_subtitle)
         assert "warning: epoch 3 used lr 0.5" in log_text(app)
 
@@ -141,7 +151,7 @@ async def test_view_keys_switch_axes_scale_and_loss_mode():
     app = make_app(FakeTrainer(), CONFIG)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: app.screen.view.phase == "completed")
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
         screen = app.screen
         lr_plot, loss = screen.query_one(LrPlot), screen.query_one(LossPlot)
         before = lr_plot.plt.build()
@@ -151,9 +161,10 @@ async def test_view_keys_switch_axes_scale_and_loss_mode():
         assert screen.context.x_iterations
         assert "iteration" in lr_plot.plt.build() and "iteration" in loss.plt.build()
 
+        log_build = lr_plot.plt.build()
         await pilot.press("f3")
         assert "linear" in str(lr_plot.border_title)
-        assert "1e-3" not in lr_plot.plt.build()  # decade labels belong to the log scale
+        assert lr_plot.plt.build() != log_build
 
         await pilot.press("f4")
         assert "per epoch" in str(loss.border_title)
@@ -167,7 +178,7 @@ async def test_phase_table_has_a_row_per_lr_phase():
     app = make_app(FakeTrainer(), CONFIG)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: app.screen.view.phase == "completed")
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
         await pilot.press("f5")
         table = app.screen.query_one(PhaseTable)
         assert table.display and not app.screen.query_one("#log").display
@@ -175,7 +186,7 @@ async def test_phase_table_has_a_row_per_lr_phase():
         expected = phases(app.screen.view.epochs)
         assert len(rows) == len(expected) == 3
         assert [str(row[1]).strip() for row in rows] == ["1-2", "3-4", "5-6"]
-        assert [row[0] for row in rows] == ["1e-03", "1e-04", "1e-05"]
+        assert [row[0] for row in rows] == ["1e-3", "1e-4", "1e-5"]
         assert [str(row[2]).strip() for row in rows] == [f"{p.loss_change:+.4f}" for p in expected]
         await pilot.press("f5")
         assert app.screen.query_one("#log").display
@@ -230,14 +241,14 @@ async def test_pin_overlays_the_last_run_and_names_it_in_the_legend():
     app = make_app(FakeTrainer(), CONFIG)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: app.screen.view.phase == "completed")
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
         await pilot.press("f7")
         screen = app.screen
         (overlay,) = screen.context.overlays
-        assert overlay.label == "adam lr 1e-03 s2 g0.1 b64"
+        assert overlay.label == "adam lr 1e-3 s2 g0.1 b64"
         assert list(overlay.lrs) == [e.lr for e in screen.view.epochs]
         legend = screen.query_one("#legend", Static)
-        assert legend.display and "adam lr 1e-03 s2 g0.1 b64" in str(legend.render())
+        assert legend.display and "adam lr 1e-3 s2 g0.1 b64" in str(legend.render())
         await pilot.press("f7")
         assert screen.context.overlays == [] and not legend.display
 
@@ -246,7 +257,7 @@ def record_runs(tmp_path: Path) -> None:
     data = synthetic_data(n_train=256, n_test=64)
     for lr, epochs in ((0.05, 3), (0.001, 2)):
         config = TrainConfig(epochs=epochs, batch_size=64, lr=lr, device="cpu")
-        run_job(Job(config, tmp_path), lambda: False, lambda e: None, data=data)
+        run_job(Job(config, tmp_path), lambda e: None, data=data)
 
 
 async def test_runs_table_sorts_and_picks_overlays(tmp_path: Path):
@@ -283,8 +294,8 @@ async def test_runs_table_sorts_and_picks_overlays(tmp_path: Path):
 async def test_export_key_writes_csv_and_shows_the_snippet(tmp_path: Path):
     data = synthetic_data(n_train=256, n_test=64)
 
-    def real(job, should_stop, emit):
-        return run_job(job, should_stop, emit, data=data)
+    def real(job, emit, should_stop):
+        return run_job(job, emit, should_stop, data=data)
 
     config = TrainConfig(epochs=2, batch_size=64, lr=0.01, device="cpu")
     app = make_app(real, config, runs_dir=tmp_path)
@@ -292,7 +303,7 @@ async def test_export_key_writes_csv_and_shows_the_snippet(tmp_path: Path):
         await pilot.press("f6")
         assert not isinstance(app.screen, ExportScreen)  # nothing to export yet
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: app.screen.view.phase == "completed", timeout=60)
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED", timeout=60)
         await pilot.press("f6")
         await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen))
         (run,) = list_runs(tmp_path)
@@ -306,25 +317,23 @@ async def test_export_key_writes_csv_and_shows_the_snippet(tmp_path: Path):
 async def test_resumed_edited_run_shows_its_recorded_values(tmp_path: Path):
     data = synthetic_data(n_train=256, n_test=64)
     config = TrainConfig(epochs=4, batch_size=64, lr=0.01, step_size=1, gamma=0.5, device="cpu")
-    from steplr_tui.steering import EditBox
-
-    box = EditBox()
-    box.propose(ScheduleEdit(lr=0.02, gamma=0.25))
+    inbox = Inbox()
+    inbox.put(EditRequest("e1", ScheduleEdit(lr=0.02, gamma=0.25), "test"))
     done = []
     run_job(
-        Job(config, tmp_path, edits=box),
-        lambda: len(done) >= 2,
+        Job(config, tmp_path, inbox=inbox),
         lambda e: done.append(e) if isinstance(e, EpochEnd) else None,
+        lambda: len(done) >= 2,
         data=data,
     )
     (run,) = list_runs(tmp_path)
 
-    def real(job, should_stop, emit):
-        return run_job(job, should_stop, emit, replay=True, data=data)
+    def real(job, emit, should_stop):
+        return run_job(job, emit, should_stop, data=data)
 
     app = make_app(real, TrainConfig(device="cpu"), runs_dir=tmp_path, resume=run.path)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.screen.view.phase == "completed", timeout=60)
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED", timeout=60)
         view = app.screen.view
         assert [e.lr for e in view.epochs] == lrs_with_edits(
             0.01, 1, 0.5, 4, {1: ScheduleEdit(lr=0.02, gamma=0.25)}
@@ -337,10 +346,8 @@ async def test_real_trainer_takes_a_live_edit_from_the_dashboard():
     data = synthetic_data(n_train=512, n_test=64)
     config = TrainConfig(epochs=1000, batch_size=64, lr=0.01, step_size=10_000, device="cpu")
 
-    def real(job, should_stop, emit):
-        return train(
-            job.config, should_stop, emit, data=data, take_edit=job.edits.take, progress_interval=0
-        )
+    def real(job, emit, should_stop):
+        return run_job(job, emit, should_stop, data=data)
 
     app = make_app(real, config)
     async with app.run_test(size=SIZE) as pilot:
@@ -384,8 +391,8 @@ async def test_resumed_run_whose_recorded_schedule_was_changed_is_flagged(tmp_pa
     done = []
     run_job(
         Job(config, tmp_path),
-        lambda: len(done) >= 2,
         lambda e: done.append(e) if isinstance(e, EpochEnd) else None,
+        lambda: len(done) >= 2,
         data=data,
     )
     (run,) = list_runs(tmp_path)
@@ -394,41 +401,37 @@ async def test_resumed_run_whose_recorded_schedule_was_changed_is_flagged(tmp_pa
     raw["config"]["gamma"] = 0.9
     (run.path / "config.json").write_text(json.dumps(raw))
 
-    def real(job, should_stop, emit):
-        return run_job(job, should_stop, emit, replay=True, data=data)
+    def real(job, emit, should_stop):
+        return run_job(job, emit, should_stop, data=data)
 
     app = make_app(real, TrainConfig(device="cpu"), runs_dir=tmp_path, resume=run.path)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.screen.view.phase == "completed", timeout=60)
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED", timeout=60)
         mismatches = app.screen.view.mismatches
-        assert mismatches and mismatches[0] == "epoch 2 used lr 5e-03, the plan says 9e-03"
+        assert mismatches and mismatches[0] == "epoch 3 used lr 2.5e-3, the plan says 8.1e-3"
         await pilot.pause(0.6)
         assert "⚠" in str(app.screen.query_one(LrPlot).border_subtitle)
 
 
-async def test_an_edit_queued_while_the_last_one_is_applied_survives():
-    from steplr_tui.messages import TrainerEvent
-    from tests.fakes import epoch_events
-
+async def test_edits_queued_before_one_boundary_apply_together_in_order():
     trainer = FakeTrainer(epochs_done=1, block=True)
     app = make_app(trainer, CONFIG)
     async with app.run_test(size=SIZE) as pilot:
         await start_and_finish_epoch_1(pilot)
-        screen, edits = app.screen, trainer.jobs[0].edits
+        screen = app.screen
         await type_into(pilot, "gamma", "0.5")
         await pilot.press("enter")
-        first = edits.take()  # the trainer takes it at the end of epoch 2...
-        await type_into(pilot, "lr", "0.002")  # ...while the user queues another
+        await type_into(pilot, "lr", "0.002")
         await pilot.press("enter")
-        second = edits.peek()
-        assert second == ScheduleEdit(lr=0.002, gamma=0.5)
-        for event in epoch_events(2, 0.001, first):  # then epoch 2's end arrives
-            screen.post_message(TrainerEvent(screen.run_id, event))
-        await wait_for(pilot, lambda: len(screen.view.epochs) == 2)
+        await wait_for(pilot, lambda: len(screen.view.pending) == 2)
+        assert trainer.steering.queued == ScheduleEdit(lr=0.002, gamma=0.5)
+        await advance(pilot, trainer, 1)
+        assert screen.view.edits == {2: ScheduleEdit(lr=0.002, gamma=0.5)}
+        assert screen.view.pending == {}
+        await pilot.press("tab")  # leave the lr field: both fields show what the run holds
         await pilot.pause()
-        assert screen.view.edits == {2: ScheduleEdit(gamma=0.5)}
-        assert edits.peek() == second and screen._queued == second
         assert screen.query_one("#field-lr", Input).value == "0.002"
+        assert screen.query_one("#field-gamma", Input).value == "0.5"
 
 
 async def test_iteration_axis_before_a_run_follows_the_batch_size_field():

@@ -8,15 +8,20 @@ import pytest
 import torch
 
 from steplr_tui.config import TrainConfig
-from steplr_tui.events import BatchProgress, EpochEnd, Notice, RunEnded, RunStarted
+from steplr_tui.runfolder import BatchProgress, EpochEnd, Notice, RunEnded, RunStarted, Status
 from steplr_tui.schedule import step_lrs
-from steplr_tui.trainer import describe_device, resolve_device, synthetic_data, train
+from steplr_tui.trainer import describe_device, resolve_device, train
+from tests.synthetic import synthetic_data
 
 
 def run(config, data=None, stop=lambda: False, interval=0.0):
     events = []
     end = train(
-        config, stop, events.append, data=data or synthetic_data(), progress_interval=interval
+        config,
+        events.append,
+        should_stop=stop,
+        data=data or synthetic_data(),
+        progress_interval=interval,
     )
     return end, events
 
@@ -28,7 +33,7 @@ def test_event_order_and_contents():
     end, events = run(CONFIG)
     kinds = [type(e) for e in events]
     assert kinds[0] is RunStarted and kinds[-1] is RunEnded
-    assert end.status == "completed" and events[-1] == end and end.epochs_done == 3
+    assert end.status is Status.COMPLETED and events[-1] == end and end.epochs_done == 3
     started = events[0]
     assert started.n_train == 512 and started.steps_per_epoch == math.ceil(512 / 50)
     epochs = [e for e in events if isinstance(e, EpochEnd)]
@@ -77,7 +82,7 @@ def test_stop_takes_effect_at_the_next_batch():
         return calls["n"] > 15
 
     end, events = run(CONFIG, stop=stop_after_15)
-    assert end.status == "stopped"
+    assert end.status is Status.STOPPED
     # 15 batches ran (11 in epoch 1, 4 in epoch 2), not one more.
     trained = sum(len(e.losses) for e in events if isinstance(e, BatchProgress))
     assert trained == 15
@@ -86,7 +91,7 @@ def test_stop_takes_effect_at_the_next_batch():
 
 def test_sgd_with_momentum_runs():
     end, _ = run(CONFIG.with_values(optimizer="sgd", momentum=0.9, lr=0.05, epochs=1))
-    assert end.status == "completed"
+    assert end.status is Status.COMPLETED
 
 
 def test_divergence_fails_with_advice(monkeypatch):
@@ -111,7 +116,7 @@ def test_divergence_fails_with_advice(monkeypatch):
     monkeypatch.setattr(trainer_module, "make_train_step", NanAfter.make)
     end, events = run(CONFIG.with_values(epochs=3), interval=10.0)
     assert NanAfter.calls == 17  # stopped at that very batch, not one later
-    assert end.status == "failed"
+    assert end.status is Status.FAILED
     assert "lower lr" in end.message and "epoch 2, batch 6" in end.message
     # The epoch with the NaN never reports an end.
     assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [1]
@@ -119,14 +124,14 @@ def test_divergence_fails_with_advice(monkeypatch):
 
 def test_invalid_config_fails_cleanly():
     end, events = run(CONFIG.with_values(gamma=5.0))
-    assert end.status == "failed" and "gamma" in end.message
+    assert end.status is Status.FAILED and "gamma" in end.message
     assert [type(e) for e in events] == [RunEnded]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_missing_cuda_fails_with_a_way_out():
     end, _ = run(CONFIG.with_values(device="cuda"))
-    assert end.status == "failed"
+    assert end.status is Status.FAILED
     assert "--device auto or cpu" in end.message
 
 
@@ -134,7 +139,7 @@ def test_unexpected_exception_becomes_a_failed_run():
     data = synthetic_data()
     broken = type(data)(data.train_x[:, :10], data.train_y, data.test_x, data.test_y, "bad", "x")
     end, _ = run(CONFIG, data=broken)
-    assert end.status == "failed" and end.message.startswith("training failed: ")
+    assert end.status is Status.FAILED and end.message.startswith("training failed: ")
     assert "Traceback" not in end.message
 
 
@@ -163,7 +168,7 @@ def test_out_of_memory_suggests_a_smaller_batch(monkeypatch):
 
     monkeypatch.setattr(trainer_module, "evaluate", oom)
     end, _ = run(CONFIG.with_values(batch_size=4096, epochs=1))
-    assert end.status == "failed"
+    assert end.status is Status.FAILED
     assert "out of memory with batch size 4096" in end.message
     assert "smaller --batch-size" in end.message
 
@@ -185,9 +190,31 @@ def test_the_heap_before_a_run_is_hidden_from_the_collector_during_it_only():
             frozen_during.append(gc.get_freeze_count())
 
     assert gc.get_freeze_count() == 0
-    train(CONFIG, lambda: False, emit, data=synthetic_data())
+    train(CONFIG, emit, data=synthetic_data())
     assert frozen_during and min(frozen_during) > 1000  # the interpreter's own objects at least
     assert gc.get_freeze_count() == 0
     # A failed run gives them back too.
-    train(TrainConfig(device="cuda:nope"), lambda: False, lambda e: None, data=synthetic_data())
+    train(TrainConfig(device="cuda:nope"), lambda e: None, data=synthetic_data())
     assert gc.get_freeze_count() == 0
+
+
+def test_threads_apply_during_the_run_and_are_given_back():
+    before = torch.get_num_threads()
+    seen = []
+
+    def emit(event):
+        if isinstance(event, EpochEnd):
+            seen.append(torch.get_num_threads())
+
+    train(CONFIG.with_values(threads=1, epochs=1), emit, data=synthetic_data())
+    assert seen == [1]
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_other_models_learn_and_report_their_name(model):
+    end, events = run(CONFIG.with_values(model=model, epochs=2, lr=0.003))
+    assert end.status is Status.COMPLETED
+    started = next(e for e in events if isinstance(e, RunStarted))
+    assert started.model == {"mlp": "MLP 784-256-10", "cnn": "LeNet-style CNN"}[model]
+    assert [e for e in events if isinstance(e, EpochEnd)][-1].test_acc > 80.0

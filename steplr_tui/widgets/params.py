@@ -13,9 +13,10 @@ from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, Select, Static
 
 from steplr_tui.config import SPECS, FieldError, FieldSpec, TrainConfig, parse_values
+from steplr_tui.runfolder import LIVE_FIELDS
+from steplr_tui.widgets.keys import OrderedKeys
 
-# Fields that stay editable while a run trains: edits apply at the next epoch boundary.
-LIVE_FIELDS = ("lr", "step_size", "gamma")
+__all__ = ["LIVE_FIELDS", "ParamPanel"]
 
 CHOICE_LABELS = {
     "adam": "Adam",
@@ -28,6 +29,9 @@ CHOICE_LABELS = {
     "fashion-mnist": "Fashion-MNIST",
     "kmnist": "KMNIST",
     "sample": "sample",
+    "linear": "linear",
+    "mlp": "MLP",
+    "cnn": "CNN",
 }
 
 
@@ -46,8 +50,8 @@ class SpecValidator(Validator):
         return self.success()
 
 
-class NumberInput(Input):
-    """A numeric field whose value Up and Down nudge by one step."""
+class NumberInput(OrderedKeys, Input):
+    """A numeric field whose value Up and Down nudge by one step; keys land in order."""
 
     BINDINGS = [
         Binding("up", "nudge(1)", "Up", show=False),
@@ -69,6 +73,10 @@ class NumberInput(Input):
         if new is not None:
             self.value = new
             self.cursor_position = len(new)
+
+
+class ChoiceSelect(OrderedKeys, Select):
+    """A drop-down whose keys land in order too."""
 
 
 class ParamPanel(Vertical):
@@ -93,7 +101,7 @@ class ParamPanel(Vertical):
                 yield Label(spec.label, classes="param-label")
                 value = getattr(self._initial, spec.name)
                 if spec.kind == "choice":
-                    yield Select(
+                    yield ChoiceSelect(
                         [(CHOICE_LABELS.get(c, c), c) for c in spec.choices],
                         value=value,
                         allow_blank=False,
@@ -127,20 +135,33 @@ class ParamPanel(Vertical):
             values["momentum"] = self._initial.momentum
         return values, errors
 
-    def set_values(self, config: TrainConfig) -> None:
-        """Show `config` in the fields (a resumed run's recorded parameters)."""
+    def set_values(self, values: Any) -> None:
+        """Show a run's parameters in the fields (a TrainConfig, or a recorded config's
+        dict, of which only the values each field accepts are shown)."""
+        items = values.as_dict() if isinstance(values, TrainConfig) else dict(values)
         for spec in SPECS.values():
+            if spec.name not in items or items[spec.name] is None:
+                continue
+            value = items[spec.name]
             widget = self.query_one(f"#field-{spec.name}")
-            value = getattr(config, spec.name)
-            widget.value = value if spec.kind == "choice" else spec.format(value)
+            if spec.kind == "choice":
+                if value in spec.choices:
+                    widget.value = value
+                continue
+            try:
+                spec.check_value(value)
+            except FieldError:
+                continue
+            widget.value = spec.format(value)
 
     def focus_field(self, name: str) -> None:
         self.query_one(f"#field-{name}").focus()
 
-    def set_running(self, running: bool) -> None:
-        """Lock the fields that describe the run in progress; lr, step_size and gamma stay live."""
+    def set_running(self, running: bool, steerable: bool = True) -> None:
+        """Lock the fields that describe the run in progress; lr, step_size and gamma stay
+        live while the run can be steered."""
         for spec in SPECS.values():
-            locked = running and spec.name not in LIVE_FIELDS
+            locked = running and (spec.name not in LIVE_FIELDS or not steerable)
             field = self.query_one(f"#field-{spec.name}")
             field.disabled = locked
             if isinstance(field, Input):
@@ -153,14 +174,13 @@ class ParamPanel(Vertical):
         if not running:
             self._sync_momentum()
 
-    def set_live_values(self, values: dict[str, Any]) -> None:
-        """Show the values a run now holds in the live fields (after an edit, or a resume)."""
-        for name in LIVE_FIELDS:
-            if name in values:
-                widget = self.query_one(f"#field-{name}", Input)
-                text = SPECS[name].format(values[name])
-                if widget.value != text:
-                    widget.value = text
+    def set_texts(self, texts: dict[str, str]) -> None:
+        """Write these texts into their fields (only ever fields the user is not editing)."""
+        for name, text in texts.items():
+            widget = self.query_one(f"#field-{name}", Input)
+            if widget.value != text:
+                widget.value = text
+                widget.cursor_position = len(text)
 
     @on(Input.Changed)
     @on(Select.Changed)

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import DataTable
 
-from steplr_tui.events import EpochEnd
-from steplr_tui.phases import Phase, phases
-from steplr_tui.run_view import format_duration
+from steplr_tui.phases import LrPhase, phases
+from steplr_tui.runfolder import EpochEnd
 from steplr_tui.schedule import format_lr
+from steplr_tui.text import format_duration
 
 # Changes only: the panes beside the table show the levels.
 COLUMNS = ("lr", "epochs", "Δloss", "Δacc", "time")
@@ -30,7 +30,7 @@ class PhaseTable(DataTable):
         super().__init__(
             cursor_type="row", zebra_stripes=True, show_cursor=False, cell_padding=0, **kwargs
         )
-        self._phases: list[Phase] = []  # what the rows show, to replace only what changed
+        self._phases: list[LrPhase] = []  # what the rows show, to replace only what changed
 
     def on_mount(self) -> None:
         for i, name in enumerate(COLUMNS):

@@ -1,0 +1,95 @@
+"""The help screen (f1, or ? outside a text field): every key, and how steering works."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Static
+
+STEERING = """\
+[b]Steering a run[/b] (lr, step_size and gamma stay editable while a run trains)
+  Type a value: the LR pane draws its future in blue at once.
+  enter or tab queues it; the run says after which epoch it applies.
+  A half-typed value is never sent. Putting back the value the run holds
+  withdraws what is queued for that field (from any viewer).
+  At the epoch's end, after scheduler.step(), the run sets StepLR's
+  step_size and gamma and every param group's lr, as a script would.
+  In the last epoch there is no boundary left: the edit is refused.
+  A field you are typing in is never overwritten by the run's values.
+
+[b]Runs that outlive the terminal[/b]
+  ctrl+n starts the fields as a detached run and watches it; ctrl+q then
+  leaves it training. steplr-tui attach [RUN] watches it again from any
+  terminal; steplr-tui stop RUN and steplr-tui edit RUN --lr X steer it
+  from the shell.
+"""
+
+RUNS_KEYS = (
+    ("s", "sort by newest, best accuracy, last accuracy, last loss, time"),
+    ("space", "mark or unmark the run as an overlay (up to 4)"),
+    ("c", "clear the marks"),
+    ("enter", "resume the run here (STOPPED, INTERRUPTED or FAILED)"),
+    ("a", "attach: watch and steer a running run, or open a finished one"),
+    ("escape", "close, keeping the marked overlays"),
+)
+
+
+HELP_TEXT = {
+    "start": "start a run here, in this app (a fresh run each time)",
+    "detach": "start the fields as a detached run, which outlives the terminal",
+    "stop": "stop the run at its next batch (STOPPED, checkpoint kept)",
+    "runs": "the recorded runs: compare, overlay, resume, attach",
+    "help": "this help",
+    "toggle_x": "x axis in epochs or iterations (batches), on all three panes",
+    "toggle_lr_scale": "LR pane: log or linear scale",
+    "toggle_loss": "loss pane: per batch (band and mean) or per epoch",
+    "toggle_phases": "the phase table in place of the log, and back",
+    "export": "write the run's metrics.csv and show a PyTorch snippet",
+    "pin": "pin the run as an overlay, to compare the next ones; again to unpin",
+    "toggle_loss_log": "loss pane: log or linear y",
+    "smoothing": "loss pane: smoothing off, 0.6, 0.9, 0.99 (TensorBoard's EMA)",
+    "next_metric": "the per-epoch pane: next metric (a script may give several)",
+    "quit": "quit (a run in this app stops first; a detached one goes on)",
+}
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys of the screen in view, the runs table's keys, and the steering rules."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("f1", "close", "Close", show=False),
+        Binding("q", "close", "Close", show=False),
+    ]
+
+    def __init__(self, under: Screen) -> None:
+        super().__init__()
+        self.under = under
+
+    def compose(self) -> ComposeResult:
+        lines = ["[b]Keys[/b]"]
+        for node in (self.under, self.app):
+            for binding in node.BINDINGS:
+                if binding.action not in HELP_TEXT or binding.key == "question_mark":
+                    continue
+                key = self.app.get_key_display(binding)
+                lines.append(f"  [b]{key:<8}[/b] {HELP_TEXT[binding.action]}")
+        lines += [
+            "  [b]ctrl+p  [/b] search every action (the command palette)",
+            "  [b]tab     [/b] next field; shift+tab the one before",
+            "  [b]up/down [/b] in a number field: nudge it (0.001 -> 0.002, 5 -> 6)",
+            "  [b]enter   [/b] in a drop-down: open it",
+            "",
+            "[b]In the runs table (ctrl+o)[/b]",
+            *(f"  [b]{key:<8}[/b] {text}" for key, text in RUNS_KEYS),
+            "",
+            STEERING,
+        ]
+        with VerticalScroll(id="help-box"):
+            yield Static("\n".join(lines), id="help-text")
+        yield Footer()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
