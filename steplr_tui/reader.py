@@ -32,10 +32,15 @@ class RunNotFound(LookupError):
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """Every readable epoch line; a torn or garbled line (a kill mid-write) is skipped."""
+    """Every readable epoch line; a torn or garbled line (a kill mid-write) is skipped.
+
+    Only a regular file is read (never a device or a pipe put in its place)."""
+    file = path / METRICS_FILE
     try:
-        text = (path / METRICS_FILE).read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
+        if not file.is_file():
+            return []
+        text = file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
         return []
     metrics = []
     for line in text.splitlines():

@@ -31,6 +31,27 @@ def opened(config: TrainConfig, path: str = "", first_epoch: int = 1) -> RunOpen
     return RunOpened(path, config.as_dict(), first_epoch=first_epoch, pid=4242, host="fake")
 
 
+def run_in_folder(trainer: "FakeTrainer", config: TrainConfig, runs_dir) -> tuple:
+    """The fake run in a thread of its own, writing a real run folder (as another process
+    would): returns (folder, thread). Its events carry the folder's path."""
+    import os
+
+    from steplr_tui.record import RunRecord
+
+    record = RunRecord.create(runs_dir, config.as_dict(), {"kind": "builtin"})
+    record.mark_running(pid=os.getpid())
+    trainer.folder = record.path
+
+    def emit(event: Event) -> None:
+        if isinstance(event, RunOpened):
+            event = RunOpened(str(record.path), event.config, event.first_epoch, pid=os.getpid())
+        record.write(event)
+
+    thread = threading.Thread(target=lambda: trainer(Job(config), emit, lambda: False), daemon=True)
+    thread.start()
+    return record.path, thread
+
+
 def started(config: TrainConfig) -> RunStarted:
     return RunStarted(
         device="cpu (2 threads)",
@@ -99,7 +120,9 @@ class FakeTrainer:
         notice: str | None = None,
         fail: str | None = None,
         raise_exc: BaseException | None = None,
+        folder=None,
     ) -> None:
+        self.folder = folder  # a run folder whose control.jsonl it reads too
         self.epochs_done = epochs_done
         self.block = block
         self.notice = notice
@@ -134,7 +157,7 @@ class FakeTrainer:
                 raise self.raise_exc
             done = config.epochs if self.epochs_done is None else self.epochs_done
             steering = self.steering = Steering(
-                ControlReader(None, 0, job.inbox), emit, epoch=done + 1, epochs=config.epochs
+                ControlReader(self.folder, 0, job.inbox), emit, epoch=done + 1, epochs=config.epochs
             )
             events = scripted_events(config, done)
             emit(events[0])

@@ -1,0 +1,166 @@
+"""Viewers of a run folder (Pilot): replay equals live, steering from any viewer, several
+viewers at once, a dead run's process, a finished run opened read-only."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from textual.widgets import Input
+
+from steplr_tui.app import SteplrApp
+from steplr_tui.config import TrainConfig
+from steplr_tui.record import RunRecord
+from steplr_tui.runfolder import CONTROL_FILE, EVENTS_FILE, STATUS_FILE, RunOpened, Status
+from steplr_tui.schedule import ScheduleEdit
+from steplr_tui.widgets.plots import LossPlot, LrPlot, MetricPlot
+from tests.fakes import FakeTrainer, run_in_folder, scripted_events
+from tests.test_app import SIZE, log_text, wait_for
+from tests.test_steering import type_into
+
+CONFIG = TrainConfig(data_dir="/data/mnist", epochs=6, step_size=2, gamma=0.1, lr=0.001)
+
+
+def viewer(path, **kwargs) -> SteplrApp:
+    return SteplrApp(
+        TrainConfig(data_dir="/data/mnist"),
+        attach=path,
+        warm_up=False,
+        cursor_blink=False,
+        theme="textual-dark",
+        **kwargs,
+    )
+
+
+def panes(app) -> dict[str, str]:
+    screen = app.screen
+    screen._dirty |= {"lr", "loss", "acc"}
+    screen.redraw()
+    out = {
+        cls.__name__: screen.query_one(cls).plt.build() for cls in (LrPlot, LossPlot, MetricPlot)
+    }
+    out["titles"] = " | ".join(
+        f"{screen.query_one(c).border_title} / {screen.query_one(c).border_subtitle}"
+        for c in (LrPlot, LossPlot, MetricPlot)
+    )
+    return out
+
+
+async def test_a_replayed_run_draws_what_the_live_one_drew(tmp_path):
+    """The very events of a run watched live in the app's own thread, replayed from a folder."""
+    trainer = FakeTrainer()
+    seen = []
+
+    def recording(job, emit, should_stop):
+        return trainer(job, lambda e: (seen.append(e), emit(e)), should_stop)
+
+    live = SteplrApp(CONFIG, train_fn=recording, warm_up=False, cursor_blink=False)
+    async with live.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: live.screen.view.status == "COMPLETED")
+        await pilot.pause()
+        live_panes, live_log = panes(live), log_text(live)
+    # The same events written to a folder, as a run in another process writes them.
+    record = RunRecord.create(tmp_path, CONFIG.as_dict(), {})
+    record.mark_running()
+    for event in seen:
+        record.write(event)
+    record.close()
+    replay = viewer(record.path)
+    async with replay.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: replay.screen.view.status == "COMPLETED")
+        await pilot.pause()
+        assert panes(replay) == live_panes
+        assert log_text(replay) == live_log
+
+
+async def test_an_attached_viewer_steers_and_stops_a_run_in_another_thread(tmp_path):
+    trainer = FakeTrainer(epochs_done=1, block=True)
+    path, thread = run_in_folder(trainer, CONFIG, tmp_path)
+    app = viewer(path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: len(screen.view.epochs) == 1)
+        assert screen.controller.attached and screen.view.active
+        # The fields show the run's parameters; only the live ones can be edited.
+        assert screen.query_one("#field-epochs", Input).value == "6"
+        assert screen.query_one("#field-epochs", Input).disabled
+        await type_into(pilot, "gamma", "0.5")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.view.pending)
+        assert trainer.steering.queued == ScheduleEdit(gamma=0.5)
+        lines = (path / CONTROL_FILE).read_text().splitlines()
+        assert json.loads(lines[0])["gamma"] == 0.5
+        trainer.advance()
+        await wait_for(pilot, lambda: screen.view.edits == {2: ScheduleEdit(gamma=0.5)})
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: screen.view.status == "STOPPED")
+        assert "stopped by viewer" in log_text(app)
+    thread.join(5)
+    assert not thread.is_alive()
+
+
+async def test_two_viewers_see_an_edit_pending_then_applied(tmp_path):
+    trainer = FakeTrainer(epochs_done=1, block=True)
+    path, thread = run_in_folder(trainer, CONFIG, tmp_path)
+    one, two = viewer(path), viewer(path)
+    async with one.run_test(size=SIZE) as p1, two.run_test(size=SIZE) as p2:
+        await wait_for(p1, lambda: len(one.screen.view.epochs) == 1)
+        await wait_for(p2, lambda: len(two.screen.view.epochs) == 1)
+        two.screen.query_one("#field-gamma", Input).focus()  # a field being typed in is left be
+        await type_into(p1, "lr", "0.002")
+        await p1.press("enter")
+        # The other viewer shows it pending, as the run queued it...
+        await wait_for(p2, lambda: two.screen.view.pending)
+        await p2.pause()
+        assert "queued lr 2e-3 · applies after epoch 2" in str(
+            two.screen.query_one(LrPlot).border_subtitle
+        )
+        assert two.screen.query_one("#field-lr", Input).value == "0.002"
+        # ...then applied, in both.
+        trainer.advance()
+        for pilot, app in ((p1, one), (p2, two)):
+            await wait_for(pilot, lambda app=app: app.screen.view.edits)
+            assert app.screen.view.edits == {2: ScheduleEdit(lr=0.002)}
+            assert not app.screen.view.pending
+        await p2.press("ctrl+s")
+        await wait_for(p1, lambda: one.screen.view.status == "STOPPED")
+    thread.join(5)
+
+
+async def test_a_dead_run_process_reads_interrupted_with_how_to_resume(tmp_path):
+    record = RunRecord.create(tmp_path, CONFIG.as_dict(), {})
+    dead = os.fork()
+    if dead == 0:  # pragma: no cover - a child that is gone at once
+        os._exit(0)
+    os.waitpid(dead, 0)
+    record.mark_running(pid=dead)
+    for event in scripted_events(CONFIG, 2):
+        record.write(event)
+    app = viewer(record.path)
+    started = time.monotonic()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.view.status == "INTERRUPTED")
+        assert time.monotonic() - started < 3.0 + 2.0  # the watcher checks every second
+        assert f"--resume {record.path.name} --detach" in app.screen.view.end.message
+        assert "INTERRUPTED" in log_text(app)
+        assert len(app.screen.view.epochs) == 2
+
+
+async def test_a_finished_run_opens_read_only_with_its_final_panes(tmp_path):
+    trainer = FakeTrainer()
+    path, thread = run_in_folder(trainer, CONFIG, tmp_path)
+    thread.join(5)
+    status = json.loads((path / STATUS_FILE).read_text())
+    assert status["status"] == "COMPLETED"
+    app = viewer(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
+        screen = app.screen
+        assert [e.epoch for e in screen.view.epochs] == [1, 2, 3, 4, 5, 6]
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not (path / CONTROL_FILE).exists()  # nothing sent to a finished run
+        assert screen.query_one("#field-lr", Input).value == "0.001"
+    assert (path / EVENTS_FILE).stat().st_size > 0
