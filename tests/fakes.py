@@ -31,7 +31,7 @@ def opened(config: TrainConfig, path: str = "", first_epoch: int = 1) -> RunOpen
     return RunOpened(path, config.as_dict(), first_epoch=first_epoch, pid=4242, host="fake")
 
 
-def run_in_folder(trainer: "FakeTrainer", config: TrainConfig, runs_dir) -> tuple:
+def run_in_folder(trainer: FakeTrainer, config: TrainConfig, runs_dir) -> tuple:
     """The fake run in a thread of its own, writing a real run folder (as another process
     would): returns (folder, thread). Its events carry the folder's path."""
     import os

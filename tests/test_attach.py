@@ -12,7 +12,7 @@ from textual.widgets import Input
 from steplr_tui.app import SteplrApp
 from steplr_tui.config import TrainConfig
 from steplr_tui.record import RunRecord
-from steplr_tui.runfolder import CONTROL_FILE, EVENTS_FILE, STATUS_FILE, RunOpened, Status
+from steplr_tui.runfolder import CONTROL_FILE, EVENTS_FILE, STATUS_FILE
 from steplr_tui.schedule import ScheduleEdit
 from steplr_tui.widgets.plots import LossPlot, LrPlot, MetricPlot
 from tests.fakes import FakeTrainer, run_in_folder, scripted_events

@@ -4,6 +4,7 @@ a killed run, garbage in control.jsonl, a full disk."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -64,10 +65,8 @@ def wait_status(path: Path, status: Status, timeout: float) -> None:
 def kill_run(path: Path) -> None:
     pid = read_run(path).pid
     if pid:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def test_detach_prints_where_the_run_is_without_importing_torch(tmp_path: Path):

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from steplr_tui.control import ControlReader, Inbox, Steering
-from steplr_tui.record import STATUS_BYTES, RecordError, RunRecord, write_status
 from steplr_tui.reader import read_status
+from steplr_tui.record import STATUS_BYTES, RecordError, RunRecord, write_status
 from steplr_tui.runfolder import (
     CONTROL_FILE,
     EVENTS_FILE,
