@@ -25,6 +25,9 @@ TrainFn = Callable[..., Any]
 
 def real_train(job: Job, emit: Callable, should_stop: Callable) -> Any:
     """The real trainer, imported in the worker thread so torch never loads on the UI thread."""
+    from steplr_tui.warmup import import_run_side
+
+    import_run_side()  # never at the same time as the warm-up thread
     from steplr_tui.jobs import run_job
 
     return run_job(job, emit, should_stop)

@@ -48,7 +48,9 @@ class SteeringDraft:
     sender: str = ""
     synced: dict[str, str] = field(default_factory=dict)  # the text last shown or committed
     sent: dict[str, Sent] = field(default_factory=dict)  # request id -> what it was
-    refused: Decision | None = None  # the last of ours the run refused, until the next commit
+    _texts_at_commit: dict[str, str] = field(default_factory=dict)
+    refused: Decision | None = None  # the last of ours the run refused...
+    refused_text: tuple[str, str] = ("", "")  # ...while its field still holds (field, text)
 
     def reset(self, texts: dict[str, str]) -> None:
         """A new run is on screen, and the fields show `texts`."""
@@ -103,6 +105,7 @@ class SteeringDraft:
         else:
             request = EditRequest(new_request_id(), ScheduleEdit(**{name: value}), self.sender)
         self.sent[request.id] = Sent(request, name)
+        self._texts_at_commit[request.id] = text
         return request
 
     def settle(self, view: RunView) -> None:
@@ -110,8 +113,10 @@ class SteeringDraft:
         for rid in [rid for rid in self.sent if rid in view.decisions]:
             sent = self.sent.pop(rid)
             decision = view.decisions[rid]
+            text = self._texts_at_commit.pop(rid, "")
             if decision.decision == "refused":
                 self.refused = decision
+                self.refused_text = (sent.field, text)
                 # The field keeps the refused text, but as typed: it is not what runs.
                 self.synced[sent.field] = "\0refused"
         if not view.active:
@@ -139,6 +144,13 @@ class SteeringDraft:
         bad = [n for n in LIVE_FIELDS if n in errors and self.dirty(n, texts.get(n, ""))]
         if bad:
             return f"fix {', '.join(bad)} to edit the schedule"
+        name, text = self.refused_text
+        if self.refused is not None and texts.get(name) != text:
+            self.refused = None  # typed over: the message is no longer about this field
+        if self.refused is not None:
+            d = self.refused
+            what = d.edit.describe() if d.edit else d.action
+            return f"refused {what}: {d.reason}"
         typed = self.typed(view, texts)
         if typed:
             if view.last_epoch_running:
@@ -152,10 +164,6 @@ class SteeringDraft:
         if self.sent:
             what = ", ".join(_describe(s.request) for s in self.sent.values())
             return f"sent {what} · waiting for the run to read it"
-        if self.refused is not None:
-            d = self.refused
-            what = d.edit.describe() if d.edit else d.action
-            return f"refused {what}: {d.reason}"
         pending = view.pending_edit
         if pending:
             return f"queued {pending.describe()} · applies after epoch {view.pending_epoch}"

@@ -14,6 +14,13 @@ import time
 from pathlib import Path
 
 
+def _controlling_terminal() -> None:
+    """In the child: a session of its own whose controlling terminal is the pty, as a
+    login shell over SSH has, so a terminal that goes away sends it SIGHUP."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 class PtyProcess:
     """steplr-tui on a pty of a given size; output is collected in the background."""
 
@@ -29,7 +36,7 @@ class PtyProcess:
             stdout=slave,
             stderr=slave,
             env={**os.environ, "TERM": "xterm-256color", **env},
-            start_new_session=True,
+            preexec_fn=_controlling_terminal,
             close_fds=True,
         )
         os.close(slave)

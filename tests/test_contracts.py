@@ -35,6 +35,7 @@ VIEWER_SIDE = {
     "steplr_tui.preview",
     "steplr_tui.run_view",
     "steplr_tui.sources",
+    "steplr_tui.warmup",
     "steplr_tui.screens",
     "steplr_tui.screens.actions",
     "steplr_tui.screens.dashboard",

@@ -118,6 +118,7 @@ class RunsScreen(ModalScreen[RunsChoice | None]):
         if keep_cursor in keys:
             table.move_cursor(row=keys.index(keep_cursor))
         self._hint()
+        self.call_after_refresh(self._hint)  # once laid out: does the table fit?
         table.focus()
 
     def _hint(self) -> None:

@@ -12,6 +12,7 @@ from textual.widgets import Static
 
 from steplr_tui.cpuwatch import CpuWatch
 from steplr_tui.run_view import RunView, fit_parts, status_parts
+from steplr_tui.warmup import describe_auto_device
 
 
 class DeviceProbed(Message):
@@ -38,9 +39,7 @@ class StatusLine(Static):
 
     def _probe(self) -> None:
         try:
-            from steplr_tui.trainer import describe_device, resolve_device
-
-            text = describe_device(resolve_device("auto"))
+            text = describe_auto_device()
         except Exception:
             return  # the run itself will report any real problem
         self.post_message(DeviceProbed(text))
