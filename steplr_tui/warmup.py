@@ -17,7 +17,7 @@ _LOCK = threading.Lock()
 def import_run_side() -> None:
     """Import the trainer and what it needs (torch); at once if already imported."""
     with _LOCK:
-        import steplr_tui.jobs  # noqa: F401
+        import steplr_tui.jobs
         import steplr_tui.trainer  # noqa: F401
 
 
