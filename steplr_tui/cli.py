@@ -17,11 +17,11 @@ from steplr_tui import __version__
 from steplr_tui.config import SPECS, FieldError, TrainConfig
 
 USAGE = """\
-steplr-tui [flags]               the dashboard (--headless: no UI; --detach: background)
-       steplr-tui attach [RUN]          watch and steer a run from this terminal
-       steplr-tui stop RUN              stop a run at its next batch
+steplr-tui [flags]            the dashboard (--headless, --detach: no UI)
+       steplr-tui attach [RUN]       watch and steer a run from this terminal
+       steplr-tui stop RUN           stop a run at its next batch
        steplr-tui edit RUN [--lr X] [--step-size N] [--gamma G]
-       steplr-tui export [RUN] [--csv]  a run's PyTorch snippet (and metrics.csv)"""
+       steplr-tui export RUN [--csv] a run's PyTorch snippet and metrics.csv"""
 
 EPILOG = """\
 keys in the dashboard (f1 lists them all, ctrl+p searches the actions):

@@ -37,7 +37,7 @@ EDIT_COLOR = (215, 95, 215)
 # Faint, distinct from the current run's colours; the legend uses the same ones.
 OVERLAY_COLORS = ((135, 135, 175), (175, 135, 175), (135, 175, 150), (180, 165, 125))
 # Every pane's y labels take this many columns, so the x axes line up.
-Y_LABEL_WIDTH = 7
+Y_LABEL_WIDTH = 8
 SMOOTHING = (0.0, 0.6, 0.9, 0.99)  # f9 cycles through these (TensorBoard's EMA weight)
 
 
@@ -124,8 +124,15 @@ def nice_ticks(lo: float, hi: float, count: int) -> tuple[float, float, list[flo
         pad = abs(lo) * 0.05 or 0.5
         lo, hi = lo - pad, hi + pad
     step = nice_step(hi - lo, count)
-    first = math.floor(lo / step + 1e-9) * step
-    last = math.ceil(hi / step - 1e-9) * step
+
+    def whole(q: float, down: bool) -> int:
+        near = round(q)
+        if abs(q - near) < 1e-9:
+            return near
+        return math.floor(q) if down else math.ceil(q)
+
+    first = whole(lo / step, True) * step
+    last = whole(hi / step, False) * step
     n = round((last - first) / step)
     ticks = [first + i * step for i in range(n + 1)]
     decimals = max(0, -math.floor(math.log10(step) + 1e-9)) + (1 if _has_half(step) else 0)
@@ -142,9 +149,10 @@ def _fit_label(text: str) -> str:
     """A y label in exactly Y_LABEL_WIDTH columns, right-aligned (so axes line up)."""
     if len(text) > Y_LABEL_WIDTH:
         try:
-            text = f"{float(text):.2g}"
+            text = f"{float(text):.3g}".replace("e+0", "e").replace("e-0", "e-")
         except ValueError:
-            text = text[:Y_LABEL_WIDTH]
+            pass
+        text = text[:Y_LABEL_WIDTH]
     return text.rjust(Y_LABEL_WIDTH)
 
 
@@ -299,9 +307,9 @@ class Pane(PlotextPlot):
 def lr_ticks(
     pane: Pane, lo: float, hi: float, levels: Sequence[float], log: bool
 ) -> tuple[list[float], list[str]]:
-    """Labels at the lr levels drawn, each on the row its line is drawn in, two rows
-    apart at least (the highest and the lowest first); round values where a long
-    run has more levels than can be told apart."""
+    """Labels at the lr levels drawn, each on the row its line is drawn in, one level a
+    row (the highest and the lowest first); round values where a long run has more
+    levels than can be told apart."""
     transform = safe_log10 if log else float
     distinct = sorted({v for v in levels if v > 0 or not log}, reverse=True)
     rows = pane.canvas_height
@@ -309,10 +317,10 @@ def lr_ticks(
         span = (hi - lo) / max(rows - 1, 1)
         placed = [(pane.snap(transform(v), lo, hi), v) for v in distinct]
         chosen = [placed[0]]
-        if len(placed) > 1 and abs(placed[-1][0] - placed[0][0]) >= 2 * span - 1e-12:
+        if len(placed) > 1 and abs(placed[-1][0] - placed[0][0]) >= span - 1e-12:
             chosen.append(placed[-1])
         for y, v in placed[1:-1]:
-            if all(abs(y - other) >= 2 * span - 1e-12 for other, _ in chosen):
+            if all(abs(y - other) >= span - 1e-12 for other, _ in chosen):
                 chosen.append((y, v))
         chosen.sort(reverse=True)
         ticks = [y for y, _ in chosen]

@@ -1,0 +1,416 @@
+"""Reading the panes at every size, resume and headless fixes, help and small things
+(issue 13, items 5 to 15)."""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import subprocess
+import sys
+import urllib.error
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rich.color import Color, ColorSystem
+
+from steplr_tui.compare import Overlay
+from steplr_tui.config import TrainConfig
+from steplr_tui.dataset import download_reason
+from steplr_tui.jobs import Job, config_from_record, run_job
+from steplr_tui.reader import list_runs, read_run
+from steplr_tui.runfolder import EpochEnd, RunEnded, Status
+from steplr_tui.series import MinMaxSeries
+from steplr_tui.widgets.legend import legend_lines
+from steplr_tui.widgets.plots import (
+    ACTUAL_COLOR,
+    EPOCH_COLOR,
+    PENDING_COLOR,
+    Y_LABEL_WIDTH,
+    LossPlot,
+    LrPlot,
+    MetricPlot,
+    nice_ticks,
+)
+from steplr_tui.widgets.run_log import RunLog
+from tests.fakes import FakeTrainer
+from tests.synthetic import synthetic_data
+from tests.test_app import SIZE, log_text, make_app, status, wait_for
+
+DATA = synthetic_data(n_train=256, n_test=64)
+
+
+def plain(pane) -> str:
+    """A pane as text, without its colours."""
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*m", "", pane.plt.build())
+
+
+# ---- 5. resume and the data folder -------------------------------------------------------
+
+
+def test_resume_uses_the_recorded_data_folder_unless_something_overrides_it(
+    tmp_path: Path, monkeypatch
+):
+    data_dir = tmp_path / "mnist-here"
+    data_dir.mkdir()
+    config = TrainConfig(epochs=3, batch_size=64, dataset="mnist", device="cpu")
+    run_job(Job(config, tmp_path / "runs"), lambda e: None, lambda: True, data=DATA)
+    (run,) = list_runs(tmp_path / "runs")
+    raw = (run.path / "config.json").read_text().replace('"<memory>"', f'"{data_dir}"')
+    (run.path / "config.json").write_text(raw)
+    monkeypatch.delenv("STEPLR_TUI_DATA", raising=False)
+    assert config_from_record(read_run(run.path), TrainConfig()).data_dir == str(data_dir)
+    assert config_from_record(read_run(run.path), TrainConfig(data_dir="/flag")).data_dir == "/flag"
+    monkeypatch.setenv("STEPLR_TUI_DATA", "/env")
+    assert config_from_record(read_run(run.path), TrainConfig()).data_dir is None
+
+
+def test_a_resume_that_fails_before_training_leaves_the_run_resumable(tmp_path: Path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    config = TrainConfig(
+        epochs=4, batch_size=64, dataset="mnist", device="cpu", data_dir=str(empty), download=False
+    )
+    done = []
+    run_job(
+        Job(config, tmp_path / "runs"),
+        lambda e: done.append(e) if isinstance(e, EpochEnd) else None,
+        lambda: len(done) >= 1,
+        data=DATA,
+    )
+    (run,) = list_runs(tmp_path / "runs")
+    assert run.status is Status.STOPPED
+    events = []
+    end = run_job(Job(config, tmp_path / "runs", resume=run.path), events.append)  # no data
+    assert end.status is Status.FAILED and "MNIST files missing" in end.message
+    after = read_run(run.path)
+    assert after.status is Status.STOPPED and after.has_checkpoint and len(after.metrics) == 1
+    assert "resume failed, the run is unchanged" in after.reason
+    shown = next(e for e in events if isinstance(e, RunEnded))
+    assert shown.status is Status.STOPPED and "can be resumed again" in shown.message
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (
+            urllib.error.URLError(socket.gaierror(-3, "Temporary failure in name resolution")),
+            "no network",
+        ),
+        (urllib.error.URLError(TimeoutError("timed out")), "timed out"),
+        (urllib.error.URLError(ConnectionRefusedError(111, "Connection refused")), "refused"),
+        (urllib.error.URLError(OSError(101, "Network is unreachable")), "unreachable"),
+    ],
+)
+def test_a_failed_download_says_what_happened(error, words):
+    # torchvision's own message: an empty first line, then each mirror's error.
+    wrapped = RuntimeError(
+        "Error downloading train-images-idx3-ubyte.gz:\n"
+        f"Tried https://ossci-datasets.s3.amazonaws.com/mnist/, got:\n{error}\n"
+    )
+    assert words in download_reason(wrapped)
+
+
+# ---- 6. a closed pipe ---------------------------------------------------------------------
+
+
+def test_a_closed_stdout_stops_the_run_quietly(tmp_path: Path):
+    env = {**os.environ, "STEPLR_TUI_RUNS": str(tmp_path), "STEPLR_TUI_DATA": str(tmp_path / "x")}
+    run = subprocess.run(
+        f"{sys.executable} -m steplr_tui --headless --dataset sample --device cpu --epochs 50 "
+        "--batch-size 256 | head -5",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert run.stdout.count("\n") == 5 and "Traceback" not in run.stderr
+    assert "BrokenPipe" not in run.stderr
+    (record,) = list_runs(tmp_path)
+    assert record.status is Status.STOPPED and record.reason == "output closed"
+
+
+# ---- 7. the log --------------------------------------------------------------------------
+
+
+async def test_the_log_has_the_room_a_reference_line_needs_and_rewraps():
+    trainer = FakeTrainer()
+    app = make_app(trainer, TrainConfig(data_dir="/d", lr=1e-7))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
+        await pilot.pause(0.3)
+        log = app.screen.query_one(RunLog)
+        assert "Epoch 1, Loss: 0.8500, LR: 1e-7" in log.kept  # readable, not 0.000000
+        reference = "Epoch 10, Loss: 0.5438, LR: 0.001000"
+        assert log.scrollable_content_region.width >= len(reference)
+        wide = len(log.lines)
+        await pilot.press("f5", "f5")  # lines written while hidden are wrapped when shown
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.3)
+        assert len(log.lines) > wide  # rewrapped to the narrower pane
+        assert max(line.cell_length for line in log.lines) <= log.scrollable_content_region.width
+        await pilot.resize_terminal(*SIZE)
+        await pilot.pause(0.3)
+        assert len(log.lines) == wide
+
+
+# ---- 8. axes ------------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lo=st.floats(-100, 100),
+    span=st.floats(1e-3, 1e3),
+    share=st.floats(0, 1),
+    rows=st.integers(2, 60),
+)
+def test_a_marker_lands_on_the_row_its_braille_line_is_drawn_in(lo, span, share, rows):
+    import plotext._utility as ut
+
+    from steplr_tui.widgets.plots import Pane
+
+    pane = Pane.__new__(Pane)
+    type(pane).canvas_height = property(lambda self: rows)
+    hi = lo + span
+    y = lo + span * share
+    braille_row = ut.get_matrix_data([y], [lo, hi], 4 * rows)[0] // 4
+    cell_row = ut.get_matrix_data([pane.snap(y, lo, hi)], [lo, hi], rows)[0]
+    assert cell_row == min(braille_row, rows - 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lo=st.floats(-1e3, 1e3), share=st.floats(1e-3, 10), count=st.integers(2, 8))
+def test_ticks_are_round_and_cover_the_data(lo, share, count):
+    span = share * max(abs(lo), 1.0)  # a resolution a pane can show
+    hi = lo + span
+    first, last, ticks, labels = nice_ticks(lo, hi, count)
+    step = ticks[1] - ticks[0]
+    assert step > 0
+    mantissa = step / 10 ** math.floor(math.log10(step) + 1e-9)
+    assert any(math.isclose(mantissa, m, rel_tol=1e-6) for m in (1, 2, 2.5, 5, 10))
+    assert first <= lo + 1e-9 * step and last >= hi - 1e-9 * step
+    assert all(len(label.strip()) <= Y_LABEL_WIDTH for label in labels)
+
+
+async def test_the_three_panes_share_one_x_alignment_and_the_lr_levels_are_labelled():
+    trainer = FakeTrainer()
+    app = make_app(trainer, TrainConfig(data_dir="/d", gamma=0.5, step_size=1, epochs=4))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
+        screen = app.screen
+        labels = {}
+        for cls in (LrPlot, LossPlot, MetricPlot):
+            pane = screen.query_one(cls)
+            calls = []
+            real = pane.plt.yticks
+            pane.plt.yticks = lambda t, lab=None, real=real, calls=calls: (
+                calls.append(list(lab or [])) or real(t, lab)
+            )
+            pane.redraw()
+            labels[cls] = calls[-1]
+        # Every y label takes the same columns, so an epoch is the same column in each.
+        assert {len(label) for labs in labels.values() for label in labs} == {Y_LABEL_WIDTH}
+        # 1e-3, 5e-4, 2.5e-4, 1.25e-4: each level has its label, in one format.
+        assert [label.strip() for label in labels[LrPlot]] == ["1e-3", "5e-4", "2.5e-4", "1.25e-4"]
+        # The x tick labels, in the same columns in all three panes.
+        axes = [plain(screen.query_one(c)).splitlines()[-2] for c in (LrPlot, LossPlot, MetricPlot)]
+        assert len({axis.rstrip() for axis in axes}) == 1 and axes[0].rstrip().endswith("4")
+
+
+# ---- 9. the loss pane --------------------------------------------------------------------
+
+
+def test_smoothing_is_tensorboards_moving_average_whatever_the_buckets():
+    ys = [1.0 + math.sin(i / 7) + (3.0 if i == 40 else 0.0) for i in range(300)]
+    weight = 0.9
+    last, expected = 0.0, []
+    for i, y in enumerate(ys):  # TensorBoard's debiased EMA, point by point
+        last = last * weight + (1 - weight) * y
+        expected.append(last / (1 - weight ** (i + 1)))
+    exact = MinMaxSeries(capacity=1000)
+    exact.extend([float(i) for i in range(300)], ys)
+    xs, smooth = exact.smoothed(weight, 1000)
+    assert smooth == pytest.approx(expected)
+    folded = MinMaxSeries(capacity=16)  # buckets of many points: the same curve, binned
+    folded.extend([float(i) for i in range(300)], ys)
+    _, coarse = folded.smoothed(weight, 1000)
+    assert abs(coarse[-1] - expected[-1]) < 0.1
+
+
+async def test_loss_keys_switch_log_y_and_smoothing_and_are_in_the_footer():
+    app = make_app(FakeTrainer())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
+        loss = app.screen.query_one(LossPlot)
+        footer = " ".join(str(b.binding.description) for b in app.active_bindings.values())
+        assert "Log-y" in footer and "Smooth" in footer and "Detach" in footer
+        linear = loss.plt.build()
+        await pilot.press("f8")
+        assert "(log)" in str(loss.border_title) and loss.plt.build() != linear
+        await pilot.press("f9")
+        assert app.screen.context.smoothing == 0.6 and "EMA 0.6" in str(loss.border_title)
+        await pilot.press("f9", "f9", "f9")
+        assert app.screen.context.smoothing == 0.0
+
+
+# ---- 10. progress, speed and threads ------------------------------------------------------
+
+
+def test_the_slow_note_names_other_processes_taking_the_cores(monkeypatch):
+    import steplr_tui.cpuwatch as cpuwatch
+
+    ticks = iter([(1000, 500), (1400, 500)])  # all 2 cores busy for 400 ticks
+    monkeypatch.setattr(cpuwatch, "_cpu_ticks", lambda: next(ticks))
+    ours = iter([100, 180])  # the run used 80 of them: 0.4 of a core
+    monkeypatch.setattr(cpuwatch, "_proc_ticks", lambda pid: next(ours))
+    watch = cpuwatch.CpuWatch(interval=0.0)
+    watch.cores = 2
+    assert watch.sample({1}) == ""
+    note = watch.sample({1})
+    assert "other processes use 1.6 of the 2 cores" in note
+
+
+async def test_the_status_line_shows_the_whole_run_and_the_epoch():
+    trainer = FakeTrainer(epochs_done=2, block=True)
+    app = make_app(trainer, TrainConfig(data_dir="/d", epochs=10))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(
+            pilot, lambda: app.screen.view.progress and app.screen.view.progress.epoch == 3
+        )
+        await pilot.pause(0.6)
+        text = status(app)
+        assert "25%" in text and "epoch 3/10 (50%)" in text
+        await pilot.press("ctrl+s")
+
+
+# ---- 11 and 12. the runs table, the legend, the x span -------------------------------------
+
+
+def test_legend_entries_are_never_cut_inside_and_steered_runs_say_so():
+    overlays = [
+        Overlay(
+            str(i), f"2026120{i}-101500", f"adam lr 1e-3 s{i} g0.1 b64", (), (), (), edited=i == 2
+        )
+        for i in range(4)
+    ]
+    lines = legend_lines(overlays, 96)
+    text = [line.plain for line in lines]
+    for overlay in overlays:
+        entry = f"━ {overlay.label}"
+        assert sum(entry in t for t in text) == 1  # each whole, on one line
+    assert "✎ edited" in "".join(text) and all(len(t) <= 96 for t in text)
+
+
+async def test_a_pinned_long_run_leaves_the_x_axis_to_the_current_one():
+    app = make_app(FakeTrainer())
+    async with app.run_test(size=SIZE) as pilot:
+        epochs = [EpochEnd(e, 1e-3, 1 / e, 90.0, 1.0, e) for e in range(1, 101)]
+        app.screen._set_overlays(
+            [Overlay.from_epochs("k", "long", TrainConfig(epochs=100).as_dict(), epochs, 10)]
+        )
+        await pilot.pause()
+        for cls in (LrPlot, LossPlot, MetricPlot):
+            axis = plain(app.screen.query_one(cls)).splitlines()[-2]
+            assert axis.rstrip().endswith(" 5") and "100" not in axis
+
+
+async def test_the_runs_table_updates_while_open_and_hints_at_hidden_columns(tmp_path: Path):
+    from textual.widgets import DataTable
+
+    from steplr_tui.screens.runs import RunsScreen
+
+    run_job(Job(TrainConfig(epochs=1, device="cpu"), tmp_path), lambda e: None, data=DATA)
+    (run,) = list_runs(tmp_path)
+    app = make_app(FakeTrainer(), runs_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.runs)
+        table = app.screen.query_one(DataTable)
+        row = table.get_row_at(0)
+        assert row[1:4] == [run.name[:15], "COMPLETED", "1/1"]  # what matters, first
+        await pilot.pause(0.2)
+        assert "← → more columns" in str(app.screen.query_one("#runs-hint").render())
+        with open(run.path / "metrics.jsonl", "a") as fh:
+            fh.write(
+                '{"epoch": 2, "lr": 0.001, "train_loss": 0.5, "test_acc": 91.0, "seconds": 1}\n'
+            )
+        await wait_for(pilot, lambda: table.get_row_at(0)[3] == "2/1", timeout=5)
+
+
+# ---- 13 and 15. small things, help, the palette --------------------------------------------
+
+
+def test_plot_colours_stay_clear_of_red_on_a_16_colour_terminal():
+    for rgb in (ACTUAL_COLOR, EPOCH_COLOR, PENDING_COLOR):
+        downgraded = Color.from_rgb(*rgb).downgrade(ColorSystem.STANDARD)
+        assert downgraded.number not in (1, 9), rgb  # red, bright red
+
+
+def test_help_fits_80_columns_and_names_the_commands():
+    env = {**os.environ, "COLUMNS": "80"}
+    result = subprocess.run(
+        [sys.executable, "-m", "steplr_tui", "--help"], capture_output=True, text=True, env=env
+    )
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, max(lines, key=len)
+    for command in ("attach", "stop RUN", "edit RUN", "export", "--detach"):
+        assert command in result.stdout
+
+
+async def test_f1_and_question_mark_open_help_and_the_palette_lists_the_actions():
+    from textual.command import CommandPalette
+
+    from steplr_tui.screens.help import HelpScreen
+
+    app = make_app(FakeTrainer())
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.query_one("#field-lr").focus()
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        text = str(app.screen.query_one("#help-text").render())
+        for words in ("ctrl+n", "detached", "f8", "space", "withdraws", "never overwritten"):
+            assert words in text, words
+        await pilot.press("escape")
+        await pilot.press("?")  # in a text field: it is typed, not help
+        assert not isinstance(app.screen, HelpScreen)
+        assert app.screen.query_one("#field-lr").value.endswith("?")
+        app.screen.query_one("#field-optimizer").focus()
+        await pilot.press("?")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Start a detached run" in titles and "Loss smoothing" in titles
+        await pilot.press("ctrl+p")
+        assert isinstance(app.screen, CommandPalette)
+
+
+async def test_momentum_with_adam_and_edited_fields_are_said(tmp_path: Path):
+    from steplr_tui.cli import parse_options
+
+    options = parse_options(["--momentum", "0.5"])
+    assert options.notes == (
+        "--momentum is ignored: adam has no momentum (it applies to --optimizer sgd)",
+    )
+    trainer = FakeTrainer(epochs_done=1, block=True)
+    app = make_app(trainer, TrainConfig(data_dir="/d", epochs=4), notes=options.notes)
+    async with app.run_test(size=SIZE) as pilot:
+        assert "--momentum is ignored" in log_text(app)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: len(app.screen.view.epochs) == 1)
+        from tests.test_steering import advance, type_into
+
+        await type_into(pilot, "gamma", "0.5")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.view.pending)
+        await advance(pilot, trainer, 3)
+        await wait_for(pilot, lambda: not app.screen.view.active)
+        assert "ctrl+r starts the next run with them" in log_text(app)
