@@ -236,7 +236,7 @@ def test_smoothing_is_tensorboards_moving_average_whatever_the_buckets():
         expected.append(last / (1 - weight ** (i + 1)))
     exact = MinMaxSeries(capacity=1000)
     exact.extend([float(i) for i in range(300)], ys)
-    xs, smooth = exact.smoothed(weight, 1000)
+    _xs, smooth = exact.smoothed(weight, 1000)
     assert smooth == pytest.approx(expected)
     folded = MinMaxSeries(capacity=16)  # buckets of many points: the same curve, binned
     folded.extend([float(i) for i in range(300)], ys)

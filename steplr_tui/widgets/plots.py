@@ -12,6 +12,7 @@ when a figure is built repeatedly.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -148,10 +149,8 @@ def _has_half(step: float) -> bool:
 def _fit_label(text: str) -> str:
     """A y label in exactly Y_LABEL_WIDTH columns, right-aligned (so axes line up)."""
     if len(text) > Y_LABEL_WIDTH:
-        try:
+        with contextlib.suppress(ValueError):
             text = f"{float(text):.3g}".replace("e+0", "e").replace("e-0", "e-")
-        except ValueError:
-            pass
         text = text[:Y_LABEL_WIDTH]
     return text.rjust(Y_LABEL_WIDTH)
 
