@@ -64,13 +64,13 @@ def data_root() -> Path:
 
 def ours(epochs: int, device: str, **overrides) -> list:
     from steplr_tui.config import TrainConfig
-    from steplr_tui.events import EpochEnd
+    from steplr_tui.runfolder import EpochEnd
     from steplr_tui.trainer import train
 
     events = []
     config = TrainConfig(epochs=epochs, device=device, dataset="mnist", download=False, **overrides)
-    end = train(config, lambda: False, events.append)
-    if end.status != "completed":
+    end = train(config, events.append)
+    if end.status.value != "COMPLETED":
         raise SystemExit(f"steplr-tui run failed: {end.message}")
     return [e for e in events if isinstance(e, EpochEnd)]
 
@@ -448,7 +448,7 @@ def figure_render(epochs_list: tuple[int, ...] = RENDER_EPOCHS) -> tuple[list[Fi
     cost grows with the run, which downsampling to the pane's width keeps flat."""
     from steplr_tui.app import SteplrApp
     from steplr_tui.config import TrainConfig
-    from steplr_tui.events import EpochEnd
+    from steplr_tui.runfolder import EpochEnd
     from steplr_tui.series import MinMaxSeries
     from steplr_tui.widgets.plots import AccuracyPlot, LossPlot, LrPlot
 
@@ -600,7 +600,7 @@ def figure_scaling(device: str, quick: bool) -> tuple[list[Figure], dict]:
 
     from steplr_tui.config import TrainConfig
     from steplr_tui.dataset import load_mnist
-    from steplr_tui.events import EpochEnd
+    from steplr_tui.runfolder import EpochEnd
     from steplr_tui.trainer import train
 
     data = load_mnist(data_root(), download=False)
@@ -609,7 +609,7 @@ def figure_scaling(device: str, quick: bool) -> tuple[list[Figure], dict]:
     def epoch_times(config, d) -> list[float]:
         """Train seconds of each epoch after the first (which warms caches up)."""
         events = []
-        train(config, lambda: False, events.append, data=d)
+        train(config, events.append, data=d)
         ends = [e for e in events if isinstance(e, EpochEnd)]
         return [e.seconds - e.eval_seconds for e in ends[1:]] or [ends[0].seconds]
 

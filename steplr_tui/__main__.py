@@ -1,7 +1,5 @@
 """`python -m steplr_tui` runs the same command as `steplr-tui`."""
 
-import sys
+from steplr_tui.cli import entry
 
-from steplr_tui.cli import main
-
-sys.exit(main())
+entry()

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from steplr_tui.screens.dashboard import DashboardScreen
 # then how long Textual's own shutdown may take before the process ends anyway.
 RECORD_WAIT_S = 15.0
 EXIT_GRACE_S = 3.0
+TERMINAL_CHECK_S = 1.0
 
 # The dashboard's actions, as the command palette (ctrl+p) lists them.
 PALETTE = (
@@ -77,6 +80,7 @@ class SteplrApp(App[int]):
         self.notes = notes
         self.theme = theme
         self.farewell = ""  # printed after the app exits (a run that goes on)
+        self._hung_up = False
 
     def get_default_screen(self) -> Screen:
         return DashboardScreen(
@@ -106,14 +110,29 @@ class SteplrApp(App[int]):
 
     def on_mount(self) -> None:
         if self.is_headless:
-            return  # under tests the event loop's signal handlers are not ours to take
-        loop = asyncio.get_running_loop()
-        # SIGHUP is a dropped SSH session: stop a run of this process cleanly, keep its
-        # checkpoint, leave; a detached run goes on.
+            return  # under tests the process's signals are not ours to take
+        self._loop = asyncio.get_running_loop()
+        # SIGHUP is a dropped SSH session: a run of this process stops cleanly and keeps
+        # its checkpoint; a detached run goes on. Plain signal handlers, not the event
+        # loop's: they run even when the loop is stuck writing to a dead terminal.
         for sig in (signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(sig, self._on_signal, sig)
+            signal.signal(sig, lambda signum, _frame: self._hang_up(signal.Signals(signum)))
+        threading.Thread(target=self._watch_terminal, name="steplr-tty-watch", daemon=True).start()
+
+    def _watch_terminal(self) -> None:
+        """A terminal that went away without a SIGHUP (its pty closed under us) fails
+        even an empty write: leave as after a hangup, instead of spinning on it."""
+        fd = sys.__stderr__.fileno() if sys.__stderr__ is not None else 2
+        while True:
+            time.sleep(TERMINAL_CHECK_S)
+            try:
+                os.write(fd, b"")
+            except OSError:
+                self._hang_up(signal.SIGHUP)
+                return
 
     def _leave(self, reason: str) -> threading.Event | None:
+        """Let go of the run on screen: one of this process stops, another goes on."""
         dashboard = self.dashboard
         if dashboard is None or dashboard.controller is None:
             return None
@@ -129,13 +148,18 @@ class SteplrApp(App[int]):
         controller.leave(reason)
         return controller.training_done
 
-    def _on_signal(self, sig: signal.Signals) -> None:
+    def _hang_up(self, sig: signal.Signals) -> None:
+        if self._hung_up:
+            return
+        self._hung_up = True
         done = self._leave(f"stopped by {sig.name}")
         code = 128 + sig.value
         threading.Thread(
             target=_exit_when_stuck, args=(done, code), name="steplr-exit-guard", daemon=True
         ).start()
-        self.exit(return_code=code)
+        loop = getattr(self, "_loop", None)
+        if loop is not None:
+            loop.call_soon_threadsafe(lambda: self.exit(return_code=code))
 
     async def action_quit(self) -> None:
         # Stop a run of this process first, so it leaves at its next batch instead of

@@ -193,3 +193,28 @@ def _alive(pid: int) -> bool:
         if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
             return False
     return True
+
+
+def test_a_terminal_that_vanishes_without_a_hangup_never_leaves_the_app_spinning(tmp_path):
+    """A pty closed under the app with no SIGHUP (no controlling terminal): Textual's
+    writer then blocks the event loop, and its input thread spins. The app must notice
+    and leave, and a run it trains must still end with its record final."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "steplr_tui", "--start", *LONG_RUN],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, **env_for(tmp_path), "TERM": "xterm-256color"},
+        start_new_session=True,
+    )
+    os.close(slave)
+    try:
+        wait_until(lambda: metrics_lines(tmp_path) >= 1, 120, "an epoch on disk")
+        os.close(master)
+        assert proc.wait(20) == 128 + signal.SIGHUP
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    (run,) = list_runs(tmp_path)
+    assert run.status == "STOPPED" and run.has_checkpoint
