@@ -31,6 +31,7 @@ from steplr_tui.runfolder import (
     CONTROL_FILE,
     EVENTS_FILE,
     METRICS_FILE,
+    Decision,
     EditRequest,
     EpochEnd,
     RunEnded,
@@ -247,9 +248,7 @@ def test_a_live_edit_applies_at_the_next_end_epoch(tmp_path: Path):
     }
     info = read_run(run.path)
     assert info.status is Status.COMPLETED and info.edits == {2: edit}
-    decisions = [
-        (e.decision, e.epoch) for e in events_of(run.path) if type(e).__name__ == "Decision"
-    ]
+    decisions = [(e.decision, e.epoch) for e in events_of(run.path) if isinstance(e, Decision)]
     assert decisions == [("queued", 2), ("applied", 2)]
 
 
