@@ -25,7 +25,7 @@ from steplr_tui.runfolder import (
     Status,
 )
 from steplr_tui.schedule import ScheduleEdit, format_lr, lrs_with_edits
-from steplr_tui.series import MinMaxSeries
+from steplr_tui.series import EvenSteps, MinMaxSeries
 from steplr_tui.text import format_duration, format_rate, progress_bar
 
 __all__ = ["PendingEdit", "PlanParams", "RunView", "format_duration", "progress_bar"]
@@ -84,6 +84,7 @@ class RunView:
     mismatches: list[str] = field(default_factory=list)  # lr used vs plan, in words
     metric_names: list[str] = field(default_factory=list)  # per-epoch figures seen, in order
     _unplaced: list[BatchProgress] = field(default_factory=list)
+    _plan_cache: tuple[Any, list[float]] = (None, [])
 
     @property
     def active(self) -> bool:
@@ -182,7 +183,7 @@ class RunView:
             self._unplaced.append(event)
             return
         first = event.step - len(event.losses) + 1
-        xs = [(event.epoch - 1) + (first + i) / steps for i in range(len(event.losses))]
+        xs = EvenSteps(event.epoch - 1, first, steps, len(event.losses))
         self.losses.extend(xs, list(event.losses))
 
     def _epoch(self, event: EpochEnd) -> set[str]:
@@ -301,7 +302,11 @@ class RunView:
     def _check_lr(self, event: EpochEnd) -> None:
         # The plan is what the record promises: config plus the edits applied before
         # this epoch. A difference means the run is not following its own record.
-        planned = self.planned_lrs()
+        # (Computed once per plan and set of edits: a replay checks 1,000 epochs.)
+        key = (self.plan, tuple(sorted(self.edits.items())), self.horizon())
+        if self._plan_cache[0] != key:
+            self._plan_cache = (key, self.planned_lrs())
+        planned = self._plan_cache[1]
         if not 1 <= event.epoch <= len(planned):
             return
         expected = planned[event.epoch - 1]

@@ -15,11 +15,14 @@ tools). It imports neither torch nor Textual: both sides of the folder use it.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import math
 import os
+import sys
 import uuid
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -292,6 +295,38 @@ def dumps(obj: Any) -> str:
     return json.dumps(_clean(obj), separators=(",", ":"), allow_nan=False)
 
 
+def as_float32(values: Any) -> tuple[float, ...]:
+    """Values as the float32 numbers a progress line can hold (batch losses are float32
+    already; a script's Python floats are rounded once, by the run, so every viewer,
+    live or replaying, folds the very same numbers)."""
+    return tuple(array("f", values).tolist())
+
+
+def pack_losses(values: Any) -> str:
+    """Batch losses as base64 of little-endian float32: exact for float32 losses, and
+    read back 50 times faster than JSON numbers (a 1,000-epoch run has a million)."""
+    packed = array("f", values)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return base64.b64encode(packed.tobytes()).decode("ascii")
+
+
+def unpack_losses(text: Any) -> tuple[float, ...]:
+    if not isinstance(text, str):
+        raise FormatError("a 'progress' line needs 'losses_f32' as base64 text")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError as exc:
+        raise FormatError("'losses_f32' is not base64") from exc
+    if len(raw) % 4:
+        raise FormatError("'losses_f32' does not hold whole float32 values")
+    values = array("f")
+    values.frombytes(raw)
+    if sys.byteorder != "little":
+        values.byteswap()
+    return tuple(values.tolist())
+
+
 def _edit_dict(edit: ScheduleEdit | None) -> dict[str, Any] | None:
     return edit.as_dict() if edit else None
 
@@ -319,7 +354,7 @@ def encode_event(event: Event, seq: int, time: float) -> str:
             "epoch": event.epoch,
             "step": event.step,
             "steps": event.steps,
-            "losses": list(event.losses),
+            "losses_f32": pack_losses(event.losses),
             "samples_per_s": event.samples_per_s,
             "elapsed": event.elapsed,
         }
@@ -488,7 +523,7 @@ def decode_event(obj: Any) -> tuple[int, Event] | None:
             epoch=f.int("epoch"),
             step=f.int("step"),
             steps=f.int("steps"),
-            losses=f.floats("losses"),
+            losses=unpack_losses(obj["losses_f32"]) if "losses_f32" in obj else f.floats("losses"),
             samples_per_s=f.float("samples_per_s", 0.0),
             elapsed=f.float("elapsed", 0.0),
         )

@@ -10,9 +10,28 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from operator import add
+
+
+class EvenSteps(Sequence[float]):
+    """x of the i-th of `n` batches: base + (first + i) / steps, computed only where a
+    series asks (its buckets' edges), not for every batch of a replay."""
+
+    def __init__(self, base: float, first: int, steps: int, n: int) -> None:
+        self.base, self.first, self.steps, self.n = base, first, steps, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self.n))]
+        if not -self.n <= i < self.n:
+            raise IndexError(i)
+        return self.base + (self.first + (i % self.n)) / self.steps
 
 
 @dataclass(frozen=True)
@@ -50,7 +69,7 @@ class MinMaxSeries:
     def append(self, x: float, y: float) -> None:
         self.extend([x], [y])
 
-    def extend(self, xs: list[float], ys: list[float]) -> None:
+    def extend(self, xs: Sequence[float], ys: list[float]) -> None:
         if len(xs) != len(ys):
             raise ValueError(f"{len(xs)} x values for {len(ys)} y values")
         i, n = 0, len(xs)

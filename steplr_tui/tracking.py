@@ -40,6 +40,7 @@ from steplr_tui.runfolder import (
     RunOpened,
     RunStarted,
     Status,
+    as_float32,
 )
 from steplr_tui.schedule import ScheduleEdit
 
@@ -189,7 +190,7 @@ class Tracker:
         self._last_report = now
         if not pending:
             return
-        values = _floats(pending)
+        values = list(as_float32(_floats(pending)))
         first = self._reported_step + 1
         self._reported_step = self._step
         self._sum += math.fsum(values)

@@ -21,6 +21,7 @@ from steplr_tui.runfolder import (
     RunOpened,
     RunStarted,
     Status,
+    as_float32,
 )
 from steplr_tui.schedule import ScheduleEdit, lrs_with_edits
 
@@ -71,7 +72,8 @@ def epoch_events(epoch: int, lr: float, edit: ScheduleEdit | None = None) -> lis
     """Two progress reports (one with a spike) and the epoch's end, all fixed numbers."""
     events: list[Event] = []
     for half in (5, 10):
-        losses = tuple(
+        # float32 numbers, as a run's batch losses are.
+        losses = as_float32(
             2.3 / (epoch + (half - 5 + i) / STEPS) + (0.4 if i == 2 else 0.0) for i in range(5)
         )
         events.append(
@@ -182,7 +184,12 @@ class FakeTrainer:
         if done < config.epochs:  # halfway through the next epoch
             emit(
                 BatchProgress(
-                    done + 1, 5, STEPS, (0.31, 0.29, 0.7, 0.3, 0.28), 60000.0, done * 0.5 + 0.25
+                    done + 1,
+                    5,
+                    STEPS,
+                    as_float32((0.31, 0.29, 0.7, 0.3, 0.28)),
+                    60000.0,
+                    done * 0.5 + 0.25,
                 )
             )
         self.emitted.set()

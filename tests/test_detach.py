@@ -233,7 +233,7 @@ def test_a_full_disk_fails_the_run_with_the_message_shown_in_the_viewer(tmp_path
         wait_status(path, Status.FAILED, 60)
         assert "No space left on device" in read_run(path).reason
         assert "free some disk space" in read_run(path).reason
-        wait_until(lambda: b"FAILED" in view.output, 10, "the viewer to say FAILED")
+        wait_until(lambda: b"FAILED" in view.output, 30, "the viewer to say FAILED")
     finally:
         view.close()
         kill_run(path)

@@ -3,10 +3,12 @@ writer and the control reader's decisions."""
 
 from __future__ import annotations
 
+import base64
 import errno
 import json
 import math
 import os
+import struct
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,7 @@ from steplr_tui.runfolder import (
     StopRequest,
     WithdrawRequest,
     append_line,
+    as_float32,
     decode_event,
     decode_request,
     encode_event,
@@ -80,7 +83,7 @@ events = st.one_of(
         epoch=st.integers(1, 99),
         step=st.integers(1, 999),
         steps=st.integers(0, 999),
-        losses=st.lists(finite, max_size=20).map(tuple),
+        losses=st.lists(finite, max_size=20).map(as_float32),
         samples_per_s=finite,
         elapsed=finite,
     ),
@@ -125,12 +128,24 @@ def test_every_event_round_trips_through_one_line_of_strict_json(event, seq):
     assert decode_event(json.loads(line)) == (seq, event)
 
 
-def test_non_finite_floats_are_written_as_null_and_read_as_nan():
-    event = BatchProgress(1, 2, 10, (0.5, math.nan, math.inf), 1.0, 1.0)
+def test_non_finite_floats_are_written_as_null_and_losses_as_float32():
+    event = EpochEnd(1, 0.001, math.nan, math.inf, 1.0, 1.0)
     line = encode_event(event, 1, 0.0)
-    assert '"losses":[0.5,null,null]' in line
+    assert '"train_loss":null' in line and '"test_acc":null' in line
     _, back = decode_event(json.loads(line))
-    assert back.losses[0] == 0.5 and all(math.isnan(v) for v in back.losses[1:])
+    assert math.isnan(back.train_loss) and math.isnan(back.test_acc)
+    # Batch losses: base64 of little-endian float32 (numpy.frombuffer(..., "<f4")).
+    event = BatchProgress(1, 3, 10, (0.5, math.nan, math.inf), 1.0, 1.0)
+    line = encode_event(event, 1, 0.0)
+    raw = base64.b64decode(json.loads(line)["losses_f32"])
+    assert struct.unpack("<3f", raw)[0] == 0.5 and math.isinf(struct.unpack("<3f", raw)[2])
+    _, back = decode_event(json.loads(line))
+    assert back.losses[0] == 0.5 and math.isnan(back.losses[1]) and back.losses[2] == math.inf
+    # Another writer may give them as plain JSON numbers.
+    _, other = decode_event(
+        {"type": "progress", "epoch": 1, "step": 2, "steps": 9, "losses": [0.25, None]}
+    )
+    assert other.losses[0] == 0.25 and math.isnan(other.losses[1])
 
 
 def test_unknown_types_are_skipped_and_bad_lines_counted():

@@ -7,13 +7,17 @@ times are fixed numbers (the UI shows elapsed time from events, not a clock).
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
+from pathlib import Path
 
 import pytest
 from textual.widgets import Input
 
 from steplr_tui.app import SteplrApp
 from steplr_tui.config import TrainConfig
+from steplr_tui.widgets.run_log import RunLog
 from tests.fakes import FakeTrainer
 
 
@@ -45,6 +49,12 @@ async def settle(pilot, predicate, timeout=5.0):
     screen = pilot.app.screen
     screen._dirty |= {"lr", "loss", "acc", "status", "notice"}
     screen.redraw()
+    await pilot.pause()
+    # The log scrolls to its end after a refresh of its own: wait for it.
+    for log in screen.query(RunLog):
+        while log.scroll_y != log.max_scroll_y:
+            assert time.monotonic() < deadline + 5.0, "the log never scrolled to its end"
+            await pilot.pause(0.01)
     await pilot.pause()
 
 
@@ -182,3 +192,38 @@ def test_runs_table(snap_compare, tmp_path_factory):
         runs_dir=runs,
     )
     assert snap_compare(app, terminal_size=(120, 40), run_before=open_runs)
+
+
+def test_replayed_run_draws_the_live_runs_panes(snap_compare, tmp_path):
+    """A finished run opened from its folder (steplr-tui attach): its panes are the ones
+    test_finished_run[120x40] shows live; only the status line says it is attached."""
+    from steplr_tui.record import RunRecord
+    from steplr_tui.runfolder import RunEnded, RunOpened, Status
+    from tests.fakes import scripted_events
+
+    config = TrainConfig(data_dir="/data/mnist")
+    runs = Path("/tmp/steplr-tui-snapshot-replay")
+    shutil.rmtree(runs, ignore_errors=True)
+    # A fixed folder name: it is on screen.
+    fixed = runs / "20261128-101500-adam-lr0.001-s2-g0.1"
+    RunRecord.create(runs, config.as_dict(), {}).path.rename(fixed)
+    record = RunRecord(fixed)
+    record.mark_running(pid=os.getpid())
+    events = scripted_events(config, config.epochs)
+    record.write(RunOpened(str(fixed), config.as_dict(), pid=4242))
+    for event in events[1:]:
+        record.write(event)
+    record.write(RunEnded(Status.COMPLETED, "", config.epochs, 2.5))
+    record.close()
+    app = SteplrApp(
+        TrainConfig(data_dir="/data/mnist"),
+        attach=fixed,
+        warm_up=False,
+        cursor_blink=False,
+        theme="textual-dark",
+    )
+
+    async def replayed(pilot):
+        await settle(pilot, lambda: pilot.app.screen.view.status == "COMPLETED")
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=replayed)

@@ -48,6 +48,7 @@ __all__ = ["DashboardScreen", "TrainFn", "real_train"]
 # 1.5 s: each plot repaint is a few kB to the terminal and ~10 ms of the GIL that
 # the training thread shares (benchmarks/: bytes to the terminal, UI overhead).
 REDRAW_INTERVAL_S = 0.5
+TICK_S = 0.25
 PLOT_INTERVAL_S = 1.5
 PLOTS = frozenset({"lr", "loss", "acc", "log", "phases"})
 MIN_WIDTH, MIN_HEIGHT = 60, 18
@@ -91,6 +92,8 @@ class DashboardScreen(DashboardActions, Screen):
         self.controller: RunController | None = None
         self._dirty: set[str] = set()
         self._last_plot_draw = 0.0
+        self._last_status = 0.0
+        self._locked = False  # the fields describe a run in progress
         self._plan_values = {name: getattr(config, name) for name in PLAN_FIELDS}
         self._plan_note = ""
         self._data_dir = short_path(str(resolve_data_dir(config.data_dir)))
@@ -127,12 +130,12 @@ class DashboardScreen(DashboardActions, Screen):
         self.note(*(f"note: {n}" for n in self.notes))
         self._dirty = {"lr", "loss", "acc", "status", "notice", "legend"}
         self.redraw()
-        self.set_interval(REDRAW_INTERVAL_S, self._tick)
+        self.set_interval(TICK_S, self._tick)
         what, path = self.at_launch
         if what == "resume":
             self.call_after_refresh(self.resume_run, path)
         elif what == "attach":
-            self.call_after_refresh(self.attach_run, path)
+            self.attach_run(path)  # its history is read while the first frame is drawn
         elif what == "start":
             self.call_after_refresh(self.action_start)
         if self.warm_up:
@@ -228,6 +231,12 @@ class DashboardScreen(DashboardActions, Screen):
                 lines += self._ended()
         log.add(lines)
         self._dirty.add("log")
+        if self._locked != self.view.active:  # once per batch of events: a replay opens
+            self._locked = self.view.active  # and ends a run, and restyling costs
+            self.query_one(ParamPanel).set_running(self.view.active)
+            self.refresh_bindings()  # Stop in the footer during a run, Start and Detach not
+            if not self.view.active:  # the fields now preview the next run
+                self._on_params_changed(ParamPanel.Changed(*self.query_one(ParamPanel).read()))
         self.draft.settle(self.view)
         if "fields" in self._dirty:
             self._dirty.discard("fields")
@@ -242,9 +251,7 @@ class DashboardScreen(DashboardActions, Screen):
         panel = self.query_one(ParamPanel)
         if self.controller is not None and self.controller.attached:
             panel.set_values(event.config)
-        panel.set_running(True)
         self.draft.reset(self._texts())
-        self.refresh_bindings()  # Stop in the footer, Start and Detach out
         self._mismatches_shown = 0
         self.context.steps_per_epoch = 0
 
@@ -255,9 +262,6 @@ class DashboardScreen(DashboardActions, Screen):
         self._mismatches_shown = len(self.view.mismatches)
 
     def _ended(self) -> list[str]:
-        panel = self.query_one(ParamPanel)
-        panel.set_running(False)
-        self.refresh_bindings()
         lines = []
         note = fields_note(self.view)
         if note:
@@ -267,22 +271,29 @@ class DashboardScreen(DashboardActions, Screen):
             self.notify(end.message, title="Run failed", severity="error", timeout=10)
         if end is not None and end.status.value == "INTERRUPTED":
             self.notify(end.message, title="Run INTERRUPTED", severity="error", timeout=15)
-        # The fields now preview the next run.
-        self._on_params_changed(ParamPanel.Changed(*panel.read()))
         return lines
 
     # ---- drawing ----------------------------------------------------------------------
 
     def _tick(self) -> None:
-        """The timer: redraw what changed, holding plot repaints to PLOT_INTERVAL_S in a run."""
-        self._dirty.add("status")
-        if self.view.active and time.monotonic() - self._last_plot_draw < PLOT_INTERVAL_S:
-            held = self._dirty & PLOTS
-            self._dirty -= held
-            self.redraw()
-            self._dirty |= held
+        """The timer: redraw what changed, at a bounded rate.
+
+        Plots repaint at most every PLOT_INTERVAL_S during a run. The status line
+        follows a run in another process four times a second (no training thread
+        here shares the GIL), one in this process twice a second."""
+        now = time.monotonic()
+        local = self.view.active and not (self.controller and self.controller.attached)
+        held: set[str] = set()
+        if now - self._last_status >= (REDRAW_INTERVAL_S if local else TICK_S) - 0.01:
+            self._last_status = now
+            self._dirty.add("status")
         else:
-            self.redraw()
+            held |= self._dirty & {"status"}
+        if self.view.active and now - self._last_plot_draw < PLOT_INTERVAL_S:
+            held |= self._dirty & PLOTS
+        self._dirty -= held
+        self.redraw()
+        self._dirty |= held
 
     def redraw(self) -> None:
         """Redraw everything that changed since the last call."""
