@@ -167,13 +167,15 @@ class Tracker:
         if self._lr_used is None:
             self._lr_used = _lr_of(self.optimizer)
         if isinstance(loss, torch.Tensor):
-            if loss.requires_grad:
-                loss = loss.detach()
             if loss.numel() != 1:
                 raise TrackingError(
                     f"log_batch() takes the batch's loss as one number (got a tensor of shape "
                     f"{list(loss.shape)}): pass loss.mean() or loss.item()"
                 )
+            if loss.device.type == "cpu":
+                loss = loss.item()  # no device to wait for: a float now is cheapest
+            elif loss.requires_grad:
+                loss = loss.detach()  # stays on its device until the next report
         elif isinstance(loss, bool) or not isinstance(loss, (int, float)):
             raise TrackingError(
                 "log_batch() takes the batch's loss as a number or a tensor "
@@ -336,8 +338,9 @@ def _floats(values: list[Any]) -> list[float]:
         return [float(v) for v in values]
     tensors = [v.reshape(()) if isinstance(v, torch.Tensor) else None for v in values]
     device_values = [t for t in tensors if t is not None]
-    stacked = torch.stack([t.to(device_values[0].device, torch.float64) for t in device_values])
-    read = iter(stacked.tolist())
+    first = device_values[0].device
+    stacked = torch.stack([t if t.device == first else t.to(first) for t in device_values])
+    read = iter(stacked.double().tolist())
     return [next(read) if t is not None else float(v) for t, v in zip(tensors, values, strict=True)]
 
 
