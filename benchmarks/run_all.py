@@ -764,14 +764,15 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="where to write the JSON (default: results/)")
     parser.add_argument(
         "--only",
-        help="comma-separated figure groups: speed,ui,bytes,ttff,render,memory,scaling,compile",
+        help="comma-separated figure groups: "
+        "speed,ui,bytes,ttff,render,memory,scaling,compile,folder",
     )
     args = parser.parse_args()
     reps = 1 if args.quick else 3
     groups = (
         args.only.split(",")
         if args.only
-        else ["speed", "ui", "bytes", "ttff", "render", "memory", "scaling", "compile"]
+        else ["speed", "ui", "bytes", "ttff", "render", "memory", "scaling", "compile", "folder"]
     )
     if args.device == "cuda":
         groups = [g for g in groups if g in ("speed", "scaling", "compile")]
@@ -799,6 +800,10 @@ def main() -> None:
             figures += more
         elif group == "compile":
             figures += figure_compile(args.device, args.quick)
+        elif group == "folder":  # the run folder: detach, attach, viewers (run_folder.py)
+            from benchmarks.run_folder import figures as folder_figures
+
+            figures += folder_figures(args.quick)
         print(f"[{group}: {time.monotonic() - t0:.0f}s]", file=sys.stderr, flush=True)
     print_table(figures)
     out = (

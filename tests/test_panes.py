@@ -33,6 +33,7 @@ from steplr_tui.widgets.plots import (
     LossPlot,
     LrPlot,
     MetricPlot,
+    log_ticks,
     nice_ticks,
 )
 from steplr_tui.widgets.run_log import RunLog
@@ -196,6 +197,27 @@ def test_ticks_are_round_and_cover_the_data(lo, share, count):
     assert any(math.isclose(mantissa, m, rel_tol=1e-6) for m in (1, 2, 2.5, 5, 10))
     assert first <= lo + 1e-9 * step and last >= hi - 1e-9 * step
     assert all(len(label.strip()) <= Y_LABEL_WIDTH for label in labels)
+
+
+@settings(max_examples=200, deadline=None)
+@given(lo=st.floats(-400, 2), span=st.floats(0.01, 400), rows=st.integers(2, 60))
+def test_log_ticks_survive_an_lr_that_decayed_to_zero(lo, span, rows):
+    # 1,000 epochs of StepLR(2, 0.1) take the lr below the smallest float, to 0.
+    ticks = log_ticks(lo, lo + span, rows)
+    assert ticks and all(t > 0 and math.isfinite(t) for t in ticks)
+
+
+@pytest.mark.parametrize("gamma", [0.1, 1e-9])
+async def test_a_plan_whose_lr_decays_to_zero_draws_on_both_scales(gamma):
+    config = TrainConfig(data_dir="/d", epochs=1000, step_size=1, gamma=gamma)
+    app = make_app(FakeTrainer(), config)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        for _ in range(2):
+            await pilot.press("f3")  # linear, then log again
+            await pilot.pause(0.1)
+        assert app.is_running
+        assert "final 0" in str(app.screen.query_one(LrPlot).border_subtitle)
 
 
 async def test_the_three_panes_share_one_x_alignment_and_the_lr_levels_are_labelled():

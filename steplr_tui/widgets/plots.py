@@ -175,14 +175,16 @@ def _short_count(n: int) -> str:
 def log_ticks(lo: float, hi: float, rows: int) -> list[float]:
     """Round values (1, 2, 5 times powers of ten) for a log axis over log10 lo..hi."""
     out = []
-    for exp in range(math.floor(lo) - 1, math.ceil(hi) + 1):
+    # An lr that decayed below the smallest float is 0: the axis starts where floats do.
+    for exp in range(max(math.floor(lo) - 1, -323), min(max(math.ceil(hi) + 1, -322), 308)):
         for m in (1, 2, 5):
             value = m * 10.0**exp
-            if lo <= math.log10(value) <= hi:
+            if value > 0 and lo <= math.log10(value) <= hi:
                 out.append(value)
     if len(out) < 2:
-        _a, _b, ticks, _labels = nice_ticks(10**lo, 10**hi, max(rows // 3, 2))
-        out = [t for t in ticks if t > 0 and lo <= math.log10(t) <= hi] or [10**lo, 10**hi]
+        bottom, top = 10 ** max(lo, -323.0), 10 ** min(max(hi, -323.0), 308.0)
+        _a, _b, ticks, _labels = nice_ticks(bottom, top, max(rows // 3, 2))
+        out = [t for t in ticks if t > 0 and lo <= math.log10(t) <= hi] or [bottom, top]
     limit = max(rows // 2, 2)
     while len(out) > limit:
         out = out[::2] if len(out) % 2 else out[::2] + out[-1:]
