@@ -357,8 +357,31 @@ def figure_live(epochs: int) -> list[Figure]:
     ]
 
 
+def figure_detach(runs_count: int) -> list[Figure]:
+    """`steplr-tui --detach` from the command to its return (the run goes on)."""
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(runs_count):
+            start = time.perf_counter()
+            path = _detach(Path(tmp), "--epochs", "3")
+            times.append(time.perf_counter() - start)
+            _stop(path)
+    value = median(times)
+    return [
+        Figure(
+            "steplr-tui --detach: command to its return",
+            value,
+            "s",
+            "<= 2 s",
+            value <= 2.0,
+            f"runs {', '.join(f'{t:.2f}' for t in times)} s",
+        )
+    ]
+
+
 def figures(quick: bool) -> list[Figure]:
     out: list[Figure] = []
+    out += figure_detach(3 if quick else 5)
     out += figure_events_cost(8 if quick else 24)
     out += figure_attach_finished(2 if quick else 5)
     out += figure_live(20 if quick else 60)
