@@ -82,6 +82,7 @@ class RunView:
     pending: OrderedDict[str, PendingEdit] = field(default_factory=OrderedDict)
     decisions: OrderedDict[str, Decision] = field(default_factory=OrderedDict)  # by request id
     mismatches: list[str] = field(default_factory=list)  # lr used vs plan, in words
+    mismatches_told: int = 0  # how many of them the user was told of
     metric_names: list[str] = field(default_factory=list)  # per-epoch figures seen, in order
     _unplaced: list[BatchProgress] = field(default_factory=list)
     _plan_cache: tuple[Any, list[float]] = (None, [])
@@ -110,6 +111,12 @@ class RunView:
         if self.started is not None and self.started.epochs:
             return self.started.epochs
         return None
+
+    def untold_mismatches(self) -> list[str]:
+        """The mismatches the user was not told of yet; from now on, told."""
+        untold = self.mismatches[self.mismatches_told :]
+        self.mismatches_told = len(self.mismatches)
+        return untold
 
     def reset(self) -> None:
         """Forget everything: the next events are another run."""

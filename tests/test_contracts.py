@@ -38,6 +38,8 @@ VIEWER_SIDE = {
     "steplr_tui.warmup",
     "steplr_tui.screens",
     "steplr_tui.screens.actions",
+    "steplr_tui.screens.cadence",
+    "steplr_tui.screens.layout",
     "steplr_tui.screens.dashboard",
     "steplr_tui.screens.export",
     "steplr_tui.screens.help",

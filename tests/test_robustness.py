@@ -13,7 +13,7 @@ from textual.widgets import Input, Static
 from steplr_tui.app import SteplrApp
 from steplr_tui.config import SPECS, FieldError, TrainConfig
 from steplr_tui.runfolder import BatchProgress
-from steplr_tui.screens.dashboard import MIN_HEIGHT, MIN_WIDTH
+from steplr_tui.screens.layout import MIN_HEIGHT, MIN_WIDTH
 from steplr_tui.sources import SourceEvents
 from tests.fakes import FakeTrainer
 from tests.test_app import wait_for

@@ -212,3 +212,36 @@ def test_axis_ticks_are_round_numbers_whatever_the_span():
         mantissa = step / 10 ** (len(str(step)) - 1)
         assert mantissa in (1, 2, 5), step
         assert len(labels) == len(ticks)
+
+
+def test_the_redraw_cadence_bounds_plots_and_status_during_a_run_only():
+    from steplr_tui.screens.cadence import PLOT_INTERVAL_S, Cadence
+
+    idle = Cadence()
+    idle.drew({"loss"}, now=100.0)
+    assert idle.held({"loss", "acc"}, active=False, local=True, now=100.1) == set()
+    cadence = Cadence()
+    cadence.drew({"loss"}, now=100.0)
+    dirty = {"loss", "acc"}
+    assert cadence.held(dirty, active=True, local=True, now=100.1) == {"loss", "acc"}
+    assert "status" in dirty  # the first status of a while is let through, and counts
+    assert cadence.held({"status"}, active=True, local=True, now=100.3) == {"status"}
+    assert cadence.held({"status"}, active=True, local=True, now=100.6) == set()
+    # A run in another process: the status line follows it twice as often.
+    assert cadence.held({"status"}, active=True, local=False, now=100.86) == set()
+    assert cadence.held({"loss"}, active=True, local=False, now=100.0 + PLOT_INTERVAL_S) == set()
+
+
+def test_size_classes_follow_the_terminal():
+    from steplr_tui.screens.layout import MIN_HEIGHT, MIN_WIDTH, size_classes
+
+    assert size_classes(MIN_WIDTH - 1, 40)["-too-small"]
+    assert size_classes(80, MIN_HEIGHT - 1)["-too-small"]
+    small = size_classes(80, 24)
+    assert small["-narrow"] and not small["-too-small"] and not small["-wide"]
+    assert size_classes(200, 60) == {
+        "-too-small": False,
+        "-narrow": False,
+        "-wide": True,
+        "-huge": True,
+    }

@@ -9,7 +9,6 @@ number of batches.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from textual import events, on
@@ -33,6 +32,8 @@ from steplr_tui.runfolder import (
     RunStarted,
 )
 from steplr_tui.screens.actions import KEYS, DashboardActions
+from steplr_tui.screens.cadence import TICK_S, Cadence
+from steplr_tui.screens.layout import size_classes, too_small_text
 from steplr_tui.sources import SourceEvents
 from steplr_tui.text import short_path
 from steplr_tui.widgets.params import ParamPanel
@@ -44,15 +45,6 @@ from steplr_tui.widgets.status_line import StatusLine
 
 __all__ = ["DashboardScreen", "TrainFn", "real_train"]
 
-# While training, the status line redraws twice a second and the plots every
-# 1.5 s: each plot repaint is a few kB to the terminal and ~10 ms of the GIL that
-# the training thread shares (benchmarks/: bytes to the terminal, UI overhead).
-REDRAW_INTERVAL_S = 0.5
-TICK_S = 0.25
-PLOT_INTERVAL_S = 1.5
-PLOTS = frozenset({"lr", "loss", "acc", "log", "phases"})
-MIN_WIDTH, MIN_HEIGHT = 60, 18
-NARROW_WIDTH, WIDE_WIDTH, HUGE_WIDTH = 100, 120, 180
 PLAN_FIELDS = ("lr", "step_size", "gamma", "epochs")
 
 
@@ -77,13 +69,8 @@ class DashboardScreen(DashboardActions, Screen):
         self.config = config
         self.runs_dir = runs_dir
         self.train_fn = train_fn
-        self.at_launch = (
-            ("resume", resume)
-            if resume
-            else ("attach", attach)
-            if attach
-            else (("start", None) if start else (None, None))
-        )
+        what = "resume" if resume else "attach" if attach else "start" if start else None
+        self.at_launch = (what, resume or attach)
         self.warm_up = warm_up
         self.cursor_blink = cursor_blink
         self.notes = notes
@@ -91,14 +78,12 @@ class DashboardScreen(DashboardActions, Screen):
         self.draft = SteeringDraft()
         self.controller: RunController | None = None
         self._dirty: set[str] = set()
-        self._last_plot_draw = 0.0
-        self._last_status = 0.0
+        self._cadence = Cadence()
         self._locked = False  # the fields describe a run in progress
         self._plan_values = {name: getattr(config, name) for name in PLAN_FIELDS}
         self._plan_note = ""
         self._data_dir = short_path(str(resolve_data_dir(config.data_dir)))
         self.context = PlotContext(steps_per_epoch=preview_steps({}, config))
-        self._mismatches_shown = 0
 
     @property
     def log_lines(self) -> list[str]:
@@ -107,15 +92,9 @@ class DashboardScreen(DashboardActions, Screen):
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
             with Vertical(id="left"):
-                panel = ParamPanel(self.config, cursor_blink=self.cursor_blink, id="params")
-                panel.border_title = "Parameters"
-                yield panel
-                log = RunLog(id="log")
-                log.border_title = "Log"
-                yield log
-                phases = PhaseTable(id="phases")
-                phases.border_title = "Phases"
-                yield phases
+                yield ParamPanel(self.config, cursor_blink=self.cursor_blink, id="params")
+                yield RunLog(id="log")
+                yield PhaseTable(id="phases")
             yield PlotStack(self.context, id="plots")
         yield Static("", id="too-small")
         yield Static("", id="notice")
@@ -147,20 +126,15 @@ class DashboardScreen(DashboardActions, Screen):
         self._check_size(event.size.width, event.size.height)
 
     def _check_size(self, width: int, height: int) -> None:
-        small = width < MIN_WIDTH or height < MIN_HEIGHT
-        self.set_class(small, "-too-small")
-        if self.has_class("-narrow") != (width < NARROW_WIDTH):
-            self.set_class(width < NARROW_WIDTH, "-narrow")
-            self.refresh_bindings()
-        self.set_class(width >= WIDE_WIDTH, "-wide")
-        self.set_class(width >= HUGE_WIDTH, "-huge")
+        classes = size_classes(width, height)
+        narrow_changed = self.has_class("-narrow") != classes["-narrow"]
+        for name, wanted in classes.items():
+            self.set_class(wanted, name)
+        if narrow_changed:
+            self.refresh_bindings()  # the footer drops keys when narrow
         self._dirty.add("status")
-        if small:
-            self.query_one("#too-small", Static).update(
-                f"Terminal too small: {width}x{height}.\n"
-                f"steplr-tui needs at least {MIN_WIDTH}x{MIN_HEIGHT}; enlarge the window.\n"
-                "Training goes on meanwhile; ctrl+q quits."
-            )
+        if classes["-too-small"]:
+            self.query_one("#too-small", Static).update(too_small_text(width, height))
 
     # ---- fields ---------------------------------------------------------------------
 
@@ -226,7 +200,9 @@ class DashboardScreen(DashboardActions, Screen):
             elif isinstance(event, RunStarted) and event.steps_per_epoch:
                 self.context.steps_per_epoch = event.steps_per_epoch
             elif isinstance(event, EpochEnd):
-                self._report_mismatches(lines)
+                for text in self.view.untold_mismatches():
+                    lines.append(f"warning: {text}")
+                    self.notify(text, title="LR differs from the plan", severity="warning")
             elif isinstance(event, RunEnded):
                 lines += self._ended()
         log.add(lines)
@@ -252,45 +228,23 @@ class DashboardScreen(DashboardActions, Screen):
         if self.controller is not None and self.controller.attached:
             panel.set_values(event.config)
         self.draft.reset(self._texts())
-        self._mismatches_shown = 0
         self.context.steps_per_epoch = 0
 
-    def _report_mismatches(self, lines: list[str]) -> None:
-        for text in self.view.mismatches[self._mismatches_shown :]:
-            lines.append(f"warning: {text}")
-            self.notify(text, title="LR differs from the plan", severity="warning", timeout=10)
-        self._mismatches_shown = len(self.view.mismatches)
-
     def _ended(self) -> list[str]:
-        lines = []
-        note = fields_note(self.view)
-        if note:
-            lines.append(note)
         end = self.view.end
-        if end is not None and end.status.value == "FAILED":
-            self.notify(end.message, title="Run failed", severity="error", timeout=10)
-        if end is not None and end.status.value == "INTERRUPTED":
-            self.notify(end.message, title="Run INTERRUPTED", severity="error", timeout=15)
-        return lines
+        alerts = {"FAILED": ("Run failed", 10), "INTERRUPTED": ("Run INTERRUPTED", 15)}
+        if end is not None and end.status.value in alerts:
+            title, seconds = alerts[end.status.value]
+            self.notify(end.message, title=title, severity="error", timeout=seconds)
+        note = fields_note(self.view)
+        return [note] if note else []
 
     # ---- drawing ----------------------------------------------------------------------
 
     def _tick(self) -> None:
-        """The timer: redraw what changed, at a bounded rate.
-
-        Plots repaint at most every PLOT_INTERVAL_S during a run. The status line
-        follows a run in another process four times a second (no training thread
-        here shares the GIL), one in this process twice a second."""
-        now = time.monotonic()
-        local = self.view.active and not (self.controller and self.controller.attached)
-        held: set[str] = set()
-        if now - self._last_status >= (REDRAW_INTERVAL_S if local else TICK_S) - 0.01:
-            self._last_status = now
-            self._dirty.add("status")
-        else:
-            held |= self._dirty & {"status"}
-        if self.view.active and now - self._last_plot_draw < PLOT_INTERVAL_S:
-            held |= self._dirty & PLOTS
+        """The timer: redraw what changed, at the rate `Cadence` allows."""
+        local = not (self.controller and self.controller.attached)
+        held = self._cadence.held(self._dirty, self.view.active, local)
         self._dirty -= held
         self.redraw()
         self._dirty |= held
@@ -301,8 +255,7 @@ class DashboardScreen(DashboardActions, Screen):
         dirty.discard("fields")
         if not dirty:
             return
-        if dirty & PLOTS:
-            self._last_plot_draw = time.monotonic()
+        self._cadence.drew(dirty)
         self.context.edit_epochs = sorted(self.view.edits)  # marked on every pane
         if "lr" in dirty:
             self._redraw_lr()

@@ -92,6 +92,7 @@ class ParamPanel(Vertical):
 
     def __init__(self, config: TrainConfig, cursor_blink: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.border_title = "Parameters"
         self._initial = config
         self._cursor_blink = cursor_blink
 

@@ -30,6 +30,7 @@ class PhaseTable(DataTable):
         super().__init__(
             cursor_type="row", zebra_stripes=True, show_cursor=False, cell_padding=0, **kwargs
         )
+        self.border_title = "Phases"
         self._phases: list[LrPhase] = []  # what the rows show, to replace only what changed
 
     def on_mount(self) -> None:

@@ -76,6 +76,7 @@ class RunLog(RichLog):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(max_lines=SHOWN_LINES, wrap=True, markup=False, min_width=10, **kwargs)
+        self.border_title = "Log"
         self.kept: deque[str] = deque(maxlen=LOG_LINES)
         self._pending: list[str] = []
         self._wrapped_at = 0
