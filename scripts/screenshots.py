@@ -64,7 +64,7 @@ async def steering() -> None:
         first = FakeTrainer()
         screen.train_fn = first
         await pilot.press("ctrl+r")
-        await until(lambda: screen.view.phase == "completed")
+        await until(lambda: screen.view.status == "COMPLETED")
         await pilot.press("f7")  # pin it
         screen.train_fn = trainer
         gamma = screen.query_one("#field-gamma")
@@ -92,6 +92,32 @@ async def steering() -> None:
         print(f"wrote {path.relative_to(ROOT)}")
 
 
+async def attached() -> None:
+    """`steplr-tui attach` on a run in another process: 6 of 10 epochs, still RUNNING."""
+    import os
+    import shutil
+
+    from steplr_tui.record import RunRecord
+    from steplr_tui.runfolder import EpochEnd, RunOpened
+    from tests.fakes import scripted_events
+
+    config = TrainConfig(data_dir="~/.cache/steplr-tui/data", epochs=10, step_size=3, gamma=0.5)
+    runs = Path("/tmp/steplr-tui-screenshot-runs")
+    shutil.rmtree(runs, ignore_errors=True)
+    record = RunRecord.create(runs, config.as_dict(), {})
+    record.mark_running(pid=os.getpid())  # alive while the screenshot is taken
+    record.write(RunOpened(str(record.path), config.as_dict(), pid=os.getpid()))
+    done = 0
+    for event in scripted_events(config, 10)[1:]:
+        record.write(event)
+        done += isinstance(event, EpochEnd)
+        if done == 6:
+            break
+    app = SteplrApp(config, attach=record.path, warm_up=False, cursor_blink=False)
+    await shoot("attached", app, (120, 40), until=lambda a: len(a.screen.view.epochs) == 6)
+    record.close()
+
+
 async def main(real: bool) -> None:
     OUT.mkdir(exist_ok=True)
     await shoot("startup", scripted(), (120, 40))
@@ -108,17 +134,18 @@ async def main(real: bool) -> None:
         "finished",
         scripted(),
         (120, 40),
-        until=lambda app: app.screen.view.phase == "completed",
+        until=lambda app: app.screen.view.status == "COMPLETED",
         press=("ctrl+r",),
     )
     await steering()
+    await attached()
     if real:
         app = SteplrApp(TrainConfig(dataset="mnist"), warm_up=False, cursor_blink=False)
         await shoot(
             "real-run",
             app,
             (120, 40),
-            until=lambda a: a.screen.view.phase in ("completed", "failed"),
+            until=lambda a: a.screen.view.status in ("COMPLETED", "FAILED"),
             press=("ctrl+r",),
         )
 

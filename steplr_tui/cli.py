@@ -513,12 +513,31 @@ def entry() -> None:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
         if exc.code is not None and not isinstance(exc.code, int):
             print(exc.code, file=sys.stderr)
+    except BrokenPipeError:  # `steplr-tui --list-runs | head -1`: a closed pipe, as Unix tools
+        _quiet_stdout()
+        code = 141
     if "torch" not in sys.modules:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _quiet_stdout()
+            code = code or 141
         sys.exit(code)  # nothing slow to tear down: leave the normal way
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
+        try:
             stream.flush()
+        except BrokenPipeError:
+            _quiet_stdout()
+            code = code or 141
+        except (OSError, ValueError):
+            pass
     os._exit(code)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush finds no closed pipe."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from steplr_tui.reader import RunInfo, list_runs, read_run, read_status
+from steplr_tui.reader import RunInfo, list_runs, read_run, read_status, resume_hint
 from steplr_tui.runfolder import (
     CONTROL_FILE,
     EVENTS_FILE,
@@ -63,10 +63,7 @@ def running(path: Path) -> RunInfo:
     if info.status is Status.RUNNING:
         return info
     if info.status is Status.INTERRUPTED:
-        raise CommandError(
-            f"run {info.name} is not running: {info.reason}; "
-            f"continue it with steplr-tui --resume {info.name} --detach"
-        )
+        raise CommandError(f"run {info.name} is not running: {info.reason}; {resume_hint(info)}")
     raise CommandError(f"run {info.name} is not running ({info.status.value}): nothing to do")
 
 
@@ -114,10 +111,10 @@ def stop_run(path: Path, out: TextIO, timeout: float = STOP_WAIT_S) -> int:
         after = read_run(path)
         if after.status.final:
             if after.status is Status.STOPPED:
+                kept = "its checkpoint is kept" if after.kind == "builtin" else "stopped"
                 print(
                     f"steplr-tui: {info.name} STOPPED after epoch {after.epochs_done}; "
-                    "its checkpoint is kept: "
-                    f"steplr-tui --resume {info.name} --detach continues it",
+                    f"{kept}: {resume_hint(after)}",
                     file=out,
                 )
                 return 0

@@ -145,6 +145,7 @@ class Steering:
         self.clock = clock
         self.stop_reason: str | None = None
         self._queued: list[tuple[EditRequest, int]] = []  # (request, line), in order
+        self._applied: list[Decision] = []  # decided at a boundary, recorded after its epoch
         self._decided: set[str] = set()
         self._next_poll = 0.0
         self._ended: str | None = None
@@ -302,26 +303,36 @@ class Steering:
             )
         )
 
-    def boundary(self, epoch: int) -> ScheduleEdit | None:
+    def boundary(self, epoch: int, record: bool = True) -> ScheduleEdit | None:
         """The edits to apply after `epoch` (its scheduler.step() done), merged in order;
-        each is recorded as applied. Then the next epoch is in progress."""
+        each is recorded as applied, now or (record=False) by `record_applied`, after the
+        epoch's own line. Then the next epoch is in progress."""
         self.poll()
         merged = self.queued
-        for request, line_no in self._queued:
-            self.emit(
-                Decision(
-                    request.id,
-                    "edit",
-                    "applied",
-                    epoch,
-                    edit=request.edit,
-                    sender=request.sender,
-                    line=line_no,
-                )
+        self._applied += [
+            Decision(
+                request.id,
+                "edit",
+                "applied",
+                epoch,
+                edit=request.edit,
+                sender=request.sender,
+                line=line_no,
             )
+            for request, line_no in self._queued
+        ]
         self._queued = []
         self.epoch = epoch + 1
+        if record:
+            self.record_applied()
         return merged
+
+    def record_applied(self) -> None:
+        """Record the decisions of the last boundary (the epoch's line is written first,
+        so a log reads: epoch 3, then the edit applied after it)."""
+        applied, self._applied = self._applied, []
+        for decision in applied:
+            self.emit(decision)
 
     def end(self, why: str) -> None:
         """The run is over: withdraw what never applied, and refuse what comes late."""

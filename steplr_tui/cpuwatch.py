@@ -59,10 +59,7 @@ class CpuWatch:
         ours = sum(procs[p] - last[2][p] for p in procs if p in last[2]) / total * self.cores
         others = busy - ours
         if busy >= BUSY_SHARE * self.cores and others >= OTHERS_CORES:
-            self.note = (
-                f"slow: other processes use {others:.1f} of the {self.cores} cores "
-                "(give each run its own cores, or OMP_NUM_THREADS=1)"
-            )
+            self.note = f"slow: other processes use {others:.1f} of {self.cores} cores"
         else:
             self.note = ""
         return self.note

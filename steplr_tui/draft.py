@@ -78,6 +78,25 @@ class SteeringDraft:
                 values[name] = value
         return ScheduleEdit(**values) or None
 
+    def withdrawing(self, view: RunView, texts: dict[str, str]) -> list[str]:
+        """Live fields typed back to what the run holds while an edit of them is queued:
+        enter withdraws that edit."""
+        pending = (view.pending_edit or ScheduleEdit()).as_dict()
+        live = view.live_values()
+        out = []
+        for name in LIVE_FIELDS:
+            text = texts.get(name)
+            if name not in pending or name not in live or text is None:
+                continue
+            if not self.dirty(name, text):
+                continue
+            try:
+                if SPECS[name].parse(text) == live[name]:
+                    out.append(name)
+            except ValueError:
+                continue
+        return out
+
     def preview(self, view: RunView, texts: dict[str, str]) -> ScheduleEdit | None:
         """What the LR pane draws as the future: queued edits, then typed ones."""
         queued = view.pending_edit or ScheduleEdit()
@@ -151,6 +170,12 @@ class SteeringDraft:
             d = self.refused
             what = d.edit.describe() if d.edit else d.action
             return f"refused {what}: {d.reason}"
+        back = self.withdrawing(view, texts)
+        if back:
+            pending = view.pending_edit or ScheduleEdit()
+            queued = ScheduleEdit(**{n: v for n, v in pending.as_dict().items() if n in back})
+            held = ", ".join(f"{n} {texts[n]}" for n in back)
+            return f"typed {held}, as the run holds it · enter withdraws {queued.describe()}"
         typed = self.typed(view, texts)
         if typed:
             if view.last_epoch_running:

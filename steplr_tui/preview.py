@@ -23,13 +23,16 @@ class LrPaneData:
 
 
 def now_summary(view: RunView) -> str:
-    """What the run holds now: 'now lr 1e-3 · step_size 2 · gamma 0.1 · 1 edit(s)'."""
+    """What the run holds now: 'now lr 1e-4 · step_size 2 · gamma 0.1 · 1 edit(s)', with
+    the lr of the epoch in progress (decays and edits included), not the last one set."""
     now = view.live_values()
     if not now:
         return ""
+    lrs = view.planned_lrs()
+    lr = lrs[min(view.current_epoch, len(lrs)) - 1] if lrs else float(now["lr"])
     edited = f" · {len(view.edits)} edit(s)" if view.edits else ""
     return (
-        f"now lr {format_lr(float(now['lr']))} · step_size {now['step_size']} "
+        f"now lr {format_lr(lr)} · step_size {now['step_size']} "
         f"· gamma {float(now['gamma']):g}{edited}"
     )
 

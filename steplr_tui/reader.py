@@ -145,6 +145,13 @@ def process_alive(pid: Any, host: Any) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0:1] != ["Z"]
 
 
+def resume_hint(info: RunInfo) -> str:
+    """How to continue a run: the built-in trainer's command, or a script's own resume."""
+    if info.kind == "script":
+        return "continue it from your script (load its checkpoint, then track(..., resume=RUN))"
+    return f"steplr-tui --resume {info.name} --detach continues it"
+
+
 def read_run(path: Path) -> RunInfo:
     """Read a run folder; raise RunNotFound if it is not one."""
     try:

@@ -424,11 +424,18 @@ def status_parts(view: RunView, device_hint: str, data_hint: str) -> list[tuple[
 
 
 def fit_parts(parts: list[tuple[int, str]], width: int) -> str:
-    """Join parts with ' · ', dropping the least important first until they fit."""
-    kept = list(parts)
-    while len(kept) > 1 and len(" · ".join(t for _, t in kept)) > width:
-        kept.remove(max(kept, key=lambda p: p[0]))
-    return " · ".join(t for _, t in kept)
+    """Join parts with ' · ' in reading order: the most important first take the room,
+    and a part that does not fit leaves it to the less important ones after it."""
+    if not parts:
+        return ""
+    order = sorted(range(len(parts)), key=lambda i: parts[i][0])  # stable: ties in order
+    kept = {order[0]}
+    used = len(parts[order[0]][1])
+    for i in order[1:]:
+        if used + 3 + len(parts[i][1]) <= width:
+            kept.add(i)
+            used += 3 + len(parts[i][1])
+    return " · ".join(text for i, (_, text) in enumerate(parts) if i in kept)
 
 
 def status_text(view: RunView, device_hint: str, data_hint: str, width: int = 200) -> str:

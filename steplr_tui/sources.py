@@ -26,7 +26,14 @@ from typing import Any
 
 from textual.message import Message
 
-from steplr_tui.reader import read_metrics, read_run, read_status, recorded_edit
+from steplr_tui.reader import (
+    RunNotFound,
+    read_metrics,
+    read_run,
+    read_status,
+    recorded_edit,
+    resume_hint,
+)
 from steplr_tui.runfolder import (
     CONTROL_FILE,
     EVENTS_FILE,
@@ -243,10 +250,11 @@ class FolderSource:
                 return None
         name = self.path.name
         if status is Status.INTERRUPTED:
-            reason = (
-                f"{reason}; every completed epoch is kept: "
-                f"steplr-tui --resume {name} --detach continues it"
-            )
+            try:
+                hint = resume_hint(read_run(self.path))
+            except RunNotFound:
+                hint = f"steplr-tui --resume {name} --detach continues it"
+            reason = f"{reason}; every completed epoch is kept: {hint}"
         metrics = read_metrics(self.path)
         done = max((m["epoch"] for m in metrics), default=0)
         return RunEnded(status, reason, done, 0.0)

@@ -44,7 +44,7 @@ def format_rate(samples_per_s: float) -> str:
 
 def describe_decision(d: Decision) -> str:
     """A control decision in words, as the shell, the logs and the dashboard say it."""
-    what = d.edit.describe() if d.edit else d.action
+    what = d.edit.describe() if d.edit else ("unreadable request" if d.action == "?" else d.action)
     who = f" (from {d.sender})" if d.sender else ""
     if d.decision == "queued":
         return f"edit queued: {what}, applies after epoch {d.epoch}{who}"
@@ -55,8 +55,9 @@ def describe_decision(d: Decision) -> str:
     if d.decision == "applied":
         return f"withdrew queued {', '.join(d.fields)}{who}"
     if d.decision == "withdrawn":
-        fields = ", ".join(d.fields) if d.fields else what
-        return f"edit withdrawn: {fields} of {what} ({d.reason})"
+        whole = d.edit is None or set(d.fields) >= set(d.edit.as_dict())
+        part = "" if whole or not d.fields else f"{', '.join(d.fields)} of "
+        return f"edit withdrawn: {part}{what} ({d.reason})"
     line = f" (control.jsonl line {d.line})" if d.line else ""
     return f"{d.action} refused{line}: {d.reason}"
 

@@ -283,7 +283,7 @@ class Tracker:
         edit = None
         if self.epochs is None or epoch < self.epochs:
             if self.steering is not None:
-                edit = self.steering.boundary(epoch)
+                edit = self.steering.boundary(epoch, record=False)
             if self.dist is not None:
                 shared = self.dist.broadcast(edit.as_dict() if edit else None)
                 edit = ScheduleEdit.from_dict(shared) if shared else None
@@ -304,6 +304,8 @@ class Tracker:
             steps=self._step,
         )
         self.send(event)
+        if self.steering is not None:
+            self.steering.record_applied()  # after the epoch's line, as a log reads
         if not self.steps_per_epoch:
             self.steps_per_epoch = self._step  # a script's later epochs are placed by this
         self.epochs_done = epoch

@@ -198,12 +198,13 @@ class FakeTrainer:
             if not self._advance.acquire(timeout=0.002):
                 continue
             done += 1
-            edit = steering.boundary(done) if done < config.epochs else None
+            edit = steering.boundary(done, record=False) if done < config.epochs else None
             if edit:
                 applied[done] = edit
             lrs = lrs_with_edits(config.lr, config.step_size, config.gamma, config.epochs, applied)
             for event in epoch_events(done, lrs[done - 1], edit):
                 emit(event)
+            steering.record_applied()  # as the tracker does: after the epoch's line
             self.epoch_ended.set()
             if done == config.epochs:
                 steering.end("the run completed before its boundary")

@@ -163,3 +163,23 @@ def test_a_value_of_two_dashes_is_refused_by_name(capsys):
         assert exc.value.code == 2
         err = capsys.readouterr().err
         assert "must be a number" in err and "(got '--')" in err
+
+
+def test_a_closed_pipe_ends_a_listing_quietly(tmp_path):
+    # `steplr-tui --list-runs | head -1`: the reader is gone before the listing is written.
+    env = {**os.environ, "STEPLR_TUI_RUNS": str(tmp_path)}
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "steplr_tui", "--list-runs"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert proc.returncode == 141
+    assert "Traceback" not in proc.stderr and "Error" not in proc.stderr

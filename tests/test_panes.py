@@ -297,7 +297,18 @@ def test_the_slow_note_names_other_processes_taking_the_cores(monkeypatch):
     watch.cores = 2
     assert watch.sample({1}) == ""
     note = watch.sample({1})
-    assert "other processes use 1.6 of the 2 cores" in note
+    assert "other processes use 1.6 of 2 cores" in note
+
+
+def test_a_status_part_that_does_not_fit_leaves_its_room_to_the_others():
+    from steplr_tui.run_view import fit_parts
+
+    parts = [(0, "epoch 1/20"), (1, "x" * 60), (3, "35k samples/s"), (6, "cpu (2 threads)")]
+    assert fit_parts(parts, 200) == " · ".join(t for _, t in parts)
+    # The long note cannot fit at 50: the shorter, less important parts still show.
+    assert fit_parts(parts, 50) == "epoch 1/20 · 35k samples/s · cpu (2 threads)"
+    assert fit_parts(parts, 30) == "epoch 1/20 · 35k samples/s"
+    assert fit_parts(parts, 5) == "epoch 1/20"  # the head stays, whatever the width
 
 
 async def test_the_status_line_shows_the_whole_run_and_the_epoch():

@@ -245,3 +245,22 @@ def test_size_classes_follow_the_terminal():
         "-wide": True,
         "-huge": True,
     }
+
+
+def test_the_lr_pane_says_the_lr_of_the_epoch_in_progress():
+    from steplr_tui.preview import now_summary
+    from steplr_tui.schedule import ScheduleEdit, format_lr, lrs_with_edits
+
+    config = TrainConfig(epochs=8, lr=1e-3, step_size=2, gamma=0.1)
+    view = RunView()
+    events = scripted_events(config, 4)  # epoch 5 is in progress: two decays behind it
+    for event in events:
+        view.apply(event)
+    assert now_summary(view).startswith(f"now lr {format_lr(1e-5)} · step_size 2")
+    # An lr edit, then a decay: the lr in use is the decayed edit, not the edit.
+    view.edits[5] = ScheduleEdit(lr=5e-4)
+    view.epochs.append(EpochEnd(5, 1e-5, 0.3, 91.0, 0.1, 0.5))
+    view.epochs.append(EpochEnd(6, 5e-4, 0.3, 91.0, 0.1, 0.6))
+    expected = lrs_with_edits(1e-3, 2, 0.1, 8, {5: ScheduleEdit(lr=5e-4)})[6]
+    assert now_summary(view).startswith(f"now lr {format_lr(expected)} ·")
+    assert format_lr(expected) != format_lr(5e-4)

@@ -106,13 +106,18 @@ async def test_putting_the_value_back_withdraws_a_queued_edit():
         await wait_for(pilot, lambda: app.screen.view.pending)
         assert trainer.steering.queued == ScheduleEdit(step_size=3)
         await type_into(pilot, "step_size", "2")
+        await pilot.pause()
+        # Before enter, the subtitle says what enter will do: withdraw, not queue.
+        subtitle = str(app.screen.query_one(LrPlot).border_subtitle)
+        assert "enter withdraws step_size 3" in subtitle and "queues" not in subtitle
         await pilot.press("enter")
         await wait_for(pilot, lambda: not app.screen.view.pending)
         assert trainer.steering.queued is None
         await pilot.pause()
         assert app.screen.query_one(LrPlot).pending == []
-        # The log says so: a withdrawn edit never reads as still queued.
-        assert "edit withdrawn: step_size of step_size 3" in log_text(app)
+        # The log says so, once: a withdrawn edit never reads as still queued.
+        assert "edit withdrawn: step_size 3 (" in log_text(app)
+        assert "withdrew" not in log_text(app) and log_text(app).count("edit withdrawn") == 1
 
 
 async def test_invalid_edit_is_refused_with_the_rule():

@@ -250,6 +250,13 @@ def test_a_live_edit_applies_at_the_next_end_epoch(tmp_path: Path):
     assert info.status is Status.COMPLETED and info.edits == {2: edit}
     decisions = [(e.decision, e.epoch) for e in events_of(run.path) if isinstance(e, Decision)]
     assert decisions == [("queued", 2), ("applied", 2)]
+    # The record reads in order: epoch 2's line, then the edit applied after it.
+    order = [
+        ("epoch", e.epoch) if isinstance(e, EpochEnd) else ("applied", e.epoch)
+        for e in events_of(run.path)
+        if isinstance(e, EpochEnd) or (isinstance(e, Decision) and e.decision == "applied")
+    ]
+    assert order[1:3] == [("epoch", 2), ("applied", 2)]
 
 
 def test_an_edit_line_appended_by_hand_is_applied_too(tmp_path: Path):

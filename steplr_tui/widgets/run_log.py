@@ -56,6 +56,8 @@ def event_lines(event: Event) -> list[str]:
     if isinstance(event, Notice):
         return [f"{event.level}: {event.text}"]
     if isinstance(event, Decision):
+        if event.action == "withdraw" and event.decision == "applied":
+            return []  # the edits it withdrew each say so
         return [describe_decision(event)]
     if isinstance(event, RunEnded):
         done = plural(event.epochs_done, "epoch")
