@@ -62,11 +62,11 @@ async def steering() -> None:
                 await pilot.pause(0.02)
 
         first = FakeTrainer()
-        screen.train_fn = first
+        screen.controller.train_fn = first
         await pilot.press("ctrl+r")
         await until(lambda: screen.view.status == "COMPLETED")
         await pilot.press("f7")  # pin it
-        screen.train_fn = trainer
+        screen.controller.train_fn = trainer
         gamma = screen.query_one("#field-gamma")
         gamma.focus()
         gamma.value = "0.6"
