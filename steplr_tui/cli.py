@@ -364,14 +364,26 @@ def attach_main(argv: Sequence[str]) -> int:
     return app.return_code or 0
 
 
+def _need_run(parser: argparse.ArgumentParser, run: str | None) -> None:
+    if run is None:
+        parser.exit(
+            2,
+            f"{parser.prog}: give a RUN: a run folder or a run name "
+            "(steplr-tui --list-runs shows them)\n",
+        )
+
+
 def stop_main(argv: Sequence[str]) -> int:
     parser = _run_parser(
         "steplr-tui stop",
         "Stop a run at its next batch (STOPPED, checkpoint kept); waits up to 10 s for it.",
     )
-    parser.add_argument("run", metavar="RUN", help="a run folder or name (as for --resume)")
+    parser.add_argument(
+        "run", metavar="RUN", nargs="?", help="a run folder or name (as for --resume)"
+    )
     parser.add_argument("--runs-dir", metavar="DIR", help="where run records are")
     ns = parser.parse_args(argv)
+    _need_run(parser, ns.run)
     path = _find(parser, ns.run, ns.runs_dir)
     from steplr_tui.commands import CommandError, stop_run
 
@@ -387,7 +399,9 @@ def edit_main(argv: Sequence[str]) -> int:
         "steplr-tui edit",
         "Queue a live edit of a running run's schedule; it applies at the next epoch boundary.",
     )
-    parser.add_argument("run", metavar="RUN", help="a run folder or name (as for --resume)")
+    parser.add_argument(
+        "run", metavar="RUN", nargs="?", help="a run folder or name (as for --resume)"
+    )
     for name in ("lr", "step_size", "gamma"):
         spec = SPECS[name]
         parser.add_argument(
@@ -395,6 +409,7 @@ def edit_main(argv: Sequence[str]) -> int:
         )
     parser.add_argument("--runs-dir", metavar="DIR", help="where run records are")
     ns = parser.parse_args(argv)
+    _need_run(parser, ns.run)
     from steplr_tui.schedule import ScheduleEdit
 
     values = {}
@@ -431,12 +446,7 @@ def export_main(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--runs-dir", metavar="DIR", help="where run records are")
     ns = parser.parse_args(argv)
-    if ns.run is None:
-        parser.exit(
-            2,
-            "steplr-tui export: give a RUN: a run folder or a run name "
-            "(steplr-tui --list-runs shows them)\n",
-        )
+    _need_run(parser, ns.run)
     from steplr_tui.export import run_snippet, write_csv
     from steplr_tui.reader import RunNotFound, read_run
 

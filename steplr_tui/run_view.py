@@ -374,7 +374,8 @@ def status_parts(view: RunView, device_hint: str, data_hint: str) -> list[tuple[
             (6, s.device + (f" x {s.world_size} ({s.backend})" if s.world_size > 1 else ""))
         )
         if s.dataset:
-            sizes = f" {s.n_train:,}/{s.n_test:,}" if s.n_train else ""
+            sizes = f" {s.n_train:,}" if s.n_train else ""
+            sizes += f"/{s.n_test:,}" if s.n_train and s.n_test else ""
             parts.append((7, f"{s.dataset}{sizes}"))
         if s.global_batch and s.world_size > 1:
             parts.append((5, f"global batch {s.global_batch}"))

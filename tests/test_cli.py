@@ -183,3 +183,15 @@ def test_a_closed_pipe_ends_a_listing_quietly(tmp_path):
         os.close(write)
     assert proc.returncode == 141
     assert "Traceback" not in proc.stderr and "Error" not in proc.stderr
+
+
+@pytest.mark.parametrize("command", ["stop", "edit", "export"])
+def test_a_command_without_its_run_says_what_to_give(command):
+    proc = subprocess.run(
+        [sys.executable, "-m", "steplr_tui", command], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"steplr-tui {command}: give a RUN: a run folder or a run name "
+        "(steplr-tui --list-runs shows them)"
+    )
