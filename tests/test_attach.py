@@ -164,3 +164,34 @@ async def test_a_finished_run_opens_read_only_with_its_final_panes(tmp_path):
         assert not (path / CONTROL_FILE).exists()  # nothing sent to a finished run
         assert screen.query_one("#field-lr", Input).value == "0.001"
     assert (path / EVENTS_FILE).stat().st_size > 0
+
+
+async def test_ctrl_t_switches_between_the_metrics_a_script_records(tmp_path):
+    from steplr_tui.runfolder import EpochEnd, RunEnded, RunOpened, Status
+
+    record = RunRecord.create(tmp_path, CONFIG.as_dict(), {"kind": "script"})
+    record.mark_running(pid=os.getpid())
+    record.write(RunOpened(str(record.path), CONFIG.as_dict(), kind="script", pid=os.getpid()))
+    for event in scripted_events(CONFIG, 3)[1:]:
+        if isinstance(event, EpochEnd):  # a script's end_epoch(test_acc=..., val_loss=...)
+            event = EpochEnd(
+                event.epoch, event.lr, event.train_loss, event.test_acc, 0.5, event.elapsed,
+                metrics={"val_loss": 0.4 - event.epoch / 20},
+            )  # fmt: skip
+        record.write(event)
+    record.write(RunEnded(Status.COMPLETED, "", 3, 1.5))
+    record.close()
+    app = viewer(record.path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
+        pane = app.screen.query_one(MetricPlot)
+        assert "ctrl+t: 1 more" in str(pane.border_title)
+        assert app.screen.context.metric == "test_acc"
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert app.screen.context.metric == "val_loss"
+        assert "val loss" in str(pane.border_title)
+        assert "0.2" in panes(app)["MetricPlot"]  # val_loss 0.35 to 0.25 on the y axis
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert app.screen.context.metric == "test_acc"
