@@ -242,7 +242,12 @@ async def test_the_three_panes_share_one_x_alignment_and_the_lr_levels_are_label
         # 1e-3, 5e-4, 2.5e-4, 1.25e-4: each level has its label, in one format.
         assert [label.strip() for label in labels[LrPlot]] == ["1e-3", "5e-4", "2.5e-4", "1.25e-4"]
         # The x tick labels, in the same columns in all three panes.
-        axes = [plain(screen.query_one(c)).splitlines()[-2] for c in (LrPlot, LossPlot, MetricPlot)]
+        await pilot.pause()
+        axes = []
+        for cls in (LrPlot, LossPlot, MetricPlot):
+            pane = screen.query_one(cls)
+            pane.redraw()  # then built at once: no timer redraw in between
+            axes.append(plain(pane).splitlines()[-2])
         assert len({axis.rstrip() for axis in axes}) == 1 and axes[0].rstrip().endswith("4")
 
 
