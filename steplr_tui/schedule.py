@@ -150,5 +150,6 @@ def format_lr(lr: float) -> str:
 
 
 def safe_log10(lr: float) -> float:
-    """log10 that survives an lr that underflowed to 0 (gamma**k below the smallest float)."""
-    return math.log10(max(lr, 5e-324))
+    """log10 that survives an lr that underflowed to 0 (gamma**k below the smallest float):
+    anything below 1e-300 is 0 for training, and is drawn on that floor."""
+    return math.log10(max(lr, 1e-300))

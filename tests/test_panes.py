@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -217,7 +218,17 @@ async def test_a_plan_whose_lr_decays_to_zero_draws_on_both_scales(gamma):
             await pilot.press("f3")  # linear, then log again
             await pilot.pause(0.1)
         assert app.is_running
-        assert "final 0" in str(app.screen.query_one(LrPlot).border_subtitle)
+        pane = app.screen.query_one(LrPlot)
+        assert "final 0" in str(pane.border_subtitle)
+        calls = []
+        real = pane.plt.yticks
+        pane.plt.yticks = lambda t, lab=None: calls.append(list(lab or [])) or real(t, lab)
+        pane.redraw()
+        labels = [label.strip() for label in calls[-1]]
+        # The first lr is labelled, then round decades down to the floor of floats.
+        assert labels[0] == "1e-3" and len(labels) >= 2
+        assert all(re.fullmatch(r"1e-\d+", label) for label in labels), labels
+        assert float(labels[-1]) >= 1e-300
 
 
 async def test_the_three_panes_share_one_x_alignment_and_the_lr_levels_are_labelled():

@@ -173,24 +173,32 @@ def _short_count(n: int) -> str:
 
 
 def log_ticks(lo: float, hi: float, rows: int) -> list[float]:
-    """Round values (1, 2, 5 times powers of ten) for a log axis over log10 lo..hi."""
-    out = []
-    # An lr that decayed below the smallest float is 0: the axis starts where floats do.
-    for exp in range(max(math.floor(lo) - 1, -323), min(max(math.ceil(hi) + 1, -322), 308)):
-        for m in (1, 2, 5):
-            value = m * 10.0**exp
-            if value > 0 and lo <= math.log10(value) <= hi:
-                out.append(value)
-    if len(out) < 2:
-        bottom, top = 10 ** max(lo, -323.0), 10 ** min(max(hi, -323.0), 308.0)
-        _a, _b, ticks, _labels = nice_ticks(bottom, top, max(rows // 3, 2))
-        out = [t for t in ticks if t > 0 and lo <= math.log10(t) <= hi] or [bottom, top]
+    """Round values for a log axis over log10 lo..hi, at most one every two rows: 1, 2
+    and 5 times powers of ten, else fewer of them, else every k-th decade (k round)."""
     limit = max(rows // 2, 2)
-    while len(out) > limit:
-        out = out[::2] if len(out) % 2 else out[::2] + out[-1:]
-        if len(out) <= 2:
-            break
-    return out
+    # An lr that decayed below the smallest float is 0: the axis starts where floats do.
+    lo, hi = max(lo, -323.0), min(max(hi, -323.0), 308.0)
+    for mults in ((1, 2, 5), (1, 3), (1,)):
+        out = [
+            value
+            for exp in range(math.floor(lo) - 1, math.ceil(hi) + 1)
+            for m in mults
+            if (value := m * 10.0**exp) > 0 and lo <= math.log10(value) <= hi
+        ]
+        if 2 <= len(out) <= limit:
+            return out
+    first, last = math.ceil(lo), math.floor(hi)
+    if last > first:
+        raw = max((last - first) / max(limit - 1, 1), 1.0)
+        power = 10 ** math.floor(math.log10(raw))
+        step = int(next(m * power for m in (1, 2, 5, 10) if m * power >= raw))
+        exps = [e for e in range(first, last + 1) if e % step == 0]
+        if len(exps) >= 2:
+            return [10.0**e for e in exps]
+        return [10.0**first, 10.0**last]
+    bottom, top = 10**lo, 10**hi
+    _a, _b, ticks, _labels = nice_ticks(bottom, top, max(rows // 3, 2))
+    return [t for t in ticks if t > 0 and lo <= math.log10(t) <= hi] or [bottom, top]
 
 
 class Pane(PlotextPlot):
@@ -331,8 +339,16 @@ def lr_ticks(
             labels.append("0")
         return ticks, labels
     if log:
-        ticks = log_ticks(lo, hi, rows)
-        return [math.log10(t) for t in ticks], [format_lr(t) for t in ticks]
+        values = log_ticks(lo, hi, rows)
+        ticks, labels = [math.log10(t) for t in values], [format_lr(t) for t in values]
+        if distinct:  # the highest lr drawn is labelled, rather than the padding above it
+            top = pane.snap(transform(distinct[0]), lo, hi)
+            row = (hi - lo) / max(rows - 1, 1) - 1e-12
+            kept = [(t, lab) for t, lab in zip(ticks, labels, strict=True) if t < top - row]
+            if all(abs(top - t) >= row for t, _ in kept):
+                ticks, labels = [top] + [t for t, _ in kept], [format_lr(distinct[0])]
+                labels += [lab for _, lab in kept]
+        return ticks, labels
     _a, _b, ticks, labels = nice_ticks(lo, hi, max(rows // 3, 2))
     return ticks, [format_lr(t) if t > 0 else "0" for t in ticks]
 
@@ -372,7 +388,7 @@ class LrPlot(Pane):
         values = [y(v) for v in levels] + shown
         lo, hi = min(values), max(values)
         if log:
-            pad = max((hi - lo) * 0.08, 0.25)
+            pad = min(max((hi - lo) * 0.08, 0.25), 1.0)  # at most a decade
             lo, hi = lo - pad, hi + pad
         else:
             lo, hi = 0.0, (hi * 1.08 if hi > 0 else 1.0)
