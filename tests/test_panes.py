@@ -463,3 +463,29 @@ async def test_momentum_with_adam_and_edited_fields_are_said(tmp_path: Path):
         await advance(pilot, trainer, 3)
         await wait_for(pilot, lambda: not app.screen.view.active)
         assert "ctrl+r starts the next run with them" in log_text(app)
+
+
+async def test_a_log_that_shows_its_end_keeps_showing_it_when_it_shrinks():
+    from textual.app import App
+
+    class One(App):
+        def compose(self):
+            yield RunLog(id="log")
+
+    app = One()
+    async with app.run_test(size=(60, 20)) as pilot:
+        log = app.query_one(RunLog)
+        log.add([f"line {i}" for i in range(60)])
+        await pilot.pause()
+        assert log.flush()
+        await pilot.pause(0.1)
+        assert log.scroll_y == log.max_scroll_y > 0
+        log.styles.height = 8  # the panes above it grew: the log has fewer rows
+        await pilot.pause(0.1)
+        await pilot.pause()
+        assert log.scroll_y == log.max_scroll_y
+        log.scroll_home(animate=False)  # the user scrolled up to read: it stays there
+        await pilot.pause()
+        log.styles.height = 6
+        await pilot.pause(0.1)
+        assert log.scroll_y == 0

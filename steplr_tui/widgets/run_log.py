@@ -82,6 +82,7 @@ class RunLog(RichLog):
         self.kept: deque[str] = deque(maxlen=LOG_LINES)
         self._pending: list[str] = []
         self._wrapped_at = 0
+        self._height = 0
 
     def add(self, lines: list[str]) -> None:
         """Queue lines; they are written with the next `flush` (one write, one layout)."""
@@ -109,9 +110,15 @@ class RunLog(RichLog):
         return True
 
     def on_resize(self, event: events.Resize) -> None:
+        # A log that showed its end goes on showing it when its height changes (the
+        # panes above it grow and shrink as a run starts and ends).
+        at_end = self.scroll_y >= len(self.lines) - self._height - 1
+        self._height = event.size.height
         if event.size.width and event.size.width != self._wrapped_at:
             self._wrapped_at = event.size.width
             self._pending.clear()
             self.clear()
             if self.kept:
                 self.write("\n".join(list(self.kept)[-SHOWN_LINES:]))
+        if at_end and self.auto_scroll:
+            self.call_after_refresh(self.scroll_end, animate=False, x_axis=False)
