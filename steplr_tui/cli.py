@@ -526,13 +526,6 @@ def entry() -> None:
     except BrokenPipeError:  # `steplr-tui --list-runs | head -1`: a closed pipe, as Unix tools
         _quiet_stdout()
         code = 141
-    if "torch" not in sys.modules:
-        try:
-            sys.stdout.flush()
-        except BrokenPipeError:
-            _quiet_stdout()
-            code = code or 141
-        sys.exit(code)  # nothing slow to tear down: leave the normal way
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -541,6 +534,8 @@ def entry() -> None:
             code = code or 141
         except (OSError, ValueError):
             pass
+    if "torch" not in sys.modules:
+        sys.exit(code)  # nothing slow to tear down: leave the normal way
     os._exit(code)
 
 

@@ -63,7 +63,9 @@ def running(path: Path) -> RunInfo:
     if info.status is Status.RUNNING:
         return info
     if info.status is Status.INTERRUPTED:
-        raise CommandError(f"run {info.name} is not running: {info.reason}; {resume_hint(info)}")
+        raise CommandError(
+            f"run {info.name} is not running: {info.reason}; {resume_hint(info.name, info.kind)}"
+        )
     raise CommandError(f"run {info.name} is not running ({info.status.value}): nothing to do")
 
 
@@ -111,10 +113,10 @@ def stop_run(path: Path, out: TextIO, timeout: float = STOP_WAIT_S) -> int:
         after = read_run(path)
         if after.status.final:
             if after.status is Status.STOPPED:
-                kept = "its checkpoint is kept" if after.kind == "builtin" else "stopped"
+                kept = "its checkpoint is kept: " if after.kind == "builtin" else ""
                 print(
                     f"steplr-tui: {info.name} STOPPED after epoch {after.epochs_done}; "
-                    f"{kept}: {resume_hint(after)}",
+                    f"{kept}{resume_hint(info.name, after.kind)}",
                     file=out,
                 )
                 return 0

@@ -303,10 +303,10 @@ class Steering:
             )
         )
 
-    def boundary(self, epoch: int, record: bool = True) -> ScheduleEdit | None:
-        """The edits to apply after `epoch` (its scheduler.step() done), merged in order;
-        each is recorded as applied, now or (record=False) by `record_applied`, after the
-        epoch's own line. Then the next epoch is in progress."""
+    def boundary(self, epoch: int) -> ScheduleEdit | None:
+        """The edits to apply after `epoch` (its scheduler.step() done), merged in order.
+        Their decisions wait for `record_applied`, so the epoch's own line is written
+        first. Then the next epoch is in progress."""
         self.poll()
         merged = self.queued
         self._applied += [
@@ -323,13 +323,11 @@ class Steering:
         ]
         self._queued = []
         self.epoch = epoch + 1
-        if record:
-            self.record_applied()
         return merged
 
     def record_applied(self) -> None:
-        """Record the decisions of the last boundary (the epoch's line is written first,
-        so a log reads: epoch 3, then the edit applied after it)."""
+        """Record the last boundary's edits as applied, after the epoch's line (a log
+        then reads: epoch 3, then the edit applied after it)."""
         applied, self._applied = self._applied, []
         for decision in applied:
             self.emit(decision)

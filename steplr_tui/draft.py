@@ -39,6 +39,7 @@ class Sent:
 
     request: Request
     field: str
+    text: str  # the field's text when it was sent
 
 
 @dataclass
@@ -48,7 +49,6 @@ class SteeringDraft:
     sender: str = ""
     synced: dict[str, str] = field(default_factory=dict)  # the text last shown or committed
     sent: dict[str, Sent] = field(default_factory=dict)  # request id -> what it was
-    _texts_at_commit: dict[str, str] = field(default_factory=dict)
     refused: Decision | None = None  # the last of ours the run refused...
     refused_text: tuple[str, str] = ("", "")  # ...while its field still holds (field, text)
 
@@ -123,8 +123,7 @@ class SteeringDraft:
             request: Request = WithdrawRequest(new_request_id(), (name,), self.sender)
         else:
             request = EditRequest(new_request_id(), ScheduleEdit(**{name: value}), self.sender)
-        self.sent[request.id] = Sent(request, name)
-        self._texts_at_commit[request.id] = text
+        self.sent[request.id] = Sent(request, name, text)
         return request
 
     def settle(self, view: RunView) -> None:
@@ -132,10 +131,9 @@ class SteeringDraft:
         for rid in [rid for rid in self.sent if rid in view.decisions]:
             sent = self.sent.pop(rid)
             decision = view.decisions[rid]
-            text = self._texts_at_commit.pop(rid, "")
             if decision.decision == "refused":
                 self.refused = decision
-                self.refused_text = (sent.field, text)
+                self.refused_text = (sent.field, sent.text)
                 # The field keeps the refused text, but as typed: it is not what runs.
                 self.synced[sent.field] = "\0refused"
         if not view.active:

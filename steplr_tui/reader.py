@@ -145,11 +145,11 @@ def process_alive(pid: Any, host: Any) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0:1] != ["Z"]
 
 
-def resume_hint(info: RunInfo) -> str:
+def resume_hint(name: str, kind: str) -> str:
     """How to continue a run: the built-in trainer's command, or a script's own resume."""
-    if info.kind == "script":
+    if kind == "script":
         return "continue it from your script (load its checkpoint, then track(..., resume=RUN))"
-    return f"steplr-tui --resume {info.name} --detach continues it"
+    return f"steplr-tui --resume {name} --detach continues it"
 
 
 def read_run(path: Path) -> RunInfo:

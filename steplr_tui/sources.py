@@ -251,10 +251,10 @@ class FolderSource:
         name = self.path.name
         if status is Status.INTERRUPTED:
             try:
-                hint = resume_hint(read_run(self.path))
+                kind = read_run(self.path).kind
             except RunNotFound:
-                hint = f"steplr-tui --resume {name} --detach continues it"
-            reason = f"{reason}; every completed epoch is kept: {hint}"
+                kind = "builtin"
+            reason = f"{reason}; every completed epoch is kept: {resume_hint(name, kind)}"
         metrics = read_metrics(self.path)
         done = max((m["epoch"] for m in metrics), default=0)
         return RunEnded(status, reason, done, 0.0)

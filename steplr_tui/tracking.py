@@ -283,7 +283,7 @@ class Tracker:
         edit = None
         if self.epochs is None or epoch < self.epochs:
             if self.steering is not None:
-                edit = self.steering.boundary(epoch, record=False)
+                edit = self.steering.boundary(epoch)
             if self.dist is not None:
                 shared = self.dist.broadcast(edit.as_dict() if edit else None)
                 edit = ScheduleEdit.from_dict(shared) if shared else None

@@ -198,7 +198,7 @@ class FakeTrainer:
             if not self._advance.acquire(timeout=0.002):
                 continue
             done += 1
-            edit = steering.boundary(done, record=False) if done < config.epochs else None
+            edit = steering.boundary(done) if done < config.epochs else None
             if edit:
                 applied[done] = edit
             lrs = lrs_with_edits(config.lr, config.step_size, config.gamma, config.epochs, applied)

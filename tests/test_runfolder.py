@@ -237,6 +237,8 @@ def test_each_request_is_decided_once_in_order_and_edits_merge_at_the_boundary(t
     assert decisions[-1].reason == "this id was already decided"
     assert all(d.epoch == 1 for d in decisions[:3])  # they apply after epoch 1
     assert s.boundary(1) == ScheduleEdit(lr=0.002, gamma=0.25)  # later values win
+    assert not any(d.decision == "applied" for d in decisions)  # the epoch's line comes first
+    s.record_applied()
     applied = [d for d in decisions if d.decision == "applied"]
     assert [d.request for d in applied] == ["b", "a", "c"] and {d.epoch for d in applied} == {1}
     s.poll()  # read again: nothing is decided twice
