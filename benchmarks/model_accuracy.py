@@ -13,15 +13,15 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.run_all import write_results  # noqa: E402
 
 # Final test accuracy (%) after the 5 reference epochs: (lowest accepted, what to expect).
 EXPECTED = {
@@ -92,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     root = data_root(ns.data_dir)
 
-    import torch
-
     rows = []
     for model in ns.models:
         print(f"training {model} for {ns.epochs} epochs on {ns.device}…", file=sys.stderr)
@@ -117,23 +115,15 @@ def main(argv: list[str] | None = None) -> int:
 
     stamp = time.strftime("%Y-%m-%d")
     out = ns.json or ROOT / "benchmarks" / "results" / f"model-accuracy-{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "command": " ".join(["model_accuracy.py", *(argv if argv is not None else sys.argv[1:])]),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "torch": torch.__version__,
-            "device": ns.device,
-            "threads": torch.get_num_threads(),
-            "load_average": list(os.getloadavg()),
+    write_results(
+        out,
+        " ".join(["model_accuracy.py", *(argv if argv is not None else sys.argv[1:])]),
+        {
+            "epochs": ns.epochs,
+            "results": rows,
         },
-        "epochs": ns.epochs,
-        "results": rows,
-    }
-    out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {out}", file=sys.stderr)
+        device=ns.device,
+    )
     return 0 if all(r["ok"] for r in rows) else 1
 
 

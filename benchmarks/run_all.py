@@ -755,6 +755,31 @@ def print_table(figures: list[Figure]) -> None:
         )
 
 
+def write_results(
+    out: Path, command: str, body: dict, started: float | None = None, **machine: object
+) -> None:
+    """One benchmark's JSON in benchmarks/results/: when, the command, the machine
+    (with `machine`'s extra keys), then `body`."""
+    import torch
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
+        "command": command,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "load_average": list(os.getloadavg()),
+            **machine,
+        },
+        **body,
+    }
+    out.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {out}", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -810,29 +835,17 @@ def main() -> None:
         args.json
         or ROOT / "benchmarks" / "results" / f"{args.device}-{time.strftime('%Y-%m-%d')}.json"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    import torch
-
-    out.write_text(
-        json.dumps(
-            {
-                "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
-                "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-                "machine": {
-                    "cpus": os.cpu_count(),
-                    "platform": platform.platform(),
-                    "torch": torch.__version__,
-                    "device": args.device,
-                },
-                "figures": [asdict(f) for f in figures],
-                "scaling": scaling,
-                "render_ms_by_epochs": render,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_results(
+        out,
+        " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        {
+            "figures": [asdict(f) for f in figures],
+            "scaling": scaling,
+            "render_ms_by_epochs": render,
+        },
+        started=started,
+        device=args.device,
     )
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -33,6 +30,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import steplr_tui  # noqa: E402
+from benchmarks.run_all import write_results  # noqa: E402
 from steplr_tui.tracking import Tracker  # noqa: E402
 
 
@@ -172,27 +170,19 @@ def main(argv: list[str] | None = None) -> int:
 
     stamp = time.strftime("%Y-%m-%d")
     out = ns.json or ROOT / "benchmarks" / "results" / f"tracking-cost-{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "command": " ".join(["tracking_cost.py", *(argv if argv is not None else sys.argv[1:])]),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "load_average": list(os.getloadavg()),
+    write_results(
+        out,
+        " ".join(["tracking_cost.py", *(argv if argv is not None else sys.argv[1:])]),
+        {
+            "per_batch_us": per_batch,
+            "reference_step_us": step,
+            "per_batch_overhead_of_step": per_batch_total / step,
+            "per_epoch_ms": per_epoch,
+            "calls": ns.calls,
+            "epochs": ns.epochs,
+            "repeats": ns.repeats,
         },
-        "per_batch_us": per_batch,
-        "reference_step_us": step,
-        "per_batch_overhead_of_step": per_batch_total / step,
-        "per_epoch_ms": per_epoch,
-        "calls": ns.calls,
-        "epochs": ns.epochs,
-        "repeats": ns.repeats,
-    }
-    out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {out}", file=sys.stderr)
+    )
     return 0
 
 
