@@ -2,7 +2,7 @@
 
 Each model (`--model linear`, `mlp`, `cnn`) trains on full MNIST with the
 reference parameters (Adam lr 1e-3, StepLR step_size 2 gamma 0.1, batch 64,
-seed 0), through `steplr_tui.jobs.run_job` as `steplr-tui --headless` does, and
+seed 0), through `steplr_tui.run.jobs.run_job` as `steplr-tui --headless` does, and
 its final test accuracy is compared with what the model should reach.
 
 Usage:
@@ -42,9 +42,9 @@ def data_root(given: str | None) -> str:
 
 
 def train_model(model: str, epochs: int, device: str, threads: int, root: str) -> dict:
-    from steplr_tui.config import TrainConfig
-    from steplr_tui.jobs import Job, run_job
+    from steplr_tui.run.jobs import Job, run_job
     from steplr_tui.runfolder import EpochEnd, Status
+    from steplr_tui.runfolder.params import TrainConfig
 
     config = TrainConfig(
         model=model,

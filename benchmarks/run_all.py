@@ -63,9 +63,9 @@ def data_root() -> Path:
 
 
 def ours(epochs: int, device: str, **overrides) -> list:
-    from steplr_tui.config import TrainConfig
+    from steplr_tui.run.trainer import train
     from steplr_tui.runfolder import EpochEnd
-    from steplr_tui.trainer import train
+    from steplr_tui.runfolder.params import TrainConfig
 
     events = []
     config = TrainConfig(epochs=epochs, device=device, dataset="mnist", download=False, **overrides)
@@ -446,11 +446,11 @@ def figure_render(epochs_list: tuple[int, ...] = RENDER_EPOCHS) -> tuple[list[Fi
     """Each pane's redraw at 120x40 after runs of growing length (1000 is the
     longest run the epochs field accepts): figure 4 at 200 epochs, and how the
     cost grows with the run, which downsampling to the pane's width keeps flat."""
-    from steplr_tui.app import SteplrApp
-    from steplr_tui.config import TrainConfig
     from steplr_tui.runfolder import EpochEnd
-    from steplr_tui.series import MinMaxSeries
-    from steplr_tui.widgets.plots import AccuracyPlot, LossPlot, LrPlot
+    from steplr_tui.runfolder.params import TrainConfig
+    from steplr_tui.viewer.app import SteplrApp
+    from steplr_tui.viewer.series import MinMaxSeries
+    from steplr_tui.viewer.widgets.plots import AccuracyPlot, LossPlot, LrPlot
 
     def run_of(epochs: int) -> tuple[MinMaxSeries, list, list[float]]:
         steps = 938
@@ -598,10 +598,10 @@ def figure_memory(runs: int) -> list[Figure]:
 def figure_scaling(device: str, quick: bool) -> tuple[list[Figure], dict]:
     import torch
 
-    from steplr_tui.config import TrainConfig
-    from steplr_tui.dataset import load_mnist
+    from steplr_tui.run.datasets import load_mnist
+    from steplr_tui.run.trainer import train
     from steplr_tui.runfolder import EpochEnd
-    from steplr_tui.trainer import train
+    from steplr_tui.runfolder.params import TrainConfig
 
     data = load_mnist(data_root(), download=False)
     table: dict = {"batch": {}, "data": {}}
@@ -684,9 +684,9 @@ def figure_compile(device: str, quick: bool) -> list[Figure]:
     of a 5-epoch reference run, compile warm-up included."""
     import torch
 
-    from steplr_tui.config import TrainConfig
-    from steplr_tui.linear_step import autograd_step, make_train_step
-    from steplr_tui.trainer import build_model, resolve_device
+    from steplr_tui.run.fast_step import autograd_step, make_train_step
+    from steplr_tui.run.trainer import build_model, resolve_device
+    from steplr_tui.runfolder.params import TrainConfig
 
     dev = resolve_device(device)
     torch.manual_seed(0)

@@ -179,10 +179,10 @@ def figure_viewer_cost(slices: int, slice_s: float = 3.0) -> list[Figure]:
 
 def figure_events_cost(epochs: int) -> list[Figure]:
     """Headless epochs with events.jsonl written against without, epoch by epoch."""
-    from steplr_tui import record as record_module
-    from steplr_tui.config import TrainConfig
-    from steplr_tui.jobs import Job, run_job
+    from steplr_tui.run import record as record_module
+    from steplr_tui.run.jobs import Job, run_job
     from steplr_tui.runfolder import EpochEnd
+    from steplr_tui.runfolder.params import TrainConfig
 
     real = record_module.RunRecord._append_event
     state = {"write": True}
@@ -234,8 +234,7 @@ def figure_events_cost(epochs: int) -> list[Figure]:
 def _finished_run(runs: Path, epochs: int) -> Path:
     """A finished run of `epochs` reference epochs, written as the trainer writes it:
     two progress reports an epoch (0.1 s apart, 469 batches), its end, the run's end."""
-    from steplr_tui.config import TrainConfig
-    from steplr_tui.record import RunRecord
+    from steplr_tui.run.record import RunRecord
     from steplr_tui.runfolder import (
         BatchProgress,
         EpochEnd,
@@ -244,7 +243,8 @@ def _finished_run(runs: Path, epochs: int) -> Path:
         RunStarted,
         Status,
     )
-    from steplr_tui.schedule import step_lrs
+    from steplr_tui.runfolder.params import TrainConfig
+    from steplr_tui.runfolder.schedule import step_lrs
 
     config = TrainConfig(epochs=epochs, step_size=100, gamma=0.5)
     record = RunRecord.create(runs, config.as_dict(), {})

@@ -31,7 +31,7 @@ from torch import nn  # noqa: E402
 
 import steplr_tui  # noqa: E402
 from benchmarks.run_all import write_results  # noqa: E402
-from steplr_tui.tracking import Tracker  # noqa: E402
+from steplr_tui.run.tracker import Tracker  # noqa: E402
 
 
 def new_optimizer():

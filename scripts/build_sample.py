@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from steplr_tui.idx import read_idx, write_idx
+from steplr_tui.run.idx import read_idx, write_idx
 
 PER_DIGIT = {"train": 1000, "t10k": 200}
 OUT = Path(__file__).resolve().parents[1] / "steplr_tui" / "sample_data"

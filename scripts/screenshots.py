@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from steplr_tui.app import SteplrApp  # noqa: E402
-from steplr_tui.config import TrainConfig  # noqa: E402
+from steplr_tui.runfolder.params import TrainConfig  # noqa: E402
+from steplr_tui.viewer.app import SteplrApp  # noqa: E402
 from tests.fakes import FakeTrainer  # noqa: E402
 
 OUT = ROOT / "screenshots"
@@ -97,7 +97,7 @@ async def attached() -> None:
     import os
     import shutil
 
-    from steplr_tui.record import RunRecord
+    from steplr_tui.run.record import RunRecord
     from steplr_tui.runfolder import EpochEnd, RunOpened
     from tests.fakes import scripted_events
 

@@ -14,15 +14,19 @@ __all__ = ["Run", "RunStopped", "TrackingError", "__version__", "track"]
 
 
 def track(*args: Any, **kwargs: Any) -> Any:
-    """Record and steer your own loop; see `steplr_tui.tracking.track`."""
-    from steplr_tui.tracking import track as _track
+    """Record and steer your own loop; see `steplr_tui.run.tracking.track`."""
+    from steplr_tui.run.tracking import track as _track
 
     return _track(*args, **kwargs)
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Run", "RunStopped", "TrackingError"):
-        from steplr_tui import tracking
+    if name == "Run":
+        from steplr_tui.run.tracking import Run
 
-        return getattr(tracking, name)
+        return Run
+    if name in ("RunStopped", "TrackingError"):
+        from steplr_tui.run import tracker
+
+        return getattr(tracker, name)
     raise AttributeError(f"module 'steplr_tui' has no attribute {name!r}")

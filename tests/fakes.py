@@ -9,9 +9,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from steplr_tui.config import TrainConfig
-from steplr_tui.control import ControlReader, Steering
-from steplr_tui.jobs import Job
+from steplr_tui.run.control import ControlReader, Steering
+from steplr_tui.run.jobs import Job
 from steplr_tui.runfolder import (
     BatchProgress,
     EpochEnd,
@@ -23,7 +22,8 @@ from steplr_tui.runfolder import (
     Status,
     as_float32,
 )
-from steplr_tui.schedule import ScheduleEdit, lrs_with_edits
+from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.runfolder.schedule import ScheduleEdit, lrs_with_edits
 
 STEPS = 10
 
@@ -37,7 +37,7 @@ def run_in_folder(trainer: FakeTrainer, config: TrainConfig, runs_dir) -> tuple:
     would): returns (folder, thread). Its events carry the folder's path."""
     import os
 
-    from steplr_tui.record import RunRecord
+    from steplr_tui.run.record import RunRecord
 
     record = RunRecord.create(runs_dir, config.as_dict(), {"kind": "builtin"})
     record.mark_running(pid=os.getpid())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from steplr_tui.dataset import TensorData
+from steplr_tui.run.datasets import TensorData
 
 
 def synthetic_data(n_train: int = 512, n_test: int = 128, seed: int = 0) -> TensorData:

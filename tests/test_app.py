@@ -7,13 +7,13 @@ import time
 
 from textual.widgets import Input, Select, Static
 
-from steplr_tui.app import SteplrApp
-from steplr_tui.cli import parse_options
-from steplr_tui.config import TrainConfig
+from steplr_tui.cli.options import parse_options
 from steplr_tui.runfolder import EpochEnd
-from steplr_tui.screens.dashboard import DashboardScreen
-from steplr_tui.widgets.plots import AccuracyPlot, LossPlot, LrPlot
-from steplr_tui.widgets.run_log import event_lines
+from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.viewer.app import SteplrApp
+from steplr_tui.viewer.screens.dashboard import DashboardScreen
+from steplr_tui.viewer.widgets.plots import AccuracyPlot, LossPlot, LrPlot
+from steplr_tui.viewer.widgets.run_log import event_lines
 from tests.fakes import FakeTrainer, scripted_events
 
 SIZE = (120, 40)
@@ -301,7 +301,7 @@ async def test_too_small_terminal_says_so():
 
 
 async def test_real_trainer_in_the_worker_on_synthetic_data():
-    from steplr_tui.jobs import run_job
+    from steplr_tui.run.jobs import run_job
     from tests.synthetic import synthetic_data
 
     data = synthetic_data(n_train=2048, n_test=256)
@@ -330,9 +330,9 @@ async def test_dashboard_is_the_default_screen():
 async def test_runs_screen_lists_records_and_resumes_the_selected_run(tmp_path):
     from textual.widgets import DataTable
 
-    from steplr_tui.jobs import Job, run_job
-    from steplr_tui.reader import list_runs
+    from steplr_tui.run.jobs import Job, run_job
     from steplr_tui.runfolder import EpochEnd as _EpochEnd
+    from steplr_tui.runfolder.reader import list_runs
     from tests.synthetic import synthetic_data
 
     data = synthetic_data()

@@ -9,12 +9,12 @@ import time
 
 from textual.widgets import Input
 
-from steplr_tui.app import SteplrApp
-from steplr_tui.config import TrainConfig
-from steplr_tui.record import RunRecord
+from steplr_tui.run.record import RunRecord
 from steplr_tui.runfolder import CONTROL_FILE, EVENTS_FILE, STATUS_FILE
-from steplr_tui.schedule import ScheduleEdit
-from steplr_tui.widgets.plots import LossPlot, LrPlot, MetricPlot
+from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.runfolder.schedule import ScheduleEdit
+from steplr_tui.viewer.app import SteplrApp
+from steplr_tui.viewer.widgets.plots import LossPlot, LrPlot, MetricPlot
 from tests.fakes import FakeTrainer, run_in_folder, scripted_events
 from tests.test_app import SIZE, log_text, wait_for
 from tests.test_steering import type_into

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from steplr_tui.cli import build_parser, parse_options
-from steplr_tui.config import SPECS, TrainConfig
+from steplr_tui.cli.options import build_parser, parse_options
+from steplr_tui.runfolder.params import SPECS, TrainConfig
 
 EPOCH_LINE = re.compile(r"^Epoch (\d+), Loss: \d+\.\d{4}, LR: \d+\.\d{6}$")
 ACC_LINE = re.compile(r"^Test Accuracy: (\d+\.\d{2})%$")

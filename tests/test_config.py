@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from steplr_tui.config import SPECS, FieldError, TrainConfig, parse_values
+from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig, parse_values
 
 NASTY = [
     "",

@@ -1,8 +1,12 @@
-"""The two sides of the run folder, enforced: the run side never imports Textual, the
-viewer side never imports torch, and the format between them imports neither.
+"""The architecture, enforced: import-linter's contracts (pyproject.toml), and what each
+side actually loads when it is imported.
 
-Like import-linter's contracts: every module of the package is in exactly one
-list, so a new module has to take a side.
+The contracts are static: the layers (the command line over the viewer over the run
+side over the run folder's format) and the libraries each layer may not import. The
+tests below check the running truth the contracts cannot see: a viewer module
+imported alone loads no torch (a lazy import of the run side is allowed, so the
+app can train in its own thread), and `import steplr_tui` with `steplr_tui.track`
+loads no Textual.
 """
 
 from __future__ import annotations
@@ -11,98 +15,39 @@ import json
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import steplr_tui
 
-RUN_SIDE = {
-    "steplr_tui.checkpoint",
-    "steplr_tui.control",
-    "steplr_tui.dataset",
-    "steplr_tui.distributed",
-    "steplr_tui.headless",
-    "steplr_tui.jobs",
-    "steplr_tui.linear_step",
-    "steplr_tui.models",
-    "steplr_tui.record",
-    "steplr_tui.tracking",
-    "steplr_tui.trainer",
-}
-VIEWER_SIDE = {
-    "steplr_tui.app",
-    "steplr_tui.controller",
-    "steplr_tui.cpuwatch",
-    "steplr_tui.draft",
-    "steplr_tui.preview",
-    "steplr_tui.run_view",
-    "steplr_tui.sources",
-    "steplr_tui.warmup",
-    "steplr_tui.screens",
-    "steplr_tui.screens.actions",
-    "steplr_tui.screens.cadence",
-    "steplr_tui.screens.layout",
-    "steplr_tui.screens.dashboard",
-    "steplr_tui.screens.export",
-    "steplr_tui.screens.help",
-    "steplr_tui.screens.runs",
-    "steplr_tui.widgets",
-    "steplr_tui.widgets.keys",
-    "steplr_tui.widgets.legend",
-    "steplr_tui.widgets.params",
-    "steplr_tui.widgets.phases",
-    "steplr_tui.widgets.plot_stack",
-    "steplr_tui.widgets.plots",
-    "steplr_tui.widgets.run_log",
-    "steplr_tui.widgets.status_line",
-}
-# The format and the plain code both sides read, and the command line in front of them.
-NEITHER = {
-    "steplr_tui",
-    "steplr_tui.cli",
-    "steplr_tui.commands",
-    "steplr_tui.compare",
-    "steplr_tui.config",
-    "steplr_tui.distributed_env",
-    "steplr_tui.export",
-    "steplr_tui.idx",
-    "steplr_tui.launch",
-    "steplr_tui.paths",
-    "steplr_tui.phases",
-    "steplr_tui.reader",
-    "steplr_tui.runfolder",
-    "steplr_tui.runs_table",
-    "steplr_tui.schedule",
-    "steplr_tui.series",
-    "steplr_tui.text",
-}
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = ("cli", "viewer", "run", "runfolder")
+# Modules of the package outside the layers: its public face.
+TOP = {"steplr_tui", "steplr_tui.__main__", "steplr_tui.lightning"}
+UI = ("textual", "textual_plotext", "plotext")
+TORCH = ("torch", "torchvision")
 
 
-def _all_modules() -> set[str]:
-    names = {"steplr_tui"}
-    for info in pkgutil.walk_packages(steplr_tui.__path__, "steplr_tui."):
-        if info.name != "steplr_tui.__main__":
-            names.add(info.name)
-    return names
+def _modules(package: str) -> list[str]:
+    """Every module of a subpackage (the package itself included)."""
+    module = __import__(f"steplr_tui.{package}", fromlist=["_"])
+    names = [module.__name__]
+    names += [m.name for m in pkgutil.walk_packages(module.__path__, module.__name__ + ".")]
+    return sorted(names)
 
 
-def _imports(modules: list[str], banned: tuple[str, ...]) -> dict[str, list[str]]:
+def _loaded(modules: list[str], banned: tuple[str, ...]) -> dict[str, list[str]]:
     """For each module, imported alone in a fresh interpreter, the banned packages it loads."""
     code = (
-        "import importlib, json, subprocess, sys\n"
-        f"mods, banned = {modules!r}, {banned!r}\n"
-        "out = {}\n"
-        "for m in mods:\n"
-        "    r = subprocess.run([sys.executable, '-c', "
-        "f'import {m}, sys, json; print(json.dumps(sorted(b for b in {banned!r} "
-        "if b in sys.modules)))'], capture_output=True, text=True)\n"
-        "    out[m] = json.loads(r.stdout or 'null') if r.returncode == 0 else [r.stderr[-300:]]\n"
-        "print(json.dumps(out))\n"
+        "import importlib, json, sys\n"
+        f"importlib.import_module(sys.argv[1])\n"
+        f"print(json.dumps(sorted(b for b in {banned!r} if b in sys.modules)))\n"
     )
     # All at once first (fast); one by one only to name a culprit.
     together = subprocess.run(
         [
             sys.executable,
             "-c",
-            f"import sys, json; {'; '.join(f'import {m}' for m in modules)}; "
+            f"import {', '.join(modules)}, sys, json; "
             f"print(json.dumps(sorted(b for b in {banned!r} if b in sys.modules)))",
         ],
         capture_output=True,
@@ -111,26 +56,57 @@ def _imports(modules: list[str], banned: tuple[str, ...]) -> dict[str, list[str]
     )
     if json.loads(together.stdout) == []:
         return {}
+    out = {}
+    for m in modules:
+        r = subprocess.run([sys.executable, "-c", code, m], capture_output=True, text=True)
+        loaded = json.loads(r.stdout) if r.returncode == 0 else [r.stderr[-300:]]
+        if loaded:
+            out[m] = loaded
+    return out
+
+
+def test_import_linter_contracts_are_kept():
+    linter = Path(sys.executable).with_name("lint-imports")
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        [str(linter), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
-    return {m: bad for m, bad in json.loads(result.stdout).items() if bad}
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]
+    assert "0 broken" in result.stdout
 
 
-def test_every_module_takes_a_side():
-    listed = RUN_SIDE | VIEWER_SIDE | NEITHER
-    assert not (RUN_SIDE & VIEWER_SIDE) and not (NEITHER & (RUN_SIDE | VIEWER_SIDE))
-    assert _all_modules() == listed, "add the new module to one of the lists above"
+def test_every_module_is_in_a_layer():
+    layered = {m for layer in LAYERS for m in _modules(layer)}
+    everything = {"steplr_tui"} | {
+        info.name for info in pkgutil.walk_packages(steplr_tui.__path__, "steplr_tui.")
+    }
+    assert everything - layered <= TOP, "a new module goes in one of the layers' folders"
 
 
-def test_the_viewer_side_never_imports_torch():
-    assert _imports(sorted(VIEWER_SIDE), ("torch", "torchvision")) == {}
+def test_the_viewer_loads_no_torch():
+    assert _loaded(_modules("viewer"), TORCH) == {}
 
 
-def test_the_run_side_never_imports_textual():
-    assert _imports(sorted(RUN_SIDE), ("textual", "textual_plotext", "plotext")) == {}
+def test_the_run_side_loads_no_textual():
+    assert _loaded(_modules("run"), UI) == {}
 
 
-def test_the_format_and_the_shell_import_neither():
-    banned = ("torch", "torchvision", "textual", "textual_plotext", "plotext")
-    assert _imports(sorted(NEITHER), banned) == {}
+def test_the_format_loads_neither_side():
+    assert _loaded(_modules("runfolder"), UI + TORCH) == {}
+
+
+def test_the_command_line_loads_neither_until_it_runs_something():
+    assert _loaded(["steplr_tui.cli"], UI + TORCH) == {}
+
+
+def test_the_public_api_loads_no_textual():
+    code = (
+        "import sys, steplr_tui\n"
+        "before = sorted(m for m in ('torch', 'textual', 'plotext') if m in sys.modules)\n"
+        "track = steplr_tui.track\n"
+        "import steplr_tui.run.tracking\n"
+        "from steplr_tui import RunStopped, TrackingError, Run\n"
+        "after = sorted(m for m in ('textual', 'textual_plotext', 'plotext') if m in sys.modules)\n"
+        "print(before, after, callable(track), issubclass(RunStopped, Exception))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.split() == ["[]", "[]", "True", "True"], result.stderr[-500:]

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from steplr_tui import dataset
-from steplr_tui.config import TrainConfig
-from steplr_tui.dataset import DataError, load, load_mnist, load_sample
-from steplr_tui.idx import IdxError, read_idx, write_idx
-from steplr_tui.paths import resolve_data_dir
-from steplr_tui.trainer import train
+from steplr_tui.run import datasets as dataset
+from steplr_tui.run.datasets import DataError, load, load_mnist, load_sample
+from steplr_tui.run.idx import IdxError, read_idx, write_idx
+from steplr_tui.run.trainer import train
+from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.runfolder.paths import resolve_data_dir
 
 
 def test_sample_is_balanced_mnist_shaped():

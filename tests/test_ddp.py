@@ -22,8 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from steplr_tui.commands import send
-from steplr_tui.reader import list_runs, read_run
+from steplr_tui.cli.shell import send
 from steplr_tui.runfolder import (
     CONFIG_FILE,
     EVENTS_FILE,
@@ -37,7 +36,8 @@ from steplr_tui.runfolder import (
     new_request_id,
     sender_name,
 )
-from steplr_tui.schedule import ScheduleEdit, lrs_with_edits, step_lrs
+from steplr_tui.runfolder.reader import list_runs, read_run
+from steplr_tui.runfolder.schedule import ScheduleEdit, lrs_with_edits, step_lrs
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "ddp_script.py"

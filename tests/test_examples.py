@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from steplr_tui.reader import list_runs, read_run
 from steplr_tui.runfolder import CONFIG_FILE, Status
-from steplr_tui.schedule import ScheduleEdit, lrs_with_edits
+from steplr_tui.runfolder.reader import list_runs, read_run
+from steplr_tui.runfolder.schedule import ScheduleEdit, lrs_with_edits
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

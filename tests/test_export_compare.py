@@ -9,22 +9,22 @@ from pathlib import Path
 import pytest
 
 from steplr_tui.cli import main
-from steplr_tui.compare import Overlay
-from steplr_tui.config import TrainConfig
-from steplr_tui.control import Inbox
-from steplr_tui.export import (
+from steplr_tui.run.control import Inbox
+from steplr_tui.run.jobs import Job, run_job
+from steplr_tui.runfolder import EditRequest, EpochEnd, RunOpened, new_request_id
+from steplr_tui.runfolder.export import (
     CSV_COLUMNS,
     TRAIN_PLACEHOLDER,
     metrics_csv,
     pytorch_snippet,
     run_snippet,
 )
-from steplr_tui.jobs import Job, run_job
-from steplr_tui.phases import phases
-from steplr_tui.reader import list_runs, read_run
-from steplr_tui.runfolder import EditRequest, EpochEnd, RunOpened, new_request_id
-from steplr_tui.runs_table import sort_runs
-from steplr_tui.schedule import ScheduleEdit, lrs_with_edits
+from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.runfolder.reader import list_runs, read_run
+from steplr_tui.runfolder.runs_table import sort_runs
+from steplr_tui.runfolder.schedule import ScheduleEdit, lrs_with_edits
+from steplr_tui.viewer.compare import Overlay
+from steplr_tui.viewer.phases import phases
 from tests.synthetic import synthetic_data
 
 DATA = synthetic_data(n_train=256, n_test=64)

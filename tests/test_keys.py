@@ -11,9 +11,9 @@ from textual import events
 from textual.keys import _character_to_key
 from textual.widgets import DataTable, Input
 
-from steplr_tui.config import TrainConfig
-from steplr_tui.screens.runs import RunsScreen
-from steplr_tui.widgets.plots import LrPlot
+from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.viewer.screens.runs import RunsScreen
+from steplr_tui.viewer.widgets.plots import LrPlot
 from tests.fakes import FakeTrainer
 from tests.pty_harness import PtyProcess, wait_until
 from tests.test_app import SIZE, log_text, make_app, wait_for
@@ -131,7 +131,7 @@ async def test_edit_timing_is_told_right_at_every_moment():
 
 
 async def test_keys_that_arrive_together_in_the_runs_table_are_taken_in_order(tmp_path: Path):
-    from steplr_tui.jobs import Job, run_job
+    from steplr_tui.run.jobs import Job, run_job
     from tests.synthetic import synthetic_data
 
     for lr in (0.01, 0.02, 0.03):

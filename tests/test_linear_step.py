@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from steplr_tui import linear_step
-from steplr_tui.linear_step import (
+from steplr_tui.run import fast_step as linear_step
+from steplr_tui.run.fast_step import (
     autograd_step,
     direct_step,
     fused_adam_update,

@@ -18,15 +18,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.color import Color, ColorSystem
 
-from steplr_tui.compare import Overlay
-from steplr_tui.config import TrainConfig
-from steplr_tui.dataset import download_reason
-from steplr_tui.jobs import Job, config_from_record, run_job
-from steplr_tui.reader import list_runs, read_run
+from steplr_tui.run.datasets import download_reason
+from steplr_tui.run.jobs import Job, config_from_record, run_job
 from steplr_tui.runfolder import EpochEnd, RunEnded, Status
-from steplr_tui.series import MinMaxSeries
-from steplr_tui.widgets.legend import legend_lines
-from steplr_tui.widgets.plots import (
+from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.runfolder.reader import list_runs, read_run
+from steplr_tui.viewer.compare import Overlay
+from steplr_tui.viewer.series import MinMaxSeries
+from steplr_tui.viewer.widgets.legend import legend_lines
+from steplr_tui.viewer.widgets.plots import (
     ACTUAL_COLOR,
     EPOCH_COLOR,
     PENDING_COLOR,
@@ -37,7 +37,7 @@ from steplr_tui.widgets.plots import (
     log_ticks,
     nice_ticks,
 )
-from steplr_tui.widgets.run_log import RunLog
+from steplr_tui.viewer.widgets.run_log import RunLog
 from tests.fakes import FakeTrainer
 from tests.synthetic import synthetic_data
 from tests.test_app import SIZE, log_text, make_app, status, wait_for
@@ -176,7 +176,7 @@ async def test_the_log_has_the_room_a_reference_line_needs_and_rewraps():
 def test_a_marker_lands_on_the_row_its_braille_line_is_drawn_in(lo, span, share, rows):
     import plotext._utility as ut
 
-    from steplr_tui.widgets.plots import Pane
+    from steplr_tui.viewer.widgets.plots import Pane
 
     pane = SimpleNamespace(canvas_height=rows)  # snap reads the pane's height alone
     hi = lo + span
@@ -303,7 +303,7 @@ async def test_loss_keys_switch_log_y_and_smoothing_and_are_in_the_footer():
 
 
 def test_the_slow_note_names_other_processes_taking_the_cores(monkeypatch):
-    import steplr_tui.cpuwatch as cpuwatch
+    import steplr_tui.viewer.cpuwatch as cpuwatch
 
     ticks = iter([(1000, 500), (1400, 500)])  # all 2 cores busy for 400 ticks
     monkeypatch.setattr(cpuwatch, "_cpu_ticks", lambda: next(ticks))
@@ -317,7 +317,7 @@ def test_the_slow_note_names_other_processes_taking_the_cores(monkeypatch):
 
 
 def test_a_status_part_that_does_not_fit_leaves_its_room_to_the_others():
-    from steplr_tui.run_view import fit_parts
+    from steplr_tui.viewer.run_view import fit_parts
 
     parts = [(0, "epoch 1/20"), (1, "x" * 60), (3, "35k samples/s"), (6, "cpu (2 threads)")]
     assert fit_parts(parts, 200) == " · ".join(t for _, t in parts)
@@ -375,7 +375,7 @@ async def test_a_pinned_long_run_leaves_the_x_axis_to_the_current_one():
 async def test_the_runs_table_updates_while_open_and_hints_at_hidden_columns(tmp_path: Path):
     from textual.widgets import DataTable
 
-    from steplr_tui.screens.runs import RunsScreen
+    from steplr_tui.viewer.screens.runs import RunsScreen
 
     run_job(Job(TrainConfig(epochs=1, device="cpu"), tmp_path), lambda e: None, data=DATA)
     (run,) = list_runs(tmp_path)
@@ -418,7 +418,7 @@ def test_help_fits_80_columns_and_names_the_commands():
 async def test_f1_and_question_mark_open_help_and_the_palette_lists_the_actions():
     from textual.command import CommandPalette
 
-    from steplr_tui.screens.help import HelpScreen
+    from steplr_tui.viewer.screens.help import HelpScreen
 
     app = make_app(FakeTrainer())
     async with app.run_test(size=SIZE) as pilot:
@@ -443,7 +443,7 @@ async def test_f1_and_question_mark_open_help_and_the_palette_lists_the_actions(
 
 
 async def test_momentum_with_adam_and_edited_fields_are_said(tmp_path: Path):
-    from steplr_tui.cli import parse_options
+    from steplr_tui.cli.options import parse_options
 
     options = parse_options(["--momentum", "0.5"])
     assert options.notes == (

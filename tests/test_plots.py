@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from steplr_tui.runfolder import EpochEnd
-from steplr_tui.widgets.plots import AccuracyPlot, LossPlot, LrPlot
+from steplr_tui.viewer.widgets.plots import AccuracyPlot, LossPlot, LrPlot
 from tests.test_app import SIZE, make_app
 
 

@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from textual.widgets import Input, Static
 
-from steplr_tui.app import SteplrApp
-from steplr_tui.config import SPECS, FieldError, TrainConfig
 from steplr_tui.runfolder import BatchProgress
-from steplr_tui.screens.layout import MIN_HEIGHT, MIN_WIDTH
-from steplr_tui.sources import SourceEvents
+from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
+from steplr_tui.viewer.app import SteplrApp
+from steplr_tui.viewer.screens.layout import MIN_HEIGHT, MIN_WIDTH
+from steplr_tui.viewer.sources import SourceEvents
 from tests.fakes import FakeTrainer
 from tests.test_app import wait_for
 
@@ -115,7 +115,7 @@ async def test_rapid_resizes_while_training():
 async def test_fifty_start_stop_cycles_leak_neither_threads_nor_memory(monkeypatch):
     from textual.worker import Worker
 
-    from steplr_tui.widgets.run_log import RunLog
+    from steplr_tui.viewer.widgets.run_log import RunLog
 
     trainer = FakeTrainer(epochs_done=2, block=True)
     app = make_app(trainer)
@@ -155,7 +155,7 @@ async def test_fifty_start_stop_cycles_leak_neither_threads_nor_memory(monkeypat
 async def test_repeated_real_runs_do_not_grow_memory():
     import resource
 
-    from steplr_tui.jobs import run_job
+    from steplr_tui.run.jobs import run_job
     from tests.synthetic import synthetic_data
 
     data = synthetic_data(n_train=2048, n_test=256)

@@ -15,9 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from steplr_tui.control import ControlReader, Inbox, Steering
-from steplr_tui.reader import read_status
-from steplr_tui.record import STATUS_BYTES, RecordError, RunRecord, write_status
+from steplr_tui.run.control import ControlReader, Inbox, Steering
+from steplr_tui.run.record import STATUS_BYTES, RecordError, RunRecord, write_status
 from steplr_tui.runfolder import (
     CONTROL_FILE,
     EVENTS_FILE,
@@ -42,8 +41,9 @@ from steplr_tui.runfolder import (
     encode_event,
     encode_request,
 )
-from steplr_tui.schedule import ScheduleEdit
-from steplr_tui.sources import decode_lines
+from steplr_tui.runfolder.reader import read_status
+from steplr_tui.runfolder.schedule import ScheduleEdit
+from steplr_tui.viewer.sources import decode_lines
 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 edits = st.builds(
@@ -324,7 +324,7 @@ def test_the_record_continues_its_sequence_and_writes_status_in_place_on_a_full_
     assert seqs == [1, 2, 3]
     assert (record.path / "status.json").stat().st_size == STATUS_BYTES
 
-    import steplr_tui.record as record_module
+    import steplr_tui.run.record as record_module
 
     def full(*_args, **_kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")

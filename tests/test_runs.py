@@ -10,12 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from steplr_tui.checkpoint import CheckpointError, load_checkpoint
-from steplr_tui.config import TrainConfig
-from steplr_tui.control import Inbox
-from steplr_tui.jobs import Job, config_from_record, resume_problem, run_job
-from steplr_tui.reader import RunNotFound, find_run, list_runs, read_run
-from steplr_tui.record import RunRecord
+from steplr_tui.run.checkpoint import CheckpointError, load_checkpoint
+from steplr_tui.run.control import Inbox
+from steplr_tui.run.jobs import Job, config_from_record, resume_problem, run_job
+from steplr_tui.run.record import RunRecord
 from steplr_tui.runfolder import (
     CHECKPOINT_FILE,
     METRICS_FILE,
@@ -28,8 +26,10 @@ from steplr_tui.runfolder import (
     Status,
     new_request_id,
 )
-from steplr_tui.runs_table import SUMMARY_COLUMNS
-from steplr_tui.schedule import ScheduleEdit, lrs_with_edits, step_lrs
+from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.runfolder.reader import RunNotFound, find_run, list_runs, read_run
+from steplr_tui.runfolder.runs_table import SUMMARY_COLUMNS
+from steplr_tui.runfolder.schedule import ScheduleEdit, lrs_with_edits, step_lrs
 from tests.synthetic import synthetic_data
 
 CONFIG = TrainConfig(epochs=6, batch_size=64, step_size=2, gamma=0.5, lr=0.01, device="cpu")
@@ -216,7 +216,7 @@ def test_unwritable_runs_dir_fails_cleanly(tmp_path: Path):
 def test_list_runs_prints_each_run_with_status_and_accuracy(tmp_path: Path, capsys):
     import sys
 
-    from steplr_tui.commands import print_runs
+    from steplr_tui.cli.shell import print_runs
 
     job_run(Job(CONFIG.with_values(epochs=2), tmp_path))
     (run,) = list_runs(tmp_path)

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from steplr_tui.schedule import (
+from steplr_tui.runfolder.schedule import (
     ScheduleEdit,
     drop_epochs,
     format_lr,

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from steplr_tui.config import TrainConfig
-from steplr_tui.run_view import RunView, format_duration, progress_bar, status_text
 from steplr_tui.runfolder import BatchProgress, EpochEnd, Notice, RunEnded, Status
-from steplr_tui.series import MinMaxSeries, line_points, step_points
+from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.viewer.run_view import RunView, format_duration, progress_bar, status_text
+from steplr_tui.viewer.series import MinMaxSeries, line_points, step_points
 from tests.fakes import STEPS, opened, scripted_events
 
 
@@ -202,7 +202,7 @@ def test_stopped_view_is_not_active():
 
 
 def test_axis_ticks_are_round_numbers_whatever_the_span():
-    from steplr_tui.widgets.plots import round_ticks
+    from steplr_tui.viewer.widgets.plots import round_ticks
 
     for total, count in ((5, 9), (600, 9), (1000, 4), (9380, 9), (187_600, 12)):
         ticks, labels = round_ticks(total, count)
@@ -215,7 +215,7 @@ def test_axis_ticks_are_round_numbers_whatever_the_span():
 
 
 def test_the_redraw_cadence_bounds_plots_and_status_during_a_run_only():
-    from steplr_tui.screens.cadence import PLOT_INTERVAL_S, Cadence
+    from steplr_tui.viewer.screens.cadence import PLOT_INTERVAL_S, Cadence
 
     idle = Cadence()
     idle.drew({"loss"}, now=100.0)
@@ -233,7 +233,7 @@ def test_the_redraw_cadence_bounds_plots_and_status_during_a_run_only():
 
 
 def test_size_classes_follow_the_terminal():
-    from steplr_tui.screens.layout import MIN_HEIGHT, MIN_WIDTH, size_classes
+    from steplr_tui.viewer.screens.layout import MIN_HEIGHT, MIN_WIDTH, size_classes
 
     assert size_classes(MIN_WIDTH - 1, 40)["-too-small"]
     assert size_classes(80, MIN_HEIGHT - 1)["-too-small"]
@@ -248,8 +248,8 @@ def test_size_classes_follow_the_terminal():
 
 
 def test_the_lr_pane_says_the_lr_of_the_epoch_in_progress():
-    from steplr_tui.preview import now_summary
-    from steplr_tui.schedule import ScheduleEdit, format_lr, lrs_with_edits
+    from steplr_tui.runfolder.schedule import ScheduleEdit, format_lr, lrs_with_edits
+    from steplr_tui.viewer.preview import now_summary
 
     config = TrainConfig(epochs=8, lr=1e-3, step_size=2, gamma=0.1)
     view = RunView()

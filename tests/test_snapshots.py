@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
-from steplr_tui.app import SteplrApp
-from steplr_tui.config import TrainConfig
-from steplr_tui.widgets.run_log import RunLog
+from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.viewer.app import SteplrApp
+from steplr_tui.viewer.widgets.run_log import RunLog
 from tests.fakes import FakeTrainer
 
 
@@ -112,8 +112,8 @@ def test_finished_run(snap_compare, size):
 
 def test_steering_edits_overlay_and_phases(snap_compare):
     """Mid-run: one edit applied (marked), one typed (pending), an overlay, the phase table."""
-    from steplr_tui.compare import Overlay
     from steplr_tui.runfolder import EpochEnd
+    from steplr_tui.viewer.compare import Overlay
     from tests.fakes import scripted_events
 
     trainer = FakeTrainer(epochs_done=1, block=True)
@@ -198,7 +198,7 @@ def test_runs_table(snap_compare, tmp_path_factory):
 def test_replayed_run_draws_the_live_runs_panes(snap_compare, tmp_path):
     """A finished run opened from its folder (steplr-tui attach): its panes are the ones
     test_finished_run[120x40] shows live; only the status line says it is attached."""
-    from steplr_tui.record import RunRecord
+    from steplr_tui.run.record import RunRecord
     from steplr_tui.runfolder import RunEnded, RunOpened, Status
     from tests.fakes import scripted_events
 

@@ -8,7 +8,7 @@ import sys
 
 def test_app_and_cli_import_without_torch():
     code = (
-        "import sys, steplr_tui.cli, steplr_tui.app, steplr_tui.screens.dashboard; "
+        "import sys, steplr_tui.cli, steplr_tui.viewer.app, steplr_tui.viewer.screens.dashboard; "
         "bad = sorted(m for m in ('torch', 'torchvision') if m in sys.modules); "
         "print(','.join(bad))"
     )

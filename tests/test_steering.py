@@ -8,18 +8,18 @@ from pathlib import Path
 
 from textual.widgets import DataTable, Input, Static
 
-from steplr_tui.config import TrainConfig
-from steplr_tui.control import Inbox
-from steplr_tui.jobs import Job, run_job
-from steplr_tui.phases import phases
-from steplr_tui.reader import list_runs
+from steplr_tui.run.control import Inbox
+from steplr_tui.run.jobs import Job, run_job
 from steplr_tui.runfolder import EditRequest, EpochEnd, RunEnded, Status
-from steplr_tui.runs_table import sort_runs
-from steplr_tui.schedule import ScheduleEdit, format_lr, lrs_with_edits
-from steplr_tui.screens.export import ExportScreen
-from steplr_tui.screens.runs import RunsScreen
-from steplr_tui.widgets.phases import PhaseTable
-from steplr_tui.widgets.plots import LossPlot, LrPlot
+from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.runfolder.reader import list_runs
+from steplr_tui.runfolder.runs_table import sort_runs
+from steplr_tui.runfolder.schedule import ScheduleEdit, format_lr, lrs_with_edits
+from steplr_tui.viewer.phases import phases
+from steplr_tui.viewer.screens.export import ExportScreen
+from steplr_tui.viewer.screens.runs import RunsScreen
+from steplr_tui.viewer.widgets.phases import PhaseTable
+from steplr_tui.viewer.widgets.plots import LossPlot, LrPlot
 from tests.fakes import FakeTrainer, scripted_events
 from tests.synthetic import synthetic_data
 from tests.test_app import SIZE, log_text, make_app, wait_for
@@ -373,7 +373,7 @@ async def test_real_trainer_takes_a_live_edit_from_the_dashboard():
 
 
 async def test_after_a_steered_run_the_preview_follows_the_edited_fields():
-    from steplr_tui.schedule import plan
+    from steplr_tui.runfolder.schedule import plan
 
     trainer = FakeTrainer(epochs_done=1, block=True)
     app = make_app(trainer, CONFIG)

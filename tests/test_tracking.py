@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 import steplr_tui
-from steplr_tui.commands import send
-from steplr_tui.reader import list_runs, read_run
+from steplr_tui.cli.shell import send
+from steplr_tui.run.tracker import RunStopped, TrackingError
 from steplr_tui.runfolder import (
     CONFIG_FILE,
     CONTROL_FILE,
@@ -44,8 +44,8 @@ from steplr_tui.runfolder import (
     new_request_id,
     sender_name,
 )
-from steplr_tui.schedule import ScheduleEdit, lrs_with_edits, step_lrs
-from steplr_tui.tracking import RunStopped, TrackingError
+from steplr_tui.runfolder.reader import list_runs, read_run
+from steplr_tui.runfolder.schedule import ScheduleEdit, lrs_with_edits, step_lrs
 from tests.synthetic import synthetic_data
 
 ROOT = Path(__file__).resolve().parents[1]

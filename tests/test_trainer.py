@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from steplr_tui.config import TrainConfig
+from steplr_tui.run.trainer import describe_device, resolve_device, train
 from steplr_tui.runfolder import BatchProgress, EpochEnd, Notice, RunEnded, RunStarted, Status
-from steplr_tui.schedule import step_lrs
-from steplr_tui.trainer import describe_device, resolve_device, train
+from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.runfolder.schedule import step_lrs
 from tests.synthetic import synthetic_data
 
 
@@ -95,7 +95,7 @@ def test_sgd_with_momentum_runs():
 
 
 def test_divergence_fails_with_advice(monkeypatch):
-    import steplr_tui.trainer as trainer_module
+    import steplr_tui.run.trainer as trainer_module
 
     real = trainer_module.make_train_step
 
@@ -146,7 +146,7 @@ def test_unexpected_exception_becomes_a_failed_run():
 def test_warnings_become_notices(monkeypatch):
     import warnings
 
-    import steplr_tui.trainer as trainer_module
+    import steplr_tui.run.trainer as trainer_module
 
     real = trainer_module.build_model
 
@@ -161,7 +161,7 @@ def test_warnings_become_notices(monkeypatch):
 
 
 def test_out_of_memory_suggests_a_smaller_batch(monkeypatch):
-    import steplr_tui.trainer as trainer_module
+    import steplr_tui.run.trainer as trainer_module
 
     def oom(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")

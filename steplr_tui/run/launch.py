@@ -1,0 +1,110 @@
+"""Detached runs: a run in a background process of its own, which outlives the terminal.
+
+`launch` creates (or, to resume, reuses) the run folder, starts
+`python -m steplr_tui _run FOLDER` in a new session with no terminal, its
+stdin from /dev/null and its output to the folder's `output.log`, marks the
+folder RUNNING with that process's pid, and returns at once: torch is imported
+by the run process, not here. With `nproc > 1` the process is torchrun
+(`python -m torch.distributed.run`), and each of its ranks runs `_run FOLDER`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from steplr_tui.run.jobs import meta
+from steplr_tui.run.record import RunRecord
+from steplr_tui.runfolder import CONTROL_FILE, OUTPUT_FILE, file_size
+from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.runfolder.reader import read_status
+
+
+@dataclass(frozen=True)
+class Launched:
+    """A detached run that was started: its folder and the process to look for."""
+
+    path: Path
+    pid: int
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def run_command(
+    path: Path, base: TrainConfig, *, resume: bool, control_offset: int, nproc: int = 1
+) -> list[str]:
+    """The run process's command line (the machine's flags travel with it)."""
+    args = ["_run", str(path), "--control-offset", str(control_offset)]
+    if resume:
+        args.append("--resume")
+    args += ["--device", base.device, "--threads", str(base.threads)]
+    if base.data_dir:
+        args += ["--data-dir", base.data_dir]
+    if not base.download:
+        args.append("--no-download")
+    if nproc > 1:
+        return [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            str(nproc),
+            "-m",
+            "steplr_tui",
+            *args,
+        ]
+    return [sys.executable, "-m", "steplr_tui", *args]
+
+
+def launch(
+    config: TrainConfig,
+    runs_dir: Path,
+    *,
+    resume: Path | None = None,
+    nproc: int = 1,
+    reap: bool = False,
+) -> Launched:
+    """Start the run in the background and return its folder and pid.
+
+    `reap` waits for the process in a daemon thread, so a long-lived parent (the
+    dashboard) leaves no zombie behind; a command that exits needs none.
+    Raises RecordError (the folder) or OSError (the process) with a message.
+    """
+    previous = None
+    if resume is not None:
+        record = RunRecord(resume)
+        status, reason, _ = read_status(resume)
+        previous = {"status": status.value, "reason": reason}
+    else:
+        record = RunRecord.create(runs_dir, config.as_dict(), meta(config, nproc))
+    offset = file_size(record.path / CONTROL_FILE)
+    command = run_command(
+        record.path, config, resume=resume is not None, control_offset=offset, nproc=nproc
+    )
+    env = dict(os.environ)
+    if nproc > 1:
+        env.setdefault("OMP_NUM_THREADS", "1")  # ranks sharing cores must not spin
+    with open(record.path / OUTPUT_FILE, "ab") as log:
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+            env=env,
+        )
+    # The run process writes the same status as it starts; this one covers the second
+    # before it does, so a viewer that attaches at once sees a live run.
+    extra = {"previous": previous} if previous else {}
+    record.mark_running(pid=proc.pid, control_offset=offset, **extra)
+    if reap:
+        threading.Thread(target=proc.wait, name="steplr-reap", daemon=True).start()
+    return Launched(record.path, proc.pid)

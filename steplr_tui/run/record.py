@@ -1,0 +1,264 @@
+"""The record writer: the run's side of its folder, written so a crash or a kill loses
+nothing done.
+
+One writer per run (the run's process; under DDP, rank 0). It writes
+- `config.json`: every parameter, the versions used, and what loading found;
+- `events.jsonl`: every event, one line each, appended with a single write per
+  line as the event happens (at least every progress interval), fsynced at each
+  epoch's end and at the end of the run;
+- `metrics.jsonl`: one line per completed epoch, fsynced as the epoch ends
+  (the record of truth for epochs);
+- `status.json`: RUNNING with the pid, host and where control.jsonl is read from,
+  then the final status with its reason.
+
+No torch and no Textual here: the launcher of a detached run creates the folder
+with this before any torch import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from steplr_tui.runfolder import (
+    CONFIG_FILE,
+    CONTROL_FILE,
+    DATASET_CHOICE,
+    EVENTS_FILE,
+    FORMAT_VERSION,
+    METRICS_FILE,
+    STATUS_FILE,
+    EpochEnd,
+    Event,
+    RunEnded,
+    RunStarted,
+    Status,
+    encode_event,
+    file_size,
+)
+from steplr_tui.runfolder.files import json_bytes, write_atomic
+
+# status.json is padded to this size, so the final status can be written over it in
+# place when the disk is too full for a new file.
+STATUS_BYTES = 1024
+
+
+class RecordError(OSError):
+    """The record cannot be written; the message names the folder and what to do."""
+
+
+def _status_bytes(status: dict[str, Any]) -> bytes:
+    text = json.dumps(status, sort_keys=True)
+    if len(text) > STATUS_BYTES - 1:  # an enormous reason: keep the file's size fixed
+        status = {**status, "reason": str(status.get("reason", ""))[: STATUS_BYTES // 2] + "…"}
+        text = json.dumps(status, sort_keys=True)
+    return (text.ljust(STATUS_BYTES - 1) + "\n").encode()
+
+
+def write_status(folder: Path, status: dict[str, Any]) -> None:
+    """status.json, atomically; on a disk too full for that, over the old file in place."""
+    data = _status_bytes(status)
+    path = folder / STATUS_FILE
+    try:
+        write_atomic(path, data)
+    except OSError:
+        # Overwriting blocks the file already has needs no free space.
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.pwrite(fd, data, 0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def folder_name(config: dict[str, Any]) -> str:
+    """A folder named by time and parameters: 20261128-210947-adam-lr0.001-s2-g0.1."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    try:
+        return (
+            f"{stamp}-{config['optimizer']}-lr{float(config['lr']):g}"
+            f"-s{config['step_size']}-g{float(config['gamma']):g}"
+        )
+    except (KeyError, TypeError, ValueError):
+        return f"{stamp}-run"
+
+
+class RunRecord:
+    """Writes one run's folder as the run goes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seq = _last_seq(path / EVENTS_FILE)
+        self._events_fd: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @classmethod
+    def create(cls, runs_dir: Path, config: dict[str, Any], meta: dict[str, Any]) -> RunRecord:
+        """A new folder with config.json and an empty events.jsonl (no status yet: the
+        process that runs marks itself RUNNING)."""
+        try:
+            runs_dir.mkdir(parents=True, exist_ok=True)
+            base = folder_name(config)
+            for suffix in range(1000):
+                path = runs_dir / (base if suffix == 0 else f"{base}-{suffix}")
+                try:
+                    path.mkdir()
+                    break
+                except FileExistsError:
+                    continue
+            else:  # pragma: no cover - a thousand runs in one second
+                raise OSError(f"cannot create a run folder in {runs_dir}")
+            payload = {"config": config, "format": FORMAT_VERSION, **meta}
+            write_atomic(path / CONFIG_FILE, json_bytes(payload))
+            (path / EVENTS_FILE).touch()
+        except OSError as exc:
+            raise RecordError(
+                f"cannot create a run folder in {runs_dir} ({exc.strerror or exc}): "
+                "choose another --runs-dir (or runs_dir=), or set STEPLR_TUI_RUNS"
+            ) from exc
+        return cls(path)
+
+    def mark_running(
+        self, pid: int | None = None, control_offset: int | None = None, **extra: Any
+    ) -> None:
+        """status.json says RUNNING, with the process to check, and where in
+        control.jsonl this session starts reading (requests before it are history)."""
+        # A kill during an atomic write leaves its temporary file; it holds nothing
+        # the real file lacks, so clear it when the run is (re)opened.
+        for stray in self.path.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                stray.unlink()
+        status = {
+            "status": Status.RUNNING.value,
+            "pid": os.getpid() if pid is None else pid,
+            "host": socket.gethostname(),
+            "started": time.time(),
+            "control_offset": file_size(self.path / CONTROL_FILE)
+            if control_offset is None
+            else control_offset,
+            **extra,
+        }
+        self._guard(write_status, self.path, status)
+
+    def update_config(self, **values: Any) -> None:
+        """Add what the run learns (versions, device and dataset used) to config.json."""
+        path = self.path / CONFIG_FILE
+
+        def update() -> None:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            data.update(values)
+            write_atomic(path, json_bytes(data))
+
+        self._guard(update)
+
+    def write(self, event: Event) -> None:
+        """Record one event: its line in events.jsonl, and what it means for the other files."""
+        if isinstance(event, EpochEnd):
+            # metrics.jsonl first: it is the record of truth, and a checkpoint is saved
+            # only after it.
+            self._guard(self.append_epoch, epoch_line(event))
+        elif isinstance(event, RunStarted):
+            self.update_config(
+                device_used=event.device,
+                dataset_used=DATASET_CHOICE.get(event.dataset),
+                dataset_name=event.dataset,
+                data_dir_used=event.data_dir,
+                n_train=event.n_train,
+                n_test=event.n_test,
+            )
+        self._seq += 1
+        line = (encode_event(event, self._seq, time.time()) + "\n").encode()
+        self._guard(self._append_event, line, isinstance(event, (EpochEnd, RunEnded)))
+        if isinstance(event, RunEnded):
+            self.finish(event.status, event.message)
+
+    def _append_event(self, line: bytes, sync: bool) -> None:
+        if self._events_fd is None:
+            self._events_fd = os.open(
+                self.path / EVENTS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+            )
+        written = os.write(self._events_fd, line)
+        if written != len(line):
+            raise OSError(28, f"only {written} of {len(line)} bytes written")
+        if sync:
+            os.fsync(self._events_fd)
+
+    def append_epoch(self, metrics: dict[str, Any]) -> None:
+        line = json.dumps(metrics, sort_keys=True) + "\n"
+        with open(self.path / METRICS_FILE, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def truncate_metrics(self, epochs: int) -> None:
+        """Keep only epochs 1..`epochs` (a resume recomputes what came after its checkpoint)."""
+        from steplr_tui.runfolder.reader import read_metrics
+
+        kept = [m for m in read_metrics(self.path) if m.get("epoch", 0) <= epochs]
+        data = "".join(json.dumps(m, sort_keys=True) + "\n" for m in kept).encode()
+        self._guard(write_atomic, self.path / METRICS_FILE, data)
+
+    def finish(self, status: Status, reason: str = "") -> None:
+        payload = {"status": status.value, "reason": reason, "finished": time.time()}
+        self._guard(write_status, self.path, payload)
+
+    def close(self) -> None:
+        if self._events_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._events_fd)
+            self._events_fd = None
+
+    def _guard(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except RecordError:
+            raise
+        except OSError as exc:
+            raise RecordError(
+                f"cannot write the run record in {self.path} ({exc.strerror or exc}); "
+                "free some disk space or choose another --runs-dir"
+            ) from exc
+
+
+def epoch_line(event: EpochEnd) -> dict[str, Any]:
+    """An epoch's line in metrics.jsonl."""
+    line: dict[str, Any] = {
+        "epoch": event.epoch,
+        "lr": event.lr,
+        "train_loss": event.train_loss,
+        "seconds": event.seconds,
+    }
+    if event.test_acc == event.test_acc:  # not NaN: a script may give no accuracy
+        line["test_acc"] = event.test_acc
+    line.update(event.metrics)
+    if event.edit:
+        # In the epoch's own line, so the edit and its epoch reach the disk together.
+        line["edit"] = event.edit.as_dict()
+    return line
+
+
+def _last_seq(path: Path) -> int:
+    """The sequence number of the last complete event (a resumed run continues from it)."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            fh.seek(max(size - 65536, 0))
+            tail = fh.read()
+    except OSError:
+        return 0
+    for line in reversed(tail.split(b"\n")):
+        try:
+            seq = json.loads(line).get("seq")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(seq, int):
+            return seq
+    return 0

@@ -1,0 +1,151 @@
+"""The requests of `control.jsonl`: edits, stops and withdraws from viewers and the shell,
+and their codec. The run decides each one and records the decision as an event."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from steplr_tui.runfolder.codec import dumps
+from steplr_tui.runfolder.files import LIVE_FIELDS, MAX_REQUEST_BYTES
+from steplr_tui.runfolder.schedule import ScheduleEdit
+
+# ---- requests --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    """Change lr, step_size and/or gamma at the next epoch boundary."""
+
+    id: str
+    edit: ScheduleEdit
+    sender: str = ""
+
+
+@dataclass(frozen=True)
+class StopRequest:
+    """Stop before the next batch; the checkpoint of the last completed epoch is kept."""
+
+    id: str
+    sender: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class WithdrawRequest:
+    """Take back every queued change to these fields (of any request, from anyone)."""
+
+    id: str
+    fields: tuple[str, ...]
+    sender: str = ""
+
+
+Request = EditRequest | StopRequest | WithdrawRequest
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def sender_name(role: str) -> str:
+    """Who sent a request, for the log of every viewer: 'viewer 4242@gpu-box'."""
+    import socket
+
+    return f"{role} {os.getpid()}@{socket.gethostname()}"
+
+
+def encode_request(request: Request) -> bytes:
+    """A request as one line of control.jsonl, newline included."""
+    body: dict[str, Any] = {"id": request.id, "from": request.sender}
+    if isinstance(request, EditRequest):
+        body = {"type": "edit", **body, **request.edit.as_dict()}
+    elif isinstance(request, StopRequest):
+        body = {"type": "stop", **body, "reason": request.reason}
+    else:
+        body = {"type": "withdraw", **body, "fields": list(request.fields)}
+    return (dumps(body) + "\n").encode()
+
+
+class RequestError(ValueError):
+    """A control line that is not a request this run can act on; says why.
+
+    `request_id` and `action` are what could be read of it, for the record.
+    """
+
+    def __init__(self, reason: str, request_id: str | None = None, action: str = "?") -> None:
+        super().__init__(reason)
+        self.request_id = request_id
+        self.action = action
+
+
+def decode_request(line: bytes) -> Request:
+    """Parse one control.jsonl line; raise RequestError naming the problem.
+
+    The value rules are checked by the run (they are the fields' rules); this
+    checks the shape: an object with a known type, an id and numbers where
+    numbers go.
+    """
+    if len(line) > MAX_REQUEST_BYTES:
+        raise RequestError(
+            f"the line is {len(line)} bytes, over the {MAX_REQUEST_BYTES}-byte limit"
+        )
+    try:
+        obj = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestError(f"not JSON ({str(exc).splitlines()[0][:80]})") from exc
+    if not isinstance(obj, dict):
+        raise RequestError("a request must be a JSON object")
+    rid = obj.get("id")
+    rid = rid if isinstance(rid, str) and 0 < len(rid) <= 64 else None
+    kind = obj.get("type")
+    action = kind if isinstance(kind, str) and len(kind) <= 20 else "?"
+    if rid is None:
+        raise RequestError("a request needs an 'id' (text of 1 to 64 characters)", None, action)
+    sender = obj.get("from")
+    sender = sender[:80] if isinstance(sender, str) else ""
+    if kind == "stop":
+        reason = obj.get("reason")
+        return StopRequest(rid, sender, reason[:200] if isinstance(reason, str) else "")
+    if kind == "edit":
+        values: dict[str, Any] = {}
+        for name in LIVE_FIELDS:
+            if name not in obj:
+                continue
+            value = obj[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise RequestError(f"{name} must be a number (got {value!r:.40})", rid, action)
+            if name == "step_size":
+                if isinstance(value, float) and not value.is_integer():
+                    raise RequestError(
+                        f"step_size must be a whole number (got {value!r})", rid, action
+                    )
+                values[name] = int(value)
+            else:
+                values[name] = float(value)
+        unknown = sorted(set(obj) - {"type", "id", "from", "time", *LIVE_FIELDS})
+        if unknown:
+            raise RequestError(
+                f"an edit changes only lr, step_size and gamma (got {', '.join(unknown)})",
+                rid,
+                action,
+            )
+        if not values:
+            raise RequestError("an edit needs at least one of lr, step_size, gamma", rid, action)
+        return EditRequest(rid, ScheduleEdit(**values), sender)
+    if kind == "withdraw":
+        fields = obj.get("fields")
+        if (
+            not isinstance(fields, list)
+            or not fields
+            or not all(isinstance(x, str) and x in LIVE_FIELDS for x in fields)
+        ):
+            raise RequestError(
+                "a withdraw needs 'fields': a list of lr, step_size, gamma", rid, action
+            )
+        return WithdrawRequest(rid, tuple(dict.fromkeys(fields)), sender)
+    raise RequestError(
+        f"unknown request type {kind!r:.40}: expected edit, stop or withdraw", rid, action
+    )

@@ -1,0 +1,124 @@
+"""The run controller: which run the dashboard shows, and the channel to it.
+
+It owns the source (a run in this app's thread worker, or a run folder), starts
+runs here or detached, attaches to folders, sends requests, stops, and lets go
+when the app quits. The app and the screen ask it; nothing else reaches into a
+worker or a watcher.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual.message import Message
+
+from steplr_tui.run.control import Inbox
+from steplr_tui.run.jobs import Job
+from steplr_tui.runfolder import Request, sender_name
+from steplr_tui.viewer.sources import FolderSource, ThreadSource
+
+TrainFn = Callable[..., Any]
+
+
+def real_train(job: Job, emit: Callable, should_stop: Callable) -> Any:
+    """The real trainer, imported in the worker thread so torch never loads on the UI thread."""
+    from steplr_tui.viewer.warmup import import_run_side
+
+    import_run_side()  # never at the same time as the warm-up thread
+    from steplr_tui.run.jobs import run_job
+
+    return run_job(job, emit, should_stop)
+
+
+class RunController:
+    """Starts, attaches to, steers and leaves the run on screen."""
+
+    def __init__(
+        self,
+        post: Callable[[Message], Any],
+        run_worker: Callable[..., Any],
+        train_fn: TrainFn = real_train,
+    ) -> None:
+        self.post = post
+        self.run_worker = run_worker
+        self.train_fn = train_fn
+        self.source: ThreadSource | FolderSource | None = None
+        self.sender = sender_name("viewer")
+        self._ids = 0
+
+    @property
+    def source_id(self) -> int:
+        return self.source.id if self.source is not None else 0
+
+    @property
+    def attached(self) -> bool:
+        """The run on screen lives in another process (or has ended there)."""
+        return isinstance(self.source, FolderSource)
+
+    @property
+    def busy(self) -> bool:
+        """A run of this process is still stopping."""
+        return isinstance(self.source, ThreadSource) and not self.source.finished
+
+    @property
+    def training_done(self) -> threading.Event:
+        if isinstance(self.source, ThreadSource):
+            return self.source.done
+        done = threading.Event()
+        done.set()
+        return done
+
+    def _next_id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    def _replace(self, source: ThreadSource | FolderSource) -> None:
+        if isinstance(self.source, FolderSource):
+            self.source.close()
+        self.source = source
+        source.start()
+
+    def start_here(self, job: Job) -> None:
+        """Train `job` in this app's thread worker (ctrl+r; a resume from the runs table)."""
+        job = Job(
+            job.config,
+            job.runs_dir,
+            job.resume,
+            job.folder,
+            job.control_offset,
+            inbox=Inbox(),
+        )
+        self._replace(
+            ThreadSource(
+                self._next_id(), job, self.train_fn, self.post, self.run_worker, history=job.resume
+            )
+        )
+
+    def attach(self, path: Path) -> None:
+        """Show the run in `path`: replayed, then followed live."""
+        self._replace(FolderSource(self._next_id(), path, self.post))
+
+    def start_detached(self, config: Any, runs_dir: Path, resume: Path | None = None) -> Path:
+        """Start a run in a background process of its own, and attach to it (ctrl+n)."""
+        from steplr_tui.run.launch import launch
+
+        launched = launch(config, runs_dir, resume=resume, reap=True)
+        self.attach(launched.path)
+        return launched.path
+
+    def send(self, request: Request) -> None:
+        if self.source is not None:
+            self.source.send(request)
+
+    def stop(self) -> None:
+        """ctrl+s: the run stops before its next batch, wherever it runs."""
+        if self.source is not None:
+            self.source.stop(self.sender)
+
+    def leave(self, reason: str = "stopped: the app quit") -> None:
+        """The app quits: a run in this process stops; a run elsewhere goes on."""
+        if self.source is not None:
+            self.source.close(reason)

@@ -1,0 +1,82 @@
+"""What the LR pane draws: the plan, the lr used, and the future a pending edit gives.
+
+Plain Python, no Textual: the screen asks, the pane draws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from steplr_tui.runfolder.schedule import format_lr, plan
+from steplr_tui.viewer.draft import SteeringDraft
+from steplr_tui.viewer.run_view import RunView
+
+
+@dataclass(frozen=True)
+class LrPaneData:
+    planned: list[float]
+    actual: list[float]
+    pending: list[float] = field(default_factory=list)
+    pending_from: int = 0
+    subtitle: str = ""
+
+
+def now_summary(view: RunView) -> str:
+    """What the run holds now: 'now lr 1e-4 · step_size 2 · gamma 0.1 · 1 edit(s)', with
+    the lr of the epoch in progress (decays and edits included), not the last one set."""
+    now = view.live_values()
+    if not now:
+        return ""
+    lrs = view.planned_lrs()
+    lr = lrs[min(view.current_epoch, len(lrs)) - 1] if lrs else float(now["lr"])
+    edited = f" · {len(view.edits)} edit(s)" if view.edits else ""
+    return (
+        f"now lr {format_lr(lr)} · step_size {now['step_size']} "
+        f"· gamma {float(now['gamma']):g}{edited}"
+    )
+
+
+def lr_pane_data(
+    view: RunView,
+    draft: SteeringDraft,
+    texts: dict[str, str],
+    errors: dict[str, str],
+    plan_values: dict[str, Any],
+    plan_note: str = "",
+) -> LrPaneData:
+    """During a run: its schedule so far, and the future of what is queued and typed.
+    Otherwise: the staircase the fields plan (over the last run's lr used, if any)."""
+    actual = [e.lr for e in view.epochs]
+    mismatch = f"⚠ {view.mismatches[-1]}" if view.mismatches else ""
+    if view.active and view.plan is not None:
+        preview = draft.preview(view, texts)
+        start = view.current_epoch
+        pending = view.planned_lrs(preview)[start:] if preview else []
+        subtitle = mismatch or draft.subtitle(view, texts, errors) or now_summary(view)
+        return LrPaneData(view.planned_lrs(), actual, pending, start, subtitle)
+    v = plan_values
+    schedule = plan(v["lr"], v["step_size"], v["gamma"], v["epochs"])
+    return LrPaneData(schedule.lrs, actual, subtitle=mismatch or plan_note or schedule.summary())
+
+
+PREVIEW_TRAIN_SIZE = {"sample": 10_000}  # images per epoch, before a run has said
+DEFAULT_TRAIN_SIZE = 60_000
+
+
+def preview_steps(values: dict[str, Any], config: Any) -> int:
+    """Batches per epoch for the iteration axis, before a run has said how many."""
+    n = PREVIEW_TRAIN_SIZE.get(values.get("dataset", config.dataset), DEFAULT_TRAIN_SIZE)
+    return -(-n // int(values.get("batch_size", config.batch_size)))
+
+
+def fields_note(view: RunView) -> str:
+    """After a steered run: the fields keep what it ended with, and the next run starts so."""
+    if not view.edits:
+        return ""
+    now = view.live_values()
+    return (
+        f"The fields hold the values this run ended with (lr {format_lr(float(now['lr']))}, "
+        f"step_size {now['step_size']}, gamma {float(now['gamma']):g}, edited during "
+        "the run): ctrl+r starts the next run with them."
+    )

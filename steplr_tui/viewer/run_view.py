@@ -1,0 +1,444 @@
+"""What a viewer knows about the run on screen, folded from its events.
+
+Plain Python, no Textual and no torch. Every source (the dashboard's own thread,
+a run folder written by another process, a finished run replayed) feeds the same
+events in, so the panes cannot tell where they came from. The screen reads the
+state out at its own redraw rate, and tests check the folding without a terminal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from steplr_tui.runfolder import (
+    BatchProgress,
+    Decision,
+    EpochEnd,
+    Event,
+    Notice,
+    RunEnded,
+    RunOpened,
+    RunStarted,
+    Status,
+)
+from steplr_tui.runfolder.schedule import ScheduleEdit, format_lr, lrs_with_edits
+from steplr_tui.runfolder.text import format_duration, format_rate, progress_bar
+from steplr_tui.viewer.series import EvenSteps, MinMaxSeries
+
+__all__ = ["PendingEdit", "PlanParams", "RunView", "format_duration", "progress_bar"]
+
+# The decisions kept by request id, for a viewer to find the answer to what it sent.
+KEPT_DECISIONS = 256
+
+
+@dataclass(frozen=True)
+class PlanParams:
+    """What a schedule's preview needs; `epochs` is None when a script did not say."""
+
+    lr: float
+    step_size: int
+    gamma: float
+    epochs: int | None
+
+    @classmethod
+    def from_config(cls, config: Any) -> PlanParams | None:
+        try:
+            lr, step, gamma = float(config["lr"]), int(config["step_size"]), float(config["gamma"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        epochs = config.get("epochs")
+        ok = isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > 0
+        return cls(lr, step, gamma, epochs if ok else None)
+
+
+@dataclass(frozen=True)
+class PendingEdit:
+    """An edit the run has queued: it applies after epoch `epoch`."""
+
+    edit: ScheduleEdit
+    epoch: int
+    sender: str
+
+
+@dataclass
+class RunView:
+    """The state of one run as the panes and the status line show it."""
+
+    status: Status | None = None  # None: no run on screen yet
+    stopping: bool = False  # a stop was asked for and has not taken effect
+    opened: RunOpened | None = None
+    plan: PlanParams | None = None
+    started: RunStarted | None = None
+    epochs: list[EpochEnd] = field(default_factory=list)
+    losses: MinMaxSeries = field(default_factory=MinMaxSeries)
+    progress: BatchProgress | None = None
+    end: RunEnded | None = None
+    notice: Notice | None = None
+    elapsed: float = 0.0
+    edits: dict[int, ScheduleEdit] = field(default_factory=dict)  # applied, by epoch
+    pending: OrderedDict[str, PendingEdit] = field(default_factory=OrderedDict)
+    decisions: OrderedDict[str, Decision] = field(default_factory=OrderedDict)  # by request id
+    mismatches: list[str] = field(default_factory=list)  # lr used vs plan, in words
+    mismatches_told: int = 0  # how many of them the user was told of
+    metric_names: list[str] = field(default_factory=list)  # per-epoch figures seen, in order
+    _unplaced: list[BatchProgress] = field(default_factory=list)
+    _plan_cache: tuple[Any, list[float]] = (None, [])
+
+    @property
+    def active(self) -> bool:
+        """A run is on screen and has not ended."""
+        return self.status is Status.RUNNING
+
+    @property
+    def starting(self) -> bool:
+        return self.active and self.started is None
+
+    @property
+    def record(self) -> str | None:
+        return self.opened.path if self.opened is not None and self.opened.path else None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self.opened.config) if self.opened is not None else {}
+
+    @property
+    def total_epochs(self) -> int | None:
+        if self.plan is not None and self.plan.epochs is not None:
+            return self.plan.epochs
+        if self.started is not None and self.started.epochs:
+            return self.started.epochs
+        return None
+
+    def untold_mismatches(self) -> list[str]:
+        """The mismatches the user was not told of yet; from now on, told."""
+        untold = self.mismatches[self.mismatches_told :]
+        self.mismatches_told = len(self.mismatches)
+        return untold
+
+    def reset(self) -> None:
+        """Forget everything: the next events are another run."""
+        self.__init__()  # type: ignore[misc]
+
+    # ---- folding ------------------------------------------------------------------
+
+    def apply(self, event: Event) -> set[str]:
+        """Fold one event in; return the parts of the screen it changed."""
+        if isinstance(event, BatchProgress):
+            self._place(event)
+            self.progress = event
+            self.elapsed = event.elapsed
+            return {"loss", "status"}
+        if isinstance(event, EpochEnd):
+            return self._epoch(event)
+        if isinstance(event, Decision):
+            return self._decision(event)
+        if isinstance(event, RunOpened):
+            return self._opened(event)
+        if isinstance(event, RunStarted):
+            self.started = event
+            return {"status"}
+        if isinstance(event, Notice):
+            if event.persistent:
+                self.notice = event
+                return {"notice", "log", "status"}
+            return {"log"}
+        if isinstance(event, RunEnded):
+            self.end = event
+            self.status = event.status
+            self.stopping = False
+            self.pending.clear()
+            self.elapsed = event.elapsed or self.elapsed
+            return {"status", "log", "lr", "fields"}
+        return set()
+
+    def apply_all(self, events: list[Event]) -> set[str]:
+        dirty: set[str] = set()
+        for event in events:
+            dirty |= self.apply(event)
+        return dirty
+
+    def _opened(self, event: RunOpened) -> set[str]:
+        same_run = self.opened is not None and self.opened.path == event.path and event.path
+        if event.first_epoch <= 1 or not same_run:
+            self.reset()
+        else:
+            # A resumed session trains these epochs again: drop what we hold of them.
+            keep = event.first_epoch - 1
+            self.epochs = [e for e in self.epochs if e.epoch <= keep]
+            self.edits = {k: v for k, v in self.edits.items() if k <= keep}
+            self.losses.truncate(float(keep))
+            self.progress = None
+            self.end = None
+            self.pending.clear()
+            self.notice = None
+            self._unplaced = []
+        self.opened = event
+        self.plan = PlanParams.from_config(event.config)
+        self.status = Status.RUNNING
+        self.stopping = False
+        self.started = None
+        return {"lr", "loss", "acc", "status", "notice", "log", "phases", "fields", "legend"}
+
+    def _place(self, event: BatchProgress) -> None:
+        steps = event.steps or (self.epochs[-1].steps if self.epochs else 0)
+        if not steps or event.step > steps:
+            # A script that did not say how many batches an epoch has: the epoch's
+            # end will tell.
+            self._unplaced.append(event)
+            return
+        first = event.step - len(event.losses) + 1
+        xs = EvenSteps(event.epoch - 1, first, steps, len(event.losses))
+        self.losses.extend(xs, list(event.losses))
+
+    def _epoch(self, event: EpochEnd) -> set[str]:
+        if self._unplaced:
+            held, self._unplaced = self._unplaced, []
+            steps = event.steps or max(p.step for p in held)
+            for p in held:
+                self._place(
+                    BatchProgress(p.epoch, p.step, steps, p.losses, p.samples_per_s, p.elapsed)
+                )
+        self._check_lr(event)
+        self.epochs.append(event)
+        if event.edit:
+            self.edits[event.epoch] = event.edit
+        for name in ("test_acc", *event.metrics):
+            if name not in self.metric_names and math.isfinite(event.metric(name)):
+                self.metric_names.append(name)
+        self.elapsed = event.elapsed
+        return {"lr", "loss", "acc", "log", "status", "phases", "fields"}
+
+    def _decision(self, event: Decision) -> set[str]:
+        if event.request is not None:
+            self.decisions[event.request] = event
+            self.decisions.move_to_end(event.request)
+            while len(self.decisions) > KEPT_DECISIONS:
+                self.decisions.popitem(last=False)
+        rid = event.request
+        if event.action == "edit" and rid is not None and event.edit:
+            if event.decision == "queued":
+                self.pending[rid] = PendingEdit(event.edit, event.epoch, event.sender)
+            elif event.decision == "applied":
+                self.pending.pop(rid, None)
+            elif event.decision == "withdrawn" and rid in self.pending:
+                left = {
+                    k: v
+                    for k, v in self.pending[rid].edit.as_dict().items()
+                    if k not in event.fields
+                }
+                if left:
+                    old = self.pending[rid]
+                    self.pending[rid] = PendingEdit(ScheduleEdit(**left), old.epoch, old.sender)
+                else:
+                    del self.pending[rid]
+        elif event.action == "stop" and event.decision == "applied" and self.active:
+            self.stopping = True
+        return {"log", "lr", "status", "fields"}
+
+    # ---- the schedule -------------------------------------------------------------------
+
+    @property
+    def pending_edit(self) -> ScheduleEdit | None:
+        """Everything queued, merged in order: what the next boundary applies."""
+        merged = ScheduleEdit()
+        for p in self.pending.values():
+            merged = merged.merged(p.edit)
+        return merged or None
+
+    @property
+    def pending_epoch(self) -> int | None:
+        """The boundary the queued edits apply at (the run said so when it queued them)."""
+        return max((p.epoch for p in self.pending.values()), default=None)
+
+    def horizon(self) -> int:
+        """Epochs the schedule is drawn over (a script without `epochs`: one past the last)."""
+        total = self.total_epochs
+        return total if total is not None else max(self.current_epoch, 1)
+
+    def planned_lrs(self, extra: ScheduleEdit | None = None) -> list[float]:
+        """The run's schedule: its config, the edits applied so far, and `extra` (what is
+        queued and typed) at the current boundary."""
+        if self.plan is None:
+            return []
+        p = self.plan
+        edits = dict(self.edits)
+        if extra:
+            boundary = self.current_epoch
+            edits[boundary] = edits[boundary].merged(extra) if boundary in edits else extra
+        return lrs_with_edits(p.lr, p.step_size, p.gamma, self.horizon(), edits)
+
+    def live_values(self) -> dict[str, float | int]:
+        """lr, step_size and gamma as the run holds them now: config, then each applied edit."""
+        if self.plan is None:
+            return {}
+        values: dict[str, float | int] = {
+            "lr": self.plan.lr,
+            "step_size": self.plan.step_size,
+            "gamma": self.plan.gamma,
+        }
+        for epoch in sorted(self.edits):
+            values.update(self.edits[epoch].as_dict())
+        return values
+
+    def effective_values(self) -> dict[str, float | int]:
+        """What the run will hold after the next boundary: live values, then what is queued."""
+        values = self.live_values()
+        pending = self.pending_edit
+        if pending:
+            values.update(pending.as_dict())
+        return values
+
+    @property
+    def current_epoch(self) -> int:
+        """The epoch in progress (1-based): a queued edit applies when it ends."""
+        if self.epochs:
+            return self.epochs[-1].epoch + 1
+        if self.started is not None:
+            return self.started.first_epoch
+        return self.opened.first_epoch if self.opened is not None else 1
+
+    @property
+    def last_epoch_running(self) -> bool:
+        """The epoch in progress is the run's last: no boundary is left to edit at."""
+        total = self.total_epochs
+        return total is not None and self.current_epoch >= total
+
+    def _check_lr(self, event: EpochEnd) -> None:
+        # The plan is what the record promises: config plus the edits applied before
+        # this epoch. A difference means the run is not following its own record.
+        # (Computed once per plan and set of edits: a replay checks 1,000 epochs.)
+        key = (self.plan, tuple(sorted(self.edits.items())), self.horizon())
+        if self._plan_cache[0] != key:
+            self._plan_cache = (key, self.planned_lrs())
+        planned = self._plan_cache[1]
+        if not 1 <= event.epoch <= len(planned):
+            return
+        expected = planned[event.epoch - 1]
+        if not math.isclose(event.lr, expected, rel_tol=1e-9, abs_tol=0.0):
+            self.mismatches.append(
+                f"epoch {event.epoch} used lr {format_lr(event.lr)}, "
+                f"the plan says {format_lr(expected)}"
+            )
+
+    # ---- progress -------------------------------------------------------------------
+
+    @property
+    def steps_per_epoch(self) -> int:
+        if self.started is not None and self.started.steps_per_epoch:
+            return self.started.steps_per_epoch
+        return self.epochs[-1].steps if self.epochs else 0
+
+    def run_fraction(self) -> float:
+        """Share of the whole run's batches done, 0..1."""
+        total = self.total_epochs
+        if not total:
+            return 0.0
+        done = float(len(self.epochs) and self.epochs[-1].epoch)
+        if self.progress is not None and self.progress.epoch > done:
+            steps = self.progress.steps or self.steps_per_epoch
+            done = self.progress.epoch - 1 + (self.progress.step / steps if steps else 0.0)
+        return min(max(done / total, 0.0), 1.0)
+
+    def epoch_fraction(self) -> float:
+        """Share of the epoch in progress done, 0..1."""
+        p = self.progress
+        if p is None or (self.epochs and p.epoch <= self.epochs[-1].epoch):
+            return 0.0
+        steps = p.steps or self.steps_per_epoch
+        return min(p.step / steps, 1.0) if steps else 0.0
+
+    def eta(self) -> float | None:
+        """Seconds left, extrapolated from this session's pace; None until there is a pace."""
+        if not self.active or self.started is None or self.elapsed <= 0.0:
+            return None
+        total = self.total_epochs
+        if not total:
+            return None
+        before = (self.started.first_epoch - 1) / total
+        frac = self.run_fraction()
+        session = (frac - before) / (1.0 - before) if before < 1.0 else 1.0
+        if session <= 0.0:
+            return None
+        return self.elapsed * (1.0 - session) / session
+
+
+def status_parts(view: RunView, device_hint: str, data_hint: str) -> list[tuple[int, str]]:
+    """The status line's parts, (priority: lower is kept longer, text), in reading order."""
+    parts: list[tuple[int, str]] = []
+    if view.started is not None:
+        s = view.started
+        parts.append(
+            (6, s.device + (f" x {s.world_size} ({s.backend})" if s.world_size > 1 else ""))
+        )
+        if s.dataset:
+            sizes = f" {s.n_train:,}" if s.n_train else ""
+            sizes += f"/{s.n_test:,}" if s.n_train and s.n_test else ""
+            parts.append((7, f"{s.dataset}{sizes}"))
+        if s.global_batch and s.world_size > 1:
+            parts.append((5, f"global batch {s.global_batch}"))
+    else:
+        parts += [(6, device_hint), (7, data_hint)]
+    if view.status is None:
+        parts.insert(0, (0, "ready: ctrl+r starts here, ctrl+n starts detached"))
+        return parts
+    if view.starting:
+        parts.insert(0, (0, "starting: loading torch and data…"))
+        return parts
+    total = view.total_epochs
+    epoch = (
+        view.progress.epoch
+        if view.progress is not None and view.active
+        else (view.epochs[-1].epoch if view.epochs else view.current_epoch)
+    )
+    label = f"epoch {epoch}/{total}" if total else f"epoch {epoch}"
+    if view.active and view.epoch_fraction() > 0:
+        label += f" ({view.epoch_fraction():.0%})"
+    if total:
+        head = f"{progress_bar(view.run_fraction(), 10)} {view.run_fraction():4.0%} · {label}"
+    else:
+        head = label
+    parts.insert(0, (0, head))
+    if view.progress is not None and view.active and view.progress.samples_per_s > 0:
+        parts.append((3, format_rate(view.progress.samples_per_s)))
+    parts.append((4, f"{format_duration(view.elapsed)} elapsed"))
+    eta = view.eta()
+    if eta is not None:
+        parts.append((1, f"ETA {format_duration(eta)}"))
+    if view.stopping:
+        parts.append((0, "stopping…"))
+    elif view.status is not None and view.status.final:
+        parts.append(
+            (
+                0,
+                {
+                    Status.COMPLETED: "done",
+                    Status.STOPPED: "stopped",
+                    Status.FAILED: "FAILED",
+                    Status.INTERRUPTED: "INTERRUPTED",
+                }[view.status],
+            )
+        )
+    return parts
+
+
+def fit_parts(parts: list[tuple[int, str]], width: int) -> str:
+    """Join parts with ' · ' in reading order: the most important first take the room,
+    and a part that does not fit leaves it to the less important ones after it."""
+    if not parts:
+        return ""
+    order = sorted(range(len(parts)), key=lambda i: parts[i][0])  # stable: ties in order
+    kept = {order[0]}
+    used = len(parts[order[0]][1])
+    for i in order[1:]:
+        if used + 3 + len(parts[i][1]) <= width:
+            kept.add(i)
+            used += 3 + len(parts[i][1])
+    return " · ".join(text for i, (_, text) in enumerate(parts) if i in kept)
+
+
+def status_text(view: RunView, device_hint: str, data_hint: str, width: int = 200) -> str:
+    """The status line: progress of the run and of the epoch, speed, elapsed, ETA."""
+    return fit_parts(status_parts(view, device_hint, data_hint), width)

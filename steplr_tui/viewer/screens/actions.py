@@ -1,0 +1,264 @@
+"""The dashboard's actions on views, overlays, export and the runs table (a mixin of the
+screen, which composes and routes; these only ask the controller and the widgets)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual.binding import Binding
+
+from steplr_tui.run.jobs import Job, config_from_record, resume_problem
+from steplr_tui.runfolder.params import FieldError, TrainConfig
+from steplr_tui.runfolder.reader import RunNotFound, read_run, resolve_runs_dir
+from steplr_tui.runfolder.runs_table import short_name
+from steplr_tui.viewer.compare import MAX_OVERLAYS, Overlay
+from steplr_tui.viewer.screens.runs import RunsChoice, RunsScreen
+from steplr_tui.viewer.widgets.keys import after_keys
+from steplr_tui.viewer.widgets.params import ParamPanel
+from steplr_tui.viewer.widgets.plots import SMOOTHING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from steplr_tui.viewer.screens.dashboard import DashboardScreen as _Base
+else:
+    _Base = object
+
+
+KEYS = [
+    Binding("ctrl+r", "start", "Start", priority=True),
+    Binding("ctrl+n", "detach", "Detach", priority=True),
+    Binding("ctrl+s", "stop", "Stop", priority=True),
+    Binding("ctrl+o", "runs", "Runs", priority=True),
+    Binding("f1", "help", "Help", priority=True),
+    Binding("question_mark", "help", "Help", show=False),
+    Binding("f2", "toggle_x", "X axis", priority=True),
+    Binding("f3", "toggle_lr_scale", "LR scale", priority=True),
+    Binding("f4", "toggle_loss", "Loss", priority=True),
+    Binding("f5", "toggle_phases", "Phases", priority=True),
+    Binding("f6", "export", "Export", priority=True),
+    Binding("f7", "pin", "Pin", priority=True),
+    Binding("f8", "toggle_loss_log", "Log-y", priority=True),
+    Binding("f9", "smoothing", "Smooth", priority=True),
+    Binding("ctrl+t", "next_metric", "Metric", priority=True),
+]
+
+# Left out of the footer below 100 columns, where every key can't fit.
+NARROW_HIDDEN = frozenset({"toggle_x", "toggle_lr_scale", "toggle_loss", "toggle_phases", "pin"})
+
+
+class DashboardActions(_Base):
+    """ctrl+s, ctrl+o, f1 to f9, ctrl+t: what each key does on the dashboard."""
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """Keys that do nothing now are left out of the footer."""
+        view = self.view
+        if action == "stop":
+            return view.active
+        if action in ("start", "detach"):
+            return not view.active
+        if action == "next_metric":
+            return len(view.metric_names) > 1
+        # Below 100 columns some keys leave the footer (f1 lists them; they still work).
+        return not (action in NARROW_HIDDEN and self.has_class("-narrow"))
+
+    def action_stop(self) -> None:
+        if not self.view.active or self.controller is None:
+            self.notify("Nothing is running.")
+            return
+        self.controller.stop()
+        self.view.stopping = True
+        self._dirty.add("status")
+
+    # ---- views -------------------------------------------------------------------
+
+    def _redraw_all_panes(self) -> None:
+        self._dirty |= {"lr", "loss", "acc"}
+        self.redraw()
+
+    def action_toggle_x(self) -> None:
+        self.context.x_iterations = not self.context.x_iterations
+        self._redraw_all_panes()
+
+    def action_toggle_lr_scale(self) -> None:
+        self.context.lr_log = not self.context.lr_log
+        self._redraw_all_panes()
+
+    def action_toggle_loss(self) -> None:
+        self.context.loss_per_batch = not self.context.loss_per_batch
+        self._redraw_all_panes()
+
+    def action_toggle_loss_log(self) -> None:
+        self.context.loss_log = not self.context.loss_log
+        self._redraw_all_panes()
+
+    def action_smoothing(self) -> None:
+        i = SMOOTHING.index(self.context.smoothing) if self.context.smoothing in SMOOTHING else 0
+        self.context.smoothing = SMOOTHING[(i + 1) % len(SMOOTHING)]
+        self.notify(
+            f"Loss smoothing {self.context.smoothing:g} (TensorBoard's moving average)"
+            if self.context.smoothing
+            else "Loss smoothing off",
+            timeout=2,
+        )
+        self._redraw_all_panes()
+
+    def action_next_metric(self) -> None:
+        names = self.view.metric_names or ["test_acc"]
+        i = names.index(self.context.metric) if self.context.metric in names else -1
+        self.context.metric = names[(i + 1) % len(names)]
+        self._redraw_all_panes()
+
+    def action_toggle_phases(self) -> None:
+        self.toggle_class("-phases")
+        self._dirty.add("phases")
+        self.redraw()
+
+    def action_help(self) -> None:
+        from steplr_tui.viewer.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen(self))
+
+    # ---- overlays and export -------------------------------------------------------
+
+    def action_pin(self) -> None:
+        """Overlay the current (or last) run, to compare the next ones against it."""
+        view = self.view
+        if not view.epochs or view.opened is None:
+            self.notify("Nothing to pin yet: a run needs a finished epoch.")
+            return
+        key = view.record or f"session-{id(view.opened)}"
+        name = short_name(Path(view.record).name) if view.record else "this run"
+        if any(o.key == key for o in self.context.overlays):
+            self._set_overlays([o for o in self.context.overlays if o.key != key])
+            self.notify(f"{name} unpinned.")
+            return
+        steps = view.steps_per_epoch
+        overlay = Overlay.from_epochs(key, name, view.config, view.epochs, steps)
+        self._set_overlays([*self.context.overlays, overlay])
+        self.notify(f"{name} pinned: it stays drawn faintly behind the next runs.")
+
+    def _set_overlays(self, overlays: list[Overlay]) -> None:
+        if len(overlays) > MAX_OVERLAYS:
+            self.notify(f"At most {MAX_OVERLAYS} overlays: the oldest was dropped.")
+            overlays = overlays[-MAX_OVERLAYS:]
+        self.context.overlays = overlays
+        self._dirty |= {"lr", "loss", "acc", "legend"}
+        self.redraw()
+
+    def action_export(self) -> None:
+        from steplr_tui.runfolder.export import run_snippet, write_csv
+        from steplr_tui.viewer.screens.export import ExportScreen
+
+        if self.view.record is None:
+            self.notify("Nothing to export yet: start, resume or attach to a run first.")
+            return
+        try:
+            info = read_run(Path(self.view.record))
+            csv_path = write_csv(info)
+        except (RunNotFound, OSError) as exc:
+            self.notify(f"Export failed: {exc}", title="Export", severity="error")
+            return
+        self.note(f"Exported {csv_path}")
+        self.app.push_screen(ExportScreen(str(csv_path), run_snippet(info)))
+
+    # ---- the runs table ------------------------------------------------------------
+
+    def action_runs(self) -> None:
+        runs_dir = self.runs_dir or resolve_runs_dir(None)
+        overlaid = {o.key for o in self.context.overlays}
+        self.app.push_screen(RunsScreen(runs_dir, overlaid), callback=self._on_runs_closed)
+
+    def _on_runs_closed(self, choice: RunsChoice | None) -> None:
+        if choice is None:
+            return
+        # Pins of runs that have no record stay; recorded ones follow the table's marks.
+        kept = [o for o in self.context.overlays if o.key.startswith("session-")]
+        self._set_overlays(kept + [Overlay.from_run(run) for run in choice.overlays])
+        if choice.resume is not None:
+            self.resume_run(choice.resume)
+        elif choice.attach is not None:
+            self.attach_run(choice.attach)
+
+    def resume_run(self, path: Path) -> None:
+        """Continue a recorded run in this app's thread, where its last checkpoint left it."""
+        if not self._ready_to_start():
+            return
+        try:
+            info = read_run(path)
+            problem = resume_problem(info)
+            config = config_from_record(info, self.config) if not problem else None
+        except RunNotFound as exc:
+            self.notify(str(exc), title="Cannot resume", severity="error")
+            return
+        if problem or config is None:
+            self.notify(problem or "", title="Cannot resume", severity="warning")
+            return
+        self.query_one(ParamPanel).set_values(config)
+        self.config = config
+        if self.controller is not None:
+            self.controller.start_here(Job(config, self.runs_dir, resume=path))
+
+    # ---- starting runs ------------------------------------------------------------
+
+    def _ready_to_start(self) -> bool:
+        if self.view.active:
+            self.notify("A run is on screen and in progress: ctrl+s stops it.", severity="warning")
+            return False
+        if self.controller is None or self.controller.busy:
+            self.notify("The last run is still stopping; try again in a moment.")
+            return False
+        return True
+
+    def _fields_config(self) -> TrainConfig | None:
+        panel = self.query_one(ParamPanel)
+        values, errors = panel.read()
+        if errors:
+            name, message = next(iter(errors.items()))
+            panel.focus_field(name)
+            self.notify(f"Not started: {message}", title="Invalid parameter", severity="error")
+            return None
+        try:
+            return self.config.with_values(**values).validated()
+        except FieldError as exc:
+            self.notify(f"Not started: {exc}", title="Invalid parameter", severity="error")
+            return None
+
+    def action_start(self) -> None:
+        after_keys(self, self._start_here)  # the keys typed before ctrl+r land first
+
+    def _start_here(self) -> None:
+        if not self._ready_to_start():
+            return
+        config = self._fields_config()
+        if config is not None and self.controller is not None:
+            self.config = config
+            self.controller.start_here(Job(config, self.runs_dir))
+
+    def action_detach(self) -> None:
+        after_keys(self, self._start_detached)
+
+    def _start_detached(self) -> None:
+        if not self._ready_to_start():
+            return
+        config = self._fields_config()
+        if config is None or self.controller is None:
+            return
+        from steplr_tui.run.record import RecordError
+        from steplr_tui.runfolder.reader import resolve_runs_dir
+
+        try:
+            path = self.controller.start_detached(config, self.runs_dir or resolve_runs_dir(None))
+        except (RecordError, OSError) as exc:
+            self.notify(f"Not started: {exc}", title="Detached run", severity="error")
+            return
+        self.config = config
+        self.notify(
+            f"{path.name} trains in its own process: it goes on when you quit "
+            f"(steplr-tui attach {path.name[:15]} comes back to it).",
+            title="Detached run",
+            timeout=8,
+        )
+
+    def attach_run(self, path: Path) -> None:
+        if self.controller is not None and self._ready_to_start():
+            self.controller.attach(path)

@@ -1,0 +1,301 @@
+"""The dashboard: parameters and log on the left, live plots on the right, status below.
+
+The screen composes and routes. The run controller owns the source of events (a
+run in this app's thread, or a run folder); the view folds the events; the
+steering draft says what the live fields mean; the widgets draw. A timer
+redraws what changed at a bounded rate, so the UI's cost does not grow with the
+number of batches.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from steplr_tui.runfolder import (
+    LIVE_FIELDS,
+    Decision,
+    EpochEnd,
+    RunEnded,
+    RunOpened,
+    RunStarted,
+)
+from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.runfolder.paths import resolve_data_dir
+from steplr_tui.runfolder.text import short_path
+from steplr_tui.viewer.controller import RunController, TrainFn, real_train
+from steplr_tui.viewer.draft import SteeringDraft
+from steplr_tui.viewer.preview import fields_note, lr_pane_data, preview_steps
+from steplr_tui.viewer.run_view import RunView
+from steplr_tui.viewer.screens.actions import KEYS, DashboardActions
+from steplr_tui.viewer.screens.cadence import TICK_S, Cadence
+from steplr_tui.viewer.screens.layout import size_classes, too_small_text
+from steplr_tui.viewer.sources import SourceEvents
+from steplr_tui.viewer.widgets.params import ParamPanel
+from steplr_tui.viewer.widgets.phases import PhaseTable
+from steplr_tui.viewer.widgets.plot_stack import PlotStack
+from steplr_tui.viewer.widgets.plots import PlotContext
+from steplr_tui.viewer.widgets.run_log import RunLog, event_lines
+from steplr_tui.viewer.widgets.status_line import StatusLine
+
+__all__ = ["DashboardScreen", "TrainFn", "real_train"]
+
+PLAN_FIELDS = ("lr", "step_size", "gamma", "epochs")
+
+
+class DashboardScreen(DashboardActions, Screen):
+    """Set parameters, preview the schedule, run or attach, watch and steer."""
+
+    BINDINGS = KEYS
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        train_fn: TrainFn = real_train,
+        start: bool = False,
+        warm_up: bool = True,
+        cursor_blink: bool = True,
+        runs_dir: Path | None = None,
+        resume: Path | None = None,
+        attach: Path | None = None,
+        notes: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.runs_dir = runs_dir
+        self.train_fn = train_fn
+        what = "resume" if resume else "attach" if attach else "start" if start else None
+        self.at_launch = (what, resume or attach)
+        self.warm_up = warm_up
+        self.cursor_blink = cursor_blink
+        self.notes = notes
+        self.view = RunView()
+        self.draft = SteeringDraft()
+        self.controller: RunController | None = None
+        self._dirty: set[str] = set()
+        self._cadence = Cadence()
+        self._locked = False  # the fields describe a run in progress
+        self._plan_values = {name: getattr(config, name) for name in PLAN_FIELDS}
+        self._plan_note = ""
+        self._data_dir = short_path(str(resolve_data_dir(config.data_dir)))
+        self.context = PlotContext(steps_per_epoch=preview_steps({}, config))
+
+    @property
+    def log_lines(self) -> list[str]:
+        return list(self.query_one(RunLog).kept)
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield ParamPanel(self.config, cursor_blink=self.cursor_blink, id="params")
+                yield RunLog(id="log")
+                yield PhaseTable(id="phases")
+            yield PlotStack(self.context, id="plots")
+        yield Static("", id="too-small")
+        yield Static("", id="notice")
+        device = "device auto" if self.config.device == "auto" else self.config.device
+        yield StatusLine(device, id="status")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.controller = RunController(self.post_message, self.run_worker, self.train_fn)
+        self.draft.sender = self.controller.sender
+        self._check_size(self.app.size.width, self.app.size.height)
+        self.note(*(f"note: {n}" for n in self.notes))
+        self._dirty = {"lr", "loss", "acc", "status", "notice", "legend"}
+        self.redraw()
+        self.set_interval(TICK_S, self._tick)
+        what, path = self.at_launch
+        if what == "resume":
+            self.call_after_refresh(self.resume_run, path)
+        elif what == "attach":
+            self.attach_run(path)  # its history is read while the first frame is drawn
+        elif what == "start":
+            self.call_after_refresh(self.action_start)
+        if self.warm_up:
+            self.call_after_refresh(self.query_one(StatusLine).warm_up)
+
+    # ---- layout ---------------------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._check_size(event.size.width, event.size.height)
+
+    def _check_size(self, width: int, height: int) -> None:
+        classes = size_classes(width, height)
+        narrow_changed = self.has_class("-narrow") != classes["-narrow"]
+        for name, wanted in classes.items():
+            self.set_class(wanted, name)
+        if narrow_changed:
+            self.refresh_bindings()  # the footer drops keys when narrow
+        self._dirty.add("status")
+        if classes["-too-small"]:
+            self.query_one("#too-small", Static).update(too_small_text(width, height))
+
+    # ---- fields ---------------------------------------------------------------------
+
+    @on(ParamPanel.Changed)
+    def _on_params_changed(self, event: ParamPanel.Changed) -> None:
+        if self.view.active:
+            self._redraw_lr()  # the typed edit's future, at once
+            return
+        bad = [name for name in PLAN_FIELDS if name in event.errors]
+        if bad:
+            self._plan_note = f"fix {', '.join(bad)} to update the preview"
+        else:
+            self._plan_note = ""
+            self._plan_values = {name: event.values[name] for name in PLAN_FIELDS}
+        if self.view.started is None and "batch_size" in event.values:
+            self.context.steps_per_epoch = preview_steps(event.values, self.config)
+        self._dirty |= {"loss", "acc", "status"}  # the x span follows epochs
+        self._redraw_lr()
+
+    @on(Input.Submitted)
+    @on(Input.Blurred)
+    def _on_field_done(self, event: Input.Submitted | Input.Blurred) -> None:
+        # Enter, or leaving the field, commits a typed edit: a half-typed "0.1" on
+        # the way to "0.15" never reaches the run.
+        name = (event.input.id or "").removeprefix("field-")
+        if not self.view.active or name not in LIVE_FIELDS or self.controller is None:
+            return
+        request = self.draft.commit(self.view, name, event.input.value)
+        if request is not None:
+            self.controller.send(request)
+        self._sync_fields()
+        self._redraw_lr()
+
+    def _texts(self) -> dict[str, str]:
+        return self.query_one(ParamPanel).field_texts()
+
+    def _sync_fields(self) -> None:
+        """Show the run's values in every live field nobody is editing."""
+        if not self.view.active:
+            return
+        focused = self.app.focused
+        name = (focused.id or "").removeprefix("field-") if focused is not None else None
+        texts = self.draft.to_sync(self.view, self._texts(), name)
+        if texts:
+            self.query_one(ParamPanel).set_texts(texts)
+
+    # ---- events from the run --------------------------------------------------------------
+
+    @on(SourceEvents)
+    def _on_source_events(self, message: SourceEvents) -> None:
+        if self.controller is None or message.source_id != self.controller.source_id:
+            return  # a straggler from a run no longer on screen
+        log = self.query_one(RunLog)
+        lines: list[str] = []
+        for event in message.events:
+            if isinstance(event, RunOpened) and event.first_epoch <= 1:
+                log.reset()
+                lines.clear()
+            self._dirty |= self.view.apply(event)
+            lines += event_lines(event)
+            if isinstance(event, RunOpened):
+                self._opened(event)
+            elif isinstance(event, RunStarted) and event.steps_per_epoch:
+                self.context.steps_per_epoch = event.steps_per_epoch
+            elif isinstance(event, EpochEnd):
+                for text in self.view.untold_mismatches():
+                    lines.append(f"warning: {text}")
+                    self.notify(text, title="LR differs from the plan", severity="warning")
+            elif isinstance(event, RunEnded):
+                lines += self._ended()
+        log.add(lines)
+        self._dirty.add("log")
+        if self._locked != self.view.active:  # once per batch of events: a replay opens
+            self._locked = self.view.active  # and ends a run, and restyling costs
+            self.query_one(ParamPanel).set_running(self.view.active)
+            self.refresh_bindings()  # Stop in the footer during a run, Start and Detach not
+            if not self.view.active:  # the fields now preview the next run
+                self._on_params_changed(ParamPanel.Changed(*self.query_one(ParamPanel).read()))
+        self.draft.settle(self.view)
+        if "fields" in self._dirty:
+            self._dirty.discard("fields")
+            self._sync_fields()
+        if message.replay:
+            self._dirty |= {"lr", "loss", "acc", "status", "phases", "legend"}
+            self.redraw()
+        elif any(isinstance(e, Decision) for e in message.events):
+            self._redraw_lr()  # what the subtitle says of an edit is right at once
+
+    def _opened(self, event: RunOpened) -> None:
+        panel = self.query_one(ParamPanel)
+        if self.controller is not None and self.controller.attached:
+            panel.set_values(event.config)
+        self.draft.reset(self._texts())
+        self.context.steps_per_epoch = 0
+
+    def _ended(self) -> list[str]:
+        end = self.view.end
+        alerts = {"FAILED": ("Run failed", 10), "INTERRUPTED": ("Run INTERRUPTED", 15)}
+        if end is not None and end.status.value in alerts:
+            title, seconds = alerts[end.status.value]
+            self.notify(end.message, title=title, severity="error", timeout=seconds)
+        note = fields_note(self.view)
+        return [note] if note else []
+
+    # ---- drawing ----------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        """The timer: redraw what changed, at the rate `Cadence` allows."""
+        local = not (self.controller and self.controller.attached)
+        held = self._cadence.held(self._dirty, self.view.active, local)
+        self._dirty -= held
+        self.redraw()
+        self._dirty |= held
+
+    def redraw(self) -> None:
+        """Redraw everything that changed since the last call."""
+        dirty, self._dirty = self._dirty, set()
+        dirty.discard("fields")
+        if not dirty:
+            return
+        self._cadence.drew(dirty)
+        self.context.edit_epochs = sorted(self.view.edits)  # marked on every pane
+        if "lr" in dirty:
+            self._redraw_lr()
+        span = self.view.horizon() if self.view.active else self._span()
+        self.query_one(PlotStack).draw(dirty, self.view, span)
+        if "phases" in dirty and self.has_class("-phases"):
+            self.query_one(PhaseTable).show(self.view.epochs)
+        if "log" in dirty and not self.query_one(RunLog).flush():
+            self._dirty.add("log")  # laid out yet? then at the next redraw
+        if "status" in dirty:
+            self._redraw_status()
+        if "notice" in dirty:
+            notice = self.view.notice
+            widget = self.query_one("#notice", Static)
+            widget.update(f"⚠ {notice.text}" if notice else "")
+            widget.display = notice is not None
+
+    def _field_value(self, name: str) -> str:
+        fields = self.query(f"#field-{name}")
+        return str(fields.first().value) if fields else str(getattr(self.config, name))
+
+    def _redraw_status(self) -> None:
+        data = f"data {self._field_value('dataset')} in {self._data_dir}"
+        attached = self.controller is not None and self.controller.attached
+        self.query_one(StatusLine).show(self.view, data, attached)
+
+    def _redraw_lr(self) -> None:
+        panel = self.query_one(ParamPanel)
+        _values, errors = panel.read()
+        data = lr_pane_data(
+            self.view, self.draft, panel.field_texts(), errors, self._plan_values, self._plan_note
+        )
+        self.query_one(PlotStack).draw_lr(
+            data.planned, data.actual, data.pending, data.pending_from, data.subtitle
+        )
+
+    def _span(self) -> int:
+        return max(int(self._plan_values["epochs"]), len(self.view.epochs), 1)
+
+    def note(self, *lines: str) -> None:
+        """A line of the dashboard's own in the log (an export, a pin)."""
+        self.query_one(RunLog).add(list(lines))
+        self._dirty.add("log")

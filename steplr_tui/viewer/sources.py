@@ -1,0 +1,277 @@
+"""Where a viewer's events come from: a run in this process, or a run folder.
+
+A source delivers the run's events to the screen as `SourceEvents` messages and
+carries the viewer's requests (edits, withdraws, a stop) to the run. The panes
+fold the same events either way:
+
+- `ThreadSource` trains in a Textual thread worker of this app; events arrive as
+  they are emitted, and requests go through the job's in-memory inbox (decided
+  by the run exactly as control.jsonl's lines are). Its run writes a folder too,
+  so other viewers can attach to it.
+- `FolderSource` follows a folder written by another process (a detached run, a
+  user's script, rank 0 of a DDP job) or a finished run: a watcher thread
+  replays events.jsonl, then tails it (toolong-style) every `POLL_S`, waits for
+  a torn last line, and checks the run's process: a RUNNING status whose
+  process is gone becomes INTERRUPTED within `LIVENESS_S`. Requests are
+  appended to control.jsonl.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual.message import Message
+
+from steplr_tui.runfolder import (
+    CONTROL_FILE,
+    EVENTS_FILE,
+    EpochEnd,
+    Event,
+    FormatError,
+    LineTail,
+    Notice,
+    Request,
+    RunEnded,
+    RunOpened,
+    Status,
+    StopRequest,
+    append_line,
+    decode_event,
+    encode_request,
+    new_request_id,
+)
+from steplr_tui.runfolder.reader import (
+    RunNotFound,
+    read_metrics,
+    read_run,
+    read_status,
+    recorded_edit,
+    resume_hint,
+)
+
+POLL_S = 0.1  # how often a watcher reads new events: the lag a viewer adds
+LIVENESS_S = 1.0  # how often it checks that the run's process lives
+
+
+class SourceEvents(Message):
+    """Events from source number `source_id`, in order (a replay brings many at once)."""
+
+    def __init__(self, source_id: int, events: list[Event], replay: bool = False) -> None:
+        super().__init__()
+        self.source_id = source_id
+        self.events = events
+        self.replay = replay
+
+
+def decode_lines(lines: list[bytes]) -> tuple[list[Event], int]:
+    """Events from complete lines of events.jsonl, and how many lines were unreadable."""
+    events: list[Event] = []
+    bad = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            decoded = decode_event(json.loads(line))
+        except (ValueError, FormatError):
+            bad += 1
+            continue
+        if decoded is not None:
+            events.append(decoded[1])
+    return events, bad
+
+
+def history_from_metrics(path: Path) -> list[Event]:
+    """A folder written before events.jsonl existed: its epochs and final status."""
+    info = read_run(path)
+    events: list[Event] = [RunOpened(str(path), info.config, kind=info.kind)]  # type: ignore[arg-type]
+    for m in info.metrics:
+        try:
+            events.append(
+                EpochEnd(
+                    epoch=int(m["epoch"]),
+                    lr=float(m.get("lr", 0.0)),
+                    train_loss=float(m.get("train_loss", float("nan"))),
+                    test_acc=float(m.get("test_acc", float("nan"))),
+                    seconds=float(m.get("seconds", 0.0)),
+                    elapsed=0.0,
+                    edit=recorded_edit(m),
+                )
+            )
+        except (TypeError, ValueError):
+            continue
+    if info.status.final:
+        events.append(RunEnded(info.status, info.reason, info.epochs_done, 0.0))
+    return events
+
+
+class ThreadSource:
+    """A run trained in this app's own thread worker."""
+
+    attached = False
+
+    def __init__(
+        self,
+        source_id: int,
+        job: Any,
+        train_fn: Callable[..., Any],
+        post: Callable[[Message], Any],
+        run_worker: Callable[..., Any],
+        history: Path | None = None,
+    ) -> None:
+        self.id = source_id
+        self.job = job
+        self.train_fn = train_fn
+        self.post = post
+        self.run_worker = run_worker
+        self.history = history  # a resumed run's folder: its past is shown first
+        self.done = threading.Event()
+        self._quit: str | None = None
+        self.worker: Any = None
+
+    @property
+    def path(self) -> Path | None:
+        return self.history
+
+    def start(self) -> None:
+        if self.history is not None:
+            self.post(SourceEvents(self.id, _read_history(self.history)[0], replay=True))
+        source_id, post, job, train_fn = self.id, self.post, self.job, self.train_fn
+
+        def emit(event: Event) -> None:
+            post(SourceEvents(source_id, [event]))
+
+        def work() -> None:
+            from textual.worker import get_current_worker
+
+            worker = get_current_worker()
+
+            def should_stop() -> bool | str:
+                # An app that exits cancels its workers: the run must not hold it open.
+                return self._quit or ("stopped: the app quit" if worker.is_cancelled else False)
+
+            try:
+                train_fn(job, emit, should_stop)
+            except Exception as exc:  # a trainer that raised instead of reporting
+                text = str(exc).splitlines()[0] if str(exc) else ""
+                emit(RunEnded(Status.FAILED, f"{type(exc).__name__}: {text}", 0, 0.0))
+            finally:
+                self.done.set()
+
+        self.worker = self.run_worker(
+            work, name=f"train-{source_id}", group="training", thread=True, exit_on_error=False
+        )
+
+    @property
+    def finished(self) -> bool:
+        return self.done.is_set()
+
+    def send(self, request: Request) -> None:
+        if self.job.inbox is not None:
+            self.job.inbox.put(request)
+
+    def stop(self, sender: str) -> None:
+        self.send(StopRequest(new_request_id(), sender, ""))
+
+    def close(self, reason: str = "stopped: the app quit") -> None:
+        """The app quits: the run stops at its next batch (it lives in this process)."""
+        self._quit = reason
+
+
+def _read_history(path: Path) -> tuple[list[Event], LineTail, int]:
+    tail = LineTail(path / EVENTS_FILE)
+    events, bad = decode_lines(tail.read())
+    if not events:
+        return history_from_metrics(path), tail, bad
+    return events, tail, bad
+
+
+class FolderSource:
+    """A run folder written by another process, or a finished run, replayed then followed."""
+
+    attached = True
+
+    def __init__(self, source_id: int, path: Path, post: Callable[[Message], Any]) -> None:
+        self.id = source_id
+        self.path = path
+        self.post = post
+        self._closing = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.done = threading.Event()
+        self.done.set()  # nothing of the run lives in this process
+        self.finished = True
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._watch, name=f"steplr-watch-{self.id}", daemon=True
+        )
+        self._thread.start()
+
+    def _watch(self) -> None:
+        events, tail, bad = _read_history(self.path)
+        ended = isinstance(_last_session_end(events), RunEnded)
+        if bad:
+            events.append(Notice(f"{bad} unreadable line(s) in events.jsonl were skipped"))
+        self.post(SourceEvents(self.id, events, replay=True))
+        since_check = LIVENESS_S  # check at once: a run may be dead already
+        while not self._closing.wait(POLL_S):
+            new, bad = decode_lines(tail.read())
+            if bad:
+                new.append(Notice(f"{bad} unreadable line(s) in events.jsonl were skipped"))
+            for event in new:
+                if isinstance(event, RunOpened):
+                    ended = False
+                elif isinstance(event, RunEnded):
+                    ended = True
+            if new:
+                self.post(SourceEvents(self.id, new))
+            since_check += POLL_S
+            if ended or since_check < LIVENESS_S:
+                continue
+            since_check = 0.0
+            end = self._check_process(tail)
+            if end is not None:
+                ended = True
+                self.post(SourceEvents(self.id, [end]))
+
+    def _check_process(self, tail: LineTail) -> RunEnded | None:
+        """An end the run could not write: its process died, or the disk was full."""
+        status, reason, _data = read_status(self.path)
+        if not status.final:
+            return None
+        # Lines may have landed since the last read: deliver them first.
+        late, _bad = decode_lines(tail.read())
+        if late:
+            self.post(SourceEvents(self.id, late))
+            if any(isinstance(e, RunEnded) for e in late):
+                return None
+        name = self.path.name
+        if status is Status.INTERRUPTED:
+            try:
+                kind = read_run(self.path).kind
+            except RunNotFound:
+                kind = "builtin"
+            reason = f"{reason}; every completed epoch is kept: {resume_hint(name, kind)}"
+        metrics = read_metrics(self.path)
+        done = max((m["epoch"] for m in metrics), default=0)
+        return RunEnded(status, reason, done, 0.0)
+
+    def send(self, request: Request) -> None:
+        append_line(self.path / CONTROL_FILE, encode_request(request))
+
+    def stop(self, sender: str) -> None:
+        self.send(StopRequest(new_request_id(), sender, ""))
+
+    def close(self, reason: str = "") -> None:
+        """Stop watching; the run goes on."""
+        self._closing.set()
+
+
+def _last_session_end(events: list[Event]) -> Event | None:
+    for event in reversed(events):
+        if isinstance(event, (RunEnded, RunOpened)):
+            return event
+    return None

@@ -1,0 +1,202 @@
+"""The parameter panel: one compact field per training parameter, validated as typed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical
+from textual.message import Message
+from textual.validation import ValidationResult, Validator
+from textual.widgets import Input, Label, Select, Static
+
+from steplr_tui.runfolder import LIVE_FIELDS
+from steplr_tui.runfolder.params import SPECS, FieldError, FieldSpec, TrainConfig, parse_values
+from steplr_tui.viewer.widgets.keys import OrderedKeys
+
+__all__ = ["LIVE_FIELDS", "ParamPanel"]
+
+CHOICE_LABELS = {
+    "adam": "Adam",
+    "sgd": "SGD",
+    "auto": "auto",
+    "cpu": "cpu",
+    "cuda": "cuda",
+    "mps": "mps",
+    "mnist": "MNIST",
+    "fashion-mnist": "Fashion-MNIST",
+    "kmnist": "KMNIST",
+    "sample": "sample",
+    "linear": "linear",
+    "mlp": "MLP",
+    "cnn": "CNN",
+}
+
+
+class SpecValidator(Validator):
+    """Runs a parameter's own rule, so the field and the flag say the same thing."""
+
+    def __init__(self, spec: FieldSpec) -> None:
+        super().__init__()
+        self.spec = spec
+
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            self.spec.parse(value)
+        except FieldError as exc:
+            return self.failure(str(exc))
+        return self.success()
+
+
+class NumberInput(OrderedKeys, Input):
+    """A numeric field whose value Up and Down nudge by one step; keys land in order."""
+
+    BINDINGS = [
+        Binding("up", "nudge(1)", "Up", show=False),
+        Binding("down", "nudge(-1)", "Down", show=False),
+    ]
+
+    def __init__(self, spec: FieldSpec, value: str, **kwargs: Any) -> None:
+        super().__init__(
+            value=value,
+            validators=[SpecValidator(spec)],
+            validate_on=["changed", "blur", "submitted"],
+            compact=True,
+            **kwargs,
+        )
+        self.spec = spec
+
+    def action_nudge(self, direction: int) -> None:
+        new = self.spec.nudge(self.value, direction)
+        if new is not None:
+            self.value = new
+            self.cursor_position = len(new)
+
+
+class ChoiceSelect(OrderedKeys, Select):
+    """A drop-down whose keys land in order too."""
+
+
+class ParamPanel(Vertical):
+    """Fields for every parameter; posts `ParamPanel.Changed` on each edit."""
+
+    class Changed(Message):
+        """The fields changed: parsed values of the valid ones, and messages for the rest."""
+
+        def __init__(self, values: dict[str, Any], errors: dict[str, str]) -> None:
+            super().__init__()
+            self.values = values
+            self.errors = errors
+
+    def __init__(self, config: TrainConfig, cursor_blink: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "Parameters"
+        self._initial = config
+        self._cursor_blink = cursor_blink
+
+    def compose(self) -> ComposeResult:
+        with Grid(id="param-grid"):
+            for spec in SPECS.values():
+                yield Label(spec.label, classes="param-label")
+                value = getattr(self._initial, spec.name)
+                if spec.kind == "choice":
+                    yield ChoiceSelect(
+                        [(CHOICE_LABELS.get(c, c), c) for c in spec.choices],
+                        value=value,
+                        allow_blank=False,
+                        compact=True,
+                        id=f"field-{spec.name}",
+                    )
+                else:
+                    field = NumberInput(spec, spec.format(value), id=f"field-{spec.name}")
+                    field.cursor_blink = self._cursor_blink
+                    yield field
+        yield Static("", id="param-errors")
+
+    def on_mount(self) -> None:
+        self._sync_momentum()
+        self._refresh_errors()
+
+    def field_texts(self) -> dict[str, str]:
+        """The current text of every field, keyed by parameter name."""
+        texts = {}
+        for spec in SPECS.values():
+            widget = self.query_one(f"#field-{spec.name}")
+            texts[spec.name] = str(widget.value)
+        return texts
+
+    def read(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """(values, errors): every field parsed by its own rule."""
+        values, errors = parse_values(self.field_texts())
+        if "momentum" in errors and self.query_one("#field-optimizer", Select).value != "sgd":
+            # Adam has no momentum: a stale, disabled field must not block Start.
+            del errors["momentum"]
+            values["momentum"] = self._initial.momentum
+        return values, errors
+
+    def set_values(self, values: Any) -> None:
+        """Show a run's parameters in the fields (a TrainConfig, or a recorded config's
+        dict, of which only the values each field accepts are shown)."""
+        items = values.as_dict() if isinstance(values, TrainConfig) else dict(values)
+        for spec in SPECS.values():
+            if spec.name not in items or items[spec.name] is None:
+                continue
+            value = items[spec.name]
+            widget = self.query_one(f"#field-{spec.name}")
+            if spec.kind == "choice":
+                if value in spec.choices:
+                    widget.value = value
+                continue
+            try:
+                spec.check_value(value)
+            except FieldError:
+                continue
+            widget.value = spec.format(value)
+
+    def focus_field(self, name: str) -> None:
+        self.query_one(f"#field-{name}").focus()
+
+    def set_running(self, running: bool, steerable: bool = True) -> None:
+        """Lock the fields that describe the run in progress; lr, step_size and gamma stay
+        live while the run can be steered."""
+        for spec in SPECS.values():
+            locked = running and (spec.name not in LIVE_FIELDS or not steerable)
+            field = self.query_one(f"#field-{spec.name}")
+            field.disabled = locked
+            if isinstance(field, Input):
+                # A blink repaints twice a second, and with the status line in the
+                # same frame Textual repaints the whole column between them: 5 ms
+                # of the GIL each time, taken from the training thread. The cursor
+                # stays shown, steady, while a run is in progress.
+                field.cursor_blink = self._cursor_blink and not running
+        self.set_class(running, "-running")
+        if not running:
+            self._sync_momentum()
+
+    def set_texts(self, texts: dict[str, str]) -> None:
+        """Write these texts into their fields (only ever fields the user is not editing)."""
+        for name, text in texts.items():
+            widget = self.query_one(f"#field-{name}", Input)
+            if widget.value != text:
+                widget.value = text
+                widget.cursor_position = len(text)
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _on_field_changed(self, event: Message) -> None:
+        event.stop()
+        if isinstance(event, Select.Changed) and event.select.id == "field-optimizer":
+            self._sync_momentum()
+        self._refresh_errors()
+
+    def _sync_momentum(self) -> None:
+        sgd = self.query_one("#field-optimizer", Select).value == "sgd"
+        self.query_one("#field-momentum").disabled = not sgd
+
+    def _refresh_errors(self) -> None:
+        values, errors = self.read()
+        self.query_one("#param-errors", Static).update("\n".join(errors.values()))
+        self.set_class(bool(errors), "-invalid")
+        self.post_message(self.Changed(values, errors))

@@ -1,0 +1,124 @@
+"""The log pane: one line per notable event, rewrapped to the pane's width.
+
+Its lines come from the run's events alone (plus the dashboard's own notes), so
+a replayed run's log reads as a live one's. Epochs read like the reference
+script's lines, with the lr written readably (`1e-7`, not `0.000000`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from textual import events
+from textual.widgets import RichLog
+
+from steplr_tui.runfolder import (
+    Decision,
+    EpochEnd,
+    Event,
+    Notice,
+    RunEnded,
+    RunOpened,
+    RunStarted,
+    Status,
+)
+from steplr_tui.runfolder.runs_table import describe_params, short_name
+from steplr_tui.runfolder.schedule import format_lr
+from steplr_tui.runfolder.text import describe_decision, plural
+
+LOG_LINES = 2000  # kept, to rewrap on a resize
+SHOWN_LINES = 1000  # in the pane (wrapping a line costs ~0.2 ms)
+
+
+def event_lines(event: Event) -> list[str]:
+    """What the log says about one event (nothing for progress)."""
+    if isinstance(event, EpochEnd):
+        extra = " · ".join(f"{k} {v:.4g}" for k, v in event.metrics.items())
+        acc = f"Test Accuracy: {event.test_acc:.2f}%" if math.isfinite(event.test_acc) else ""
+        second = " · ".join(p for p in (acc, extra) if p)
+        first = f"Epoch {event.epoch}, Loss: {event.train_loss:.4f}, LR: {format_lr(event.lr)}"
+        return [first, second] if second else [first]
+    if isinstance(event, RunOpened):
+        name = " " + short_name(event.path.rsplit("/", 1)[-1]) if event.path else ""
+        verb = f"resumes after epoch {event.first_epoch - 1}" if event.first_epoch > 1 else "starts"
+        config = dict(event.config)
+        total = config.get("epochs")
+        extra = f", {total} epochs" if total else ""
+        who = "your script" if event.kind == "script" else "run"
+        return [f"{who.capitalize()}{name} {verb}: {describe_params(config)}{extra}"]
+    if isinstance(event, RunStarted):
+        world = f" x {event.world_size} ranks ({event.backend})" if event.world_size > 1 else ""
+        data = f" · {event.dataset} {event.n_train:,}/{event.n_test:,}" if event.dataset else ""
+        model = f" · {event.model}" if event.model else ""
+        batch = f" · global batch {event.global_batch}" if event.world_size > 1 else ""
+        return [f"{event.device}{world}{data}{model}{batch}"]
+    if isinstance(event, Notice):
+        return [f"{event.level}: {event.text}"]
+    if isinstance(event, Decision):
+        if event.action == "withdraw" and event.decision == "applied":
+            return []  # the edits it withdrew each say so
+        return [describe_decision(event)]
+    if isinstance(event, RunEnded):
+        done = plural(event.epochs_done, "epoch")
+        if event.status is Status.COMPLETED:
+            return [f"Run completed: {done} in {event.elapsed:.1f}s."]
+        if event.status is Status.STOPPED:
+            return [f"Run stopped after {done}: {event.message}."]
+        if event.status is Status.INTERRUPTED:
+            return [f"Run INTERRUPTED after {done}: {event.message}."]
+        return [f"Run FAILED after {done}: {event.message}"]
+    return []
+
+
+class RunLog(RichLog):
+    """Keeps its lines unwrapped, and wraps them again whenever its width changes."""
+
+    DEFAULT_CSS = "RunLog { scrollbar-gutter: stable; }"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_lines=SHOWN_LINES, wrap=True, markup=False, min_width=10, **kwargs)
+        self.border_title = "Log"
+        self.kept: deque[str] = deque(maxlen=LOG_LINES)
+        self._pending: list[str] = []
+        self._wrapped_at = 0
+        self._height = 0
+
+    def add(self, lines: list[str]) -> None:
+        """Queue lines; they are written with the next `flush` (one write, one layout)."""
+        self.kept.extend(lines)
+        self._pending.extend(lines)
+
+    def reset(self) -> None:
+        self.kept.clear()
+        self._pending.clear()
+        self.clear()
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._pending)
+
+    def flush(self) -> bool:
+        """Write what is queued; False if it must wait (the pane has no width yet)."""
+        if not self._pending:
+            return True
+        if not self.size.width:
+            return False
+        self.write("\n".join(self._pending[-SHOWN_LINES:]))
+        self._pending.clear()
+        self._wrapped_at = self.size.width
+        return True
+
+    def on_resize(self, event: events.Resize) -> None:
+        # A log that showed its end goes on showing it when its height changes (the
+        # panes above it grow and shrink as a run starts and ends).
+        at_end = self.scroll_y >= len(self.lines) - self._height - 1
+        self._height = event.size.height
+        if event.size.width and event.size.width != self._wrapped_at:
+            self._wrapped_at = event.size.width
+            self._pending.clear()
+            self.clear()
+            if self.kept:
+                self.write("\n".join(list(self.kept)[-SHOWN_LINES:]))
+        if at_end and self.auto_scroll:
+            self.call_after_refresh(self.scroll_end, animate=False, x_axis=False)

@@ -1,0 +1,69 @@
+"""The status line: the run's progress, speed, time, and why it is slow when it is."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from textual import on
+from textual.message import Message
+from textual.widgets import Static
+
+from steplr_tui.viewer.cpuwatch import CpuWatch
+from steplr_tui.viewer.run_view import RunView, fit_parts, status_parts
+from steplr_tui.viewer.warmup import describe_auto_device
+
+
+class DeviceProbed(Message):
+    """Background warm-up finished: torch is imported and the auto device is known."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__()
+        self.description = description
+
+
+class StatusLine(Static):
+    """One line, fitted to the width: its size never changes, so no layout pass."""
+
+    def __init__(self, device_hint: str, **kwargs) -> None:
+        super().__init__("", **kwargs)
+        self.device_hint = device_hint
+        self.cpu = CpuWatch()
+        self._last: tuple[RunView, str, bool] | None = None
+
+    def warm_up(self) -> None:
+        """Import torch in a daemon thread (quitting never waits for it), to show the device
+        'auto' picks; a run started a few seconds later then begins at once."""
+        threading.Thread(target=self._probe, name="steplr-warm-up", daemon=True).start()
+
+    def _probe(self) -> None:
+        try:
+            text = describe_auto_device()
+        except Exception:
+            return  # the run itself will report any real problem
+        self.post_message(DeviceProbed(text))
+
+    @on(DeviceProbed)
+    def _on_probed(self, message: DeviceProbed) -> None:
+        self.device_hint = f"auto: {message.description}"
+
+    def on_resize(self) -> None:
+        if self._last is not None:
+            self.show(*self._last)  # fitted to the width it has now
+
+    def show(self, view: RunView, data_hint: str, attached: bool) -> None:
+        self._last = (view, data_hint, attached)
+        extra: list[tuple[int, str]] = []
+        opened = view.opened
+        if attached and opened is not None:
+            where = f"pid {opened.pid}" if opened.pid else "a run folder"
+            extra.append((2, f"attached to {Path(opened.path).name[:15]} ({where})"))
+        if view.active and opened is not None:
+            pids = {os.getpid()} | ({opened.pid} if attached and opened.pid else set())
+            note = self.cpu.sample(pids)
+            if note:
+                extra.append((1, note))
+        parts = status_parts(view, self.device_hint, data_hint)
+        parts[1:1] = extra
+        self.update(fit_parts(parts, max(self.size.width - 2, 20)), layout=False)
