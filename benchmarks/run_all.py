@@ -447,9 +447,9 @@ def figure_render(epochs_list: tuple[int, ...] = RENDER_EPOCHS) -> tuple[list[Fi
     longest run the epochs field accepts): figure 4 at 200 epochs, and how the
     cost grows with the run, which downsampling to the pane's width keeps flat."""
     from steplr_tui.runfolder import EpochEnd
+    from steplr_tui.runfolder.losses import MinMaxSeries
     from steplr_tui.runfolder.params import TrainConfig
     from steplr_tui.viewer.app import SteplrApp
-    from steplr_tui.viewer.series import MinMaxSeries
     from steplr_tui.viewer.widgets.plots import AccuracyPlot, LossPlot, LrPlot
 
     def run_of(epochs: int) -> tuple[MinMaxSeries, list, list[float]]:

@@ -7,7 +7,9 @@ in a temporary directory, progress events written every 0.1 s as in training.
 Per epoch: `run.end_epoch()` in milliseconds, with the record's fsyncs (what a run
 does), with fsync made a no-op (what the fsyncs cost), and with no record at all
 (the tracker alone). For scale, one step of the reference model (Linear(784, 10),
-Adam, batch 64) on this CPU.
+Adam, batch 64) on this CPU. Import: `import steplr_tui` in a fresh interpreter, and
+what `steplr_tui.track` imports on its first call (`steplr_tui.run.tracking`) after
+`import torch`, which a script has done already; median of fresh interpreters.
 
 Usage: python benchmarks/tracking_cost.py [--calls N] [--epochs N] [--repeats N] [--json PATH]
 """
@@ -40,6 +42,39 @@ def new_optimizer():
     optimizer.step()  # no gradients: a no-op, so StepLR doesn't warn about the order
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
     return model, optimizer, scheduler
+
+
+IMPORT_CODE = """
+import sys, time
+t0 = time.perf_counter()
+import steplr_tui
+t1 = time.perf_counter()
+import torch
+t2 = time.perf_counter()
+import steplr_tui.run.tracking
+t3 = time.perf_counter()
+ui = [m for m in ("textual", "textual_plotext", "plotext") if m in sys.modules]
+print(t1 - t0, t2 - t1, t3 - t2, ",".join(ui) or "-")
+"""
+
+
+def import_ms(repeats: int) -> dict[str, float | str]:
+    """Import times in milliseconds, each the median of `repeats` fresh interpreters."""
+    import subprocess
+
+    rows = []
+    for _ in range(repeats):
+        out = subprocess.run(
+            [sys.executable, "-c", IMPORT_CODE], capture_output=True, text=True, check=True
+        ).stdout.split()
+        rows.append(out)
+    column = lambda i: statistics.median(float(r[i]) for r in rows) * 1e3  # noqa: E731
+    return {
+        "import steplr_tui": column(0),
+        "import torch": column(1),
+        "steplr_tui.track's imports, after torch": column(2),
+        "UI modules loaded": rows[-1][3],
+    }
 
 
 def per_call_us(fn, values, repeats: int) -> float:
@@ -153,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             "end_epoch (no record)": end_epoch_ms(ns.epochs, None, fsync=True),
         }
     step = reference_step_us(ns.repeats)
+    imports = import_ms(ns.repeats)
     per_batch_total = per_batch["log_batch(0-dim tensor)"] + per_batch["should_stop()"]
 
     rows = [("per batch", "us a call")]
@@ -164,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         (name, f"{v['median_ms']:.3f} / {v['p90_ms']:.3f} / {v['max_ms']:.3f}")
         for name, v in per_epoch.items()
     ]
+    rows += [("", ""), ("imports", "ms")]
+    rows += [(k, v if isinstance(v, str) else f"{v:.1f}") for k, v in imports.items()]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name.ljust(width)}  {value}".rstrip())
@@ -178,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             "reference_step_us": step,
             "per_batch_overhead_of_step": per_batch_total / step,
             "per_epoch_ms": per_epoch,
+            "import_ms": imports,
             "calls": ns.calls,
             "epochs": ns.epochs,
             "repeats": ns.repeats,

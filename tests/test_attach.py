@@ -195,3 +195,43 @@ async def test_ctrl_t_switches_between_the_metrics_a_script_records(tmp_path):
         await pilot.press("ctrl+t")
         await pilot.pause()
         assert app.screen.context.metric == "test_acc"
+
+
+async def test_a_long_replay_shows_its_last_log_lines_first_then_all_of_them(tmp_path):
+    """The first frame waits for a few wrapped lines, not a thousand; the rest follow."""
+    from steplr_tui.runfolder import EpochEnd, RunEnded, RunOpened, Status
+    from steplr_tui.viewer.widgets.run_log import FIRST_LINES, SHOWN_LINES, RunLog
+
+    config = CONFIG.with_values(epochs=400)
+    record = RunRecord.create(tmp_path, config.as_dict(), {})
+    record.mark_running()
+    record.write(RunOpened(str(record.path), config.as_dict(), pid=1))
+    for e in range(1, 401):
+        record.write(EpochEnd(e, 0.001, 1.0 / e, 90.0, 0.1, e * 0.1, steps=10))
+    record.write(RunEnded(Status.COMPLETED, "", 400, 40.0))
+    record.close()
+    app = viewer(record.path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
+        log = app.screen.query_one(RunLog)
+        await wait_for(pilot, lambda: len(log.lines) > 0)
+        first = len(log.lines)
+        await wait_for(pilot, lambda: len(log.lines) > first, timeout=3)
+        assert first < len(log.lines)
+        assert "Run completed: 400 epochs" in log.lines[-1].text
+        assert len(log.lines) >= min(SHOWN_LINES, 801) > FIRST_LINES
+        await wait_for(pilot, lambda: log.scroll_y == log.max_scroll_y)  # still at its end
+
+
+async def test_an_attached_viewer_never_imports_torch_ahead(tmp_path):
+    """Warming torch up is for runs started here; it cost a viewer a second of CPU."""
+    import threading
+
+    trainer = FakeTrainer()
+    path, thread = run_in_folder(trainer, CONFIG, tmp_path)
+    thread.join(5)
+    app = SteplrApp(TrainConfig(), attach=path, warm_up=True, cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
+        await pilot.pause(0.2)
+        assert "steplr-warm-up" not in {t.name for t in threading.enumerate()}

@@ -41,9 +41,9 @@ from steplr_tui.runfolder import (
     encode_event,
     encode_request,
 )
+from steplr_tui.runfolder.history import decode_lines
 from steplr_tui.runfolder.reader import read_status
 from steplr_tui.runfolder.schedule import ScheduleEdit
-from steplr_tui.viewer.sources import decode_lines
 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 edits = st.builds(

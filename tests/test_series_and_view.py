@@ -7,9 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from steplr_tui.runfolder import BatchProgress, EpochEnd, Notice, RunEnded, Status
+from steplr_tui.runfolder.losses import MinMaxSeries
 from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.viewer.run_view import RunView, format_duration, progress_bar, status_text
-from steplr_tui.viewer.series import MinMaxSeries, line_points, step_points
+from steplr_tui.viewer.series import line_points, step_points
 from tests.fakes import STEPS, opened, scripted_events
 
 

@@ -22,6 +22,7 @@ import json
 import os
 import socket
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +34,20 @@ from steplr_tui.runfolder import (
     FORMAT_VERSION,
     METRICS_FILE,
     STATUS_FILE,
+    BatchProgress,
     EpochEnd,
     Event,
     RunEnded,
     RunStarted,
     Status,
+    as_float32,
     encode_event,
     file_size,
 )
-from steplr_tui.runfolder.files import json_bytes, write_atomic
+from steplr_tui.runfolder.files import SUMMARY_FILE, json_bytes, write_atomic
+from steplr_tui.runfolder.history import read_history
+from steplr_tui.runfolder.losses import LossFold
+from steplr_tui.runfolder.summary import SUMMARY_INTERVAL_S, Summary, encode_summary
 
 # status.json is padded to this size, so the final status can be written over it in
 # place when the disk is too full for a new file.
@@ -95,6 +101,8 @@ class RunRecord:
         self.path = path
         self._seq = _last_seq(path / EVENTS_FILE)
         self._events_fd: int | None = None
+        self._fold: LossFold | None = None  # the losses written, as viewers fold them
+        self._summary_at = time.monotonic()  # the first summary comes an interval in
 
     @property
     def name(self) -> str:
@@ -174,11 +182,32 @@ class RunRecord:
                 n_train=event.n_train,
                 n_test=event.n_test,
             )
+        if self._fold is None:
+            self._fold = _fold_of(self.path)  # before this session's first line
         self._seq += 1
         line = (encode_event(event, self._seq, time.time()) + "\n").encode()
         self._guard(self._append_event, line, isinstance(event, (EpochEnd, RunEnded)))
-        if isinstance(event, RunEnded):
+        if isinstance(event, BatchProgress):
+            # What the line holds (float32), which is what every viewer folds.
+            event = replace(event, losses=as_float32(event.losses))
+        self._fold.apply(event)
+        ended = isinstance(event, RunEnded)
+        if self._fold.settled and (
+            ended or time.monotonic() - self._summary_at >= SUMMARY_INTERVAL_S
+        ):
+            self._write_summary()
+        if ended:
             self.finish(event.status, event.message)
+
+    def _write_summary(self) -> None:
+        """summary.json: the fold of every loss written so far, and where it stands.
+        A cache: it is not fsynced, and a failure to write it is no failure of the run."""
+        self._summary_at = time.monotonic()
+        assert self._fold is not None and self._events_fd is not None
+        offset = os.fstat(self._events_fd).st_size
+        data = encode_summary(Summary(offset, self._seq, self._fold))
+        with contextlib.suppress(OSError):
+            write_atomic(self.path / SUMMARY_FILE, data, sync=False)
 
     def _append_event(self, line: bytes, sync: bool) -> None:
         if self._events_fd is None:
@@ -243,6 +272,20 @@ def epoch_line(event: EpochEnd) -> dict[str, Any]:
         # In the epoch's own line, so the edit and its epoch reach the disk together.
         line["edit"] = event.edit.as_dict()
     return line
+
+
+def _fold_of(folder: Path) -> LossFold:
+    """The losses already in a folder's events.jsonl (a resumed run's earlier sessions),
+    folded as a viewer replaying the file folds them."""
+    fold = LossFold()
+    if file_size(folder / EVENTS_FILE) == 0:
+        return fold
+    for item in read_history(folder).items:
+        if isinstance(item, Summary):
+            fold = item.losses
+        else:
+            fold.apply(item)
+    return fold
 
 
 def _last_seq(path: Path) -> int:

@@ -23,6 +23,7 @@ CONTROL_FILE = "control.jsonl"
 STATUS_FILE = "status.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 OUTPUT_FILE = "output.log"  # stdout and stderr of a detached run
+SUMMARY_FILE = "summary.json"  # the run's fold of its batch losses (summary.py)
 
 # A request line longer than this is refused unread: requests are a few dozen bytes.
 MAX_REQUEST_BYTES = 4096
@@ -101,24 +102,27 @@ def file_size(path: Path) -> int:
     return 0
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, sync: bool = True) -> None:
     """Write via a temporary file in the same folder, fsync, then rename over `path`.
 
     Readers see the old file or the new one, never a mix; a kill leaves at most the
-    temporary file, which the next write replaces.
+    temporary file, which the next write replaces. `sync=False` skips the fsyncs, for
+    a file that is only a cache (a crash may then leave the old one).
     """
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    _fsync_dir(path.parent)
+    if sync:
+        _fsync_dir(path.parent)
 
 
 def _fsync_dir(folder: Path) -> None:

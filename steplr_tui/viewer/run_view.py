@@ -24,9 +24,10 @@ from steplr_tui.runfolder import (
     RunStarted,
     Status,
 )
+from steplr_tui.runfolder.losses import LossFold, MinMaxSeries
 from steplr_tui.runfolder.schedule import ScheduleEdit, format_lr, lrs_with_edits
+from steplr_tui.runfolder.summary import Summary
 from steplr_tui.runfolder.text import format_duration, format_rate, progress_bar
-from steplr_tui.viewer.series import EvenSteps, MinMaxSeries
 
 __all__ = ["PendingEdit", "PlanParams", "RunView", "format_duration", "progress_bar"]
 
@@ -73,7 +74,7 @@ class RunView:
     plan: PlanParams | None = None
     started: RunStarted | None = None
     epochs: list[EpochEnd] = field(default_factory=list)
-    losses: MinMaxSeries = field(default_factory=MinMaxSeries)
+    fold: LossFold = field(default_factory=LossFold)  # the batch losses
     progress: BatchProgress | None = None
     end: RunEnded | None = None
     notice: Notice | None = None
@@ -84,8 +85,12 @@ class RunView:
     mismatches: list[str] = field(default_factory=list)  # lr used vs plan, in words
     mismatches_told: int = 0  # how many of them the user was told of
     metric_names: list[str] = field(default_factory=list)  # per-epoch figures seen, in order
-    _unplaced: list[BatchProgress] = field(default_factory=list)
     _plan_cache: tuple[Any, list[float]] = (None, [])
+
+    @property
+    def losses(self) -> MinMaxSeries:
+        """Every batch loss, bounded (min, max and mean per bucket)."""
+        return self.fold.series
 
     @property
     def active(self) -> bool:
@@ -124,10 +129,14 @@ class RunView:
 
     # ---- folding ------------------------------------------------------------------
 
-    def apply(self, event: Event) -> set[str]:
-        """Fold one event in; return the parts of the screen it changed."""
+    def apply(self, event: Event | Summary) -> set[str]:
+        """Fold one event in (or a replay's summary of the losses before its place);
+        return the parts of the screen it changed."""
+        if isinstance(event, Summary):
+            self.fold = event.losses
+            return {"loss"}
         if isinstance(event, BatchProgress):
-            self._place(event)
+            self.fold.apply(event)
             self.progress = event
             self.elapsed = event.elapsed
             return {"loss", "status"}
@@ -161,20 +170,21 @@ class RunView:
         return dirty
 
     def _opened(self, event: RunOpened) -> set[str]:
+        fold = self.fold
+        fold.apply(event)  # it starts over, or drops what the resumed session trains again
         same_run = self.opened is not None and self.opened.path == event.path and event.path
         if event.first_epoch <= 1 or not same_run:
             self.reset()
+            self.fold = fold
         else:
             # A resumed session trains these epochs again: drop what we hold of them.
             keep = event.first_epoch - 1
             self.epochs = [e for e in self.epochs if e.epoch <= keep]
             self.edits = {k: v for k, v in self.edits.items() if k <= keep}
-            self.losses.truncate(float(keep))
             self.progress = None
             self.end = None
             self.pending.clear()
             self.notice = None
-            self._unplaced = []
         self.opened = event
         self.plan = PlanParams.from_config(event.config)
         self.status = Status.RUNNING
@@ -182,25 +192,8 @@ class RunView:
         self.started = None
         return {"lr", "loss", "acc", "status", "notice", "log", "phases", "fields", "legend"}
 
-    def _place(self, event: BatchProgress) -> None:
-        steps = event.steps or (self.epochs[-1].steps if self.epochs else 0)
-        if not steps or event.step > steps:
-            # A script that did not say how many batches an epoch has: the epoch's
-            # end will tell.
-            self._unplaced.append(event)
-            return
-        first = event.step - len(event.losses) + 1
-        xs = EvenSteps(event.epoch - 1, first, steps, len(event.losses))
-        self.losses.extend(xs, list(event.losses))
-
     def _epoch(self, event: EpochEnd) -> set[str]:
-        if self._unplaced:
-            held, self._unplaced = self._unplaced, []
-            steps = event.steps or max(p.step for p in held)
-            for p in held:
-                self._place(
-                    BatchProgress(p.epoch, p.step, steps, p.losses, p.samples_per_s, p.elapsed)
-                )
+        self.fold.apply(event)  # losses held for this epoch's length are placed
         self._check_lr(event)
         self.epochs.append(event)
         if event.edit:

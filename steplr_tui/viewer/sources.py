@@ -18,7 +18,6 @@ fold the same events either way:
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -28,10 +27,7 @@ from textual.message import Message
 
 from steplr_tui.runfolder import (
     CONTROL_FILE,
-    EVENTS_FILE,
-    EpochEnd,
     Event,
-    FormatError,
     LineTail,
     Notice,
     Request,
@@ -40,16 +36,15 @@ from steplr_tui.runfolder import (
     Status,
     StopRequest,
     append_line,
-    decode_event,
     encode_request,
     new_request_id,
 )
+from steplr_tui.runfolder.history import decode_lines, read_history
 from steplr_tui.runfolder.reader import (
     RunNotFound,
     read_metrics,
     read_run,
     read_status,
-    recorded_edit,
     resume_hint,
 )
 
@@ -65,47 +60,6 @@ class SourceEvents(Message):
         self.source_id = source_id
         self.events = events
         self.replay = replay
-
-
-def decode_lines(lines: list[bytes]) -> tuple[list[Event], int]:
-    """Events from complete lines of events.jsonl, and how many lines were unreadable."""
-    events: list[Event] = []
-    bad = 0
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            decoded = decode_event(json.loads(line))
-        except (ValueError, FormatError):
-            bad += 1
-            continue
-        if decoded is not None:
-            events.append(decoded[1])
-    return events, bad
-
-
-def history_from_metrics(path: Path) -> list[Event]:
-    """A folder written before events.jsonl existed: its epochs and final status."""
-    info = read_run(path)
-    events: list[Event] = [RunOpened(str(path), info.config, kind=info.kind)]  # type: ignore[arg-type]
-    for m in info.metrics:
-        try:
-            events.append(
-                EpochEnd(
-                    epoch=int(m["epoch"]),
-                    lr=float(m.get("lr", 0.0)),
-                    train_loss=float(m.get("train_loss", float("nan"))),
-                    test_acc=float(m.get("test_acc", float("nan"))),
-                    seconds=float(m.get("seconds", 0.0)),
-                    elapsed=0.0,
-                    edit=recorded_edit(m),
-                )
-            )
-        except (TypeError, ValueError):
-            continue
-    if info.status.final:
-        events.append(RunEnded(info.status, info.reason, info.epochs_done, 0.0))
-    return events
 
 
 class ThreadSource:
@@ -138,7 +92,7 @@ class ThreadSource:
 
     def start(self) -> None:
         if self.history is not None:
-            self.post(SourceEvents(self.id, _read_history(self.history)[0], replay=True))
+            self.post(SourceEvents(self.id, read_history(self.history).items, replay=True))
         source_id, post, job, train_fn = self.id, self.post, self.job, self.train_fn
 
         def emit(event: Event) -> None:
@@ -181,14 +135,6 @@ class ThreadSource:
         self._quit = reason
 
 
-def _read_history(path: Path) -> tuple[list[Event], LineTail, int]:
-    tail = LineTail(path / EVENTS_FILE)
-    events, bad = decode_lines(tail.read())
-    if not events:
-        return history_from_metrics(path), tail, bad
-    return events, tail, bad
-
-
 class FolderSource:
     """A run folder written by another process, or a finished run, replayed then followed."""
 
@@ -211,7 +157,8 @@ class FolderSource:
         self._thread.start()
 
     def _watch(self) -> None:
-        events, tail, bad = _read_history(self.path)
+        history = read_history(self.path)
+        events, tail, bad = history.items, history.tail, history.bad
         ended = isinstance(_last_session_end(events), RunEnded)
         if bad:
             events.append(Notice(f"{bad} unreadable line(s) in events.jsonl were skipped"))

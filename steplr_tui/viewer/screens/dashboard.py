@@ -117,7 +117,9 @@ class DashboardScreen(DashboardActions, Screen):
             self.attach_run(path)  # its history is read while the first frame is drawn
         elif what == "start":
             self.call_after_refresh(self.action_start)
-        if self.warm_up:
+        if self.warm_up and what != "attach":
+            # torch, imported ahead for a run started here; a viewer of a run elsewhere
+            # needs none (it took a second of CPU and 800 MB while following a run).
             self.call_after_refresh(self.query_one(StatusLine).warm_up)
 
     # ---- layout ---------------------------------------------------------------------
@@ -273,12 +275,8 @@ class DashboardScreen(DashboardActions, Screen):
             widget.update(f"⚠ {notice.text}" if notice else "")
             widget.display = notice is not None
 
-    def _field_value(self, name: str) -> str:
-        fields = self.query(f"#field-{name}")
-        return str(fields.first().value) if fields else str(getattr(self.config, name))
-
     def _redraw_status(self) -> None:
-        data = f"data {self._field_value('dataset')} in {self._data_dir}"
+        data = f"data {self.query_one(ParamPanel).text_of('dataset')} in {self._data_dir}"
         attached = self.controller is not None and self.controller.attached
         self.query_one(StatusLine).show(self.view, data, attached)
 

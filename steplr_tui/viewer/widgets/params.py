@@ -116,16 +116,20 @@ class ParamPanel(Vertical):
         yield Static("", id="param-errors")
 
     def on_mount(self) -> None:
+        # Looked up once: the status line asks for the dataset four times a second.
+        self._fields = {name: self.query_one(f"#field-{name}") for name in SPECS}
         self._sync_momentum()
         self._refresh_errors()
 
+    def text_of(self, name: str) -> str:
+        """One field's current text."""
+        fields = getattr(self, "_fields", None)
+        widget = fields[name] if fields else self.query_one(f"#field-{name}")
+        return str(widget.value)  # type: ignore[attr-defined]
+
     def field_texts(self) -> dict[str, str]:
         """The current text of every field, keyed by parameter name."""
-        texts = {}
-        for spec in SPECS.values():
-            widget = self.query_one(f"#field-{spec.name}")
-            texts[spec.name] = str(widget.value)
-        return texts
+        return {name: self.text_of(name) for name in SPECS}
 
     def read(self) -> tuple[dict[str, Any], dict[str, str]]:
         """(values, errors): every field parsed by its own rule."""

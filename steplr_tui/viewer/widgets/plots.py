@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from textual_plotext import PlotextPlot
 
 from steplr_tui.runfolder import EpochEnd
+from steplr_tui.runfolder.losses import MinMaxSeries
 from steplr_tui.runfolder.schedule import format_lr, safe_log10
 from steplr_tui.viewer.compare import Overlay
-from steplr_tui.viewer.series import MinMaxSeries, line_points, step_points
+from steplr_tui.viewer.series import line_points, step_points
 
 # Colours that read the same on a 16-colour terminal: none of them becomes red there
 # (an orange "used" line turned bright red and read as an error).

@@ -28,7 +28,11 @@ from steplr_tui.runfolder.schedule import format_lr
 from steplr_tui.runfolder.text import describe_decision, plural
 
 LOG_LINES = 2000  # kept, to rewrap on a resize
-SHOWN_LINES = 1000  # in the pane (wrapping a line costs ~0.2 ms)
+SHOWN_LINES = 1000  # in the pane (wrapping a line costs ~0.1 ms)
+# A replay's log is first written with its last lines only, so the first frame does
+# not wait for a thousand lines to wrap; the rest follows this much later.
+FIRST_LINES = 120
+BACKFILL_S = 0.4
 
 
 def event_lines(event: Event) -> list[str]:
@@ -104,10 +108,22 @@ class RunLog(RichLog):
             return True
         if not self.size.width:
             return False
-        self.write("\n".join(self._pending[-SHOWN_LINES:]))
+        first = not self.lines and len(self._pending) > FIRST_LINES
+        self.write("\n".join(self._pending[-(FIRST_LINES if first else SHOWN_LINES) :]))
         self._pending.clear()
         self._wrapped_at = self.size.width
+        if first:
+            self.set_timer(BACKFILL_S, self._backfill)
         return True
+
+    def _backfill(self) -> None:
+        """Write every kept line, in place of the first ones (the view stays at the end
+        unless the user scrolled away)."""
+        at_end = self.scroll_y >= self.max_scroll_y - 1
+        self._pending.clear()
+        self.clear()
+        self.write("\n".join(list(self.kept)[-SHOWN_LINES:]), scroll_end=at_end)
+        self._wrapped_at = self.size.width
 
     def on_resize(self, event: events.Resize) -> None:
         # A log that showed its end goes on showing it when its height changes (the
