@@ -152,7 +152,8 @@ def edit_main(argv: Sequence[str]) -> int:
 
 
 def export_main(argv: Sequence[str]) -> int:
-    """`steplr-tui export RUN [--csv]`: the snippet on stdout, the CSV beside the record."""
+    """`steplr-tui export RUN [--csv] [--tensorboard DIR]`: the snippet on stdout, the CSV
+    beside the record, TensorBoard event files in DIR."""
     parser = command_parser(
         "steplr-tui export", "Print a PyTorch snippet that reproduces a recorded run's schedule."
     )
@@ -162,9 +163,16 @@ def export_main(argv: Sequence[str]) -> int:
     parser.add_argument(
         "--csv", action="store_true", help="also write metrics.csv beside the run's metrics.jsonl"
     )
+    parser.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        help="also write the run's scalars as TensorBoard event files in DIR/<run name>/",
+    )
     parser.add_argument("--runs-dir", metavar="DIR", help="where run records are")
     ns = parser.parse_args(argv)
     need_run(parser, ns.run)
+    if ns.tensorboard is not None and not ns.tensorboard.strip():
+        parser.exit(2, "steplr-tui export: --tensorboard is empty: give a folder path\n")
     from steplr_tui.runfolder.export import run_snippet, write_csv
     from steplr_tui.runfolder.reader import RunNotFound, read_run
 
@@ -186,6 +194,20 @@ def export_main(argv: Sequence[str]) -> int:
             )
             return 1
         print(f"steplr-tui: wrote {path} ({len(info.metrics)} epochs)", file=sys.stderr)
+    if ns.tensorboard is not None:
+        from steplr_tui.cli.tensorboard import ExportError, export_tensorboard
+
+        try:
+            done = export_tensorboard(info, Path(ns.tensorboard))
+        except ExportError as exc:
+            print(f"steplr-tui export: {exc}", file=sys.stderr)
+            return 1
+        print(
+            f"steplr-tui: wrote {done.scalars:,} scalars ({done.epochs} epochs, "
+            f"{done.batches:,} batches, {done.edits} edits) to {done.folder}; "
+            f"view them with: tensorboard --logdir {ns.tensorboard}",
+            file=sys.stderr,
+        )
     print(run_snippet(info), end="")
     return 0
 
