@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.2.0"
-__all__ = ["Run", "RunStopped", "TrackingError", "__version__", "track"]
+__all__ = ["Run", "RunStopped", "TrackingError", "__version__", "join_sweep", "track"]
 
 
 def track(*args: Any, **kwargs: Any) -> Any:
@@ -18,6 +18,13 @@ def track(*args: Any, **kwargs: Any) -> Any:
     from steplr_tui.run.tracking import track as _track
 
     return _track(*args, **kwargs)
+
+
+def join_sweep(*args: Any, **kwargs: Any) -> Any:
+    """This script's trial of a sweep; see `steplr_tui.run.sweep_trial.join_sweep`."""
+    from steplr_tui.run.sweep_trial import join_sweep as _join
+
+    return _join(*args, **kwargs)
 
 
 def __getattr__(name: str) -> Any:

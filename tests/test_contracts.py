@@ -21,7 +21,7 @@ from pathlib import Path
 import steplr_tui
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ("cli", "viewer", "run", "runfolder")
+LAYERS = ("cli", "viewer", "run", "study", "runfolder")
 # Modules of the package outside the layers: its public face.
 TOP = {"steplr_tui", "steplr_tui.__main__", "steplr_tui.lightning"}
 UI = ("textual", "textual_plotext", "plotext")
@@ -99,7 +99,11 @@ def test_the_run_side_loads_no_textual():
 
 
 def test_the_format_loads_neither_side():
-    assert _loaded(_modules("runfolder"), UI + TORCH) == {}
+    assert _loaded(_modules("runfolder"), UI + TORCH + ("optuna",)) == {}
+
+
+def test_the_study_loads_neither_side_and_optuna_only_when_used():
+    assert _loaded(_modules("study"), UI + TORCH + ("optuna",)) == {}
 
 
 def test_the_command_line_loads_neither_until_it_runs_something():

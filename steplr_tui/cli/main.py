@@ -23,8 +23,9 @@ from steplr_tui.cli.commands import (
     stop_main,
 )
 from steplr_tui.cli.options import parse_options
+from steplr_tui.cli.sweep import main as sweep_main
 
-COMMANDS = ("attach", "stop", "edit", "export", "_run")
+COMMANDS = ("attach", "stop", "edit", "export", "sweep", "_run")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "stop": stop_main,
             "edit": edit_main,
             "export": export_main,
+            "sweep": sweep_main,
             "_run": run_main,
         }[args[0]](args[1:])
     options = parse_options(args)

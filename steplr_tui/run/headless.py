@@ -119,7 +119,7 @@ def run_headless(
         return 128 + signal.SIGPIPE
     if end.status is Status.STOPPED and received:
         return 128 + received[0]
-    return 0 if end.status is Status.STOPPED else 1
+    return 0 if end.status in (Status.STOPPED, Status.PRUNED) else 1
 
 
 def _silence(stream: TextIO) -> None:

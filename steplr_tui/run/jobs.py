@@ -185,6 +185,7 @@ def run_job(
         recording_emit(opened)
         if state is not None:
             recording_emit(Notice(f"resuming {Path(job.resume).name} after epoch {state['epoch']}"))
+    trial = _sweep_trial(record.path, recording_emit) if main and record is not None else None
     control = None
     if main and (record is not None or job.inbox is not None):
         offset = _control_offset(record.path) if record is not None else 0
@@ -201,10 +202,30 @@ def run_job(
             dist=dist,
             device=device,
             on_ready=on_ready,
+            trial=trial,
         )
     finally:
         if record is not None:
             record.close()
+
+
+def _sweep_trial(folder: Path, emit: Emit) -> Any:
+    """The sweep trial this run is (its config.json says so), joined to its study; None
+    for a run of no sweep, or one whose trial is over (a resume after the sweep told)."""
+    try:
+        meta = read_run(folder).meta
+    except RunNotFound:
+        return None
+    sweep = meta.get("sweep")
+    if not isinstance(sweep, dict):
+        return None
+    from steplr_tui.study.engine import StudyError, TrialLink
+
+    try:
+        return TrialLink.from_dict(sweep).open()
+    except StudyError as exc:
+        emit(Notice(f"this run trains on without its sweep: {exc}", level="warning"))
+        return None
 
 
 def _as_before_launch(info: RunInfo) -> RunInfo:

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from steplr_tui.run.jobs import meta
+from steplr_tui.run.jobs import meta as run_meta
 from steplr_tui.run.record import RunRecord
 from steplr_tui.runfolder import CONTROL_FILE, OUTPUT_FILE, file_size
 from steplr_tui.runfolder.params import TrainConfig
@@ -70,11 +70,15 @@ def launch(
     resume: Path | None = None,
     nproc: int = 1,
     reap: bool = False,
+    meta: dict | None = None,
+    env: dict[str, str] | None = None,
 ) -> Launched:
     """Start the run in the background and return its folder and pid.
 
     `reap` waits for the process in a daemon thread, so a long-lived parent (the
     dashboard) leaves no zombie behind; a command that exits needs none.
+    `meta` is added to a new run's config.json (a sweep names itself and the trial
+    there); `env` is added to the process's environment.
     Raises RecordError (the folder) or OSError (the process) with a message.
     """
     previous = None
@@ -83,12 +87,14 @@ def launch(
         status, reason, _ = read_status(resume)
         previous = {"status": status.value, "reason": reason}
     else:
-        record = RunRecord.create(runs_dir, config.as_dict(), meta(config, nproc))
+        record = RunRecord.create(
+            runs_dir, config.as_dict(), {**run_meta(config, nproc), **(meta or {})}
+        )
     offset = file_size(record.path / CONTROL_FILE)
     command = run_command(
         record.path, config, resume=resume is not None, control_offset=offset, nproc=nproc
     )
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     if nproc > 1:
         env.setdefault("OMP_NUM_THREADS", "1")  # ranks sharing cores must not spin
     with open(record.path / OUTPUT_FILE, "ab") as log:

@@ -103,8 +103,14 @@ class Tracker:
         batch_size: int = 0,
         progress_interval: float = PROGRESS_INTERVAL_S,
         fail_on_nonfinite: str | None = None,
+        trial: Any = None,
     ) -> None:
         self.optimizer = optimizer
+        # A sweep's trial (study.engine.TrialLink, on rank 0): each epoch's objective is
+        # reported to its study, whose pruner may stop the run there, PRUNED.
+        self.trial = trial
+        self.pruned = False
+        self.last_metrics: dict[str, float] = {}
         self.scheduler = scheduler
         self.emit = emit
         self.steering = steering
@@ -266,6 +272,7 @@ class Tracker:
                 f"expected {self._expected_last_epoch}): call scheduler.step(), then end_epoch()"
             )
         values = _metric_values(metrics)
+        self.last_metrics = dict(values)  # what a sweep tells its study at the end
         now = time.perf_counter()
         self._report(now)
         total, count = self._sum, self._count
@@ -273,12 +280,18 @@ class Tracker:
             total, count = self.dist.sum([total, float(count)])
         train_loss = total / count if count else math.nan
         edit = None
-        if self.epochs is None or epoch < self.epochs:
+        last = self.epochs is not None and epoch >= self.epochs
+        prune = self._report_trial(epoch, values)
+        if not last:
             if self.steering is not None:
                 edit = self.steering.boundary(epoch)
             if self.dist is not None:
-                shared = self.dist.broadcast(edit.as_dict() if edit else None)
-                edit = ScheduleEdit.from_dict(shared) if shared else None
+                # Rank 0's decisions for this boundary, on every rank at the same point.
+                shared = self.dist.broadcast(
+                    {"edit": edit.as_dict() if edit else None, "prune": prune}
+                )
+                edit = ScheduleEdit.from_dict(shared["edit"]) if shared["edit"] else None
+                prune = shared["prune"]
             if edit:
                 apply_edit(self.optimizer, self.scheduler, edit)
         lr_used = self._lr_used if self._lr_used is not None else _lr_of(self.optimizer)
@@ -298,6 +311,9 @@ class Tracker:
         self.send(event)
         if self.steering is not None:
             self.steering.record_applied()  # after the epoch's line, as a log reads
+        if prune and not last:
+            self._stopping(prune)  # before the next batch, on every rank
+            self.pruned = True
         if not self.steps_per_epoch:
             self.steps_per_epoch = self._step  # a script's later epochs are placed by this
         self.epochs_done = epoch
@@ -307,12 +323,34 @@ class Tracker:
         self._reset_epoch()
         return event
 
+    def _report_trial(self, epoch: int, values: Mapping[str, float]) -> str | None:
+        """The epoch's objective to the sweep's study; why the pruner stops the run, if it
+        does. A study that cannot be reached costs the run its pruning, not the run."""
+        if self.trial is None:
+            return None
+        try:
+            return self.trial.report(epoch, values)
+        except Exception as exc:
+            self.trial = None
+            self.send(
+                Notice(
+                    f"the sweep's study could not be reached ({type(exc).__name__}: "
+                    f"{str(exc)[:120]}); this trial goes on without pruning",
+                    level="warning",
+                )
+            )
+            return None
+
     def finish(self, status: Status, message: str = "") -> RunEnded:
-        """Record how the run ended (what was queued and never applied is withdrawn first)."""
+        """Record how the run ended (what was queued and never applied is withdrawn first).
+        A run its pruner stopped ends PRUNED."""
+        if self.pruned and status is Status.STOPPED:
+            status = Status.PRUNED
         if self.steering is not None:
             why = {
                 Status.COMPLETED: "the run completed before its boundary",
                 Status.STOPPED: "the run stopped before its boundary",
+                Status.PRUNED: "the run was pruned before its boundary",
             }.get(status, "the run failed before its boundary")
             self.steering.end(why)
         end = RunEnded(

@@ -30,6 +30,7 @@ from steplr_tui.run.tracker import (
 )
 from steplr_tui.runfolder import Event, RunOpened, RunStarted, Status
 from steplr_tui.runfolder.schedule import ScheduleEdit
+from steplr_tui.study.engine import TrialLink
 
 SUPPORTED = "torch.optim.lr_scheduler.StepLR"
 
@@ -45,6 +46,8 @@ class Run:
         self._signal_name = ""
         self._previous: dict[int, Any] = {}
         self._closed = False
+        self._trial: Any = None  # a sweep's trial, told how the run ended
+        self._ended: tuple[Status, str] | None = None
 
     @property
     def rank(self) -> int:
@@ -90,6 +93,22 @@ class Run:
         return f"stopped by {self._signal_name}" if self._signal.is_set() else False
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, _tb: Any) -> bool:
+        swallow = self._exit(exc_type, exc)
+        trial = self._trial
+        if trial is not None and self._ended is not None:
+            status, reason = self._ended
+            metrics = [self._tracker.last_metrics] if self._tracker.last_metrics else []
+            try:
+                trial.finish(status, metrics, reason)
+            except Exception as exc2:  # the study is gone: the record is complete anyway
+                print(f"steplr-tui: could not tell the sweep's study: {exc2}", file=sys.stderr)
+            from steplr_tui.run.sweep_trial import OptunaTrial
+
+            if status is Status.PRUNED and isinstance(trial, OptunaTrial):
+                _raise_pruned(reason)  # Optuna's optimize() records it PRUNED
+        return swallow
+
+    def _exit(self, exc_type: Any, exc: BaseException | None) -> bool:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         tracker = self._tracker
@@ -114,7 +133,8 @@ class Run:
             return
         self._closed = True
         try:
-            self._tracker.finish(status, message)
+            end = self._tracker.finish(status, message)
+            self._ended = (end.status, end.message)
         finally:
             if self._record is not None:
                 self._record.close()
@@ -131,6 +151,7 @@ def track(
     batch_size: int | None = None,
     resume: str | os.PathLike[str] | None = None,
     progress_interval: float = PROGRESS_INTERVAL_S,
+    trial: Any = None,
 ) -> Run:
     """Watch and steer your own loop's StepLR from steplr-tui; see the README.
 
@@ -142,6 +163,9 @@ def track(
     `resume` continues a run folder your script recorded before: restore your
     scheduler's state first, and epochs after its `last_epoch` are recorded again.
     Under torch.distributed, call it on every rank: rank 0 records, the others don't.
+    `trial` makes the run a trial of a sweep: what `steplr_tui.join_sweep()` returns, or
+    an `optuna.trial.Trial` of your own study (each epoch's test_acc is reported to its
+    pruner, which may end the run PRUNED).
     """
     from torch.optim.lr_scheduler import StepLR
 
@@ -163,6 +187,14 @@ def track(
         if steps_per_epoch is not None
         else _int_or_none(user.get("steps_per_epoch"))
     )
+    link = None
+    if trial is not None:
+        from steplr_tui.run.sweep_trial import as_link, check_params
+
+        check_params(
+            trial, float(scheduler.base_lrs[0]), int(scheduler.step_size), float(scheduler.gamma)
+        )
+        link = as_link(trial)
     dist = DistContext.current()
     recorded = {
         **user,
@@ -176,9 +208,12 @@ def track(
     record = steering = emit = None
     path = None
     if dist is None or dist.is_main:
+        sweep = link.as_dict() if isinstance(link, TrialLink) else None
         record, steering, emit, path = _open_record(
-            recorded, runs_dir, resume, scheduler, dist, epochs
+            recorded, runs_dir, resume, scheduler, dist, epochs, sweep
         )
+        if link is not None:
+            link.where(path)
     tracker = Tracker(
         optimizer,
         scheduler,
@@ -189,8 +224,10 @@ def track(
         steps_per_epoch=steps or 0,
         batch_size=batch or 0,
         progress_interval=progress_interval,
+        trial=link if dist is None or dist.is_main else None,
     )
     run = Run(tracker, record, path)
+    run._trial = link if dist is None or dist.is_main else None
     tracker.external_stop = run._external
     device = _device_of(optimizer)
     tracker.send(
@@ -213,7 +250,14 @@ def track(
     return run
 
 
-def _open_record(recorded, runs_dir, resume, scheduler, dist, epochs):
+def _raise_pruned(reason: str) -> None:
+    """An Optuna trial of the user's own study: its objective expects TrialPruned."""
+    import optuna
+
+    raise optuna.TrialPruned(reason)
+
+
+def _open_record(recorded, runs_dir, resume, scheduler, dist, epochs, sweep=None):
     import json
 
     from steplr_tui.run.record import RecordError, RunRecord
@@ -232,6 +276,8 @@ def _open_record(recorded, runs_dir, resume, scheduler, dist, epochs):
         "versions": _versions(),
         "distributed": _dist_meta(dist, recorded.get("batch_size")),
     }
+    if sweep is not None:
+        meta["sweep"] = sweep
     try:
         if resume is not None:
             try:

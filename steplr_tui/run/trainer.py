@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -151,6 +152,7 @@ def train(
     dist: DistContext | None = None,
     device: str | None = None,
     on_ready: Callable[[dict], None] | None = None,
+    trial: Any = None,
 ) -> RunEnded:
     """Run one training run to the end, a stop, or a failure; return (and emit) how it ended.
 
@@ -161,7 +163,8 @@ def train(
     every epoch, after the epoch's event, so a record written from the event is
     never behind the checkpoint. `resume_state` (from `checkpoint.load_checkpoint`)
     continues a run. `on_ready` is told what training will use, once loading is
-    done. Never raises for a failure inside the run: it becomes a RunEnded.
+    done. `trial` is a sweep's trial (rank 0 reports to its study, which may prune
+    the run). Never raises for a failure inside the run: it becomes a RunEnded.
     """
     send = emit or (lambda _event: None)
     started = time.perf_counter()
@@ -193,6 +196,7 @@ def train(
                 on_ready,
             )
             setup.key = key
+            setup.trial = trial
             end = setup.run(caught).finish(Status.COMPLETED)
         except (RunStopped, _StoppedEarly):
             tracker = _ACTIVE[key]
@@ -248,6 +252,7 @@ class _Setup:
         self.dist = dist
         self.on_ready = on_ready
         self.key: object = None
+        self.trial: Any = None
 
     def run(self, caught: list) -> Tracker:
         config, device, dist, data = self.config, self.device, self.dist, self.data
@@ -300,6 +305,7 @@ class _Setup:
             batch_size=bs,
             progress_interval=self.progress_interval,
             fail_on_nonfinite=f"the run diverged; try a lower lr than {config.lr:g}",
+            trial=self.trial if main else None,
         )
         _ACTIVE[self.key] = tracker
         if self.on_ready is not None and main:

@@ -12,7 +12,10 @@ class Status(str, Enum):
     COMPLETED = "COMPLETED"
     STOPPED = "STOPPED"
     FAILED = "FAILED"
-    # Never written by a run: what a RUNNING status whose process is gone reads as.
+    # Stopped early by its sweep's pruner (its checkpoint is kept, as for STOPPED).
+    PRUNED = "PRUNED"
+    # Never written by a run: what a RUNNING status whose process is gone reads as (a
+    # sweep, the launcher of its trials, writes it for a trial it saw die).
     INTERRUPTED = "INTERRUPTED"
 
     @property

@@ -409,6 +409,7 @@ def status_parts(view: RunView, device_hint: str, data_hint: str) -> list[tuple[
                 {
                     Status.COMPLETED: "done",
                     Status.STOPPED: "stopped",
+                    Status.PRUNED: "PRUNED",
                     Status.FAILED: "FAILED",
                     Status.INTERRUPTED: "INTERRUPTED",
                 }[view.status],

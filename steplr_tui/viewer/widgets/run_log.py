@@ -69,6 +69,8 @@ def event_lines(event: Event) -> list[str]:
             return [f"Run completed: {done} in {event.elapsed:.1f}s."]
         if event.status is Status.STOPPED:
             return [f"Run stopped after {done}: {event.message}."]
+        if event.status is Status.PRUNED:
+            return [f"Run PRUNED after {done}: {event.message}."]
         if event.status is Status.INTERRUPTED:
             return [f"Run INTERRUPTED after {done}: {event.message}."]
         return [f"Run FAILED after {done}: {event.message}"]

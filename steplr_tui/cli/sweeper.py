@@ -1,0 +1,568 @@
+"""The sweep's worker: it asks the study for trials, runs each as an ordinary detached run
+(or a user's script), at most `parallel` at a time, and tells the study how each ended.
+
+A trial's run reports each epoch's objective to the study itself, and its pruner may
+stop it there (PRUNED); the worker reads how the run ended from its folder, the
+record of truth, and tells the study:
+
+- COMPLETED, PRUNED, FAILED: told as such, and counted toward `--trials`;
+- stopped by hand (`steplr-tui stop`, `ctrl+s` in a dashboard): told PRUNED, counted;
+- INTERRUPTED (its process died: kill -9, the OOM killer): the folder is marked
+  INTERRUPTED, the study told FAIL, and another trial takes its place.
+
+Ctrl+C (or SIGTERM, SIGHUP) stops every trial at its next batch and the worker, with
+the sweep STOPPED: a built-in trial that has a checkpoint stays RUNNING in the study,
+and `steplr-tui sweep --resume NAME` continues it from there, then the rest. The
+worker on each box writes the sweep folder's `status.json`; several workers, on
+one box or many, can share one study (`--join`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from steplr_tui.run.launch import launch
+from steplr_tui.run.record import RecordError, RunRecord
+from steplr_tui.runfolder import (
+    CONTROL_FILE,
+    Status,
+    StopRequest,
+    append_line,
+    encode_request,
+    new_request_id,
+    sender_name,
+)
+from steplr_tui.runfolder.export import pytorch_snippet
+from steplr_tui.runfolder.files import write_atomic
+from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.runfolder.reader import RunNotFound, process_alive, read_run, read_status
+from steplr_tui.study.engine import (
+    TRIAL_ENV,
+    TrialLink,
+    TrialRow,
+    outcome,
+    read_trials,
+    suggest,
+    tell,
+)
+from steplr_tui.study.spec import BEST_FILE, SWEEP_LOG, TRIALS_CSV, SweepSpec
+from steplr_tui.study.table import worker_file
+
+POLL_S = 0.25
+STOP_WAIT_S = 30.0  # for every trial to stop, after Ctrl+C
+FAILS_IN_A_ROW = 3  # trials failing before their first epoch: the sweep stops
+CSV_COLUMNS = (
+    "trial",
+    "state",
+    "status",
+    "lr",
+    "step_size",
+    "gamma",
+    "epochs",
+    "best",
+    "last",
+    "seconds",
+    "run",
+    "host",
+    "reason",
+)
+
+
+@dataclass
+class Running:
+    """A trial this worker runs (or adopted from a worker that went away)."""
+
+    number: int
+    pid: int
+    folder: Path | None  # a script's: known once it tracks its run
+    started: float = field(default_factory=time.monotonic)
+    log: Path | None = None
+    stop_sent: bool = False  # the sweep asked it to stop (Ctrl+C): not a stop by hand
+
+    @property
+    def alive(self) -> bool:
+        return process_alive(self.pid, socket.gethostname())
+
+
+class Sweeper:
+    """One worker of a sweep, on this box."""
+
+    def __init__(
+        self,
+        spec: SweepSpec,
+        folder: Path,
+        url: str,
+        study: Any,
+        runs_dir: Path,
+        machine: TrainConfig,
+        parallel: int,
+        out: TextIO,
+        resume: bool = False,
+    ) -> None:
+        self.spec, self.folder, self.url, self.study = spec, folder, url, study
+        self.runs_dir, self.machine, self.parallel, self.out = runs_dir, machine, parallel, out
+        self.resume = resume
+        self.running: dict[int, Running] = {}
+        self.to_resume: list[tuple[int, Path]] = []
+        self.stopping: str | None = None
+        self._fails = 0
+        self._trials: list[TrialRow] = []
+
+    # ---- what the worker says --------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            print(f"steplr-tui sweep: {text}", file=self.out, flush=True)
+
+    # ---- the loop -------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Work on the sweep until it has its trials, or is stopped; the exit status."""
+        self._mark(Status.RUNNING)
+        previous = self._signals()
+        try:
+            self._refresh()
+            self._reconcile()
+            while self.stopping is None:
+                self._poll()
+                if self.stopping is not None:
+                    break
+                left = self._left()
+                if left <= 0 and not self.running:
+                    break
+                if self._fails >= FAILS_IN_A_ROW:
+                    self._finish_sweep(
+                        Status.FAILED,
+                        f"{FAILS_IN_A_ROW} trials in a row failed before their first epoch "
+                        f"(the last: {self._last_reason}): fix that, then steplr-tui sweep "
+                        f"--resume {self.spec.name}",
+                    )
+                    self._stop_all("the sweep stopped: its trials keep failing")
+                    return 1
+                if left > 0 and len(self.running) < self.parallel:
+                    self._start_one()
+                    continue
+                time.sleep(POLL_S)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if self.stopping is not None:
+            self._stop_all(self.stopping)
+            self._finish_sweep(
+                Status.STOPPED,
+                f"{self.stopping}: steplr-tui sweep --resume {self.spec.name} continues it",
+            )
+            self.report()
+            return 130
+        self._finish_sweep(Status.COMPLETED, "")
+        self.report()
+        return 0
+
+    def _signals(self) -> dict[int, Any]:
+        previous: dict[int, Any] = {}
+        if threading.current_thread() is not threading.main_thread():
+            return previous
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            name = signal.Signals(signum).name
+            if self.stopping is None:
+                self.stopping = "stopped by Ctrl+C" if name == "SIGINT" else f"stopped by {name}"
+
+        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None:
+                previous[sig] = signal.signal(sig, on_signal)
+        return previous
+
+    def _refresh(self) -> list[TrialRow]:
+        self._trials = read_trials(self.study)
+        return self._trials
+
+    def _left(self) -> int:
+        """Trials still to start: the planned number less those counted and running."""
+        rows = self._refresh()
+        counted = sum(1 for r in rows if r.counted)
+        running = sum(1 for r in rows if r.state == "RUNNING")
+        waiting = len(self.to_resume)
+        return self.spec.trials_planned - counted - running + waiting
+
+    # ---- starting trials -----------------------------------------------------------------
+
+    def _start_one(self) -> None:
+        if self.to_resume:
+            number, path = self.to_resume.pop(0)
+            self._resume_trial(number, path)
+            return
+        trial = self.study.ask()
+        params = suggest(trial, self.spec.space)
+        try:
+            if self.spec.script:
+                self._start_script(trial.number, params)
+            else:
+                self._start_builtin(trial.number, params)
+        except (RecordError, OSError, ValueError) as exc:
+            tell(self.study, trial.number, Status.FAILED, None, "FAIL", f"could not start: {exc}")
+            self._failed_early(f"trial {trial.number} could not start: {exc}")
+
+    def _threads(self) -> dict[str, str]:
+        """Trials side by side on a CPU take a share of its cores each (two processes of
+        two OpenMP threads on two cores spin at every barrier)."""
+        if self.machine.threads or self.parallel == 1:
+            return {}
+        share = max(1, (os.cpu_count() or 1) // self.parallel)
+        return {"OMP_NUM_THREADS": str(share)}
+
+    def _start_builtin(self, number: int, params: dict[str, Any]) -> None:
+        config = self.spec.trial_config(params, self.machine)
+        env = self._threads()
+        if env:
+            config = config.with_values(threads=int(env["OMP_NUM_THREADS"]))
+        link = TrialLink(self.url, self.spec.name, number)
+        meta = {"sweep": {**link.as_dict(), "name": self.spec.name}}
+        launched = launch(config, self.runs_dir, meta=meta, env=env, reap=True)
+        self._where(number, launched.path)
+        self.running[number] = Running(number, launched.pid, launched.path)
+        self.say(
+            f"trial {number} started: {_params(params)} · {launched.name} (pid {launched.pid})"
+        )
+
+    def _start_script(self, number: int, params: dict[str, Any]) -> None:
+        logs = self.folder / "trials"
+        logs.mkdir(parents=True, exist_ok=True)
+        log = logs / f"{number}.log"
+        link = TrialLink(self.url, self.spec.name, number)
+        env = {
+            **os.environ,
+            **self._threads(),
+            TRIAL_ENV: json.dumps(link.as_dict()),
+            "STEPLR_TUI_RUNS": str(self.runs_dir),
+        }
+        with open(log, "ab") as fh:
+            proc = subprocess.Popen(
+                [sys.executable, *self.spec.script],
+                stdin=subprocess.DEVNULL,
+                stdout=fh,
+                stderr=fh,
+                start_new_session=True,
+                close_fds=True,
+                env=env,
+            )
+        threading.Thread(target=proc.wait, name="steplr-reap", daemon=True).start()
+        self.running[number] = Running(number, proc.pid, None, log=log)
+        script = Path(self.spec.script[0]).name
+        self.say(f"trial {number} started: {_params(params)} · {script} (pid {proc.pid})")
+
+    def _resume_trial(self, number: int, path: Path) -> None:
+        try:
+            info = read_run(path)
+            base = self.machine.with_values(**self._threads_value())
+            config = _recorded_config(info, base)
+            launched = launch(config, self.runs_dir, resume=path, reap=True)
+        except (RecordError, RunNotFound, OSError, ValueError) as exc:
+            tell(self.study, number, Status.FAILED, None, "FAIL", f"could not resume: {exc}")
+            self.say(f"trial {number} could not resume ({exc}); another trial takes its place")
+            return
+        self.running[number] = Running(number, launched.pid, path)
+        self.say(f"trial {number} resumed after epoch {info.epochs_done} · {path.name}")
+
+    def _threads_value(self) -> dict[str, int]:
+        env = self._threads()
+        return {"threads": int(env["OMP_NUM_THREADS"])} if env else {}
+
+    def _where(self, number: int, path: Path) -> None:
+        trial_id = self.study._storage.get_trial_id_from_study_id_trial_number(
+            self.study._study_id, number
+        )
+        self.study._storage.set_trial_user_attr(trial_id, "run_folder", str(path))
+        self.study._storage.set_trial_user_attr(trial_id, "host", socket.gethostname())
+
+    # ---- following them ----------------------------------------------------------------
+
+    def _poll(self) -> None:
+        for number, r in list(self.running.items()):
+            if r.folder is None:
+                row = next((t for t in self._trials if t.number == number), None)
+                if row is not None and row.run_folder:
+                    r.folder = Path(row.run_folder)
+            if r.alive:
+                if r.folder is not None:
+                    status, _, _ = read_status(r.folder)
+                    if status.final and status is not Status.INTERRUPTED:
+                        self._ended(r)  # written its end; its process is leaving
+                continue
+            self._ended(r)
+
+    def _ended(self, r: Running) -> None:
+        del self.running[r.number]
+        if r.folder is None:
+            why = (
+                "the script ended without tracking a run: does it call "
+                "steplr_tui.track(..., trial=steplr_tui.join_sweep())?"
+            )
+            tail = _tail(r.log)
+            tell(self.study, r.number, Status.FAILED, None, "FAIL", f"{why} {tail}".strip())
+            self._failed_early(f"trial {r.number}: {why} (see {r.log})")
+            return
+        try:
+            info = read_run(r.folder)
+        except RunNotFound as exc:
+            tell(self.study, r.number, Status.FAILED, None, "FAIL", str(exc))
+            self._failed_early(f"trial {r.number}: {exc}")
+            return
+        status, reason = info.status, info.reason
+        if status is Status.RUNNING:  # the process is gone, its folder still says so
+            status = Status.INTERRUPTED
+        if status is Status.INTERRUPTED:
+            reason = f"its process (pid {r.pid}) died without a final status"
+            with contextlib.suppress(OSError):
+                RunRecord(r.folder).finish(Status.INTERRUPTED, reason)
+            tell(self.study, r.number, Status.INTERRUPTED, None, "FAIL", reason)
+            self.say(f"trial {r.number} INTERRUPTED: {reason}; another trial takes its place")
+            self._last_reason = reason
+            return
+        if r.stop_sent and status is Status.STOPPED:
+            return  # the sweep's own stop: _stop_all decides
+        by_hand = status is Status.STOPPED
+        state, value, why = outcome(status, info.metrics, self.spec.objective, reason, by_hand)
+        tell(self.study, r.number, status, value, state, why)
+        done = f"after epoch {info.epochs_done}" if info.epochs_done else "before its first epoch"
+        text = f"{self.spec.objective} {value:.2f}" if value is not None else (why or reason)
+        self.say(f"trial {r.number} {status.value} {done}: {text}")
+        if status is Status.FAILED and not info.epochs_done:
+            self._failed_early(reason)
+        else:
+            self._fails = 0
+
+    def _failed_early(self, reason: str) -> None:
+        self._fails += 1
+        self._last_reason = reason
+
+    _last_reason = ""
+
+    # ---- after a worker that went away, and before this one stops ----------------------
+
+    def _reconcile(self) -> None:
+        """Trials the study holds RUNNING whose run is on this box: follow the live ones,
+        tell the ended ones, and (resuming) continue the stopped ones."""
+        host = socket.gethostname()
+        for row in self._trials:
+            if row.state != "RUNNING" or row.number in self.running:
+                continue
+            if row.host and row.host != host:
+                continue  # another box's: its worker looks after it
+            if not row.run_folder:
+                tell(self.study, row.number, Status.FAILED, None, "FAIL", "it never started a run")
+                continue
+            path = Path(row.run_folder)
+            try:
+                info = read_run(path)
+            except RunNotFound:
+                tell(self.study, row.number, Status.FAILED, None, "FAIL", f"{path} is gone")
+                continue
+            if info.status is Status.RUNNING and info.pid:
+                self.running[row.number] = Running(row.number, info.pid, path)
+                self.say(f"trial {row.number} is still training ({path.name}): following it")
+            elif info.status is Status.STOPPED and self.resume and info.has_checkpoint:
+                self.to_resume.append((row.number, path))
+            else:
+                r = Running(row.number, 0, path)
+                self.running[row.number] = r
+                self._ended(r)
+
+    def _stop_all(self, why: str) -> None:
+        """Stop every trial this worker runs, and wait for them (at most STOP_WAIT_S)."""
+        if not self.running:
+            return
+        self.say(f"{why}: stopping {len(self.running)} trial(s) at their next batch…")
+        for r in self.running.values():
+            r.stop_sent = True
+            if r.folder is not None:
+                with contextlib.suppress(OSError):
+                    append_line(
+                        r.folder / CONTROL_FILE,
+                        encode_request(StopRequest(new_request_id(), sender_name("sweep"), why)),
+                    )
+            else:
+                with contextlib.suppress(OSError):
+                    os.kill(r.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_WAIT_S
+        while time.monotonic() < deadline and any(r.alive for r in self.running.values()):
+            time.sleep(POLL_S)
+        for r in list(self.running.values()):
+            self._stopped(r)
+        self.running.clear()
+
+    def _stopped(self, r: Running) -> None:
+        """A trial the sweep stopped: a built-in run with a checkpoint waits for --resume."""
+        info = None
+        with contextlib.suppress(RunNotFound):
+            info = read_run(r.folder) if r.folder is not None else None
+        resumable = (
+            info is not None
+            and not self.spec.script
+            and info.status is Status.STOPPED
+            and info.has_checkpoint
+        )
+        if resumable:
+            self.say(
+                f"trial {r.number} stopped after epoch {info.epochs_done}: --resume continues it"
+            )
+            return
+        status = info.status if info is not None else Status.STOPPED
+        if status is Status.RUNNING:
+            status = Status.INTERRUPTED
+        if info is not None and status.final and status is not Status.STOPPED:
+            self.running[r.number] = r
+            r.stop_sent = False
+            self._ended(r)  # it ended on its own meanwhile
+            return
+        tell(self.study, r.number, status, None, "FAIL", "stopped with its sweep")
+        self.say(f"trial {r.number} stopped with the sweep before it could be resumed")
+
+    # ---- the sweep's own record ---------------------------------------------------------
+
+    def _mark(self, status: Status, reason: str = "") -> None:
+        """This worker's status file in the sweep's folder (one per worker process)."""
+        mark_worker(self.folder, os.getpid(), status, reason)
+
+    def _finish_sweep(self, status: Status, reason: str) -> None:
+        self._mark(status, reason)
+        if reason:
+            self.say(reason)
+
+    def report(self) -> None:
+        """trials.csv and best.py in the sweep's folder, and the best trial, said."""
+        rows = self._refresh()
+        write_reports(self.folder, self.spec, rows)
+        best = best_trial(rows)
+        done = sum(1 for r in rows if r.counted)
+        pruned = sum(1 for r in rows if r.state == "PRUNED")
+        self.say(
+            f"{done} trials done ({pruned} pruned); trials.csv and best.py are in {self.folder}"
+        )
+        if best is None:
+            self.say("no trial completed yet")
+            return
+        self.say(
+            f"best: trial {best.number}, {self.spec.objective} {best.value:.2f} with "
+            f"{_params(best_params(self.spec, best))}"
+        )
+        print(best_snippet(self.spec, best), end="", file=self.out, flush=True)
+
+
+def _params(params: dict[str, Any]) -> str:
+    parts = []
+    for name in ("lr", "step_size", "gamma"):
+        if name in params:
+            value = params[name]
+            parts.append(f"{name} {value:.3g}" if isinstance(value, float) else f"{name} {value}")
+    return " ".join(parts)
+
+
+def _tail(log: Path | None, limit: int = 300) -> str:
+    if log is None:
+        return ""
+    with contextlib.suppress(OSError):
+        text = log.read_text(errors="replace").strip()
+        return f"(its output ends: {text[-limit:]})" if text else ""
+    return ""
+
+
+def _recorded_config(info: Any, base: TrainConfig) -> TrainConfig:
+    from steplr_tui.run.jobs import config_from_record
+
+    return config_from_record(info, base)
+
+
+def best_trial(rows: list[TrialRow]) -> TrialRow | None:
+    done = [r for r in rows if r.state == "COMPLETE" and r.value is not None]
+    return max(done, key=lambda r: r.value) if done else None  # type: ignore[arg-type,return-value]
+
+
+def best_params(spec: SweepSpec, row: TrialRow) -> dict[str, Any]:
+    return {**spec.space.fixed, **row.params}
+
+
+def best_snippet(spec: SweepSpec, row: TrialRow) -> str:
+    """The PyTorch snippet today's export writes, for the best trial's schedule."""
+    config = {**spec.fixed, **best_params(spec, row)}
+    if spec.script:
+        config["kind"] = "script"
+    head = (
+        f"# steplr-tui sweep {spec.name}: best of its trials, trial {row.number} "
+        f"({spec.objective} {row.value:.2f})\n"
+    )
+    return head + pytorch_snippet(config, {})
+
+
+def trials_csv(spec: SweepSpec, rows: list[TrialRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in sorted(rows, key=lambda r: r.number):
+        params = best_params(spec, r)
+        writer.writerow(
+            [
+                r.number,
+                r.state,
+                r.status,
+                *(params.get(k, "") for k in ("lr", "step_size", "gamma")),
+                r.epochs,
+                _cell(r.best),
+                _cell(r.last),
+                _cell(r.seconds),
+                r.run_folder,
+                r.host,
+                r.reason,
+            ]
+        )
+    return out.getvalue()
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else repr(round(value, 6))
+
+
+def write_reports(folder: Path, spec: SweepSpec, rows: list[TrialRow]) -> None:
+    with contextlib.suppress(OSError):
+        write_atomic(folder / TRIALS_CSV, trials_csv(spec, rows).encode())
+        best = best_trial(rows)
+        if best is not None:
+            write_atomic(folder / BEST_FILE, best_snippet(spec, best).encode())
+
+
+def mark_worker(folder: Path, pid: int, status: Status, reason: str = "") -> None:
+    body: dict[str, Any] = {"status": status.value, "reason": reason, "pid": pid}
+    body["host"] = socket.gethostname()
+    body["started" if status is Status.RUNNING else "finished"] = time.time()
+    path = worker_file(folder, pid)
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, (json.dumps(body) + "\n").encode())
+
+
+def detach_worker(argv: list[str], folder: Path) -> int:
+    """Start a worker of this sweep in a background process of its own; its pid."""
+    with open(folder / SWEEP_LOG, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "steplr_tui", "sweep", *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+        )
+    mark_worker(folder, proc.pid, Status.RUNNING)  # until it says so itself
+    return proc.pid

@@ -1,0 +1,164 @@
+"""A user's script as a trial of a sweep: `steplr_tui.join_sweep(...)` asks the study for
+the trial's lr, step_size and gamma, and `track(..., trial=trial)` reports each epoch's
+objective to it, so its pruner can stop the run (PRUNED).
+
+- Launched by `steplr-tui sweep --script`, a script gets its trial from the sweep
+  (`$STEPLR_TUI_SWEEP_TRIAL`), which also tells the study how it ended.
+- Run by hand, `join_sweep(NAME)` asks the study for a new trial itself (the sweep's
+  folder names the storage, or `storage=` does), and the `with` block tells the
+  study how it ended.
+- Under torch.distributed, rank 0 asks and every rank gets the same parameters.
+
+`track(..., trial=)` also takes an `optuna.trial.Trial` of your own study: each epoch's
+`test_acc` (or `objective=`) is reported, a pruned run ends PRUNED, and the `with`
+block then raises `optuna.TrialPruned`, as Optuna's `optimize` expects.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from steplr_tui.run.distributed import DistContext
+from steplr_tui.run.tracker import TrackingError
+from steplr_tui.runfolder.paths import resolve_runs_dir
+from steplr_tui.study.engine import StudyError, TrialLink, load_study, suggest
+from steplr_tui.study.space import SpaceError
+from steplr_tui.study.spec import SweepSpec, read_spec, storage_url, sweep_folder
+
+
+@dataclass
+class SweepTrial:
+    """One trial of a sweep: its number, its parameters, and the sweep's fixed ones."""
+
+    link: TrialLink | None  # None on ranks other than 0
+    spec: SweepSpec
+    number: int
+    params: dict[str, Any]  # lr, step_size, gamma
+
+    @property
+    def sweep(self) -> str:
+        return self.spec.name
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The sweep's fixed training parameters with this trial's lr, step_size, gamma."""
+        return {**self.spec.fixed, **self.spec.space.fixed, **self.params}
+
+
+def join_sweep(
+    sweep: str | os.PathLike[str] | None = None,
+    *,
+    storage: str | None = None,
+    runs_dir: str | os.PathLike[str] | None = None,
+) -> SweepTrial:
+    """This script's trial of a sweep (see the module docstring); raises TrackingError
+    with what to do when the sweep or its study cannot be found."""
+    dist = DistContext.current()
+    if dist is not None and not dist.is_main:
+        shared = dist.broadcast(None)
+        return SweepTrial(
+            None, SweepSpec.from_dict(shared["spec"]), shared["number"], shared["params"]
+        )
+    try:
+        trial = _join(sweep, storage, runs_dir)
+    except (StudyError, SpaceError) as exc:
+        if dist is not None:
+            dist.broadcast(None)  # the other ranks fail too, instead of hanging
+        raise TrackingError(f"join_sweep(): {exc}") from exc
+    if dist is not None:
+        dist.broadcast(
+            {"spec": trial.spec.as_dict(), "number": trial.number, "params": trial.params}
+        )
+    return trial
+
+
+def _join(sweep: Any, storage: str | None, runs_dir: Any) -> SweepTrial:
+    given = TrialLink.from_env()
+    if given is not None:  # launched by `steplr-tui sweep --script`: the sweep tells
+        link = given.open()
+        params = {**link.spec.space.fixed, **link.params}
+        return SweepTrial(link, link.spec, link.number, params)
+    if sweep is None:
+        raise StudyError(
+            "give the sweep's name (join_sweep('my-sweep')), or run the script through "
+            "steplr-tui sweep --script"
+        )
+    folder = Path(sweep).expanduser()
+    if not (folder / "sweep.json").is_file():
+        folder = sweep_folder(resolve_runs_dir(str(runs_dir) if runs_dir else None), str(sweep))
+    if (folder / "sweep.json").is_file():
+        spec = read_spec(folder)
+        url = storage or storage_url(spec, folder)
+        name = spec.name
+    elif storage is not None:
+        url, name = storage, str(sweep)
+    else:
+        raise StudyError(
+            f"no sweep {str(sweep)!r} in {folder.parent}: create it with steplr-tui sweep "
+            "--script ..., or give storage= the study's URL"
+        )
+    study, spec = load_study(name, url)
+    trial = study.ask()
+    params = suggest(trial, spec.space)
+    link = TrialLink(url, name, trial.number, spec.objective, owner=True)
+    link._study, link._trial = study, trial
+    return SweepTrial(link, spec, trial.number, params)
+
+
+class OptunaTrial:
+    """An `optuna.trial.Trial` of the user's own study, as a run's trial: it reports,
+    and a pruned run's block raises optuna.TrialPruned (Optuna tells the study)."""
+
+    owner = False
+
+    def __init__(self, trial: Any, objective: str = "test_acc") -> None:
+        self.trial = trial
+        self.objective = objective
+        self.number = int(trial.number)
+
+    def report(self, epoch: int, metrics: dict[str, float]) -> str | None:
+        value = metrics.get(self.objective)
+        if value is None or value != value:
+            return None
+        self.trial.report(float(value), epoch)
+        if self.trial.should_prune():
+            return (
+                f"pruned by the study's pruner after epoch {epoch} ({self.objective} {value:.2f})"
+            )
+        return None
+
+    def where(self, folder: Path | None) -> None:
+        if folder is not None:
+            self.trial.set_user_attr("run_folder", str(folder))
+
+    def finish(self, status: Any, metrics: Any, reason: str) -> None:
+        return None
+
+
+def as_link(trial: Any) -> Any:
+    """The tracker's view of `track(trial=...)`: a SweepTrial's link, or an Optuna trial."""
+    if isinstance(trial, SweepTrial):
+        return trial.link
+    if all(hasattr(trial, name) for name in ("report", "should_prune", "number")):
+        return OptunaTrial(trial)
+    raise TrackingError(
+        f"trial= takes what steplr_tui.join_sweep() returns, or an optuna.trial.Trial "
+        f"(got {type(trial).__name__})"
+    )
+
+
+def check_params(trial: Any, lr: float, step_size: int, gamma: float) -> None:
+    """The StepLR must be built with the trial's parameters, or the study learns nonsense."""
+    if not isinstance(trial, SweepTrial):
+        return
+    built = {"lr": lr, "step_size": step_size, "gamma": gamma}
+    for name, value in trial.params.items():
+        if name in built and built[name] != value:
+            raise TrackingError(
+                f"the optimizer and StepLR have {name} {built[name]!r}, but trial "
+                f"{trial.number} of {trial.sweep} asks for {value!r}: build them with "
+                "trial.params"
+            )

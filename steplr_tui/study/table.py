@@ -1,0 +1,119 @@
+"""A sweep's trials as rows of text, and its state: the sweep view and the shell show these.
+
+Plain Python: no Optuna here (the rows come from `engine.read_trials`), no torch, no
+Textual.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from steplr_tui.runfolder import Status
+from steplr_tui.runfolder.reader import process_alive
+from steplr_tui.runfolder.schedule import format_lr
+from steplr_tui.runfolder.text import format_duration
+from steplr_tui.study.engine import TrialRow
+from steplr_tui.study.spec import SweepSpec
+
+COLUMNS = ("", "trial", "status", "lr", "step", "gamma", "epochs", "best", "last", "time")
+SORTS = ("trial", "best", "last", "status", "time")
+BEST_MARK = "★"
+WORKERS_DIR = "workers"
+# How a trial's state reads: the run's status where the study knows it.
+STATES = {"COMPLETE": "COMPLETED", "PRUNED": "PRUNED", "FAIL": "FAILED", "WAITING": "WAITING"}
+
+
+def status_of(row: TrialRow) -> str:
+    """The trial as the run's status says it (INTERRUPTED and stopped ones included)."""
+    if row.state == "RUNNING":
+        return row.status if row.status and row.status != "RUNNING" else "RUNNING"
+    if row.status and row.status != Status.COMPLETED.value:
+        return "PRUNED" if row.state == "PRUNED" else row.status
+    return STATES.get(row.state, row.state)
+
+
+def _pct(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else "-"
+
+
+def trial_cells(spec: SweepSpec, row: TrialRow, best: int | None) -> tuple[str, ...]:
+    """One trial as a row of COLUMNS."""
+    params = {**spec.space.fixed, **row.params}
+    lr = params.get("lr")
+    gamma = params.get("gamma")
+    return (
+        BEST_MARK if row.number == best else "",
+        str(row.number),
+        status_of(row),
+        format_lr(float(lr)) if isinstance(lr, (int, float)) else "-",
+        str(params.get("step_size", "-")),
+        f"{float(gamma):.3g}" if isinstance(gamma, (int, float)) else "-",
+        f"{row.epochs}/{spec.fixed.get('epochs', '?')}",
+        _pct(row.best),
+        _pct(row.last),
+        format_duration(row.seconds) if row.seconds is not None else "",
+    )
+
+
+def best_number(rows: list[TrialRow]) -> int | None:
+    done = [r for r in rows if r.state == "COMPLETE" and r.value is not None]
+    return max(done, key=lambda r: r.value).number if done else None  # type: ignore[arg-type,return-value]
+
+
+def sort_rows(rows: list[TrialRow], key: str) -> list[TrialRow]:
+    """Rows by one of SORTS: best first; a trial without the figure goes last."""
+    if key == "trial":
+        return sorted(rows, key=lambda r: r.number)
+    if key == "status":
+        return sorted(rows, key=lambda r: (status_of(r), r.number))
+    if key == "time":
+        return sorted(rows, key=lambda r: (r.seconds is None, -(r.seconds or 0.0)))
+    figure = (lambda r: r.best) if key == "best" else (lambda r: r.last)
+    return sorted(rows, key=lambda r: (figure(r) is None, -(figure(r) or 0.0), r.number))
+
+
+@dataclass(frozen=True)
+class SweepState:
+    """How the sweep stands on this box: its workers, and whether any of them lives."""
+
+    status: Status
+    reason: str
+    workers: list[dict[str, Any]]
+
+    @property
+    def live_pids(self) -> list[int]:
+        return [w["pid"] for w in self.workers if w.get("alive")]
+
+
+def worker_file(folder: Path, pid: int) -> Path:
+    return folder / WORKERS_DIR / f"{socket.gethostname()}-{pid}.json"
+
+
+def sweep_state(folder: Path) -> SweepState:
+    """RUNNING while a worker of this box lives; else how the last one ended."""
+    workers: list[dict[str, Any]] = []
+    for file in sorted((folder / WORKERS_DIR).glob("*.json")):
+        try:
+            data = json.loads(file.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        alive = data.get("status") == "RUNNING" and process_alive(data.get("pid"), data.get("host"))
+        workers.append({**data, "alive": alive})
+    if any(w["alive"] for w in workers):
+        return SweepState(Status.RUNNING, "", workers)
+    ended = [w for w in workers if w.get("status") not in (None, "RUNNING")]
+    if ended:
+        last = max(ended, key=lambda w: w.get("finished") or 0.0)
+        try:
+            return SweepState(Status(last["status"]), str(last.get("reason", "")), workers)
+        except ValueError:
+            pass
+    if workers:
+        return SweepState(Status.INTERRUPTED, "its worker died without a final status", workers)
+    return SweepState(Status.STOPPED, "no worker has run it on this box", workers)

@@ -1,0 +1,166 @@
+"""The new-sweep form: lr, step_size and gamma as spaces, trials and parallel; every other
+parameter is the dashboard's fields. Start runs `steplr-tui sweep ... --detach`, so the
+sweep lives in a process of its own and outlives this terminal, as a detached run does.
+
+Each field is checked as it is typed, with the sweep command's own rules and messages.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Input, Label, Static
+
+from steplr_tui.runfolder.params import SPECS, FieldError
+from steplr_tui.runfolder.paths import resolve_runs_dir
+from steplr_tui.study.space import DIMENSIONS, SpaceError, parse_dimension
+from steplr_tui.study.spec import check_name, new_name, read_spec, sweep_folder
+
+# The dashboard's fields a sweep takes as its fixed parameters (the box's own too).
+FIXED = ("epochs", "batch_size", "optimizer", "momentum", "model", "seed", "dataset")
+MACHINE = ("device", "threads")
+
+
+class NewSweepScreen(ModalScreen[tuple[Path, Any] | None]):
+    """Dismisses with (the sweep's folder, its spec) once it started, or None."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "start", "Start", priority=True),
+    ]
+
+    def __init__(self, dashboard: Any) -> None:
+        super().__init__()
+        self.dashboard = dashboard
+        self.values: dict[str, Any] = {}
+        self.problem = ""
+
+    def _fields(self) -> dict[str, str]:
+        texts = self.dashboard.query_one("#params").field_texts()
+        return {
+            "name": new_name(),
+            "lr": texts.get("lr", "0.001"),
+            "step_size": "1,2,3",
+            "gamma": "0.1:0.9",
+            "trials": "16",
+            "parallel": "1",
+        }
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="sweep-form"):
+            yield Static("New sweep: lr, step_size and gamma as a value, a list (1,2,3), a "
+                         "range (0.1:0.9) or a log range (1e-4:1e-1:log)", id="form-title")
+            with Grid(id="form-grid"):
+                for key, text in self._fields().items():
+                    yield Label(key.replace("_", " "), classes="param-label")
+                    yield Input(text, id=f"sweep-{key}", compact=True)
+            yield Static("", id="form-fixed")
+            yield Static("", id="form-errors")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._check()
+        self.query_one("#sweep-name", Input).focus()
+
+    @on(Input.Changed)
+    def _changed(self, _event: Input.Changed) -> None:
+        self._check()
+
+    @on(Input.Submitted)
+    def _submitted(self, _event: Input.Submitted) -> None:
+        self.action_start()
+
+    def _text(self, key: str) -> str:
+        return self.query_one(f"#sweep-{key}", Input).value
+
+    def _check(self) -> None:
+        """Every field by the sweep command's rules; the first problem is shown."""
+        problems = []
+        try:
+            check_name(self._text("name").strip())
+        except SpaceError as exc:
+            problems.append(str(exc))
+        for name in DIMENSIONS:
+            try:
+                parse_dimension(name, self._text(name))
+            except SpaceError as exc:
+                problems.append(str(exc))
+        for key, hi in (("trials", 100_000), ("parallel", 64)):
+            raw = self._text(key).strip()
+            if not raw.isdigit() or not 1 <= int(raw) <= hi:
+                problems.append(f"--{key} must be a whole number from 1 to {hi} (got {raw!r})")
+        values, errors = self.dashboard.query_one("#params").read()
+        fixed = [n for n in (*FIXED, *MACHINE) if n in errors]
+        if fixed:
+            problems.append(f"fix the dashboard's {', '.join(fixed)} first: {errors[fixed[0]]}")
+        self.values = values
+        self.problem = problems[0] if problems else ""
+        self.query_one("#form-errors", Static).update(self.problem)
+        shown = " · ".join(f"{n.replace('_', ' ')} {values[n]}" for n in FIXED if n in values)
+        self.query_one("#form-fixed", Static).update(
+            f"every trial (the dashboard's fields): {shown}. ctrl+s starts, escape cancels"
+        )
+
+    def _command(self) -> list[str]:
+        args = ["sweep", "--detach", "--name", self._text("name").strip()]
+        for name in DIMENSIONS:
+            args += [SPECS[name].flag, self._text(name).strip()]
+        args += ["--trials", self._text("trials").strip(), "--parallel", self._text("parallel").strip()]
+        for name in (*FIXED, *MACHINE):
+            if name in self.values:
+                args += [SPECS[name].flag, SPECS[name].format(self.values[name])]
+        runs = self.dashboard.runs_dir or resolve_runs_dir(None)
+        config = self.dashboard.config
+        if config.data_dir:
+            args += ["--data-dir", config.data_dir]
+        if not config.download:
+            args.append("--no-download")
+        return [*args, "--runs-dir", str(runs)]
+
+    def action_start(self) -> None:
+        self._check()
+        if self.problem:
+            self.notify(self.problem, title="Not started", severity="error")
+            return
+        self.query_one("#form-errors", Static).update("starting the sweep…")
+        self._launch(self._command())
+
+    @work(thread=True, exclusive=True, group="sweep-start")
+    def _launch(self, command: list[str]) -> None:
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "steplr_tui", *command],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                stdin=subprocess.DEVNULL,
+            )
+            ok, said = done.returncode == 0, (done.stderr.strip() or done.stdout.strip())
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            ok, said = False, str(exc)
+        self.app.call_from_thread(self._launched, ok, said, command)
+
+    def _launched(self, ok: bool, said: str, command: list[str]) -> None:
+        if not ok:
+            line = said.splitlines()[-1] if said else "the sweep command failed"
+            self.query_one("#form-errors", Static).update(line.removeprefix("steplr-tui sweep: "))
+            return
+        runs = Path(command[command.index("--runs-dir") + 1])
+        folder = sweep_folder(runs, command[command.index("--name") + 1])
+        try:
+            spec = read_spec(folder)
+        except (SpaceError, FieldError) as exc:
+            self.query_one("#form-errors", Static).update(str(exc))
+            return
+        self.dismiss((folder, spec))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,180 @@
+"""The sweep view's panes: every trial's accuracy and loss curves overlaid, the best
+highlighted, and where the good region is (accuracy by step_size or lr, and gamma).
+
+Each pane is rebuilt from plain lists when the screen says so, as the dashboard's
+panes are, with the same axes and colours.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from steplr_tui.runfolder.schedule import format_lr
+from steplr_tui.viewer.series import line_points
+from steplr_tui.viewer.widgets.plots import (
+    ACC_COLOR,
+    ACTUAL_COLOR,
+    PENDING_COLOR,
+    PLAN_COLOR,
+    EpochPane,
+    _key,
+    nice_ticks,
+)
+
+BEST_COLOR = ACTUAL_COLOR  # amber: the one to look at
+RUNNING_COLOR = PENDING_COLOR  # sky blue, as the dashboard's pending future
+DONE_COLOR = PLAN_COLOR  # grey: the others
+# Accuracy bands of the scatter, worst to best.
+BAND_COLORS = ((95, 95, 135), (70, 130, 180), (0, 175, 135), ACC_COLOR)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One trial's values per epoch (index i is epoch i + 1)."""
+
+    number: int
+    values: tuple[float, ...]
+    running: bool = False
+
+
+def curves_title(what: str) -> str:
+    return (
+        f"{what} {_key(BEST_COLOR, '━ best')} {_key(RUNNING_COLOR, '━ running')} "
+        f"{_key(DONE_COLOR, '━ others')}"
+    )
+
+
+class CurvesPlot(EpochPane):
+    """Every trial's curve per epoch; the best one drawn last, in its own colour."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.curves: list[Curve] = []
+        self.best: int | None = None
+        self.percent = True
+
+    def show(self, curves: Sequence[Curve], best: int | None, span: int, percent: bool) -> None:
+        self.curves, self.best, self.percent = list(curves), best, percent
+        self.set_data([], span)
+
+    def draw(self) -> None:
+        self.epoch_axis(self.span)
+        ordered = sorted(self.curves, key=lambda c: (c.number == self.best, c.running))
+        values: list[float] = []
+        for curve in ordered:
+            points = [(e, v) for e, v in enumerate(curve.values, start=1) if math.isfinite(v)]
+            if not points:
+                continue
+            xs, ys = line_points(
+                [float(e) for e, _ in points], [v for _, v in points], self.plot_width
+            )
+            color = (
+                BEST_COLOR
+                if curve.number == self.best
+                else RUNNING_COLOR
+                if curve.running
+                else DONE_COLOR
+            )
+            self.plt.plot(xs, ys, marker="braille", color=color)
+            values += ys
+        if not values:
+            if self.percent:
+                self.y_axis(0.0, 100.0, [0.0, 50.0, 100.0], ["0", "50", "100"])
+            else:
+                self.y_axis(0.0, 1.0, [0.0, 1.0], ["", ""])
+            return
+        bounds = (0.0, 100.0) if self.percent else (None, None)
+        self.value_axis(values, floor=bounds[0], ceiling=bounds[1])
+
+
+@dataclass(frozen=True)
+class Point:
+    """One trial in the region plot: where it sits, and how it did."""
+
+    number: int
+    x: float
+    y: float
+    acc: float | None  # None: no result yet (running), or none at all (failed)
+    state: str
+
+
+@dataclass(frozen=True)
+class Axis:
+    name: str  # lr, step_size or gamma
+    log: bool = False  # values are log10 of the parameter (lr)
+
+
+def _labels(axis: Axis, ticks: list[float], labels: list[str]) -> list[str]:
+    if axis.log:
+        return [format_lr(10**t) for t in ticks]
+    if axis.name == "step_size" and all(float(t).is_integer() for t in ticks):
+        return [str(int(t)) for t in ticks]
+    return labels
+
+
+class RegionPlot(EpochPane):
+    """Accuracy over two of lr, step_size and gamma: each trial a dot in its accuracy's
+    quarter (of the finished trials), running ones as rings, failed ones as crosses (✕), the best
+    as a star."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.points: list[Point] = []
+        self.best: int | None = None
+        self.x_axis, self.y_axis_of = Axis("step_size"), Axis("gamma")
+
+    def show(self, points: Sequence[Point], best: int | None, x: Axis, y: Axis) -> None:
+        self.points, self.best, self.x_axis, self.y_axis_of = list(points), best, x, y
+        self.redraw()
+
+    def draw(self) -> None:
+        plt = self.plt
+        if not self.points:
+            self.y_axis(0.0, 1.0, [0.0, 1.0], ["", ""])
+            return
+        scored = sorted(p.acc for p in self.points if p.acc is not None)
+        cuts = [scored[len(scored) * k // 4] for k in (1, 2, 3)] if len(scored) >= 4 else []
+
+        def band(acc: float) -> int:
+            return sum(acc >= c for c in cuts) if cuts else len(BAND_COLORS) - 1
+
+        groups: dict[tuple[str, tuple[int, int, int]], list[Point]] = {}
+        for p in self.points:
+            if p.number == self.best:
+                key = ("★", BEST_COLOR)
+            elif p.acc is not None:
+                key = ("●", BAND_COLORS[band(p.acc)])
+            elif p.state == "RUNNING":
+                key = ("○", RUNNING_COLOR)
+            else:
+                key = ("✕", DONE_COLOR)
+            groups.setdefault(key, []).append(p)
+        for (marker, color), members in sorted(groups.items(), key=lambda g: g[0][0] == "★"):
+            plt.scatter([p.x for p in members], [p.y for p in members], marker=marker, color=color)
+        lo, hi = min(p.x for p in self.points), max(p.x for p in self.points)
+        pad = (hi - lo) * 0.06 or 0.5
+        plt.xlim(lo - pad, hi + pad)
+        _a, _b, ticks, labels = nice_ticks(lo, hi, max(self.plot_width // 10, 2))
+        ticks_labels = [
+            (t, lab)
+            for t, lab in zip(ticks, _labels(self.x_axis, ticks, labels), strict=True)
+            if lo - pad <= t <= hi + pad
+        ]
+        plt.xticks([t for t, _ in ticks_labels], [lab for _, lab in ticks_labels])
+        if self.roomy:
+            plt.xlabel(self.x_axis.name + (" (log)" if self.x_axis.log else ""))
+        y_lo, y_hi = min(p.y for p in self.points), max(p.y for p in self.points)
+        y_pad = (y_hi - y_lo) * 0.08 or 0.05
+        _a, _b, yticks, ylabels = nice_ticks(y_lo, y_hi, max(self.canvas_height // 3, 2))
+        self.y_axis(y_lo - y_pad, y_hi + y_pad, yticks, _labels(self.y_axis_of, yticks, ylabels))
+
+
+def region_title(x: Axis, y: Axis, others: bool) -> str:
+    more = " [dim](a: other axes)[/]" if others else ""
+    return (
+        f"Accuracy by {x.name} and {y.name} {_key(BEST_COLOR, '★ best')} "
+        f"{_key(BAND_COLORS[-1], '● top')} {_key(BAND_COLORS[0], '● low')} "
+        f"{_key(RUNNING_COLOR, '○ running')}{more}"
+    )
