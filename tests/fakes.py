@@ -212,3 +212,72 @@ class FakeTrainer:
         steering.end("the run stopped before its boundary")
         why = reason if isinstance(reason, str) else "stopped by the user"
         return RunEnded(Status.STOPPED, why, done, done * 0.5)
+
+
+# ---- a sweep's fixed snapshot, for the sweep view --------------------------------------
+
+
+def sweep_snapshot(folder, trials: int = 12, running: int = 2, local_runs=None):
+    """A sweep of `trials` trials over step_size and gamma: fixed numbers, no study.
+    `local_runs` maps trial numbers to run folders on this box."""
+    from steplr_tui.runfolder import Status
+    from steplr_tui.study.engine import TrialRow
+    from steplr_tui.study.space import parse_space
+    from steplr_tui.study.spec import SweepSpec
+    from steplr_tui.study.table import SweepState
+    from steplr_tui.viewer.sweep_source import SweepSnapshot, TrialCurves
+
+    config = TrainConfig().as_dict()
+    space = parse_space({"gamma": "0.1:0.9", "step_size": "1,2,3"}, config)
+    fixed = {k: v for k, v in config.items() if k not in ("lr", "step_size", "gamma")}
+    spec = SweepSpec("sweep-demo", space, {**fixed, "epochs": 6}, 16, created=0.0)
+    rows, curves = [], {}
+    for n in range(trials):
+        step, gamma = 1 + n % 3, round(0.15 + 0.07 * n, 2)
+        quality = 1.0 - abs(gamma - 0.5) - 0.02 * step
+        done = n < trials - running
+        pruned = done and n % 4 == 3
+        epochs = 2 if pruned else (6 if done else 1 + n % 5)
+        curve = {e: round(80 + 12 * quality * (1 - 0.5**e), 2) for e in range(1, epochs + 1)}
+        state = "PRUNED" if pruned else ("COMPLETE" if done else "RUNNING")
+        rows.append(
+            TrialRow(
+                number=n,
+                state=state,
+                params={"gamma": gamma, "step_size": step},
+                curve=curve,
+                value=curve[epochs] if state == "COMPLETE" else None,
+                status={"COMPLETE": "COMPLETED", "PRUNED": "PRUNED"}.get(state, "RUNNING"),
+                reason="pruned: below the median" if pruned else "",
+                run_folder=str((local_runs or {}).get(n, "")),
+                host="fake",
+                started=1000.0 + 10 * n,
+                finished=1000.0 + 10 * n + 8 * epochs if done else None,
+            )
+        )
+        curves[n] = TrialCurves(
+            tuple(round(0.8 / e + 0.3 * (1 - quality), 4) for e in range(1, epochs + 1)),
+            tuple(curve.values()),
+        )
+    state = SweepState(Status.RUNNING, "", [{"pid": 4242, "alive": True}])
+    return SweepSnapshot(spec, folder, state, rows, curves)
+
+
+class FixedSweepSource:
+    """A sweep source that posts one fixed snapshot."""
+
+    def __init__(self, snapshot) -> None:
+        self.snapshot = snapshot
+        self.closed = False
+
+    def __call__(self, folder, spec, post):
+        self.post = post
+        return self
+
+    def start(self) -> None:
+        from steplr_tui.viewer.sweep_source import SweepUpdate
+
+        self.post(SweepUpdate(self.snapshot))
+
+    def close(self) -> None:
+        self.closed = True

@@ -370,3 +370,22 @@ async def test_runs_screen_lists_records_and_resumes_the_selected_run(tmp_path):
         await pilot.pause()
         assert app.screen.query_one("#field-lr", Input).value == "0.02"
         assert app.screen.query_one("#field-epochs", Input).value == "4"
+
+
+async def test_keys_left_out_of_a_narrow_footer_still_work():
+    """Below 100 columns f2-f5, f7 and ctrl+g leave the footer, not the keyboard."""
+    from textual.widgets._footer import FooterKey
+
+    app = SteplrApp(TrainConfig(data_dir="/data"), train_fn=FakeTrainer(), warm_up=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        shown = {k.action for k in screen.query(FooterKey)}
+        assert "toggle_phases" not in shown and "sweeps" not in shown and "start" in shown
+        await pilot.press("f5")
+        assert screen.has_class("-phases")
+        await pilot.press("f3")
+        assert screen.context.lr_log is False
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        assert "toggle_phases" in {k.action for k in screen.query(FooterKey)}

@@ -228,3 +228,30 @@ def test_replayed_run_draws_the_live_runs_panes(snap_compare, tmp_path):
         await settle(pilot, lambda: pilot.app.screen.view.status == "COMPLETED")
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=replayed)
+
+
+def _open_sweep(tmp_path):
+    from tests.fakes import FixedSweepSource, sweep_snapshot
+
+    snapshot = sweep_snapshot(tmp_path)
+
+    async def open_it(pilot):
+        from steplr_tui.viewer.screens.sweep import SweepScreen
+
+        await ready(pilot)
+        pilot.app.screen.open_sweep(snapshot.folder, snapshot.spec, FixedSweepSource(snapshot))
+        deadline = time.monotonic() + 5.0
+        while not (isinstance(pilot.app.screen, SweepScreen) and pilot.app.screen.snapshot):
+            assert time.monotonic() < deadline, "the sweep view never showed its snapshot"
+            await pilot.pause(0.01)
+        await pilot.pause()
+
+    return open_it
+
+
+def test_sweep_view_120x40(snap_compare, tmp_path):
+    assert snap_compare(make_app(), terminal_size=(120, 40), run_before=_open_sweep(tmp_path))
+
+
+def test_sweep_view_80x24(snap_compare, tmp_path):
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=_open_sweep(tmp_path))

@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--list", action="store_true", help="the sweeps in the runs directory")
     what.add_argument("--show", metavar="NAME", help="a sweep's trials, its best, and its files")
     what.add_argument("--stop", metavar="NAME", help="stop this box's workers of a sweep")
+    what.add_argument("--view", metavar="NAME", help="the dashboard on a sweep's view")
     parser.add_argument("--worker", metavar="FOLDER", help=argparse.SUPPRESS)
     parser.add_argument("--worker-resume", action="store_true", help=argparse.SUPPRESS)
     return parser
@@ -144,6 +145,8 @@ def main(argv: Sequence[str]) -> int:
         return show_main(runs_dir, ns.show)
     if ns.stop:
         return stop_main(runs_dir, ns.stop)
+    if ns.view:
+        return view_main(runs_dir, ns.view)
     if ns.worker:
         return work(Path(ns.worker), runs_dir, machine, parallel, resume=ns.worker_resume)
     if ns.resume:
@@ -259,7 +262,7 @@ def detach_main(
     pid = detach_worker([*what, *_machine_args(machine, runs_dir, parallel)], folder)
     print(
         f"{PROG}: {spec.name} works in the background (pid {pid})\n"
-        f"  watch:   steplr-tui, then ctrl+w (or steplr-tui sweep --show {spec.name})\n"
+        f"  watch:   steplr-tui sweep --view {spec.name} (or ctrl+g in the dashboard)\n"
         f"  stop:    steplr-tui sweep --stop {spec.name}\n"
         f"  output:  {folder / 'sweep.log'}"
     )
@@ -412,6 +415,19 @@ def show_main(runs_dir: Path, name: str) -> int:
     if row is not None:
         print(best_snippet(spec, row), end="")
     return 0
+
+
+def view_main(runs_dir: Path, name: str) -> int:
+    """The dashboard, with the sweep's view open (escape goes back to the dashboard)."""
+    try:
+        folder, _spec = _find(runs_dir, name)
+    except SpaceError as exc:
+        return fail(str(exc))
+    from steplr_tui.viewer.app import SteplrApp
+
+    app = SteplrApp(TrainConfig(), runs_dir=runs_dir, sweep=folder)
+    app.run()
+    return app.return_code or 0
 
 
 def stop_main(runs_dir: Path, name: str) -> int:

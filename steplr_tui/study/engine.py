@@ -88,10 +88,22 @@ def make_sampler(spec: SweepSpec, seed: int | None = None) -> Any:
     kind = spec.sampler_used
     seed = spec.seed if seed is None else seed
     if kind == "grid":
-        return optuna.samplers.GridSampler(spec.space.grid, seed=seed)
+        return _grid_sampler(optuna)(spec.space.grid, seed=seed)
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
+
+
+def _grid_sampler(optuna: Any) -> Any:
+    class Grid(optuna.samplers.GridSampler):
+        """Optuna's grid, without its `study.stop()` once every point is taken: that works
+        only inside `optimize`, and raised from `tell` before the trial's state was saved.
+        The sweep runs the grid's size of trials itself."""
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return Grid
 
 
 def make_pruner(spec: SweepSpec) -> Any:

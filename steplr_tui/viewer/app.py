@@ -35,6 +35,7 @@ PALETTE = (
     ("Start a detached run", "detach", "Train in a background process that outlives the terminal"),
     ("Stop the run", "stop", "Stop at the next batch; the checkpoint is kept (ctrl+s)"),
     ("Runs", "runs", "Recorded runs: compare, overlay, resume, attach (ctrl+o)"),
+    ("Sweep", "sweeps", "Tune lr, step_size and gamma: the newest sweep, or a new one (ctrl+g)"),
     ("Help", "help", "Every key, and how steering works (f1)"),
     ("X axis: epochs or iterations", "toggle_x", "f2"),
     ("LR pane: log or linear", "toggle_lr_scale", "f3"),
@@ -50,7 +51,7 @@ PALETTE = (
 class SteplrApp(App[int]):
     """steplr-tui: set StepLR, preview its staircase, watch MNIST train."""
 
-    CSS_PATH = ["app.tcss", "screens/dashboard.tcss", "screens/runs.tcss"]
+    CSS_PATH = ["app.tcss", "screens/dashboard.tcss", "screens/runs.tcss", "screens/sweep.tcss"]
     TITLE = "steplr-tui"
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
 
@@ -67,12 +68,14 @@ class SteplrApp(App[int]):
         resume: Path | None = None,
         attach: Path | None = None,
         notes: tuple[str, ...] = (),
+        sweep: Path | None = None,
     ) -> None:
         super().__init__()
         self.config = config or TrainConfig()
         self.runs_dir = runs_dir
         self.resume = resume
         self.attach = attach
+        self.sweep = sweep  # a sweep folder: its view opens at once
         self.start_at_launch = start
         self.train_fn = train_fn
         self.warm_up = warm_up
@@ -92,6 +95,7 @@ class SteplrApp(App[int]):
             runs_dir=self.runs_dir,
             resume=self.resume,
             attach=self.attach,
+            sweep=self.sweep,
             notes=self.notes,
         )
 

@@ -44,7 +44,9 @@ def region_points(snapshot: SweepSnapshot, x: Axis, y: Axis) -> list[Point]:
         vx, vy = _value(row, snapshot, x), _value(row, snapshot, y)
         if vx is None or vy is None:
             continue
-        acc = row.value if row.state == "COMPLETE" else (row.best if row.state == "PRUNED" else None)
+        acc = (
+            row.value if row.state == "COMPLETE" else (row.best if row.state == "PRUNED" else None)
+        )
         state = "RUNNING" if shown_status(snapshot, row) == "RUNNING" else row.state
         out.append(Point(row.number, vx, vy, acc, state))
     return out
@@ -94,11 +96,11 @@ def header_text(snapshot: SweepSnapshot) -> str:
     done = sum(1 for r in rows if r.counted)
     pruned = sum(1 for r in rows if r.state == "PRUNED")
     running = sum(1 for r in rows if shown_status(snapshot, r) == "RUNNING")
-    parts = [
-        spec.name,
-        snapshot.state.status.value,
-        f"{done} of {spec.trials_planned} trials",
-    ]
+    planned = spec.trials_planned
+    count = (
+        f"{done} of {planned} trials" if done <= planned else f"{done} trials ({planned} planned)"
+    )
+    parts = [spec.name, snapshot.state.status.value, count]
     if pruned:
         parts.append(f"{pruned} pruned")
     if running:
@@ -115,3 +117,17 @@ def header_text(snapshot: SweepSnapshot) -> str:
     if snapshot.error:
         parts.append(f"⚠ {snapshot.error}")
     return " · ".join(parts)
+
+
+def accuracy_subtitle(snapshot: SweepSnapshot) -> str:
+    best = best_number(snapshot.rows)
+    if best is None:
+        return "after each epoch, as each trial reports it"
+    row = next(r for r in snapshot.rows if r.number == best)
+    return f"best {row.value:.2f}% (trial {best}) · {len(snapshot.rows)} trials"
+
+
+def loss_subtitle(snapshot: SweepSnapshot) -> str:
+    """'12 trials on this box' (the others' losses stay on their boxes)."""
+    local = sum(1 for c in snapshot.curves.values() if c.losses)
+    return f"{local} trial{'s' if local != 1 else ''} on this box"

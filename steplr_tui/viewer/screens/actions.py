@@ -29,6 +29,7 @@ KEYS = [
     Binding("ctrl+n", "detach", "Detach", priority=True),
     Binding("ctrl+s", "stop", "Stop", priority=True),
     Binding("ctrl+o", "runs", "Runs", priority=True),
+    Binding("ctrl+g", "sweeps", "Sweep", priority=True),
     Binding("f1", "help", "Help", priority=True),
     Binding("question_mark", "help", "Help", show=False),
     Binding("f2", "toggle_x", "X axis", priority=True),
@@ -43,7 +44,9 @@ KEYS = [
 ]
 
 # Left out of the footer below 100 columns, where every key can't fit.
-NARROW_HIDDEN = frozenset({"toggle_x", "toggle_lr_scale", "toggle_loss", "toggle_phases", "pin"})
+NARROW_HIDDEN = frozenset(
+    {"toggle_x", "toggle_lr_scale", "toggle_loss", "toggle_phases", "pin", "sweeps"}
+)
 
 
 class DashboardActions(_Base):
@@ -58,8 +61,11 @@ class DashboardActions(_Base):
             return not view.active
         if action == "next_metric":
             return len(view.metric_names) > 1
-        # Below 100 columns some keys leave the footer (f1 lists them; they still work).
-        return not (action in NARROW_HIDDEN and self.has_class("-narrow"))
+        return True
+
+    def footer_hidden(self) -> frozenset[str]:
+        """Below 100 columns some keys leave the footer (f1 lists them; they still work)."""
+        return NARROW_HIDDEN if self.has_class("-narrow") else frozenset()
 
     def action_stop(self) -> None:
         if not self.view.active or self.controller is None:

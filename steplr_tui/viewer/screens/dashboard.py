@@ -15,7 +15,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from steplr_tui.runfolder import (
     LIVE_FIELDS,
@@ -35,7 +35,9 @@ from steplr_tui.viewer.run_view import RunView
 from steplr_tui.viewer.screens.actions import KEYS, DashboardActions
 from steplr_tui.viewer.screens.cadence import TICK_S, Cadence
 from steplr_tui.viewer.screens.layout import size_classes, too_small_text
+from steplr_tui.viewer.screens.sweep_actions import SweepActions
 from steplr_tui.viewer.sources import SourceEvents
+from steplr_tui.viewer.widgets.footer import FittedFooter
 from steplr_tui.viewer.widgets.params import ParamPanel
 from steplr_tui.viewer.widgets.phases import PhaseTable
 from steplr_tui.viewer.widgets.plot_stack import PlotStack
@@ -48,7 +50,7 @@ __all__ = ["DashboardScreen", "TrainFn", "real_train"]
 PLAN_FIELDS = ("lr", "step_size", "gamma", "epochs")
 
 
-class DashboardScreen(DashboardActions, Screen):
+class DashboardScreen(DashboardActions, SweepActions, Screen):
     """Set parameters, preview the schedule, run or attach, watch and steer."""
 
     BINDINGS = KEYS
@@ -64,13 +66,15 @@ class DashboardScreen(DashboardActions, Screen):
         resume: Path | None = None,
         attach: Path | None = None,
         notes: tuple[str, ...] = (),
+        sweep: Path | None = None,
     ) -> None:
         super().__init__()
         self.config = config
         self.runs_dir = runs_dir
         self.train_fn = train_fn
         what = "resume" if resume else "attach" if attach else "start" if start else None
-        self.at_launch = (what, resume or attach)
+        what = "sweep" if sweep else what
+        self.at_launch = (what, sweep or resume or attach)
         self.warm_up = warm_up
         self.cursor_blink = cursor_blink
         self.notes = notes
@@ -100,7 +104,7 @@ class DashboardScreen(DashboardActions, Screen):
         yield Static("", id="notice")
         device = "device auto" if self.config.device == "auto" else self.config.device
         yield StatusLine(device, id="status")
-        yield Footer(compact=True, show_command_palette=False)
+        yield FittedFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.controller = RunController(self.post_message, self.run_worker, self.train_fn)
@@ -111,12 +115,11 @@ class DashboardScreen(DashboardActions, Screen):
         self.redraw()
         self.set_interval(TICK_S, self._tick)
         what, path = self.at_launch
-        if what == "resume":
-            self.call_after_refresh(self.resume_run, path)
-        elif what == "attach":
+        if what == "attach":
             self.attach_run(path)  # its history is read while the first frame is drawn
-        elif what == "start":
-            self.call_after_refresh(self.action_start)
+        elif what is not None:
+            act = {"resume": self.resume_run, "sweep": self.open_sweep_folder}
+            self.call_after_refresh(*((act[what], path) if what in act else (self.action_start,)))
         if self.warm_up and what != "attach":
             # torch, imported ahead for a run started here; a viewer of a run elsewhere
             # needs none (it took a second of CPU and 800 MB while following a run).

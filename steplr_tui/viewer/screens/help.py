@@ -36,11 +36,23 @@ RUNS_KEYS = (
 )
 
 
+SWEEP_KEYS = (
+    ("enter", "attach the dashboard to the trial: watch and steer it"),
+    ("x", "stop the trial (the sweep counts it as pruned)"),
+    ("s", "sort by trial, best accuracy, last accuracy, status, time"),
+    ("a", "the region plot's next pair of parameters"),
+    ("p", "below 120 columns: the next pane"),
+    ("n", "a new sweep (the dashboard's fields are its fixed parameters)"),
+    ("escape", "back to the dashboard"),
+)
+
+
 HELP_TEXT = {
     "start": "start a run here, in this app (a fresh run each time)",
     "detach": "start the fields as a detached run, which outlives the terminal",
     "stop": "stop the run at its next batch (STOPPED, checkpoint kept)",
     "runs": "the recorded runs: compare, overlay, resume, attach",
+    "sweeps": "the newest sweep (trials, curves, the good region), or a new one",
     "help": "this help",
     "toggle_x": "x axis in epochs or iterations (batches), on all three panes",
     "toggle_lr_scale": "LR pane: log or linear scale",
@@ -84,6 +96,9 @@ class HelpScreen(ModalScreen[None]):
             "",
             "[b]In the runs table (ctrl+o)[/b]",
             *(f"  [b]{key:<8}[/b] {text}" for key, text in RUNS_KEYS),
+            "",
+            "[b]In the sweep view (ctrl+g)[/b]",
+            *(f"  [b]{key:<8}[/b] {text}" for key, text in SWEEP_KEYS),
             "",
             STEERING,
         ]

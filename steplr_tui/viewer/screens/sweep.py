@@ -35,7 +35,13 @@ from steplr_tui.study.table import COLUMNS, SORTS, sort_rows
 from steplr_tui.viewer import sweep_view as view
 from steplr_tui.viewer.sweep_source import SweepSnapshot, SweepSource, SweepUpdate
 from steplr_tui.viewer.widgets.keys import OrderedKeys
-from steplr_tui.viewer.widgets.sweep_plots import CurvesPlot, RegionPlot, curves_title, region_title
+from steplr_tui.viewer.widgets.sweep_plots import (
+    CurvesPlot,
+    RegionPlot,
+    curves_title,
+    region_subtitle,
+    region_title,
+)
 
 PANES = ("acc-curves", "loss-curves", "region")
 WIDE = 120
@@ -66,9 +72,7 @@ class SweepScreen(Screen[SweepChoice | None]):
         Binding("n", "new_sweep", "New sweep"),
     ]
 
-    def __init__(
-        self, folder: Path, spec: SweepSpec, source: SourceFactory = SweepSource
-    ) -> None:
+    def __init__(self, folder: Path, spec: SweepSpec, source: SourceFactory = SweepSource) -> None:
         super().__init__()
         self.folder, self.spec = folder, spec
         self._source_factory = source
@@ -88,13 +92,13 @@ class SweepScreen(Screen[SweepChoice | None]):
             yield CurvesPlot(id="loss-curves")
             yield RegionPlot(id="region")
         yield Static("", id="sweep-hint")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         table = self.query_one(TrialsTable)
         for name in COLUMNS:
             table.add_column(name, key=name or "mark")
-        self.query_one("#acc-curves", CurvesPlot).border_title = curves_title("Test accuracy (%)")
+        self.query_one("#acc-curves", CurvesPlot).border_title = curves_title("Test accuracy")
         self.query_one("#loss-curves", CurvesPlot).border_title = curves_title("Training loss")
         self._layout(self.app.size.width)
         self.source = self._source_factory(self.folder, self.spec, self.post_message)
@@ -154,15 +158,20 @@ class SweepScreen(Screen[SweepChoice | None]):
     def _panes(self, snapshot: SweepSnapshot) -> None:
         best = view.best_number(snapshot.rows)
         span = view.epochs_span(snapshot)
-        self.query_one("#acc-curves", CurvesPlot).show(view.accuracy_curves(snapshot), best, span, True)
-        self.query_one("#loss-curves", CurvesPlot).show(view.loss_curves(snapshot), best, span, False)
+        acc = self.query_one("#acc-curves", CurvesPlot)
+        acc.border_subtitle = view.accuracy_subtitle(snapshot)
+        acc.show(view.accuracy_curves(snapshot), best, span, True)
+        loss = self.query_one("#loss-curves", CurvesPlot)
+        loss.border_subtitle = view.loss_subtitle(snapshot)
+        loss.show(view.loss_curves(snapshot), best, span, False)
         pairs = view.axis_pairs(snapshot)
         region = self.query_one("#region", RegionPlot)
         if not pairs:
             region.border_title = "Accuracy by parameters"
             return
         x, y = pairs[self.axes % len(pairs)]
-        region.border_title = region_title(x, y, len(pairs) > 1)
+        region.border_title = region_title(x, y)
+        region.border_subtitle = region_subtitle(len(pairs) > 1)
         region.show(view.region_points(snapshot, x, y), best, x, y)
 
     def _hint(self) -> None:
@@ -225,7 +234,9 @@ class SweepScreen(Screen[SweepChoice | None]):
         if view.shown_status(self.snapshot, row) != "RUNNING":
             self.notify(f"Trial {row.number} is not running.")
             return
-        request = StopRequest(new_request_id(), sender_name("viewer"), "stopped from the sweep view")
+        request = StopRequest(
+            new_request_id(), sender_name("viewer"), "stopped from the sweep view"
+        )
         try:
             append_line(folder / CONTROL_FILE, encode_request(request))
         except OSError as exc:

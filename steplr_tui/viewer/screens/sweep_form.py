@@ -56,8 +56,11 @@ class NewSweepScreen(ModalScreen[tuple[Path, Any] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="sweep-form"):
-            yield Static("New sweep: lr, step_size and gamma as a value, a list (1,2,3), a "
-                         "range (0.1:0.9) or a log range (1e-4:1e-1:log)", id="form-title")
+            yield Static(
+                "New sweep: lr, step_size and gamma as a value, a list (1,2,3), a "
+                "range (0.1:0.9) or a log range (1e-4:1e-1:log)",
+                id="form-title",
+            )
             with Grid(id="form-grid"):
                 for key, text in self._fields().items():
                     yield Label(key.replace("_", " "), classes="param-label")
@@ -113,7 +116,12 @@ class NewSweepScreen(ModalScreen[tuple[Path, Any] | None]):
         args = ["sweep", "--detach", "--name", self._text("name").strip()]
         for name in DIMENSIONS:
             args += [SPECS[name].flag, self._text(name).strip()]
-        args += ["--trials", self._text("trials").strip(), "--parallel", self._text("parallel").strip()]
+        args += [
+            "--trials",
+            self._text("trials").strip(),
+            "--parallel",
+            self._text("parallel").strip(),
+        ]
         for name in (*FIXED, *MACHINE):
             if name in self.values:
                 args += [SPECS[name].flag, SPECS[name].format(self.values[name])]

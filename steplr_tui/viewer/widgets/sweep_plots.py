@@ -40,10 +40,8 @@ class Curve:
 
 
 def curves_title(what: str) -> str:
-    return (
-        f"{what} {_key(BEST_COLOR, '━ best')} {_key(RUNNING_COLOR, '━ running')} "
-        f"{_key(DONE_COLOR, '━ others')}"
-    )
+    """'Test accuracy ━ best ━ running' (the others are grey)."""
+    return f"{what} {_key(BEST_COLOR, '━ best')} {_key(RUNNING_COLOR, '━ running')}"
 
 
 class CurvesPlot(EpochPane):
@@ -157,6 +155,9 @@ class RegionPlot(EpochPane):
         pad = (hi - lo) * 0.06 or 0.5
         plt.xlim(lo - pad, hi + pad)
         _a, _b, ticks, labels = nice_ticks(lo, hi, max(self.plot_width // 10, 2))
+        if self.x_axis.name == "step_size" and hi - lo <= self.plot_width // 6:
+            ticks = [float(v) for v in range(int(lo), int(hi) + 1)]  # whole steps only
+            labels = [str(int(v)) for v in ticks]
         ticks_labels = [
             (t, lab)
             for t, lab in zip(ticks, _labels(self.x_axis, ticks, labels), strict=True)
@@ -171,10 +172,14 @@ class RegionPlot(EpochPane):
         self.y_axis(y_lo - y_pad, y_hi + y_pad, yticks, _labels(self.y_axis_of, yticks, ylabels))
 
 
-def region_title(x: Axis, y: Axis, others: bool) -> str:
-    more = " [dim](a: other axes)[/]" if others else ""
+def region_title(x: Axis, y: Axis) -> str:
+    return f"Accuracy: {x.name}, {y.name} {_key(BEST_COLOR, '★')}"
+
+
+def region_subtitle(others: bool) -> str:
+    """The markers' key: the four quarters of the finished trials' accuracy."""
+    more = " · a: other axes" if others else ""
     return (
-        f"Accuracy by {x.name} and {y.name} {_key(BEST_COLOR, '★ best')} "
-        f"{_key(BAND_COLORS[-1], '● top')} {_key(BAND_COLORS[0], '● low')} "
-        f"{_key(RUNNING_COLOR, '○ running')}{more}"
+        f"{_key(BAND_COLORS[-1], '● top')} {_key(BAND_COLORS[1], '●')} "
+        f"{_key(BAND_COLORS[0], '● low quarter')} {_key(RUNNING_COLOR, '○ running')}{more}"
     )

@@ -1,0 +1,191 @@
+"""`steplr-tui sweep` for real: trials as detached runs of the built-in trainer on the
+bundled sample, CPU only, tiny epochs. Faults (a trial killed with kill -9, one stopped
+by hand, Ctrl+C on the sweep, then --resume), two workers sharing one SQLite study, and
+bad input, which is one line and never a traceback.
+
+Every launch is bounded in time and killed with all its processes, trials included (they
+carry the launch's mark in their environment: tests/test_ddp.py's Launch).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from steplr_tui.cli import main
+from steplr_tui.runfolder import RunOpened, Status
+from steplr_tui.runfolder.reader import list_runs, read_run
+from steplr_tui.study.engine import load_study, read_trials
+from steplr_tui.study.spec import read_spec, storage_url, sweep_folder, write_spec
+from steplr_tui.study.table import sweep_state
+from tests.test_ddp import Launch, env_for, events_of, wait_for
+from tests.test_sweep_study import spec as make_spec
+
+TRAINER = ["--dataset", "sample", "--no-download", "--device", "cpu", "--pruner", "none"]
+
+
+def sweep_command(runs: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "steplr_tui", "sweep", "--runs-dir", str(runs), *args]
+
+
+def trials(runs: Path, name: str):
+    folder = sweep_folder(runs, name)
+    spec_file = folder / "sweep.json"
+    if not spec_file.is_file() or not (folder / "study.db").is_file():
+        return []
+    try:
+        study, _spec = load_study(name, storage_url(read_spec(folder), folder))
+    except Exception:  # not made yet, or being written
+        return []
+    return read_trials(study)
+
+
+def epochs_of(path: str) -> int:
+    try:
+        return len(read_run(Path(path)).metrics)
+    except Exception:
+        return 0
+
+
+def shell(runs: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "steplr_tui", *args],
+        env=env_for(runs),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_killed_trial_a_stopped_one_ctrl_c_and_resume(tmp_path: Path):
+    runs = tmp_path / "runs"
+    args = [*TRAINER, "--name", "f", "--epochs", "100", "--batch-size", "16"]
+    args += ["--gamma", "0.1:0.9", "--trials", "4", "--parallel", "2"]
+    with Launch(sweep_command(runs, *args), runs) as launch:
+
+        def running_with_epochs(count):
+            rows = [r for r in trials(runs, "f") if r.state == "RUNNING" and r.run_folder]
+            ready = [r for r in rows if epochs_of(r.run_folder) >= 1]
+            return ready if len(ready) >= count else None
+
+        wait_for(lambda: running_with_epochs(2), "two trials with an epoch each", launch=launch)
+        first, second = sorted(running_with_epochs(2), key=lambda r: r.number)[:2]
+        pid = read_run(Path(first.run_folder)).pid
+        os.kill(pid, signal.SIGKILL)
+        wait_for(
+            lambda: any(
+                r.number == first.number and r.status == "INTERRUPTED" for r in trials(runs, "f")
+            ),
+            "the killed trial recorded INTERRUPTED",
+            launch=launch,
+        )
+        stopped = shell(runs, "stop", second.run_folder)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        wait_for(
+            lambda: any(
+                r.number == second.number and r.state == "PRUNED" for r in trials(runs, "f")
+            ),
+            "the trial stopped by hand counted as pruned",
+            launch=launch,
+        )
+        wait_for(lambda: running_with_epochs(2), "two more trials under way", launch=launch)
+        os.kill(launch.proc.pid, signal.SIGINT)
+        code = launch.wait()
+    assert code == 130, launch.err[-2000:]
+    assert "--resume f continues it" in launch.out
+    rows = {r.number: r for r in trials(runs, "f")}
+    killed = read_run(Path(rows[first.number].run_folder))
+    assert killed.status is Status.INTERRUPTED  # in its folder, and in the study
+    assert rows[first.number].state == "FAIL" and not rows[first.number].counted
+    assert rows[second.number].reason.startswith("stopped by shell")
+    waiting = [r for r in rows.values() if r.state == "RUNNING"]
+    assert len(waiting) == 2
+    for r in waiting:
+        info = read_run(Path(r.run_folder))
+        assert info.status is Status.STOPPED and info.has_checkpoint
+    assert sweep_state(sweep_folder(runs, "f")).status is Status.STOPPED
+
+    with Launch(
+        sweep_command(runs, "--resume", "f", "--parallel", "2", "--device", "cpu"), runs
+    ) as again:
+        assert again.wait() == 0, again.err[-2000:]
+    rows = {r.number: r for r in trials(runs, "f")}
+    for r in waiting:  # continued from their checkpoints, in their own folders
+        assert rows[r.number].state == "COMPLETE"
+        opened = [
+            e.first_epoch for _, e in events_of(Path(r.run_folder)) if isinstance(e, RunOpened)
+        ]
+        assert len(opened) == 2 and opened[1] > 1
+        assert len(read_run(Path(r.run_folder)).metrics) == 100
+    assert sum(1 for r in rows.values() if r.counted) == 4
+    assert len(rows) == 5  # the killed trial's place was taken
+    folder = sweep_folder(runs, "f")
+    csv_rows = (folder / "trials.csv").read_text().splitlines()
+    assert len(csv_rows) == 1 + 5 and csv_rows[0].startswith("trial,state,status,lr")
+    best = (folder / "best.py").read_text()
+    assert "torch.optim.lr_scheduler.StepLR(" in best and "best of its trials" in best
+
+
+def test_two_workers_share_one_sqlite_study(tmp_path: Path):
+    runs = tmp_path / "runs"
+    args = [*TRAINER, "--name", "j", "--epochs", "2", "--gamma", "0.1:0.9", "--trials", "6"]
+    with Launch(sweep_command(runs, *args), runs) as one:
+        wait_for(lambda: trials(runs, "j"), "the study's first trial", launch=one)
+        join = sweep_command(runs, "--join", "j", "--device", "cpu")
+        with Launch(join, runs) as two:
+            assert two.wait() == 0, two.err[-2000:]
+        assert one.wait() == 0, one.err[-2000:]
+    rows = trials(runs, "j")
+    assert all(r.state != "RUNNING" for r in rows)
+    assert 6 <= sum(1 for r in rows if r.counted) <= 7  # two workers may ask at once
+    folders = [r.run_folder for r in rows]
+    assert len(set(folders)) == len(folders) == len(list_runs(runs))
+    for r in rows:
+        meta = json.loads((Path(r.run_folder) / "config.json").read_text())
+        assert meta["sweep"]["trial"] == r.number
+    workers = [json.loads(p.read_text()) for p in (sweep_folder(runs, "j") / "workers").iterdir()]
+    assert len({w["pid"] for w in workers}) == 2
+    assert {w["status"] for w in workers} == {"COMPLETED"}
+    assert "joining j" in two.err
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--gamma", "0.1"], 2, "the search space is empty"),
+        (["--gamma", "0:0.5"], 2, "--gamma must be a number in (0, 1] (got '0')"),
+        (["--gamma", "0.1:0.9", "--parallel", "0"], 2, "--parallel must be a whole number"),
+        (["--gamma", "0.1:0.9", "--sampler", "grid"], 2, "--sampler grid needs a list"),
+        (["--gamma", "0.1:0.9", "--name", "no good!"], 2, "sweep name 'no good!'"),
+        (["--gamma", "0.1:0.9", "--script", "nope.py"], 2, "--script nope.py: no such file"),
+        (["--gamma", "0.1:0.9", "--", "--x"], 2, "arguments after -- go to --script"),
+        (["--gamma", "0.1:0.9", "--epochs", "0"], 2, "--epochs must be a whole number from 1"),
+        (["--resume", "nope"], 2, "no sweep 'nope'"),
+        (["--show", "nope"], 2, "no sweep 'nope'"),
+        (
+            ["--gamma", "0.1:0.9", "--storage", "postgresql://nobody@127.0.0.1:1/x"],
+            1,
+            "cannot open the study storage postgresql://nobody@127.0.0.1:1/x",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_that_says_what_to_do(tmp_path, capsys, args, code, message):
+    assert main(["sweep", "--runs-dir", str(tmp_path), *args]) == code
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not list((tmp_path / "sweeps").glob("*/sweep.json"))  # nothing half made
+
+
+def test_a_name_in_use_is_refused_with_how_to_continue_it(tmp_path, capsys):
+    spec = make_spec(name="taken", gamma="0.1:0.9")
+    write_spec(sweep_folder(tmp_path, "taken"), spec)
+    assert (
+        main(["sweep", "--runs-dir", str(tmp_path), "--name", "taken", "--gamma", "0.2:0.9"]) == 2
+    )
+    assert "--resume taken continues it" in capsys.readouterr().err

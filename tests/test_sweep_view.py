@@ -1,0 +1,159 @@
+"""The sweep view (Pilot): one row per trial with the best marked, sorting, attaching the
+dashboard to a trial, stopping one, the panes at each size; and the sweep source
+reading a real study. Snapshots at 80x24 and 120x40 are in tests/test_snapshots.py."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from textual.widgets import DataTable
+
+from steplr_tui.run.record import RunRecord
+from steplr_tui.runfolder import CONTROL_FILE, RunOpened
+from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.viewer import sweep_view as view
+from steplr_tui.viewer.app import SteplrApp
+from steplr_tui.viewer.screens.sweep import SweepScreen
+from steplr_tui.viewer.widgets.sweep_plots import Axis, CurvesPlot, RegionPlot
+from tests.fakes import FixedSweepSource, sweep_snapshot
+from tests.test_app import wait_for
+
+
+def app_on(snapshot, **kwargs) -> tuple[SteplrApp, FixedSweepSource]:
+    app = SteplrApp(TrainConfig(data_dir="/data"), warm_up=False, cursor_blink=False, **kwargs)
+    return app, FixedSweepSource(snapshot)
+
+
+async def open_view(app, pilot, source, snapshot) -> SweepScreen:
+    await pilot.pause()
+    app.screen.open_sweep(snapshot.folder, snapshot.spec, source=source)
+    await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen))
+    screen = app.screen
+    await wait_for(pilot, lambda: screen.snapshot is not None)
+    await pilot.pause()
+    return screen
+
+
+def cells(screen) -> list[list[str]]:
+    table = screen.query_one(DataTable)
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def test_one_row_per_trial_the_best_marked_and_sorted(tmp_path):
+    snapshot = sweep_snapshot(tmp_path)
+    app, source = app_on(snapshot)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_view(app, pilot, source, snapshot)
+        rows = cells(screen)
+        assert len(rows) == 12 and [r[1] for r in rows] == [str(n) for n in range(12)]
+        best = view.best_number(snapshot.rows)
+        assert [r[1] for r in rows if r[0] == "★"] == [str(best)]
+        assert {r[2] for r in rows} == {"COMPLETED", "PRUNED", "RUNNING"}
+        await pilot.press("s")  # by best accuracy
+        ranked = cells(screen)
+        assert ranked[0][0] == "★"
+        bests = [float(r[7]) for r in ranked]
+        assert bests == sorted(bests, reverse=True)
+        head = str(screen.query_one("#sweep-head").render())
+        assert "sweep-demo · RUNNING · 10 of 16 trials · 2 pruned · 2 running" in head
+        assert f"best {snapshot.rows[best].value:.2f}% (trial {best}" in head
+    assert source.closed  # the view let go of its source
+
+
+async def test_enter_attaches_the_dashboard_to_a_trial_and_x_stops_one(tmp_path):
+    record = RunRecord.create(tmp_path / "runs", TrainConfig().as_dict(), {})
+    record.mark_running(pid=os.getpid())
+    record.write(RunOpened(str(record.path), TrainConfig().as_dict(), pid=os.getpid()))
+    record.close()
+    snapshot = sweep_snapshot(tmp_path, local_runs={11: record.path})
+    app, source = app_on(snapshot, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_view(app, pilot, source, snapshot)
+        table = screen.query_one(DataTable)
+        table.move_cursor(row=0)
+        await pilot.press("enter")  # trial 0 trains on another box
+        await pilot.pause()
+        assert app.screen is screen
+        table.move_cursor(row=11)
+        await pilot.press("x")
+        await pilot.pause()
+        (line,) = (record.path / CONTROL_FILE).read_text().splitlines()
+        assert json.loads(line)["type"] == "stop"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is not screen)
+        dashboard = app.screen
+        await wait_for(pilot, lambda: dashboard.view.opened is not None)
+        assert dashboard.view.opened.path == str(record.path)
+
+
+async def test_below_120_columns_the_panes_take_turns(tmp_path):
+    snapshot = sweep_snapshot(tmp_path)
+    app, source = app_on(snapshot)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_view(app, pilot, source, snapshot)
+
+        def shown():
+            return [w.id for w in screen.query("#sweep-plots > *") if w.display]
+
+        assert shown() == ["acc-curves"]
+        await pilot.press("p")
+        assert shown() == ["loss-curves"]
+        await pilot.press("p", "p")
+        assert shown() == ["acc-curves"]
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        assert shown() == ["acc-curves", "loss-curves", "region"]
+
+
+def test_the_panes_data(tmp_path):
+    snapshot = sweep_snapshot(tmp_path)
+    acc = view.accuracy_curves(snapshot)
+    assert len(acc) == 12 and [c.running for c in acc].count(True) == 2
+    assert acc[0].values == tuple(snapshot.rows[0].curve.values())
+    assert len(view.loss_curves(snapshot)) == 12
+    pairs = view.axis_pairs(snapshot)
+    assert pairs == [(Axis("step_size"), Axis("gamma"))]
+    points = view.region_points(snapshot, *pairs[0])
+    assert [(p.x, p.y) for p in points[:2]] == [(1.0, 0.15), (2.0, 0.22)]
+    running = [p for p in points if p.state == "RUNNING"]
+    assert len(running) == 2 and all(p.acc is None for p in running)
+
+
+async def test_each_pane_draws_its_trials(tmp_path):
+    snapshot = sweep_snapshot(tmp_path)
+    app, source = app_on(snapshot)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_view(app, pilot, source, snapshot)
+        for pane in screen.query(CurvesPlot):
+            assert "⣀" in pane.plt.build() or "⠤" in pane.plt.build() or "⠉" in pane.plt.build()
+        region = screen.query_one(RegionPlot).plt.build()
+        assert "★" in region and "○" in region and "●" in region
+
+
+def test_the_source_reads_a_real_study_and_local_folders(tmp_path):
+    from steplr_tui.study.engine import create_study
+    from steplr_tui.study.spec import storage_url, sweep_folder, write_spec
+    from steplr_tui.viewer.sweep_source import SweepSource
+    from tests.test_sweep_study import spec
+
+    s = spec(name="real", gamma="0.1:0.9")
+    folder = sweep_folder(tmp_path, "real")
+    write_spec(folder, s)
+    study = create_study(s, storage_url(s, folder))
+    record = RunRecord.create(tmp_path, TrainConfig().as_dict(), {})
+    (record.path / "metrics.jsonl").write_text(
+        json.dumps({"epoch": 1, "lr": 0.001, "train_loss": 0.5, "test_acc": 88.0}) + "\n"
+    )
+    trial = study.ask()
+    trial.suggest_float("gamma", 0.1, 0.9)
+    trial.set_user_attr("run_folder", str(record.path))
+    trial.report(88.0, 1)
+    snapshot = SweepSource(folder, s, lambda m: None).read()
+    (row,) = snapshot.rows
+    assert row.curve == {1: 88.0} and snapshot.curves[0].losses == (0.5,)
+    assert snapshot.local[0] == "INTERRUPTED"  # no status.json: never marked running
+    broken = SweepSource(folder, s.__class__(**{**s.__dict__, "name": "gone"}), lambda m: None)
+    assert "no study 'gone'" in broken.read().error
+    assert Path(folder).is_dir()
