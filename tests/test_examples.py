@@ -146,3 +146,34 @@ def test_the_cnn_script_runs_on_two_ranks_through_torchrun(mnist_root: Path, tmp
     assert saved["distributed"]["global_batch_size"] == 64
     assert out.count("recording to") == 1  # rank 0 alone records and prints
     assert (tmp_path / "cnn.pt").is_file()
+
+
+def test_the_sweep_example_runs_as_a_sweeps_trials_and_by_hand(mnist_root: Path, tmp_path: Path):
+    """examples/sweep_cnn.py as the README shows it: trials launched by the sweep (which
+    tells the study), then one more by hand (which tells it itself)."""
+    from steplr_tui.study.engine import load_study, read_trials
+    from steplr_tui.study.spec import read_spec, storage_url, sweep_folder
+
+    runs = tmp_path / "runs"
+    sweep = [
+        sys.executable, "-m", "steplr_tui", "sweep", "--runs-dir", str(runs), "--name", "cnn",
+        "--script", str(EXAMPLES / "sweep_cnn.py"), "--lr", "1e-4:1e-2:log",
+        "--gamma", "0.1:0.9", "--step-size", "1,2", "--epochs", "2", "--trials", "2",
+        "--", "--data-dir", str(mnist_root), "--train-limit", "1000",
+    ]  # fmt: skip
+    out, _ = finish(start(sweep, runs))
+    assert "2 trials done" in out and "best: trial" in out
+    by_hand = [sys.executable, str(EXAMPLES / "sweep_cnn.py"), "--sweep", "cnn"]
+    by_hand += ["--data-dir", str(mnist_root), "--train-limit", "1000"]
+    out, _ = finish(start(by_hand, runs))
+    assert "trial 2 of cnn" in out
+    folder = sweep_folder(runs, "cnn")
+    study, _ = load_study("cnn", storage_url(read_spec(folder), folder))
+    rows = read_trials(study)
+    assert [r.number for r in rows] == [0, 1, 2]
+    assert all(r.state in ("COMPLETE", "PRUNED") and r.run_folder for r in rows)
+    for r in rows:
+        info = read_run(Path(r.run_folder))
+        assert info.kind == "script" and info.meta["sweep"]["trial"] == r.number
+        assert info.config["lr"] == r.params["lr"] and info.config["epochs"] == 2
+    assert (folder / "trials" / "0.log").is_file()
