@@ -118,6 +118,24 @@ async def attached() -> None:
     record.close()
 
 
+async def sweep() -> None:
+    """The sweep view of a 16-trial sweep over step_size and gamma, 14 done, 2 running."""
+    from steplr_tui.viewer.screens.sweep import SweepScreen
+    from tests.fakes import FixedSweepSource, sweep_snapshot
+
+    snapshot = sweep_snapshot(Path("/tmp/steplr-tui-screenshot-sweep"), trials=16, running=2)
+    app = scripted()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        app.screen.open_sweep(snapshot.folder, snapshot.spec, FixedSweepSource(snapshot))
+        while not (isinstance(app.screen, SweepScreen) and app.screen.snapshot):
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)
+        path = OUT / "sweep.svg"
+        path.write_text(app.export_screenshot(title="steplr-tui sweep"))
+        print(f"wrote {path.relative_to(ROOT)}")
+
+
 async def main(real: bool) -> None:
     OUT.mkdir(exist_ok=True)
     await shoot("startup", scripted(), (120, 40))
@@ -139,6 +157,7 @@ async def main(real: bool) -> None:
     )
     await steering()
     await attached()
+    await sweep()
     if real:
         app = SteplrApp(TrainConfig(dataset="mnist"), warm_up=False, cursor_blink=False)
         await shoot(

@@ -8,6 +8,7 @@ panes are, with the same axes and colours.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from steplr_tui.viewer.series import line_points
 from steplr_tui.viewer.widgets.plots import (
     ACC_COLOR,
     ACTUAL_COLOR,
+    BAND_COLOR,
     PENDING_COLOR,
     PLAN_COLOR,
     EpochPane,
@@ -26,6 +28,7 @@ from steplr_tui.viewer.widgets.plots import (
 BEST_COLOR = ACTUAL_COLOR  # amber: the one to look at
 RUNNING_COLOR = PENDING_COLOR  # sky blue, as the dashboard's pending future
 DONE_COLOR = PLAN_COLOR  # grey: the others
+MAX_LINES = 16  # past this many finished trials, their curves are drawn as one band
 # Accuracy bands of the scatter, worst to best.
 BAND_COLORS = ((95, 95, 135), (70, 130, 180), (0, 175, 135), ACC_COLOR)
 
@@ -45,7 +48,8 @@ def curves_title(what: str) -> str:
 
 
 class CurvesPlot(EpochPane):
-    """Every trial's curve per epoch; the best one drawn last, in its own colour."""
+    """Every trial's curve per epoch: the finished ones grey (past MAX_LINES of them, their
+    band and median), the running ones blue, the best amber, drawn last."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -59,24 +63,19 @@ class CurvesPlot(EpochPane):
 
     def draw(self) -> None:
         self.epoch_axis(self.span)
-        ordered = sorted(self.curves, key=lambda c: (c.number == self.best, c.running))
         values: list[float] = []
-        for curve in ordered:
-            points = [(e, v) for e, v in enumerate(curve.values, start=1) if math.isfinite(v)]
-            if not points:
-                continue
-            xs, ys = line_points(
-                [float(e) for e, _ in points], [v for _, v in points], self.plot_width
-            )
-            color = (
-                BEST_COLOR
-                if curve.number == self.best
-                else RUNNING_COLOR
-                if curve.running
-                else DONE_COLOR
-            )
-            self.plt.plot(xs, ys, marker="braille", color=color)
-            values += ys
+        others = [c for c in self.curves if c.number != self.best and not c.running]
+        if len(others) > MAX_LINES:
+            values += self._envelope(others)  # a hundred grey lines read as one band
+        else:
+            for curve in others:
+                values += self._line(curve.values, DONE_COLOR)
+        for curve in self.curves:
+            if curve.running and curve.number != self.best:
+                values += self._line(curve.values, RUNNING_COLOR)
+        for curve in self.curves:
+            if curve.number == self.best:
+                values += self._line(curve.values, BEST_COLOR)  # drawn last: on top
         if not values:
             if self.percent:
                 self.y_axis(0.0, 100.0, [0.0, 50.0, 100.0], ["0", "50", "100"])
@@ -85,6 +84,33 @@ class CurvesPlot(EpochPane):
             return
         bounds = (0.0, 100.0) if self.percent else (None, None)
         self.value_axis(values, floor=bounds[0], ceiling=bounds[1])
+
+    def _line(self, values: Sequence[float], color: tuple[int, int, int]) -> list[float]:
+        points = [(e, v) for e, v in enumerate(values, start=1) if math.isfinite(v)]
+        if not points:
+            return []
+        xs, ys = line_points([float(e) for e, _ in points], [v for _, v in points], self.plot_width)
+        self.plt.plot(xs, ys, marker="braille", color=color)
+        return ys
+
+    def _envelope(self, curves: Sequence[Curve]) -> list[float]:
+        """The others' lowest and highest value at each epoch, as a band, and their median."""
+        span = max(len(c.values) for c in curves)
+        lows, highs, mids, xs = [], [], [], []
+        for e in range(span):
+            at = [c.values[e] for c in curves if e < len(c.values) and math.isfinite(c.values[e])]
+            if at:
+                xs.append(float(e + 1))
+                lows.append(min(at))
+                highs.append(max(at))
+                mids.append(statistics.median(at))
+        if not xs:
+            return []
+        band_x = [x for x in xs for _ in (0, 1)]
+        band_y = [v for lo, hi in zip(lows, highs, strict=True) for v in (lo, hi)]
+        self.plt.plot(band_x, band_y, marker="braille", color=BAND_COLOR)
+        self.plt.plot(xs, mids, marker="braille", color=DONE_COLOR)
+        return band_y
 
 
 @dataclass(frozen=True)
