@@ -390,8 +390,8 @@ def list_main(runs_dir: Path) -> int:
 
 
 def show_main(runs_dir: Path, name: str) -> int:
-    from steplr_tui.cli.sweeper import best_snippet, best_trial, write_reports
     from steplr_tui.study.engine import StudyError, read_trials
+    from steplr_tui.study.report import best_snippet, best_trial, write_reports
     from steplr_tui.study.table import COLUMNS, best_number, sort_rows, sweep_state, trial_cells
 
     try:

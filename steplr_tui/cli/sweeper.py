@@ -20,13 +20,10 @@ one box or many, can share one study (`--join`).
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -34,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from steplr_tui.run.launch import launch
+from steplr_tui.run.launch import launch, spawn
 from steplr_tui.run.record import RecordError, RunRecord
 from steplr_tui.runfolder import (
     CONTROL_FILE,
@@ -45,8 +42,6 @@ from steplr_tui.runfolder import (
     new_request_id,
     sender_name,
 )
-from steplr_tui.runfolder.export import pytorch_snippet
-from steplr_tui.runfolder.files import write_atomic
 from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.reader import RunNotFound, process_alive, read_run, read_status
 from steplr_tui.study.engine import (
@@ -58,27 +53,13 @@ from steplr_tui.study.engine import (
     suggest,
     tell,
 )
-from steplr_tui.study.spec import BEST_FILE, SWEEP_LOG, TRIALS_CSV, SweepSpec
-from steplr_tui.study.table import worker_file
+from steplr_tui.study.report import best_params, best_snippet, best_trial, write_reports
+from steplr_tui.study.spec import SWEEP_LOG, SweepSpec
+from steplr_tui.study.table import mark_worker
 
 POLL_S = 0.25
 STOP_WAIT_S = 30.0  # for every trial to stop, after Ctrl+C
 FAILS_IN_A_ROW = 3  # trials failing before their first epoch: the sweep stops
-CSV_COLUMNS = (
-    "trial",
-    "state",
-    "status",
-    "lr",
-    "step_size",
-    "gamma",
-    "epochs",
-    "best",
-    "last",
-    "seconds",
-    "run",
-    "host",
-    "reason",
-)
 
 
 @dataclass
@@ -249,20 +230,10 @@ class Sweeper:
             TRIAL_ENV: json.dumps(link.as_dict()),
             "STEPLR_TUI_RUNS": str(self.runs_dir),
         }
-        with open(log, "ab") as fh:
-            proc = subprocess.Popen(
-                [sys.executable, *self.spec.script],
-                stdin=subprocess.DEVNULL,
-                stdout=fh,
-                stderr=fh,
-                start_new_session=True,
-                close_fds=True,
-                env=env,
-            )
-        threading.Thread(target=proc.wait, name="steplr-reap", daemon=True).start()
-        self.running[number] = Running(number, proc.pid, None, log=log)
+        pid = spawn([sys.executable, *self.spec.script], log, env, reap=True)
+        self.running[number] = Running(number, pid, None, log=log)
         script = Path(self.spec.script[0]).name
-        self.say(f"trial {number} started: {_params(params)} · {script} (pid {proc.pid})")
+        self.say(f"trial {number} started: {_params(params)} · {script} (pid {pid})")
 
     def _resume_trial(self, number: int, path: Path) -> None:
         try:
@@ -486,83 +457,8 @@ def _recorded_config(info: Any, base: TrainConfig) -> TrainConfig:
     return config_from_record(info, base)
 
 
-def best_trial(rows: list[TrialRow]) -> TrialRow | None:
-    done = [r for r in rows if r.state == "COMPLETE" and r.value is not None]
-    return max(done, key=lambda r: r.value) if done else None  # type: ignore[arg-type,return-value]
-
-
-def best_params(spec: SweepSpec, row: TrialRow) -> dict[str, Any]:
-    return {**spec.space.fixed, **row.params}
-
-
-def best_snippet(spec: SweepSpec, row: TrialRow) -> str:
-    """The PyTorch snippet today's export writes, for the best trial's schedule."""
-    config = {**spec.fixed, **best_params(spec, row)}
-    if spec.script:
-        config["kind"] = "script"
-    head = (
-        f"# steplr-tui sweep {spec.name}: best of its trials, trial {row.number} "
-        f"({spec.objective} {row.value:.2f})\n"
-    )
-    return head + pytorch_snippet(config, {})
-
-
-def trials_csv(spec: SweepSpec, rows: list[TrialRow]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for r in sorted(rows, key=lambda r: r.number):
-        params = best_params(spec, r)
-        writer.writerow(
-            [
-                r.number,
-                r.state,
-                r.status,
-                *(params.get(k, "") for k in ("lr", "step_size", "gamma")),
-                r.epochs,
-                _cell(r.best),
-                _cell(r.last),
-                _cell(r.seconds),
-                r.run_folder,
-                r.host,
-                r.reason,
-            ]
-        )
-    return out.getvalue()
-
-
-def _cell(value: float | None) -> str:
-    return "" if value is None else repr(round(value, 6))
-
-
-def write_reports(folder: Path, spec: SweepSpec, rows: list[TrialRow]) -> None:
-    with contextlib.suppress(OSError):
-        write_atomic(folder / TRIALS_CSV, trials_csv(spec, rows).encode())
-        best = best_trial(rows)
-        if best is not None:
-            write_atomic(folder / BEST_FILE, best_snippet(spec, best).encode())
-
-
-def mark_worker(folder: Path, pid: int, status: Status, reason: str = "") -> None:
-    body: dict[str, Any] = {"status": status.value, "reason": reason, "pid": pid}
-    body["host"] = socket.gethostname()
-    body["started" if status is Status.RUNNING else "finished"] = time.time()
-    path = worker_file(folder, pid)
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, (json.dumps(body) + "\n").encode())
-
-
 def detach_worker(argv: list[str], folder: Path) -> int:
     """Start a worker of this sweep in a background process of its own; its pid."""
-    with open(folder / SWEEP_LOG, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "steplr_tui", "sweep", *argv],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-            close_fds=True,
-        )
-    mark_worker(folder, proc.pid, Status.RUNNING)  # until it says so itself
-    return proc.pid
+    pid = spawn([sys.executable, "-m", "steplr_tui", "sweep", *argv], folder / SWEEP_LOG)
+    mark_worker(folder, pid, Status.RUNNING)  # until it says so itself
+    return pid

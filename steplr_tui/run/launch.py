@@ -36,6 +36,27 @@ class Launched:
         return self.path.name
 
 
+def spawn(
+    command: list[str], log: Path, env: dict[str, str] | None = None, reap: bool = False
+) -> int:
+    """Start `command` in a session of its own with no terminal (stdin from /dev/null, its
+    output appended to `log`), so it outlives this process and its terminal; its pid.
+    `reap` waits for it in a daemon thread, so a long-lived parent leaves no zombie."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            close_fds=True,
+            env=env,
+        )
+    if reap:
+        threading.Thread(target=proc.wait, name="steplr-reap", daemon=True).start()
+    return proc.pid
+
+
 def run_command(
     path: Path, base: TrainConfig, *, resume: bool, control_offset: int, nproc: int = 1
 ) -> list[str]:
@@ -97,20 +118,9 @@ def launch(
     env = {**os.environ, **(env or {})}
     if nproc > 1:
         env.setdefault("OMP_NUM_THREADS", "1")  # ranks sharing cores must not spin
-    with open(record.path / OUTPUT_FILE, "ab") as log:
-        proc = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-            close_fds=True,
-            env=env,
-        )
+    pid = spawn(command, record.path / OUTPUT_FILE, env, reap)
     # The run process writes the same status as it starts; this one covers the second
     # before it does, so a viewer that attaches at once sees a live run.
     extra = {"previous": previous} if previous else {}
-    record.mark_running(pid=proc.pid, control_offset=offset, **extra)
-    if reap:
-        threading.Thread(target=proc.wait, name="steplr-reap", daemon=True).start()
-    return Launched(record.path, proc.pid)
+    record.mark_running(pid=pid, control_offset=offset, **extra)
+    return Launched(record.path, pid)

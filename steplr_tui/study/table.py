@@ -6,13 +6,16 @@ Textual.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from steplr_tui.runfolder import Status
+from steplr_tui.runfolder.files import write_atomic
 from steplr_tui.runfolder.reader import process_alive
 from steplr_tui.runfolder.schedule import format_lr
 from steplr_tui.runfolder.text import format_duration
@@ -117,3 +120,13 @@ def sweep_state(folder: Path) -> SweepState:
     if workers:
         return SweepState(Status.INTERRUPTED, "its worker died without a final status", workers)
     return SweepState(Status.STOPPED, "no worker has run it on this box", workers)
+
+
+def mark_worker(folder: Path, pid: int, status: Status, reason: str = "") -> None:
+    body: dict[str, Any] = {"status": status.value, "reason": reason, "pid": pid}
+    body["host"] = socket.gethostname()
+    body["started" if status is Status.RUNNING else "finished"] = time.time()
+    path = worker_file(folder, pid)
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, (json.dumps(body) + "\n").encode())

@@ -27,6 +27,7 @@ from steplr_tui.runfolder.runs_table import (
 )
 from steplr_tui.viewer.compare import MAX_OVERLAYS
 from steplr_tui.viewer.widgets.keys import OrderedKeys
+from steplr_tui.viewer.widgets.rows import update_rows
 
 MARK = "◆"
 REFRESH_S = 1.0
@@ -98,16 +99,8 @@ class RunsScreen(ModalScreen[RunsChoice | None]):
             self._show(ordered)
             return
         self.runs = ordered
-        table = self.query_one(DataTable)
-        for run in ordered:
-            key, row = str(run.path), self._row(run)
-            old = self._shown.get(key)
-            if old == row:
-                continue
-            for column, (before, after) in enumerate(zip(old or (), row, strict=False)):
-                if before != after:
-                    table.update_cell(key, table.ordered_columns[column].key, after)
-            self._shown[key] = row
+        rows = {str(run.path): self._row(run) for run in ordered}
+        update_rows(self.query_one(DataTable), self._shown, rows)
 
     def _show(self, runs: list[RunInfo], keep_cursor: str | None = None) -> None:
         table = self.query_one(DataTable)

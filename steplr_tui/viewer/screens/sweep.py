@@ -35,6 +35,7 @@ from steplr_tui.study.table import COLUMNS, SORTS, sort_rows
 from steplr_tui.viewer import sweep_view as view
 from steplr_tui.viewer.sweep_source import SweepSnapshot, SweepSource, SweepUpdate
 from steplr_tui.viewer.widgets.keys import OrderedKeys
+from steplr_tui.viewer.widgets.rows import update_rows
 from steplr_tui.viewer.widgets.sweep_plots import (
     CurvesPlot,
     RegionPlot,
@@ -81,7 +82,7 @@ class SweepScreen(Screen[SweepChoice | None]):
         self.sort_key = SORTS[0]
         self.axes = 0
         self.pane = 0
-        self._shown: dict[int, tuple[str, ...]] = {}
+        self._shown: dict[str, tuple[str, ...]] = {}
         self._order: list[int] = []
 
     def compose(self) -> ComposeResult:
@@ -135,25 +136,20 @@ class SweepScreen(Screen[SweepChoice | None]):
     def _table(self, snapshot: SweepSnapshot) -> None:
         table = self.query_one(TrialsTable)
         rows = sort_rows(snapshot.rows, self.sort_key)
-        cells = dict(zip((r.number for r in rows), view.rows_cells(snapshot, rows), strict=True))
+        cells = dict(
+            zip((str(r.number) for r in rows), view.rows_cells(snapshot, rows), strict=True)
+        )
         order = [r.number for r in rows]
-        if order != self._order:
+        if order != self._order:  # new trials, or another order: the rows anew
             keep = self._selected_number()
             table.clear()
-            for number in order:
-                table.add_row(*cells[number], key=str(number))
+            for key, row in cells.items():
+                table.add_row(*row, key=key)
             self._order, self._shown = order, dict(cells)
             if keep in order:
                 table.move_cursor(row=order.index(keep))
             return
-        for number, row in cells.items():
-            old = self._shown.get(number)
-            if old == row:
-                continue
-            for column, (before, after) in enumerate(zip(old or (), row, strict=False)):
-                if before != after:
-                    table.update_cell(str(number), table.ordered_columns[column].key, after)
-            self._shown[number] = row
+        update_rows(table, self._shown, cells)
 
     def _panes(self, snapshot: SweepSnapshot) -> None:
         best = view.best_number(snapshot.rows)

@@ -1,0 +1,78 @@
+"""What a sweep leaves when it ends: its best trial, that trial's PyTorch snippet (the one
+`export` writes), and `trials.csv`. Plain Python, no Optuna (the rows come from
+`engine.read_trials`)."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from steplr_tui.runfolder.export import pytorch_snippet
+from steplr_tui.runfolder.files import write_atomic
+from steplr_tui.study.engine import TrialRow
+from steplr_tui.study.spec import BEST_FILE, TRIALS_CSV, SweepSpec
+
+CSV_COLUMNS = (
+    "trial", "state", "status", "lr", "step_size", "gamma", "epochs", "best", "last",
+    "seconds", "run", "host", "reason",
+)  # fmt: skip
+
+
+def best_trial(rows: list[TrialRow]) -> TrialRow | None:
+    done = [r for r in rows if r.state == "COMPLETE" and r.value is not None]
+    return max(done, key=lambda r: r.value) if done else None  # type: ignore[arg-type,return-value]
+
+
+def best_params(spec: SweepSpec, row: TrialRow) -> dict[str, Any]:
+    return {**spec.space.fixed, **row.params}
+
+
+def best_snippet(spec: SweepSpec, row: TrialRow) -> str:
+    """The PyTorch snippet today's export writes, for the best trial's schedule."""
+    config = {**spec.fixed, **best_params(spec, row)}
+    if spec.script:
+        config["kind"] = "script"
+    head = (
+        f"# steplr-tui sweep {spec.name}: best of its trials, trial {row.number} "
+        f"({spec.objective} {row.value:.2f})\n"
+    )
+    return head + pytorch_snippet(config, {})
+
+
+def trials_csv(spec: SweepSpec, rows: list[TrialRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in sorted(rows, key=lambda r: r.number):
+        params = best_params(spec, r)
+        writer.writerow(
+            [
+                r.number,
+                r.state,
+                r.status,
+                *(params.get(k, "") for k in ("lr", "step_size", "gamma")),
+                r.epochs,
+                _cell(r.best),
+                _cell(r.last),
+                _cell(r.seconds),
+                r.run_folder,
+                r.host,
+                r.reason,
+            ]
+        )
+    return out.getvalue()
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else repr(round(value, 6))
+
+
+def write_reports(folder: Path, spec: SweepSpec, rows: list[TrialRow]) -> None:
+    with contextlib.suppress(OSError):
+        write_atomic(folder / TRIALS_CSV, trials_csv(spec, rows).encode())
+        best = best_trial(rows)
+        if best is not None:
+            write_atomic(folder / BEST_FILE, best_snippet(spec, best).encode())
