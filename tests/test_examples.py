@@ -161,8 +161,9 @@ def test_the_sweep_example_runs_as_a_sweeps_trials_and_by_hand(mnist_root: Path,
         "--gamma", "0.1:0.9", "--step-size", "1,2", "--epochs", "2", "--trials", "2",
         "--", "--data-dir", str(mnist_root), "--train-limit", "1000",
     ]  # fmt: skip
-    out, _ = finish(start(sweep, runs))
-    assert "2 trials done" in out and "best: trial" in out
+    out, err = finish(start(sweep, runs))
+    assert "2 trials done" in err and "best: trial" in err
+    assert out.startswith("# steplr-tui sweep cnn: best of its trials")  # the snippet alone
     by_hand = [sys.executable, str(EXAMPLES / "sweep_cnn.py"), "--sweep", "cnn"]
     by_hand += ["--data-dir", str(mnist_root), "--train-limit", "1000"]
     out, _ = finish(start(by_hand, runs))

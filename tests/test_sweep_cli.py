@@ -23,7 +23,7 @@ from steplr_tui.runfolder import RunOpened, Status
 from steplr_tui.runfolder.reader import list_runs, read_run
 from steplr_tui.study.engine import load_study, read_trials
 from steplr_tui.study.spec import read_spec, storage_url, sweep_folder, write_spec
-from steplr_tui.study.table import sweep_state
+from steplr_tui.study.table import status_of, sweep_state
 from tests.test_ddp import Launch, env_for, events_of, wait_for
 from tests.test_sweep_study import spec as make_spec
 
@@ -98,12 +98,13 @@ def test_a_killed_trial_a_stopped_one_ctrl_c_and_resume(tmp_path: Path):
         os.kill(launch.proc.pid, signal.SIGINT)
         code = launch.wait()
     assert code == 130, launch.err[-2000:]
-    assert "--resume f continues it" in launch.out
+    assert "--resume f continues it" in launch.err  # what happens goes to stderr
     rows = {r.number: r for r in trials(runs, "f")}
     killed = read_run(Path(rows[first.number].run_folder))
     assert killed.status is Status.INTERRUPTED  # in its folder, and in the study
     assert rows[first.number].state == "FAIL" and not rows[first.number].counted
     assert rows[second.number].reason.startswith("stopped by shell")
+    assert status_of(rows[second.number]) == "STOPPED"  # by hand: the table says so
     waiting = [r for r in rows.values() if r.state == "RUNNING"]
     assert len(waiting) == 2
     for r in waiting:
@@ -170,6 +171,13 @@ def test_two_workers_share_one_sqlite_study(tmp_path: Path):
         (["--gamma", "0.1:0.9", "--epochs", "0"], 2, "--epochs must be a whole number from 1"),
         (["--resume", "nope"], 2, "no sweep 'nope'"),
         (["--show", "nope"], 2, "no sweep 'nope'"),
+        (["--gamma", "0.1:0.9", "--script", "."], 2, "--script . is a folder"),
+        (["--list", "--show", "x"], 2, "give one of --list, --show at a time"),
+        (
+            ["--gamma", "0.1:0.9", "--storage", "journal:/no/such/folder/j.log"],
+            1,
+            "the folder /no/such/folder does not exist",
+        ),
         (
             ["--gamma", "0.1:0.9", "--storage", "postgresql://nobody@127.0.0.1:1/x"],
             1,
@@ -191,3 +199,53 @@ def test_a_name_in_use_is_refused_with_how_to_continue_it(tmp_path, capsys):
         main(["sweep", "--runs-dir", str(tmp_path), "--name", "taken", "--gamma", "0.2:0.9"]) == 2
     )
     assert "--resume taken continues it" in capsys.readouterr().err
+
+
+def test_joining_or_resuming_takes_the_sweep_as_it_was_made(tmp_path, capsys):
+    from steplr_tui.study.engine import create_study
+
+    spec = make_spec(name="made", gamma="0.1:0.9", trials=1)
+    folder = sweep_folder(tmp_path, "made")
+    write_spec(folder, spec)
+    study = create_study(spec, storage_url(spec, folder))
+    args = ["sweep", "--runs-dir", str(tmp_path)]
+    assert main([*args, "--join", "made", "--gamma", "0.5", "--epochs", "9"]) == 2
+    assert (
+        "--join works on a sweep as it was made: drop --gamma, --epochs" in capsys.readouterr().err
+    )
+    trial = study.ask()
+    trial.suggest_float("gamma", 0.1, 0.9)
+    study.tell(trial, 91.0)
+    for mode in ("--join", "--resume"):  # the start of its name will do
+        assert main([*args, mode, "ma"]) == 0
+    out = capsys.readouterr()
+    assert out.out.count("sweep made is complete (1 of 1 trials)") == 2
+    assert main([*args, "--show"]) == 0  # no NAME: the newest
+    assert "(made: " in capsys.readouterr().out
+
+
+def test_a_failing_script_says_how_it_ended(tmp_path: Path):
+    runs = tmp_path / "runs"
+    script = tmp_path / "bad.py"
+    script.write_text('raise SystemExit("boom: no data here")\n')
+    args = ["--script", str(script), "--gamma", "0.1:0.9", "--trials", "5", "--name", "bad"]
+    with Launch(sweep_command(runs, *args), runs) as launch:
+        assert launch.wait() == 1
+    failed = [line for line in launch.err.splitlines() if "FAILED:" in line]
+    assert len(failed) == 3  # three in a row stop the sweep
+    assert all("exited with status 1" in line and "boom: no data here" in line for line in failed)
+    assert "3 trials in a row failed before their first epoch; the last one:" in launch.err
+    assert sweep_state(sweep_folder(runs, "bad")).status is Status.FAILED
+
+
+def test_a_step_size_that_never_drops_the_lr_is_pointed_out(tmp_path, capsys):
+    from steplr_tui.study.space import parse_dimension, step_notes
+
+    assert step_notes(parse_dimension("step_size", "3,4"), 2) == [
+        "note: with 2 epochs, no step_size here (3,4) ever drops the lr, so gamma has no "
+        "effect: give step_sizes below the epochs"
+    ]
+    assert step_notes(parse_dimension("step_size", "1,2,3"), 3) == [
+        "note: step_size 3 never drops the lr within 3 epochs"
+    ]
+    assert step_notes(parse_dimension("step_size", "1:2"), 5) == []

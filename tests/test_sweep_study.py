@@ -219,6 +219,18 @@ def test_rows_sort_best_first_with_the_unfinished_last(tmp_path):
         run_trial(study, s, curve)
     study.ask()  # running, nothing reported
     rows = read_trials(study)
-    assert [r.number for r in sort_rows(rows, "best")] == [1, 2, 0, 3]
+    assert [r.number for r in sort_rows(rows, "last")] == [1, 2, 0, 3]
     assert [r.number for r in sort_rows(rows, "trial")] == [0, 1, 2, 3]
     assert socket.gethostname()  # the host a trial records is this one's
+
+
+def test_a_trial_stopped_with_its_sweep_is_run_again_not_counted(tmp_path):
+    s = spec(gamma="0.1:0.9")
+    study = create_study(s, url(tmp_path))
+    for status, state in ((Status.STOPPED, "FAIL"), (Status.FAILED, "FAIL")):
+        trial = study.ask()
+        suggest(trial, s.space)
+        tell(study, trial.number, status, None, state, "why")
+    stopped, failed = read_trials(study)
+    assert not stopped.counted and status_of(stopped) == "STOPPED"
+    assert failed.counted and status_of(failed) == "FAILED"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from steplr_tui.cli.options import Options, command_parser, find_run_or_exit, need_run
 from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
+from steplr_tui.runfolder.text import plural
 
 
 def headless_job(job, config: TrainConfig) -> int:
@@ -193,7 +194,7 @@ def export_main(argv: Sequence[str]) -> int:
                 file=sys.stderr,
             )
             return 1
-        print(f"steplr-tui: wrote {path} ({len(info.metrics)} epochs)", file=sys.stderr)
+        print(f"steplr-tui: wrote {path} ({plural(len(info.metrics), 'epoch')})", file=sys.stderr)
     if ns.tensorboard is not None:
         from steplr_tui.cli.tensorboard import ExportError, export_tensorboard
 
@@ -203,7 +204,7 @@ def export_main(argv: Sequence[str]) -> int:
             print(f"steplr-tui export: {exc}", file=sys.stderr)
             return 1
         print(
-            f"steplr-tui: wrote {done.scalars:,} scalars ({done.epochs} epochs, "
+            f"steplr-tui: wrote {done.scalars:,} scalars ({plural(done.epochs, 'epoch')}, "
             f"{done.batches:,} batches, {done.edits} edits) to {done.folder}; "
             f"view them with: tensorboard --logdir {ns.tensorboard}",
             file=sys.stderr,

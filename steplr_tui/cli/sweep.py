@@ -50,8 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog=PROG,
         description="Tune StepLR's lr, step_size and gamma: trials on Optuna, side by side.",
-        epilog="A dimension is a value (0.1), a list (0.1,0.3,0.5), a range (0.1:0.9) or a "
-        "log range (1e-4:1e-1:log). Everything after -- goes to --script.",
+        epilog="Each of --lr, --step-size and --gamma is a value (0.1: fixed), a list "
+        "(0.1,0.3,0.5), a range (0.1:0.9) or a log range (1e-4:1e-1:log). Everything after "
+        "-- goes to --script. NAME is a sweep's name, the start of one, or its folder; "
+        "--show and --view without NAME take the newest.",
         allow_abbrev=False,
     )
     space = parser.add_argument_group("the search space (one value fixes a parameter)")
@@ -69,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
         machine.add_argument(
             spec.flag, dest=name, metavar=name.upper(), help=f"{spec.help}: {spec.rule}"
         )
-    machine.add_argument("--data-dir", metavar="DIR")
-    machine.add_argument("--no-download", action="store_true")
+    machine.add_argument("--data-dir", metavar="DIR", help="where MNIST is, or is downloaded to")
+    machine.add_argument("--no-download", action="store_true", help="never try to download MNIST")
     machine.add_argument(
         "--runs-dir", metavar="DIR", help="where trials' run folders and sweeps go"
     )
@@ -79,17 +81,29 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--parallel", metavar="K", help="trials at a time on this box (default 1)")
     study.add_argument("--name", metavar="NAME", help="the sweep's (and its study's) name")
     study.add_argument("--storage", metavar="URL", help="an Optuna storage URL, or journal:PATH")
-    study.add_argument("--sampler", metavar="{" + ",".join(SAMPLERS) + "}")
-    study.add_argument("--pruner", metavar="{" + ",".join(PRUNERS) + "}")
+    study.add_argument(
+        "--sampler",
+        metavar="{" + ",".join(SAMPLERS) + "}",
+        help="auto: Optuna's grid when every searched parameter is a list, else TPE",
+    )
+    study.add_argument(
+        "--pruner",
+        metavar="{" + ",".join(PRUNERS) + "}",
+        help="median: stop a trial whose accuracy falls below the others' median (default)",
+    )
     study.add_argument("--script", metavar="PATH", help="trials run this script (see README)")
     study.add_argument("--detach", action="store_true", help="work in the background")
     what = parser.add_argument_group("other sweeps")
     what.add_argument("--join", metavar="NAME", help="work on an existing study too")
     what.add_argument("--resume", metavar="NAME", help="continue a stopped sweep")
     what.add_argument("--list", action="store_true", help="the sweeps in the runs directory")
-    what.add_argument("--show", metavar="NAME", help="a sweep's trials, its best, and its files")
+    what.add_argument(
+        "--show", metavar="NAME", nargs="?", const="", help="a sweep's trials, its best, its files"
+    )
     what.add_argument("--stop", metavar="NAME", help="stop this box's workers of a sweep")
-    what.add_argument("--view", metavar="NAME", help="the dashboard on a sweep's view")
+    what.add_argument(
+        "--view", metavar="NAME", nargs="?", const="", help="the dashboard on a sweep's view"
+    )
     parser.add_argument("--worker", metavar="FOLDER", help=argparse.SUPPRESS)
     parser.add_argument("--worker-resume", action="store_true", help=argparse.SUPPRESS)
     return parser
@@ -139,13 +153,27 @@ def main(argv: Sequence[str]) -> int:
         parallel = _int(ns.parallel, "--parallel", 1, 1, 64)
     except SpaceError as exc:
         return fail(str(exc))
+    modes = [f for f, v in (("--list", ns.list), ("--show", ns.show is not None),
+             ("--view", ns.view is not None), ("--stop", ns.stop), ("--join", ns.join),
+             ("--resume", ns.resume)) if v]  # fmt: skip
+    if len(modes) > 1:
+        return fail(f"give one of {', '.join(modes)} at a time")
+    given = [SPECS[n].flag for n in (*DIMENSIONS, *FIXED) if getattr(ns, n) is not None]
+    given += [f for f, v in (("--trials", ns.trials), ("--name", ns.name),
+              ("--sampler", ns.sampler), ("--pruner", ns.pruner), ("--script", ns.script))
+              if v is not None]  # fmt: skip
+    if modes and modes[0] not in ("--list",) and given:
+        return fail(
+            f"{modes[0]} works on a sweep as it was made: drop {', '.join(given)} "
+            "(a new sweep takes them)"
+        )
     if ns.list:
         return list_main(runs_dir)
-    if ns.show:
+    if ns.show is not None:
         return show_main(runs_dir, ns.show)
     if ns.stop:
         return stop_main(runs_dir, ns.stop)
-    if ns.view:
+    if ns.view is not None:
         return view_main(runs_dir, ns.view)
     if ns.worker:
         return work(Path(ns.worker), runs_dir, machine, parallel, resume=ns.worker_resume)
@@ -177,6 +205,8 @@ def new_spec(ns: argparse.Namespace, script_args: list[str]) -> SweepSpec:
     script: tuple[str, ...] = ()
     if ns.script is not None:
         path = Path(ns.script).expanduser()
+        if path.is_dir():
+            raise SpaceError(f"--script {ns.script} is a folder: give the path of your script")
         if not path.is_file():
             raise SpaceError(f"--script {ns.script}: no such file; give the path of your script")
         script = (str(path.resolve()), *script_args)
@@ -224,6 +254,10 @@ def start(
                 leftover.unlink()
             folder.rmdir()
         return fail(str(exc), 1)
+    from steplr_tui.study.space import step_notes
+
+    for note in step_notes(spec.space["step_size"], spec.fixed.get("epochs")):
+        print(f"{PROG}: {note}", file=sys.stderr)
     planned = spec.trials_planned
     grid = f" (the grid's {planned} points)" if planned < spec.trials else ""
     print(
@@ -286,16 +320,44 @@ def run_worker(
 
 
 def _find(runs_dir: Path, name: str) -> tuple[Path, SweepSpec]:
-    """A sweep by its name in the runs directory, or by its folder."""
+    """A sweep by its folder, its name, the start of its name, or ('') the newest."""
+    sweeps = [p for p, _ in list_sweeps(runs_dir)]
     as_path = Path(name).expanduser()
-    folder = as_path if (as_path / "sweep.json").is_file() else sweep_folder(runs_dir, name)
-    if not (folder / "sweep.json").is_file():
-        names = ", ".join(p.name for p, _ in list_sweeps(runs_dir)[:5]) or "none"
-        raise SpaceError(
-            f"no sweep {name!r} in {folder.parent} (sweeps there: {names}; "
-            "steplr-tui sweep --list shows them)"
+    if name and (as_path / "sweep.json").is_file():
+        return as_path, read_spec(as_path)
+    if not name and sweeps:
+        return sweeps[0], read_spec(sweeps[0])
+    exact = sweep_folder(runs_dir, name) if name else None
+    if exact is not None and (exact / "sweep.json").is_file():
+        return exact, read_spec(exact)
+    matches = [p for p in sweeps if name and p.name.startswith(name)]
+    if len(matches) == 1:
+        return matches[0], read_spec(matches[0])
+    shown = ", ".join(p.name for p in (matches or sweeps)[:5]) or "none"
+    what = f"{len(matches)} sweeps start with {name!r}" if matches else f"no sweep {name!r}"
+    raise SpaceError(
+        f"{what} in {runs_dir / 'sweeps'} (sweeps there: {shown}; "
+        "steplr-tui sweep --list shows them)"
+    )
+
+
+def _complete(spec: SweepSpec, folder: Path) -> str:
+    """Why a worker has nothing to do on this sweep ('' when it has)."""
+    from steplr_tui.study.engine import read_trials
+
+    try:
+        _url, study = _open(spec, folder)
+    except Exception:
+        return ""  # the worker says what is wrong with the study
+    rows = read_trials(study)
+    done = sum(1 for r in rows if r.counted)
+    waiting = any(r.state == "RUNNING" for r in rows)
+    if done >= spec.trials_planned and not waiting:
+        return (
+            f"sweep {spec.name} is complete ({done} of {spec.trials_planned} trials): "
+            f"steplr-tui sweep --show {spec.name} shows them"
         )
-    return folder, read_spec(folder)
+    return ""
 
 
 def _open(spec: SweepSpec, folder: Path) -> tuple[str, Any]:
@@ -328,6 +390,10 @@ def resume_main(
         folder, spec = _find(runs_dir, name)
     except SpaceError as exc:
         return fail(str(exc))
+    done = _complete(spec, folder)
+    if done:
+        print(f"{PROG}: {done}")
+        return 0
     state = sweep_state(folder)
     if state.status is Status.RUNNING and not detach:
         pids = ", ".join(map(str, state.live_pids))
@@ -366,6 +432,10 @@ def join_main(runs_dir: Path, ns: argparse.Namespace, machine: TrainConfig, para
         return fail(str(exc))
     except (StudyError, OSError) as exc:
         return fail(str(exc), 1)
+    done = _complete(spec, folder)
+    if done:
+        print(f"{PROG}: {done}")
+        return 0
     print(f"{PROG}: joining {spec.name} in {masked(url)} ({parallel} at a time)", file=sys.stderr)
     if ns.detach:
         return detach_main(spec, folder, runs_dir, parallel, machine)
@@ -373,26 +443,49 @@ def join_main(runs_dir: Path, ns: argparse.Namespace, machine: TrainConfig, para
 
 
 def list_main(runs_dir: Path) -> int:
+    """The sweeps here, newest first: their state, trials done, best, and space."""
+    import datetime
+
+    from steplr_tui.study.engine import read_trials
     from steplr_tui.study.table import sweep_state
 
     sweeps = list_sweeps(runs_dir)
     if not sweeps:
         print(f"no sweeps in {runs_dir / 'sweeps'} (steplr-tui sweep --help starts one)")
         return 0
+    table = [("sweep", "created", "status", "trials", "best", "searching")]
     for folder, spec in sweeps:
         if spec is None:
-            print(f"{folder.name}  (unreadable sweep.json)")
+            table.append((folder.name, "", "unreadable sweep.json", "", "", ""))
             continue
-        state = sweep_state(folder)
-        planned = f"{spec.trials_planned} trials"
-        print(f"{spec.name}  {state.status.value}  {planned}  {spec.space.describe()}")
+        done, best = "?", "-"
+        with contextlib.suppress(Exception):  # a storage that is not reachable now
+            rows = read_trials(_open(spec, folder)[1])
+            done = str(sum(1 for r in rows if r.counted))
+            values = [r.value for r in rows if r.value is not None]
+            best = f"{max(values):.2f}%" if values else "-"
+        created = datetime.datetime.fromtimestamp(spec.created).strftime("%Y-%m-%d %H:%M")
+        table.append(
+            (spec.name, created, sweep_state(folder).status.value,
+             f"{done}/{spec.trials_planned}", best, spec.space.describe())
+        )  # fmt: skip
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    for r in table:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     return 0
 
 
 def show_main(runs_dir: Path, name: str) -> int:
     from steplr_tui.study.engine import StudyError, read_trials
     from steplr_tui.study.report import best_snippet, best_trial, write_reports
-    from steplr_tui.study.table import COLUMNS, best_number, sort_rows, sweep_state, trial_cells
+    from steplr_tui.study.table import (
+        COLUMNS,
+        best_number,
+        local_status,
+        sort_rows,
+        sweep_state,
+        trial_cells,
+    )
 
     try:
         folder, spec = _find(runs_dir, name)
@@ -403,7 +496,9 @@ def show_main(runs_dir: Path, name: str) -> int:
         return fail(str(exc), 1)
     rows = read_trials(study)
     best = best_number(rows)
-    table = [COLUMNS] + [trial_cells(spec, r, best) for r in sort_rows(rows, "trial")]
+    table = [COLUMNS] + [
+        trial_cells(spec, r, best, local_status(r)) for r in sort_rows(rows, "trial")
+    ]
     widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
     for r in table:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())

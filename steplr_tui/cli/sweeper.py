@@ -59,6 +59,7 @@ from steplr_tui.study.table import mark_worker
 
 POLL_S = 0.25
 STOP_WAIT_S = 30.0  # for every trial to stop, after Ctrl+C
+ASK_GRACE_S = 60.0  # a trial just asked, whose worker has yet to write its pid
 FAILS_IN_A_ROW = 3  # trials failing before their first epoch: the sweep stops
 
 
@@ -72,9 +73,12 @@ class Running:
     started: float = field(default_factory=time.monotonic)
     log: Path | None = None
     stop_sent: bool = False  # the sweep asked it to stop (Ctrl+C): not a stop by hand
+    proc: Any = None  # a script's process, for its exit status
 
     @property
     def alive(self) -> bool:
+        if self.proc is not None:
+            return self.proc.poll() is None
         return process_alive(self.pid, socket.gethostname())
 
 
@@ -105,8 +109,10 @@ class Sweeper:
     # ---- what the worker says --------------------------------------------------------
 
     def say(self, text: str) -> None:
+        """What happens, on stderr: stdout carries the best trial's snippet alone, so
+        `steplr-tui sweep ... > best.py` keeps just the code."""
         with contextlib.suppress(OSError, ValueError):
-            print(f"steplr-tui sweep: {text}", file=self.out, flush=True)
+            print(f"steplr-tui sweep: {text}", file=sys.stderr, flush=True)
 
     # ---- the loop -------------------------------------------------------------------
 
@@ -127,8 +133,8 @@ class Sweeper:
                 if self._fails >= FAILS_IN_A_ROW:
                     self._finish_sweep(
                         Status.FAILED,
-                        f"{FAILS_IN_A_ROW} trials in a row failed before their first epoch "
-                        f"(the last: {self._last_reason}): fix that, then steplr-tui sweep "
+                        f"{FAILS_IN_A_ROW} trials in a row failed before their first epoch; "
+                        f"the last one: {self._last_reason}. Fix that, then steplr-tui sweep "
                         f"--resume {self.spec.name}",
                     )
                     self._stop_all("the sweep stopped: its trials keep failing")
@@ -187,6 +193,7 @@ class Sweeper:
             self._resume_trial(number, path)
             return
         trial = self.study.ask()
+        self._follow(trial.number)
         params = suggest(trial, self.spec.space)
         try:
             if self.spec.script:
@@ -230,8 +237,9 @@ class Sweeper:
             TRIAL_ENV: json.dumps(link.as_dict()),
             "STEPLR_TUI_RUNS": str(self.runs_dir),
         }
-        pid = spawn([sys.executable, *self.spec.script], log, env, reap=True)
-        self.running[number] = Running(number, pid, None, log=log)
+        proc = spawn([sys.executable, *self.spec.script], log, env, reap=True)
+        pid = proc.pid
+        self.running[number] = Running(number, pid, None, log=log, proc=proc)
         script = Path(self.spec.script[0]).name
         self.say(f"trial {number} started: {_params(params)} · {script} (pid {pid})")
 
@@ -252,12 +260,18 @@ class Sweeper:
         env = self._threads()
         return {"threads": int(env["OMP_NUM_THREADS"])} if env else {}
 
+    def _attrs(self, number: int, **attrs: Any) -> None:
+        storage = self.study._storage
+        trial_id = storage.get_trial_id_from_study_id_trial_number(self.study._study_id, number)
+        for key, value in attrs.items():
+            storage.set_trial_user_attr(trial_id, key, value)
+
+    def _follow(self, number: int) -> None:
+        """This worker follows the trial: another worker on this box leaves it be."""
+        self._attrs(number, worker=os.getpid(), host=socket.gethostname())
+
     def _where(self, number: int, path: Path) -> None:
-        trial_id = self.study._storage.get_trial_id_from_study_id_trial_number(
-            self.study._study_id, number
-        )
-        self.study._storage.set_trial_user_attr(trial_id, "run_folder", str(path))
-        self.study._storage.set_trial_user_attr(trial_id, "host", socket.gethostname())
+        self._attrs(number, run_folder=str(path))
 
     # ---- following them ----------------------------------------------------------------
 
@@ -278,13 +292,16 @@ class Sweeper:
     def _ended(self, r: Running) -> None:
         del self.running[r.number]
         if r.folder is None:
-            why = (
-                "the script ended without tracking a run: does it call "
-                "steplr_tui.track(..., trial=steplr_tui.join_sweep())?"
-            )
-            tail = _tail(r.log)
-            tell(self.study, r.number, Status.FAILED, None, "FAIL", f"{why} {tail}".strip())
-            self._failed_early(f"trial {r.number}: {why} (see {r.log})")
+            code = r.proc.returncode if r.proc is not None else None
+            last = _last_line(r.log)
+            how = f"exited with status {code}" if code else "ended"
+            why = f"the script {how} without tracking a run"
+            why += f", its last line: {last}" if last else ""
+            if not code:
+                why += " (does it call steplr_tui.track(..., trial=steplr_tui.join_sweep())?)"
+            tell(self.study, r.number, Status.FAILED, None, "FAIL", why)
+            self.say(f"trial {r.number} FAILED: {why}; its output is in {r.log}")
+            self._failed_early(f"trial {r.number}: {why}")
             return
         try:
             info = read_run(r.folder)
@@ -333,7 +350,11 @@ class Sweeper:
                 continue
             if row.host and row.host != host:
                 continue  # another box's: its worker looks after it
+            if row.worker and row.worker != os.getpid() and process_alive(row.worker, host):
+                continue  # a live worker on this box follows it (a sweep --join beside it)
             if not row.run_folder:
+                if not row.worker and row.started and time.time() - row.started < ASK_GRACE_S:
+                    continue  # just asked by a worker that has yet to say it follows it
                 tell(self.study, row.number, Status.FAILED, None, "FAIL", "it never started a run")
                 continue
             path = Path(row.run_folder)
@@ -342,6 +363,7 @@ class Sweeper:
             except RunNotFound:
                 tell(self.study, row.number, Status.FAILED, None, "FAIL", f"{path} is gone")
                 continue
+            self._follow(row.number)
             if info.status is Status.RUNNING and info.pid:
                 self.running[row.number] = Running(row.number, info.pid, path)
                 self.say(f"trial {row.number} is still training ({path.name}): following it")
@@ -420,11 +442,10 @@ class Sweeper:
         best = best_trial(rows)
         done = sum(1 for r in rows if r.counted)
         pruned = sum(1 for r in rows if r.state == "PRUNED")
-        self.say(
-            f"{done} trials done ({pruned} pruned); trials.csv and best.py are in {self.folder}"
-        )
+        files = "trials.csv and best.py are" if best is not None else "trials.csv is"
+        self.say(f"{done} trials done ({pruned} pruned); {files} in {self.folder}")
         if best is None:
-            self.say("no trial completed yet")
+            self.say("no trial completed yet, so there is no best one")
             return
         self.say(
             f"best: trial {best.number}, {self.spec.objective} {best.value:.2f} with "
@@ -442,12 +463,13 @@ def _params(params: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def _tail(log: Path | None, limit: int = 300) -> str:
+def _last_line(log: Path | None, limit: int = 200) -> str:
+    """The last line a script printed (its error, most often)."""
     if log is None:
         return ""
     with contextlib.suppress(OSError):
-        text = log.read_text(errors="replace").strip()
-        return f"(its output ends: {text[-limit:]})" if text else ""
+        lines = log.read_text(errors="replace").strip().splitlines()
+        return lines[-1].strip()[:limit] if lines else ""
     return ""
 
 
@@ -459,6 +481,6 @@ def _recorded_config(info: Any, base: TrainConfig) -> TrainConfig:
 
 def detach_worker(argv: list[str], folder: Path) -> int:
     """Start a worker of this sweep in a background process of its own; its pid."""
-    pid = spawn([sys.executable, "-m", "steplr_tui", "sweep", *argv], folder / SWEEP_LOG)
+    pid = spawn([sys.executable, "-m", "steplr_tui", "sweep", *argv], folder / SWEEP_LOG).pid
     mark_worker(folder, pid, Status.RUNNING)  # until it says so itself
     return pid

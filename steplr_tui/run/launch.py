@@ -38,9 +38,9 @@ class Launched:
 
 def spawn(
     command: list[str], log: Path, env: dict[str, str] | None = None, reap: bool = False
-) -> int:
+) -> subprocess.Popen:
     """Start `command` in a session of its own with no terminal (stdin from /dev/null, its
-    output appended to `log`), so it outlives this process and its terminal; its pid.
+    output appended to `log`), so it outlives this process and its terminal.
     `reap` waits for it in a daemon thread, so a long-lived parent leaves no zombie."""
     with open(log, "ab") as out:
         proc = subprocess.Popen(
@@ -54,7 +54,7 @@ def spawn(
         )
     if reap:
         threading.Thread(target=proc.wait, name="steplr-reap", daemon=True).start()
-    return proc.pid
+    return proc
 
 
 def run_command(
@@ -118,7 +118,7 @@ def launch(
     env = {**os.environ, **(env or {})}
     if nproc > 1:
         env.setdefault("OMP_NUM_THREADS", "1")  # ranks sharing cores must not spin
-    pid = spawn(command, record.path / OUTPUT_FILE, env, reap)
+    pid = spawn(command, record.path / OUTPUT_FILE, env, reap).pid
     # The run process writes the same status as it starts; this one covers the second
     # before it does, so a viewer that attaches at once sees a live run.
     extra = {"previous": previous} if previous else {}

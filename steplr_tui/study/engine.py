@@ -38,7 +38,7 @@ ATTR_SPEC = "steplr_tui"  # the study's definition, for workers on other boxes
 TRIAL_ENV = "STEPLR_TUI_SWEEP_TRIAL"  # a script's trial process: which trial it is
 PRUNER_STARTUP_TRIALS = 4
 PRUNER_WARMUP_EPOCHS = 2  # the earliest a trial is pruned: after epoch 2
-COUNTED = ("COMPLETE", "PRUNED", "FAIL")  # toward --trials, unless interrupted or stopped
+COUNTED = ("COMPLETE", "PRUNED", "FAIL")  # toward --trials (FAIL: a run that failed itself)
 
 
 class StudyError(RuntimeError):
@@ -57,15 +57,33 @@ def masked(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
-def open_storage(url: str) -> Any:
-    """The storage a URL names; raises StudyError saying what to check."""
+def open_storage(url: str, existing: bool = False) -> Any:
+    """The storage a URL names; raises StudyError saying what to check. `existing`: a
+    journal file must be there already (joining a study never starts a new one)."""
     optuna = _optuna()
+    if url.startswith("journal:"):
+        path = Path(url.removeprefix("journal:")).expanduser()
+        if not path.parent.is_dir():
+            raise StudyError(
+                f"cannot open the study storage {url}: the folder {path.parent} does not "
+                "exist (a typo? for several boxes it must be on a shared file system)"
+            )
+        if existing and not path.is_file():
+            raise StudyError(
+                f"cannot open the study storage {url}: there is no journal file {path} "
+                "(the worker that made the study gave another --storage?)"
+            )
+    elif existing and url.startswith("sqlite:///"):
+        file = Path(url.removeprefix("sqlite:///"))
+        if not file.is_file():  # SQLite would make an empty one
+            raise StudyError(
+                f"cannot open the study storage {url}: there is no file {file} "
+                "(the worker that made the study gave another --storage?)"
+            )
     try:
         if url.startswith("journal:"):
             from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-            path = Path(url.removeprefix("journal:")).expanduser()
-            path.parent.mkdir(parents=True, exist_ok=True)
             return JournalStorage(JournalFileBackend(str(path)))
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
@@ -149,7 +167,7 @@ def _same_sweep(stored: Any, ours: dict[str, Any]) -> bool:
 def load_study(name: str, url: str) -> tuple[Any, SweepSpec]:
     """An existing study and its sweep definition (for --join, --resume and viewers)."""
     optuna = _optuna()
-    storage = open_storage(url)
+    storage = open_storage(url, existing=True)
     try:
         names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
     except Exception as exc:
@@ -222,14 +240,21 @@ def tell(
     states = optuna.trial.TrialState
     if study._storage.get_trial(trial_id).state.is_finished():
         return  # told already (by the script's own process, or another worker)
-    study._storage.set_trial_user_attr(trial_id, "status", status.value)
-    study._storage.set_trial_user_attr(trial_id, "reason", reason[:500])
-    study.tell(
-        number,
-        values=value if state == "COMPLETE" else None,
-        state=getattr(states, state),
-        skip_if_finished=True,
-    )
+    try:
+        study._storage.set_trial_user_attr(trial_id, "status", status.value)
+        study._storage.set_trial_user_attr(trial_id, "reason", reason[:500])
+        study.tell(
+            number,
+            values=value if state == "COMPLETE" else None,
+            state=getattr(states, state),
+            skip_if_finished=True,
+        )
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return  # told meanwhile, by the process that had the right to
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _number(value: Any) -> float | None:
@@ -355,6 +380,7 @@ class TrialRow:
     host: str
     started: float | None
     finished: float | None
+    worker: int = 0  # the pid of the sweep worker that follows it (on `host`)
 
     @property
     def best(self) -> float | None:
@@ -379,8 +405,11 @@ class TrialRow:
 
     @property
     def counted(self) -> bool:
-        """Counts toward the sweep's --trials (an interrupted one is run again)."""
-        return self.state in COUNTED and self.status != Status.INTERRUPTED.value
+        """Counts toward the sweep's --trials: a result (COMPLETE, PRUNED, or a run that
+        FAILED on its own); a trial interrupted, or stopped with its sweep, runs again."""
+        if self.state == "FAIL":
+            return self.status == Status.FAILED.value
+        return self.state in COUNTED
 
 
 def read_trials(study: Any) -> list[TrialRow]:
@@ -398,6 +427,7 @@ def read_trials(study: Any) -> list[TrialRow]:
                 reason=str(attrs.get("reason", "")),
                 run_folder=str(attrs.get("run_folder", "")),
                 host=str(attrs.get("host", "")),
+                worker=_int(attrs.get("worker")),
                 started=t.datetime_start.timestamp() if t.datetime_start else None,
                 finished=t.datetime_complete.timestamp() if t.datetime_complete else None,
             )

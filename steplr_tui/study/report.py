@@ -10,13 +10,14 @@ import io
 from pathlib import Path
 from typing import Any
 
-from steplr_tui.runfolder.export import pytorch_snippet
+from steplr_tui.runfolder.export import pytorch_snippet, run_snippet
 from steplr_tui.runfolder.files import write_atomic
+from steplr_tui.runfolder.reader import RunNotFound, read_run
 from steplr_tui.study.engine import TrialRow
 from steplr_tui.study.spec import BEST_FILE, TRIALS_CSV, SweepSpec
 
 CSV_COLUMNS = (
-    "trial", "state", "status", "lr", "step_size", "gamma", "epochs", "best", "last",
+    "trial", "state", "status", "lr", "step_size", "gamma", "epochs", "peak", "last",
     "seconds", "run", "host", "reason",
 )  # fmt: skip
 
@@ -31,14 +32,20 @@ def best_params(spec: SweepSpec, row: TrialRow) -> dict[str, Any]:
 
 
 def best_snippet(spec: SweepSpec, row: TrialRow) -> str:
-    """The PyTorch snippet today's export writes, for the best trial's schedule."""
-    config = {**spec.fixed, **best_params(spec, row)}
-    if spec.script:
-        config["kind"] = "script"
+    """The PyTorch snippet today's export writes for the best trial: from its run folder
+    where it is on this box (its optimizer as it ran, and any live edit), else from its
+    parameters."""
     head = (
         f"# steplr-tui sweep {spec.name}: best of its trials, trial {row.number} "
         f"({spec.objective} {row.value:.2f})\n"
     )
+    folder = Path(row.run_folder) if row.run_folder else None
+    if folder is not None and folder.is_dir():
+        with contextlib.suppress(RunNotFound):
+            return head + run_snippet(read_run(folder))
+    config = {**spec.fixed, **best_params(spec, row)}
+    if spec.script:
+        config["kind"] = "script"
     return head + pytorch_snippet(config, {})
 
 

@@ -200,3 +200,22 @@ def parse_space(texts: Mapping[str, str | None], defaults: Mapping[str, Any]) ->
             "--lr, --step-size and --gamma (for example --gamma 0.1:0.9 or --step-size 1,2,3)"
         )
     return space
+
+
+def step_notes(step: Dimension, epochs: Any) -> list[str]:
+    """What a user should know about step_size against the epochs: a step_size that is
+    never reached leaves the lr where it started, and gamma without effect."""
+    if not isinstance(epochs, int) or isinstance(epochs, bool):
+        return []
+    values = step.grid() or []
+    smallest = step.values[0] if step.fixed else (min(values) if values else step.low)
+    if smallest is not None and smallest >= epochs:
+        return [
+            f"note: with {epochs} epochs, no step_size here ({step.describe()}) ever drops "
+            "the lr, so gamma has no effect: give step_sizes below the epochs"
+        ]
+    never = [v for v in values if v >= epochs]
+    if never:
+        shown = ",".join(str(v) for v in never)
+        return [f"note: step_size {shown} never drops the lr within {epochs} epochs"]
+    return []

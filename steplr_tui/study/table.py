@@ -16,42 +16,60 @@ from typing import Any
 
 from steplr_tui.runfolder import Status
 from steplr_tui.runfolder.files import write_atomic
-from steplr_tui.runfolder.reader import process_alive
+from steplr_tui.runfolder.reader import process_alive, read_status
 from steplr_tui.runfolder.schedule import format_lr
 from steplr_tui.runfolder.text import format_duration
 from steplr_tui.study.engine import TrialRow
 from steplr_tui.study.spec import SweepSpec
 
-COLUMNS = ("", "trial", "status", "lr", "step", "gamma", "epochs", "best", "last", "time")
-SORTS = ("trial", "best", "last", "status", "time")
+# "last": the last epoch's accuracy, the objective the study maximises (★ marks the
+# best of it); "peak": the highest accuracy after any epoch.
+COLUMNS = ("", "trial", "status", "lr", "step", "gamma", "epochs", "peak", "last", "time")
+SORTS = ("trial", "last", "peak", "status", "time")
 BEST_MARK = "★"
 WORKERS_DIR = "workers"
 # How a trial's state reads: the run's status where the study knows it.
 STATES = {"COMPLETE": "COMPLETED", "PRUNED": "PRUNED", "FAIL": "FAILED", "WAITING": "WAITING"}
 
 
-def status_of(row: TrialRow) -> str:
-    """The trial as the run's status says it (INTERRUPTED and stopped ones included)."""
+def status_of(row: TrialRow, local: str | None = None) -> str:
+    """The trial as its run's status says it: INTERRUPTED, STOPPED (by hand, or with its
+    sweep) and PRUNED included. `local`: the status its folder on this box reads, which
+    tells a stopped trial waiting for --resume from a running one."""
     if row.state == "RUNNING":
+        if local and local != Status.RUNNING.value:
+            return local
         return row.status if row.status and row.status != "RUNNING" else "RUNNING"
     if row.status and row.status != Status.COMPLETED.value:
-        return "PRUNED" if row.state == "PRUNED" else row.status
+        return row.status
     return STATES.get(row.state, row.state)
+
+
+def local_status(row: TrialRow) -> str | None:
+    """The status of the trial's run folder, when it is on this box."""
+    if not row.run_folder or (row.host and row.host != socket.gethostname()):
+        return None
+    path = Path(row.run_folder)
+    if not path.is_dir():
+        return None
+    return read_status(path)[0].value
 
 
 def _pct(value: float | None) -> str:
     return f"{value:.2f}" if value is not None else "-"
 
 
-def trial_cells(spec: SweepSpec, row: TrialRow, best: int | None) -> tuple[str, ...]:
-    """One trial as a row of COLUMNS."""
+def trial_cells(
+    spec: SweepSpec, row: TrialRow, best: int | None, local: str | None = None
+) -> tuple[str, ...]:
+    """One trial as a row of COLUMNS (`local`: its folder's status, see status_of)."""
     params = {**spec.space.fixed, **row.params}
     lr = params.get("lr")
     gamma = params.get("gamma")
     return (
         BEST_MARK if row.number == best else "",
         str(row.number),
-        status_of(row),
+        status_of(row, local),
         format_lr(float(lr)) if isinstance(lr, (int, float)) else "-",
         str(params.get("step_size", "-")),
         f"{float(gamma):.3g}" if isinstance(gamma, (int, float)) else "-",
@@ -75,7 +93,7 @@ def sort_rows(rows: list[TrialRow], key: str) -> list[TrialRow]:
         return sorted(rows, key=lambda r: (status_of(r), r.number))
     if key == "time":
         return sorted(rows, key=lambda r: (r.seconds is None, -(r.seconds or 0.0)))
-    figure = (lambda r: r.best) if key == "best" else (lambda r: r.last)
+    figure = (lambda r: r.best) if key == "peak" else (lambda r: r.last)
     return sorted(rows, key=lambda r: (figure(r) is None, -(figure(r) or 0.0), r.number))
 
 
