@@ -46,10 +46,8 @@ DATA = synthetic_data(n_train=256, n_test=64)
 
 
 def plain(pane) -> str:
-    """A pane as text, without its colours."""
-    import re
-
-    return re.sub(r"\x1b\[[0-9;]*m", "", pane.plt.build())
+    """A pane as text, without its colours: as drawn, at the pane's own size."""
+    return pane.render().plain
 
 
 # ---- 5. resume and the data folder -------------------------------------------------------
@@ -425,8 +423,9 @@ async def test_f1_and_question_mark_open_help_and_the_palette_lists_the_actions(
         app.screen.query_one("#field-lr").focus()
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
-        text = str(app.screen.query_one("#help-text").render())
-        for words in ("ctrl+n", "detached", "f8", "space", "withdraws", "never overwritten"):
+        text = app.screen.plain()
+        for words in ("ctrl+n", "detached", "f8", "space", "withdraws", "never overwritten",
+                      "ctrl+g", "attach the dashboard to the trial"):  # fmt: skip
             assert words in text, words
         await pilot.press("escape")
         await pilot.press("?")  # in a text field: it is typed, not help

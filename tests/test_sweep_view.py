@@ -51,11 +51,11 @@ async def test_one_row_per_trial_the_best_marked_and_sorted(tmp_path):
         best = view.best_number(snapshot.rows)
         assert [r[1] for r in rows if r[0] == "★"] == [str(best)]
         assert {r[2] for r in rows} == {"COMPLETED", "PRUNED", "RUNNING"}
-        await pilot.press("s")  # by best accuracy
+        await pilot.press("s")  # by last accuracy, the objective
         ranked = cells(screen)
         assert ranked[0][0] == "★"
-        bests = [float(r[7]) for r in ranked]
-        assert bests == sorted(bests, reverse=True)
+        lasts = [float(r[8]) for r in ranked]
+        assert lasts == sorted(lasts, reverse=True)
         head = str(screen.query_one("#sweep-head").render())
         assert "sweep-demo · RUNNING · 10 of 16 trials · 2 pruned · 2 running" in head
         assert f"best {snapshot.rows[best].value:.2f}% (trial {best}" in head
@@ -157,3 +157,30 @@ def test_the_source_reads_a_real_study_and_local_folders(tmp_path):
     broken = SweepSource(folder, s.__class__(**{**s.__dict__, "name": "gone"}), lambda m: None)
     assert "no study 'gone'" in broken.read().error
     assert Path(folder).is_dir()
+
+
+async def test_the_new_sweep_form_takes_a_burst_of_keys_whole(tmp_path):
+    """tab, ctrl+u and typing as a laggy link delivers them: every field gets its text."""
+    from steplr_tui.viewer.screens.sweep_form import NewSweepScreen
+    from tests.test_keys import burst
+
+    snapshot = sweep_snapshot(tmp_path)
+    app, source = app_on(snapshot)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(app, pilot, source, snapshot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewSweepScreen))
+        form = app.screen
+        keys = []
+        for text in ("0.002", "1,2", "0.2:0.8", "8", "2"):
+            keys += ["tab", "ctrl+u", *text]
+        burst(app, *keys)
+        await pilot.pause(0.3)
+        values = [
+            form.query_one(f"#sweep-{k}").value
+            for k in ("lr", "step_size", "gamma", "trials", "parallel")
+        ]
+        assert values == ["0.002", "1,2", "0.2:0.8", "8", "2"]
+        # Opened from a sweep's view, its fixed parameters are that sweep's.
+        assert "as in sweep-demo" in str(form.query_one("#form-fixed").render())
+        assert form.problem == ""

@@ -20,7 +20,7 @@ from typing import Any
 
 from textual.message import Message
 
-from steplr_tui.runfolder import METRICS_FILE, Status
+from steplr_tui.runfolder import METRICS_FILE
 from steplr_tui.runfolder.reader import read_metrics, read_status
 from steplr_tui.study.engine import TrialRow
 from steplr_tui.study.spec import SweepSpec
@@ -133,7 +133,4 @@ def shown_status(snapshot: SweepSnapshot, row: TrialRow) -> str:
     RUNNING (a stopped trial waiting for --resume), else the study's."""
     from steplr_tui.study.table import status_of
 
-    local = snapshot.local.get(row.number)
-    if row.state == "RUNNING" and local and local != Status.RUNNING.value:
-        return local
-    return status_of(row)
+    return status_of(row, snapshot.local.get(row.number))

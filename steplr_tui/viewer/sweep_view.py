@@ -83,9 +83,7 @@ def rows_cells(snapshot: SweepSnapshot, rows: list[TrialRow]) -> list[tuple[str,
     best = best_number(snapshot.rows)
     out = []
     for row in rows:
-        cells = list(trial_cells(snapshot.spec, row, best))
-        cells[2] = shown_status(snapshot, row)
-        out.append(tuple(cells))
+        out.append(trial_cells(snapshot.spec, row, best, snapshot.local.get(row.number)))
     return out
 
 
@@ -122,12 +120,12 @@ def header_text(snapshot: SweepSnapshot) -> str:
 def accuracy_subtitle(snapshot: SweepSnapshot) -> str:
     best = best_number(snapshot.rows)
     if best is None:
-        return "after each epoch, as each trial reports it"
+        return "after each epoch"
     row = next(r for r in snapshot.rows if r.number == best)
     return f"best {row.value:.2f}% (trial {best}) · {len(snapshot.rows)} trials"
 
 
 def loss_subtitle(snapshot: SweepSnapshot) -> str:
     """'12 trials on this box' (the others' losses stay on their boxes)."""
-    local = sum(1 for c in snapshot.curves.values() if c.losses)
-    return f"{local} trial{'s' if local != 1 else ''} on this box"
+    local, total = len(snapshot.curves), len(snapshot.rows)
+    return f"{local} of {total} trials on this box" if local < total else f"{total} trials"

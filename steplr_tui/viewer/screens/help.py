@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -21,7 +22,7 @@ STEERING = """\
 
 [b]Runs that outlive the terminal[/b]
   ctrl+n starts the fields as a detached run and watches it; ctrl+q then
-  leaves it training. steplr-tui attach [RUN] watches it again from any
+  leaves it training. steplr-tui attach \\[RUN] watches it again from any
   terminal; steplr-tui stop RUN and steplr-tui edit RUN --lr X steer it
   from the shell.
 """
@@ -39,7 +40,7 @@ RUNS_KEYS = (
 SWEEP_KEYS = (
     ("enter", "attach the dashboard to the trial: watch and steer it"),
     ("x", "stop the trial (the sweep counts it as pruned)"),
-    ("s", "sort by trial, best accuracy, last accuracy, status, time"),
+    ("s", "sort by trial, last accuracy (the objective), peak accuracy, status, time"),
     ("a", "the region plot's next pair of parameters"),
     ("p", "below 120 columns: the next pane"),
     ("n", "a new sweep (the dashboard's fields are its fixed parameters)"),
@@ -67,6 +68,16 @@ HELP_TEXT = {
 }
 
 
+def key_table(rows) -> Table:
+    """Keys and what they do, in two columns: a description that wraps stays in its own."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(style="bold", no_wrap=True, min_width=8)
+    table.add_column(ratio=1)
+    for key, text in rows:
+        table.add_row(key, text)
+    return table
+
+
 class HelpScreen(ModalScreen[None]):
     """Keys of the screen in view, the runs table's keys, and the steering rules."""
 
@@ -80,30 +91,41 @@ class HelpScreen(ModalScreen[None]):
         super().__init__()
         self.under = under
 
-    def compose(self) -> ComposeResult:
-        lines = ["[b]Keys[/b]"]
+    def parts(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """(title, [(key, what it does)]) for the screen in view, the runs table and the
+        sweep view."""
+        keys = []
         for node in (self.under, self.app):
             for binding in node.BINDINGS:
                 if binding.action not in HELP_TEXT or binding.key == "question_mark":
                     continue
-                key = self.app.get_key_display(binding)
-                lines.append(f"  [b]{key:<8}[/b] {HELP_TEXT[binding.action]}")
-        lines += [
-            "  [b]ctrl+p  [/b] search every action (the command palette)",
-            "  [b]tab     [/b] next field; shift+tab the one before",
-            "  [b]up/down [/b] in a number field: nudge it (0.001 -> 0.002, 5 -> 6)",
-            "  [b]enter   [/b] in a drop-down: open it",
-            "",
-            "[b]In the runs table (ctrl+o)[/b]",
-            *(f"  [b]{key:<8}[/b] {text}" for key, text in RUNS_KEYS),
-            "",
-            "[b]In the sweep view (ctrl+g)[/b]",
-            *(f"  [b]{key:<8}[/b] {text}" for key, text in SWEEP_KEYS),
-            "",
-            STEERING,
+                keys.append((self.app.get_key_display(binding), HELP_TEXT[binding.action]))
+        keys += [
+            ("ctrl+p", "search every action (the command palette)"),
+            ("tab", "next field; shift+tab the one before"),
+            ("up/down", "in a number field: nudge it (0.001 -> 0.002, 5 -> 6)"),
+            ("enter", "in a drop-down: open it"),
         ]
+        return [
+            ("[b]Keys[/b]", keys),
+            ("[b]In the runs table (ctrl+o)[/b]", list(RUNS_KEYS)),
+            ("[b]In the sweep view (ctrl+g)[/b]", list(SWEEP_KEYS)),
+        ]
+
+    def plain(self) -> str:
+        """Everything the help says, as plain text."""
+        lines = []
+        for title, rows in self.parts():
+            lines.append(title.replace("[b]", "").replace("[/b]", ""))
+            lines += [f"{key} {text}" for key, text in rows]
+        return "\n".join([*lines, STEERING])
+
+    def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
-            yield Static("\n".join(lines), id="help-text")
+            for title, rows in self.parts():
+                yield Static(title, classes="help-title")
+                yield Static(key_table(rows), classes="help-keys")
+            yield Static(STEERING, id="help-text")
         yield Footer()
 
     def action_close(self) -> None:

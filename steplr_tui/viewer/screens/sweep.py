@@ -54,6 +54,7 @@ class SweepChoice:
     """What the user chose on leaving: a trial's run folder to attach the dashboard to."""
 
     attach: Path | None = None
+    trial: int | None = None  # the trial it was, for the cursor when the view reopens
 
 
 class TrialsTable(OrderedKeys, DataTable):
@@ -73,9 +74,16 @@ class SweepScreen(Screen[SweepChoice | None]):
         Binding("n", "new_sweep", "New sweep"),
     ]
 
-    def __init__(self, folder: Path, spec: SweepSpec, source: SourceFactory = SweepSource) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        spec: SweepSpec,
+        source: SourceFactory = SweepSource,
+        select: int | None = None,
+    ) -> None:
         super().__init__()
         self.folder, self.spec = folder, spec
+        self.select = select  # the trial to put the cursor on when its row appears
         self._source_factory = source
         self.source: Any = None
         self.snapshot: SweepSnapshot | None = None
@@ -115,7 +123,9 @@ class SweepScreen(Screen[SweepChoice | None]):
 
     def _layout(self, width: int) -> None:
         narrow = width < WIDE
-        self.set_class(narrow, "-narrow")
+        if narrow != self.has_class("-narrow"):
+            self.set_class(narrow, "-narrow")
+            self.refresh_bindings()
         for i, name in enumerate(PANES):
             self.query_one(f"#{name}").set_class(narrow and i != self.pane, "-hidden")
 
@@ -146,6 +156,7 @@ class SweepScreen(Screen[SweepChoice | None]):
             for key, row in cells.items():
                 table.add_row(*row, key=key)
             self._order, self._shown = order, dict(cells)
+            keep = keep if keep is not None else self.select
             if keep in order:
                 table.move_cursor(row=order.index(keep))
             return
@@ -190,6 +201,10 @@ class SweepScreen(Screen[SweepChoice | None]):
 
     # ---- keys ---------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """`p` only where the panes take turns (below 120 columns)."""
+        return self.has_class("-narrow") if action == "next_pane" else True
+
     def action_close(self) -> None:
         self.dismiss(None)
 
@@ -218,9 +233,10 @@ class SweepScreen(Screen[SweepChoice | None]):
         return folder
 
     def action_attach(self) -> None:
-        folder = self._local_folder(self._selected())
+        row = self._selected()
+        folder = self._local_folder(row)
         if folder is not None:
-            self.dismiss(SweepChoice(attach=folder))
+            self.dismiss(SweepChoice(attach=folder, trial=row.number))
 
     def action_stop_trial(self) -> None:
         row = self._selected()
@@ -248,7 +264,7 @@ class SweepScreen(Screen[SweepChoice | None]):
                 self.switch_to(*result)
 
         dashboard = self.app.screen_stack[0]
-        self.app.push_screen(NewSweepScreen(dashboard), callback=started)
+        self.app.push_screen(NewSweepScreen(dashboard, like=self.spec), callback=started)
 
     def switch_to(self, folder: Path, spec: SweepSpec) -> None:
         """Show another sweep."""

@@ -47,9 +47,14 @@ class SweepActions(_Base):
         from steplr_tui.viewer.screens.sweep import SweepScreen
         from steplr_tui.viewer.sweep_source import SweepSource
 
+        cursors = self.__dict__.setdefault("_sweep_cursors", {})
+
         def closed(choice) -> None:
             if choice is not None and choice.attach is not None:
+                cursors[str(folder)] = choice.trial
                 self.attach_run(choice.attach)
 
-        screen = SweepScreen(folder, spec, source=source or SweepSource)
+        screen = SweepScreen(
+            folder, spec, source=source or SweepSource, select=cursors.get(str(folder))
+        )
         self.app.push_screen(screen, callback=closed)

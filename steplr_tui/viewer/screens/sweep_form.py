@@ -7,6 +7,7 @@ Each field is checked as it is typed, with the sweep command's own rules and mes
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -21,34 +22,53 @@ from textual.widgets import Footer, Input, Label, Static
 
 from steplr_tui.runfolder.params import SPECS, FieldError
 from steplr_tui.runfolder.paths import resolve_runs_dir
-from steplr_tui.study.space import DIMENSIONS, SpaceError, parse_dimension
-from steplr_tui.study.spec import check_name, new_name, read_spec, sweep_folder
+from steplr_tui.study.space import DIMENSIONS, SpaceError, parse_dimension, step_notes
+from steplr_tui.study.spec import SweepSpec, check_name, new_name, read_spec, sweep_folder
+from steplr_tui.viewer.widgets.keys import OrderedKeys
 
 # The dashboard's fields a sweep takes as its fixed parameters (the box's own too).
 FIXED = ("epochs", "batch_size", "optimizer", "momentum", "model", "seed", "dataset")
 MACHINE = ("device", "threads")
 
 
+class FormInput(OrderedKeys, Input):
+    """A form field whose keys land in the order they arrive (tab, then typing, fast)."""
+
+
 class NewSweepScreen(ModalScreen[tuple[Path, Any] | None]):
-    """Dismisses with (the sweep's folder, its spec) once it started, or None."""
+    """Dismisses with (the sweep's folder, its spec) once it started, or None. From a
+    sweep's view (`like`), the new sweep starts as a copy of that one."""
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "start", "Start", priority=True),
     ]
 
-    def __init__(self, dashboard: Any) -> None:
+    def __init__(self, dashboard: Any, like: SweepSpec | None = None) -> None:
         super().__init__()
         self.dashboard = dashboard
+        self.like = like
         self.values: dict[str, Any] = {}
         self.problem = ""
 
     def _fields(self) -> dict[str, str]:
+        if self.like is not None:
+            space = self.like.space
+            return {
+                "name": new_name(),
+                **{name: space[name].describe() for name in DIMENSIONS},
+                "trials": str(self.like.trials),
+                "parallel": "1",
+            }
         texts = self.dashboard.query_one("#params").field_texts()
+        epochs = texts.get("epochs", "5")
+        # step_size from 1 up to (not reaching) the epochs: a step_size that never drops
+        # the lr makes gamma meaningless.
+        last = min(3, int(epochs) - 1) if epochs.strip().isdigit() else 3
         return {
             "name": new_name(),
             "lr": texts.get("lr", "0.001"),
-            "step_size": "1,2,3",
+            "step_size": ",".join(str(k) for k in range(1, max(last, 1) + 1)),
             "gamma": "0.1:0.9",
             "trials": "16",
             "parallel": "1",
@@ -63,8 +83,8 @@ class NewSweepScreen(ModalScreen[tuple[Path, Any] | None]):
             )
             with Grid(id="form-grid"):
                 for key, text in self._fields().items():
-                    yield Label(key.replace("_", " "), classes="param-label")
-                    yield Input(text, id=f"sweep-{key}", compact=True)
+                    yield Label(key, classes="param-label")
+                    yield FormInput(text, id=f"sweep-{key}", compact=True)
             yield Static("", id="form-fixed")
             yield Static("", id="form-errors")
         yield Footer()
@@ -100,16 +120,27 @@ class NewSweepScreen(ModalScreen[tuple[Path, Any] | None]):
             raw = self._text(key).strip()
             if not raw.isdigit() or not 1 <= int(raw) <= hi:
                 problems.append(f"--{key} must be a whole number from 1 to {hi} (got {raw!r})")
-        values, errors = self.dashboard.query_one("#params").read()
+        if self.like is not None:
+            values, errors = dict(self.like.fixed), {}
+            machine = self.dashboard.query_one("#params").read()[0]
+            values.update({n: machine[n] for n in MACHINE if n in machine})
+            source = f"as in {self.like.name}"
+        else:
+            values, errors = self.dashboard.query_one("#params").read()
+            source = "the dashboard's fields: change them there"
         fixed = [n for n in (*FIXED, *MACHINE) if n in errors]
         if fixed:
             problems.append(f"fix the dashboard's {', '.join(fixed)} first: {errors[fixed[0]]}")
         self.values = values
+        notes = []
+        with contextlib.suppress(SpaceError):
+            step = parse_dimension("step_size", self._text("step_size"))
+            notes = step_notes(step, values.get("epochs"))
         self.problem = problems[0] if problems else ""
-        self.query_one("#form-errors", Static).update(self.problem)
-        shown = " · ".join(f"{n.replace('_', ' ')} {values[n]}" for n in FIXED if n in values)
+        self.query_one("#form-errors", Static).update(self.problem or " ".join(notes))
+        shown = " · ".join(f"{n} {values[n]}" for n in FIXED if n in values)
         self.query_one("#form-fixed", Static).update(
-            f"every trial (the dashboard's fields): {shown}. ctrl+s starts, escape cancels"
+            f"every trial ({source}): {shown}. ctrl+s starts, escape cancels"
         )
 
     def _command(self) -> list[str]:

@@ -199,13 +199,13 @@ class RegionPlot(EpochPane):
 
 
 def region_title(x: Axis, y: Axis) -> str:
-    return f"Accuracy: {x.name}, {y.name} {_key(BEST_COLOR, '★')}"
+    return f"Accuracy: x {x.name}, y {y.name} {_key(BEST_COLOR, '★')}"
 
 
 def region_subtitle(others: bool) -> str:
     """The markers' key: the four quarters of the finished trials' accuracy."""
-    more = " · a: other axes" if others else ""
+    more = " · a: axes" if others else ""
     return (
         f"{_key(BAND_COLORS[-1], '● top')} {_key(BAND_COLORS[1], '●')} "
-        f"{_key(BAND_COLORS[0], '● low quarter')} {_key(RUNNING_COLOR, '○ running')}{more}"
+        f"{_key(BAND_COLORS[0], '● low')} {_key(RUNNING_COLOR, '○ run')}{more}"
     )
