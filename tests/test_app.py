@@ -29,7 +29,7 @@ def make_app(trainer, config=None, **kwargs) -> SteplrApp:
     )
 
 
-async def wait_for(pilot, predicate, timeout=5.0):
+async def wait_for(pilot, predicate, timeout=10.0):
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out waiting"

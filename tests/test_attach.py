@@ -121,9 +121,11 @@ async def test_two_viewers_see_an_edit_pending_then_applied(tmp_path):
         # ...then applied, in both.
         trainer.advance()
         for pilot, app in ((p1, one), (p2, two)):
-            await wait_for(pilot, lambda app=app: app.screen.view.edits)
+            # The epoch's line comes first, then the decision (as a log reads): wait for both.
+            await wait_for(
+                pilot, lambda app=app: app.screen.view.edits and not app.screen.view.pending
+            )
             assert app.screen.view.edits == {2: ScheduleEdit(lr=0.002)}
-            assert not app.screen.view.pending
         await p2.press("ctrl+s")
         await wait_for(p1, lambda: one.screen.view.status == "STOPPED")
     thread.join(5)

@@ -616,3 +616,44 @@ def test_end_epoch_after_the_stop_raises_run_stopped_which_the_block_swallows(tm
         run.end_epoch()  # and again, uncaught: the with block takes it
     info = read_run(run.path)
     assert info.status is Status.STOPPED and info.reason == "enough" and info.metrics == []
+
+
+class _Ranks:
+    """Stands in for torch.distributed between two ranks checked one after the other:
+    `max` gives the largest stop code either rank put in."""
+
+    world_size, rank = 2, 0
+
+    def __init__(self) -> None:
+        self.codes: list[int] = []
+
+    def max(self, value: int) -> int:
+        self.codes.append(value)
+        return max(self.codes)
+
+
+@pytest.mark.parametrize(
+    ("told", "said"),
+    [
+        ("stopped by SIGTERM", "stopped by SIGTERM"),
+        ("stopped by the user", "stopped: another rank of the job was told to stop"),
+    ],
+)
+def test_a_rank_that_saw_nothing_says_why_another_rank_stopped_the_job(told, said):
+    """torchrun signals every rank, not all at once: rank 0 may be told only by the others."""
+    from steplr_tui.run.tracker import STOP_CHECK_STEPS, Tracker
+
+    ranks = _Ranks()
+
+    def tracker(stop) -> Tracker:
+        opt = torch.optim.SGD(nn.Linear(2, 1).parameters(), lr=0.1)
+        sched = torch.optim.lr_scheduler.StepLR(opt, 2, 0.1)
+        return Tracker(opt, sched, emit=None, dist=ranks, external_stop=stop)
+
+    other, zero = tracker(lambda: told), tracker(lambda: False)
+    for _ in range(STOP_CHECK_STEPS):
+        other.should_stop()
+    for _ in range(STOP_CHECK_STEPS):
+        zero.should_stop()
+    assert other.stop_reason == told
+    assert zero.stop_reason == said

@@ -16,7 +16,9 @@ the same on every rank.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -43,7 +45,25 @@ STOP_CHECK_STEPS = 16
 RESERVED_METRICS = frozenset({"epoch", "lr", "train_loss", "seconds", "edit", "steps"})
 
 # Stop codes shared by all ranks (the largest wins).
-_GO, _SIGNAL, _LOCAL, _REQUEST = 0, 1, 2, 3
+_GO, _LOCAL, _REQUEST, _SIGNAL = 0, 1, 2, 100  # _SIGNAL + the signal's number
+
+
+def _signal_code(reason: bool | str) -> int:
+    """A rank's stop code for the job: the signal itself where one stopped it (torchrun
+    signals every rank, not all at once: rank 0 says what the first one got)."""
+    name = reason.rsplit(" ", 1)[-1] if isinstance(reason, str) else ""
+    try:
+        return _SIGNAL + int(signal.Signals[name])
+    except KeyError:
+        return _LOCAL
+
+
+def _shared_reason(code: int) -> str:
+    if code > _SIGNAL:
+        with contextlib.suppress(ValueError):
+            return f"stopped by {signal.Signals(code - _SIGNAL).name}"
+    return "stopped: another rank of the job was told to stop"
+
 
 StopCheck = Callable[[], "bool | str"]
 Emit = Callable[[Event], None]
@@ -240,12 +260,12 @@ class Tracker:
             return False
         code, own = _GO, None
         if self.external_stop is not None and (own := self.external_stop()):
-            code = _SIGNAL if isinstance(own, str) and "SIG" in own else _LOCAL
+            code = _signal_code(own)
         if self.steering is not None and (requested := self.steering.check(force=True)):
             code, own = _REQUEST, requested
         shared = self.dist.max(code)
         if shared:
-            self._stopping(own or "stopped: another rank of the job was told to stop")
+            self._stopping(own or _shared_reason(shared))
         return self.stop_reason is not None
 
     def _stopping(self, reason: bool | str) -> None:

@@ -88,7 +88,9 @@ class RunLog(RichLog):
         self.kept: deque[str] = deque(maxlen=LOG_LINES)
         self._pending: list[str] = []
         self._wrapped_at = 0
-        self._height = 0
+        # It shows its end (as it does until the user scrolls away): kept as it scrolls,
+        # since a write's own scroll to the end waits for a refresh.
+        self._following = True
 
     def add(self, lines: list[str]) -> None:
         """Queue lines; they are written with the next `flush` (one write, one layout)."""
@@ -121,17 +123,26 @@ class RunLog(RichLog):
     def _backfill(self) -> None:
         """Write every kept line, in place of the first ones (the view stays at the end
         unless the user scrolled away)."""
-        at_end = self.scroll_y >= self.max_scroll_y - 1
+        at_end = self._following
         self._pending.clear()
         self.clear()
         self.write("\n".join(list(self.kept)[-SHOWN_LINES:]), scroll_end=at_end)
         self._wrapped_at = self.size.width
 
+    def watch_show_vertical_scrollbar(self, shown: bool) -> None:
+        # Textual scrolls only once the scrollbar is shown, which a busy app may lay out
+        # after a write's scroll to the end has come and gone: the log stayed at its top.
+        if shown and self._following:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._following = new_value >= self.max_scroll_y - 1
+
     def on_resize(self, event: events.Resize) -> None:
         # A log that showed its end goes on showing it when its height changes (the
         # panes above it grow and shrink as a run starts and ends).
-        at_end = self.scroll_y >= len(self.lines) - self._height - 1
-        self._height = event.size.height
+        at_end = self._following
         if event.size.width and event.size.width != self._wrapped_at:
             self._wrapped_at = event.size.width
             self._pending.clear()
