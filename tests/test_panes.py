@@ -236,6 +236,10 @@ async def test_the_three_panes_share_one_x_alignment_and_the_lr_levels_are_label
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
         screen = app.screen
+        # The panes get the run's data at the screen's bounded redraw rate, which a busy
+        # machine may not have reached yet: redraw now (a pane without data has no axis).
+        screen._dirty |= {"lr", "loss", "acc"}
+        screen.redraw()
         labels = {}
         for cls in (LrPlot, LossPlot, MetricPlot):
             pane = screen.query_one(cls)
@@ -252,12 +256,14 @@ async def test_the_three_panes_share_one_x_alignment_and_the_lr_levels_are_label
         assert [label.strip() for label in labels[LrPlot]] == ["1e-3", "5e-4", "2.5e-4", "1.25e-4"]
         # The x tick labels, in the same columns in all three panes.
         await pilot.pause()
-        axes = []
+        axes, sizes = [], []
         for cls in (LrPlot, LossPlot, MetricPlot):
             pane = screen.query_one(cls)
             pane.redraw()  # then built at once: no timer redraw in between
             axes.append(plain(pane).splitlines()[-2])
-        assert len({axis.rstrip() for axis in axes}) == 1 and axes[0].rstrip().endswith("4")
+            sizes.append((cls.__name__, pane.size, pane.roomy))
+        assert len({axis.rstrip() for axis in axes}) == 1, (axes, sizes)
+        assert axes[0].rstrip().endswith("4")
 
 
 # ---- 9. the loss pane --------------------------------------------------------------------
