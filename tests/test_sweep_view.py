@@ -184,3 +184,30 @@ async def test_the_new_sweep_form_takes_a_burst_of_keys_whole(tmp_path):
         # Opened from a sweep's view, its fixed parameters are that sweep's.
         assert "as in sweep-demo" in str(form.query_one("#form-fixed").render())
         assert form.problem == ""
+
+
+async def test_the_region_plots_axes_label_two_round_values_at_least():
+    """Four trials with gamma between 0.355 and 0.559: its axis reaches 0.2 and 0.6."""
+    from textual.app import App
+
+    from steplr_tui.viewer.widgets.sweep_plots import Point
+
+    class One(App):
+        def compose(self):
+            yield RegionPlot()
+
+    app = One()
+    async with app.run_test(size=(80, 8)) as pilot:  # room for two or three labels
+        pane = app.query_one(RegionPlot)
+        await pilot.pause()
+        calls: dict[str, list[str]] = {}
+        for axis in ("xticks", "yticks"):
+            real = getattr(pane.plt, axis)
+            setattr(pane.plt, axis, lambda t, lab=None, real=real, axis=axis: (
+                calls.__setitem__(axis, [x.strip() for x in lab or []]) or real(t, lab)
+            ))  # fmt: skip
+        trials = [(2, 0.381, 91.9), (1, 0.355, 92.5), (2, 0.468, 92.3), (2, 0.559, 91.2)]
+        points = [Point(n, x, y, acc, "COMPLETE") for n, (x, y, acc) in enumerate(trials)]
+        pane.show(points, 1, Axis("step_size"), Axis("gamma"))
+        assert len([label for label in calls["yticks"] if label]) >= 2, calls
+        assert calls["xticks"] == ["1", "2"]

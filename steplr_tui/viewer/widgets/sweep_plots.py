@@ -179,23 +179,27 @@ class RegionPlot(EpochPane):
             plt.scatter([p.x for p in members], [p.y for p in members], marker=marker, color=color)
         lo, hi = min(p.x for p in self.points), max(p.x for p in self.points)
         pad = (hi - lo) * 0.06 or 0.5
-        plt.xlim(lo - pad, hi + pad)
-        _a, _b, ticks, labels = nice_ticks(lo, hi, max(self.plot_width // 10, 2))
+        first, last, ticks, labels = nice_ticks(lo, hi, max(self.plot_width // 10, 2))
         if self.x_axis.name == "step_size" and hi - lo <= self.plot_width // 6:
             ticks = [float(v) for v in range(int(lo), int(hi) + 1)]  # whole steps only
             labels = [str(int(v)) for v in ticks]
+            first, last = lo, hi
+        # The axes reach the round ticks around the points, so each has two labels at least.
+        lo, hi = min(first, lo - pad), max(last, hi + pad)
+        plt.xlim(lo, hi)
         ticks_labels = [
             (t, lab)
             for t, lab in zip(ticks, _labels(self.x_axis, ticks, labels), strict=True)
-            if lo - pad <= t <= hi + pad
+            if lo <= t <= hi
         ]
         plt.xticks([t for t, _ in ticks_labels], [lab for _, lab in ticks_labels])
         if self.roomy:
             plt.xlabel(self.x_axis.name + (" (log)" if self.x_axis.log else ""))
         y_lo, y_hi = min(p.y for p in self.points), max(p.y for p in self.points)
         y_pad = (y_hi - y_lo) * 0.08 or 0.05
-        _a, _b, yticks, ylabels = nice_ticks(y_lo, y_hi, max(self.canvas_height // 3, 2))
-        self.y_axis(y_lo - y_pad, y_hi + y_pad, yticks, _labels(self.y_axis_of, yticks, ylabels))
+        first, last, yticks, ylabels = nice_ticks(y_lo, y_hi, max(self.canvas_height // 3, 2))
+        labels = _labels(self.y_axis_of, yticks, ylabels)
+        self.y_axis(min(first, y_lo - y_pad), max(last, y_hi + y_pad), yticks, labels)
 
 
 def region_title(x: Axis, y: Axis) -> str:
