@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     if rank == 0:
         print("stopped: resume with --resume " + args.checkpoint if run.stopped else "done")
     if distributed:
+        dist.barrier()  # every rank done with its messages before any tears gloo down
         dist.destroy_process_group()
     return 0
 

@@ -123,6 +123,7 @@ def main() -> int:
             )
     note(event="end", stopped=run.stopped, checksum=checksum(model))
     out.close()
+    dist.barrier()  # every rank done with its messages before any tears gloo down
     dist.destroy_process_group()
     return 0
 

@@ -22,9 +22,12 @@ def headless_job(job, config: TrainConfig) -> int:
 
     dist, device = init_from_env(config.device)
     try:
-        return run_headless(job, dist=dist, device=device)
-    finally:
+        code = run_headless(job, dist=dist, device=device)
+    except BaseException:
         shutdown()
+        raise
+    shutdown(together=True)
+    return code
 
 
 def say_after(app) -> None:

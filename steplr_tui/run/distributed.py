@@ -82,6 +82,11 @@ def init_from_env(device_choice: str) -> tuple[DistContext | None, str]:
     return DistContext.current(), device
 
 
-def shutdown() -> None:
+def shutdown(together: bool = False) -> None:
+    """Leave the process group. `together` (every rank ended its run as it should):
+    meet at a barrier first, so no rank tears gloo down while a peer's last message is
+    in flight (a rank then aborted: "terminate called without an active exception")."""
     if dist.is_available() and dist.is_initialized():
+        if together:
+            dist.barrier()
         dist.destroy_process_group()
