@@ -107,8 +107,8 @@ async def test_start_runs_and_shows_results():
         logged = list(app.screen.log_lines)
         start = logged.index(expected[0])
         assert logged[start : start + len(expected)] == expected
-        await pilot.pause(0.3)
-        assert app.screen.query_one(AccuracyPlot).epochs[-1].epoch == 5
+        plot = app.screen.query_one(AccuracyPlot)
+        await wait_for(pilot, lambda: plot.epochs and plot.epochs[-1].epoch == 5)
         assert app.screen.query_one(LrPlot).actual == [0.001, 0.001, 0.0001, 0.0001, 1e-05]
         assert "done" in status(app) and "epoch 5/5" in status(app)
 
@@ -251,8 +251,7 @@ async def test_failure_is_shown_and_next_start_works():
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: app.screen.view.status == "FAILED")
         assert "FAILED after 5 epochs: loss became nan" in log_text(app)
-        await pilot.pause(0.3)
-        assert "FAILED" in status(app)
+        await wait_for(pilot, lambda: "FAILED" in status(app))
         trainer.fail = None
         await wait_for(pilot, lambda: not app.screen.controller.busy)
         await pilot.press("ctrl+r")
@@ -275,9 +274,9 @@ async def test_persistent_notice_is_shown():
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
-        await pilot.pause(0.3)
         notice = app.screen.query_one("#notice", Static)
-        assert notice.display and "bundled MNIST sample" in str(notice.render())
+        await wait_for(pilot, lambda: notice.display)
+        assert "bundled MNIST sample" in str(notice.render())
 
 
 async def test_start_flag_starts_at_launch():
@@ -317,8 +316,7 @@ async def test_real_trainer_in_the_worker_on_synthetic_data():
         assert [e.epoch for e in view.epochs] == [1, 2, 3]
         assert view.epochs[-1].test_acc > 90
         assert len(view.losses) == 3 * 64
-        await pilot.pause(0.3)
-        assert len(app.screen.query_one(LossPlot).series) == 3 * 64
+        await wait_for(pilot, lambda: len(app.screen.query_one(LossPlot).series) == 3 * 64)
 
 
 async def test_dashboard_is_the_default_screen():

@@ -145,20 +145,18 @@ async def test_the_log_has_the_room_a_reference_line_needs_and_rewraps():
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
-        await pilot.pause(0.3)
         log = app.screen.query_one(RunLog)
+        await wait_for(pilot, lambda: log.lines and not log.has_pending)
         assert "Epoch 1, Loss: 0.8500, LR: 1e-7" in log.kept  # readable, not 0.000000
         reference = "Epoch 10, Loss: 0.5438, LR: 0.001000"
         assert log.scrollable_content_region.width >= len(reference)
         wide = len(log.lines)
         await pilot.press("f5", "f5")  # lines written while hidden are wrapped when shown
         await pilot.resize_terminal(80, 24)
-        await pilot.pause(0.3)
-        assert len(log.lines) > wide  # rewrapped to the narrower pane
+        await wait_for(pilot, lambda: len(log.lines) > wide)  # rewrapped to the narrower pane
         assert max(line.cell_length for line in log.lines) <= log.scrollable_content_region.width
         await pilot.resize_terminal(*SIZE)
-        await pilot.pause(0.3)
-        assert len(log.lines) == wide
+        await wait_for(pilot, lambda: len(log.lines) == wide)
 
 
 # ---- 8. axes ------------------------------------------------------------------------------
@@ -339,9 +337,8 @@ async def test_the_status_line_shows_the_whole_run_and_the_epoch():
         await wait_for(
             pilot, lambda: app.screen.view.progress and app.screen.view.progress.epoch == 3
         )
-        await pilot.pause(0.6)
-        text = status(app)
-        assert "25%" in text and "epoch 3/10 (50%)" in text
+        await wait_for(pilot, lambda: "25%" in status(app))
+        assert "epoch 3/10 (50%)" in status(app)
         await pilot.press("ctrl+s")
 
 
@@ -390,8 +387,8 @@ async def test_the_runs_table_updates_while_open_and_hints_at_hidden_columns(tmp
         table = app.screen.query_one(DataTable)
         row = table.get_row_at(0)
         assert row[1:4] == [run.name[:15], "COMPLETED", "1/1"]  # what matters, first
-        await pilot.pause(0.2)
-        assert "← → more columns" in str(app.screen.query_one("#runs-hint").render())
+        hint = app.screen.query_one("#runs-hint")
+        await wait_for(pilot, lambda: "← → more columns" in str(hint.render()))
         with open(run.path / "metrics.jsonl", "a") as fh:
             fh.write(
                 '{"epoch": 2, "lr": 0.001, "train_loss": 0.5, "test_acc": 91.0, "seconds": 1}\n'
@@ -494,3 +491,40 @@ async def test_a_log_that_shows_its_end_keeps_showing_it_when_it_shrinks():
         log.styles.height = 6
         await pilot.pause(0.1)
         assert log.scroll_y == 0
+
+
+async def test_a_long_log_queued_before_its_pane_is_laid_out_still_comes_last_lines_first(
+    monkeypatch,
+):
+    """A replay read before the pane has a width: its resize must not write it all at once."""
+    from textual.app import App
+
+    from steplr_tui.viewer.widgets.run_log import FIRST_LINES
+
+    writes: list[int] = []
+    real_write = RunLog.write
+
+    def write(self, content, *args, **kwargs):
+        writes.append(str(content).count("\n") + 1)
+        return real_write(self, content, *args, **kwargs)
+
+    monkeypatch.setattr(RunLog, "write", write)
+
+    class One(App):
+        def compose(self):
+            log = RunLog(id="log")
+            log.display = False
+            yield log
+
+    app = One()
+    async with app.run_test(size=(60, 20)) as pilot:
+        log = app.query_one(RunLog)
+        log.add([f"line {i}" for i in range(500)])
+        assert not log.flush()  # no width yet: it waits
+        log.display = True
+        await wait_for(pilot, lambda: log.size.width > 0)
+        await pilot.pause()
+        assert log.flush()
+        assert writes[0] == FIRST_LINES
+        await wait_for(pilot, lambda: max(writes) == 500)
+        assert log.lines[-1].text == "line 499"

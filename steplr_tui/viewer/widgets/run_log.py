@@ -143,6 +143,8 @@ class RunLog(RichLog):
         # A log that showed its end goes on showing it when its height changes (the
         # panes above it grow and shrink as a run starts and ends).
         at_end = self._following
+        if self._pending and not self.lines:
+            return  # the first flush writes them (its last lines first, for a long replay)
         if event.size.width and event.size.width != self._wrapped_at:
             self._wrapped_at = event.size.width
             self._pending.clear()
