@@ -127,9 +127,9 @@ async def test_invalid_edit_is_refused_with_the_rule():
         await start_and_finish_epoch_1(pilot)
         await type_into(pilot, "gamma", "2")
         await pilot.press("enter")
-        await pilot.pause(0.1)
+        lr_pane = app.screen.query_one(LrPlot)
+        await wait_for(pilot, lambda: "fix gamma" in str(lr_pane.border_subtitle))
         assert trainer.steering.queued is None
-        assert "fix gamma" in str(app.screen.query_one(LrPlot).border_subtitle)
         errors = str(app.screen.query_one("#param-errors", Static).render())
         assert "gamma must be a number in (0, 1]" in errors
 
@@ -146,9 +146,9 @@ async def test_lr_that_differs_from_the_plan_is_flagged():
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
-        await pilot.pause(0.6)
         assert app.screen.view.mismatches == ["epoch 3 used lr 0.5, the plan says 1e-4"]
-        assert "⚠ epoch 3 used lr 0.5" in str(app.screen.query_one(LrPlot).border_subtitle)
+        lr_pane = app.screen.query_one(LrPlot)
+        await wait_for(pilot, lambda: "⚠ epoch 3 used lr 0.5" in str(lr_pane.border_subtitle))
         assert "warning: epoch 3 used lr 0.5" in log_text(app)
 
 
@@ -414,8 +414,8 @@ async def test_resumed_run_whose_recorded_schedule_was_changed_is_flagged(tmp_pa
         await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED", timeout=60)
         mismatches = app.screen.view.mismatches
         assert mismatches and mismatches[0] == "epoch 3 used lr 2.5e-3, the plan says 8.1e-3"
-        await pilot.pause(0.6)
-        assert "⚠" in str(app.screen.query_one(LrPlot).border_subtitle)
+        lr_pane = app.screen.query_one(LrPlot)
+        await wait_for(pilot, lambda: "⚠" in str(lr_pane.border_subtitle))
 
 
 async def test_edits_queued_before_one_boundary_apply_together_in_order():
