@@ -109,8 +109,9 @@ async def test_start_runs_and_shows_results():
         assert logged[start : start + len(expected)] == expected
         plot = app.screen.query_one(AccuracyPlot)
         await wait_for(pilot, lambda: plot.epochs and plot.epochs[-1].epoch == 5)
-        assert app.screen.query_one(LrPlot).actual == [0.001, 0.001, 0.0001, 0.0001, 1e-05]
-        assert "done" in status(app) and "epoch 5/5" in status(app)
+        lr = app.screen.query_one(LrPlot)
+        await wait_for(pilot, lambda: lr.actual == [0.001, 0.001, 0.0001, 0.0001, 1e-05])
+        await wait_for(pilot, lambda: "done" in status(app) and "epoch 5/5" in status(app))
 
 
 async def test_invalid_input_blocks_start():
