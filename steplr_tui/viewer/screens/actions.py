@@ -69,7 +69,7 @@ class DashboardActions(_Base):
 
     def action_stop(self) -> None:
         if not self.view.active or self.controller is None:
-            self.notify("Nothing is running.")
+            self.notify("Nothing is running.", markup=False)
             return
         self.controller.stop()
         self.view.stopping = True
@@ -105,6 +105,7 @@ class DashboardActions(_Base):
             if self.context.smoothing
             else "Loss smoothing off",
             timeout=2,
+            markup=False,
         )
         self._redraw_all_panes()
 
@@ -130,22 +131,22 @@ class DashboardActions(_Base):
         """Overlay the current (or last) run, to compare the next ones against it."""
         view = self.view
         if not view.epochs or view.opened is None:
-            self.notify("Nothing to pin yet: a run needs a finished epoch.")
+            self.notify("Nothing to pin yet: a run needs a finished epoch.", markup=False)
             return
         key = view.record or f"session-{id(view.opened)}"
         name = short_name(Path(view.record).name) if view.record else "this run"
         if any(o.key == key for o in self.context.overlays):
             self._set_overlays([o for o in self.context.overlays if o.key != key])
-            self.notify(f"{name} unpinned.")
+            self.notify(f"{name} unpinned.", markup=False)
             return
         steps = view.steps_per_epoch
         overlay = Overlay.from_epochs(key, name, view.config, view.epochs, steps)
         self._set_overlays([*self.context.overlays, overlay])
-        self.notify(f"{name} pinned: it stays drawn faintly behind the next runs.")
+        self.notify(f"{name} pinned: it stays drawn faintly behind the next runs.", markup=False)
 
     def _set_overlays(self, overlays: list[Overlay]) -> None:
         if len(overlays) > MAX_OVERLAYS:
-            self.notify(f"At most {MAX_OVERLAYS} overlays: the oldest was dropped.")
+            self.notify(f"At most {MAX_OVERLAYS} overlays: the oldest was dropped.", markup=False)
             overlays = overlays[-MAX_OVERLAYS:]
         self.context.overlays = overlays
         self._dirty |= {"lr", "loss", "acc", "legend"}
@@ -156,13 +157,15 @@ class DashboardActions(_Base):
         from steplr_tui.viewer.screens.export import ExportScreen
 
         if self.view.record is None:
-            self.notify("Nothing to export yet: start, resume or attach to a run first.")
+            self.notify(
+                "Nothing to export yet: start, resume or attach to a run first.", markup=False
+            )
             return
         try:
             info = read_run(Path(self.view.record))
             csv_path = write_csv(info)
         except (RunNotFound, OSError) as exc:
-            self.notify(f"Export failed: {exc}", title="Export", severity="error")
+            self.notify(f"Export failed: {exc}", title="Export", severity="error", markup=False)
             return
         self.note(f"Exported {csv_path}")
         self.app.push_screen(ExportScreen(str(csv_path), run_snippet(info)))
@@ -194,10 +197,10 @@ class DashboardActions(_Base):
             problem = resume_problem(info)
             config = config_from_record(info, self.config) if not problem else None
         except RunNotFound as exc:
-            self.notify(str(exc), title="Cannot resume", severity="error")
+            self.notify(str(exc), title="Cannot resume", severity="error", markup=False)
             return
         if problem or config is None:
-            self.notify(problem or "", title="Cannot resume", severity="warning")
+            self.notify(problem or "", title="Cannot resume", severity="warning", markup=False)
             return
         self.query_one(ParamPanel).set_values(config)
         self.config = config
@@ -208,10 +211,14 @@ class DashboardActions(_Base):
 
     def _ready_to_start(self) -> bool:
         if self.view.active:
-            self.notify("A run is on screen and in progress: ctrl+s stops it.", severity="warning")
+            self.notify(
+                "A run is on screen and in progress: ctrl+s stops it.",
+                severity="warning",
+                markup=False,
+            )
             return False
         if self.controller is None or self.controller.busy:
-            self.notify("The last run is still stopping; try again in a moment.")
+            self.notify("The last run is still stopping; try again in a moment.", markup=False)
             return False
         return True
 
@@ -221,12 +228,16 @@ class DashboardActions(_Base):
         if errors:
             name, message = next(iter(errors.items()))
             panel.focus_field(name)
-            self.notify(f"Not started: {message}", title="Invalid parameter", severity="error")
+            self.notify(
+                f"Not started: {message}", title="Invalid parameter", severity="error", markup=False
+            )
             return None
         try:
             return self.config.with_values(**values).validated()
         except FieldError as exc:
-            self.notify(f"Not started: {exc}", title="Invalid parameter", severity="error")
+            self.notify(
+                f"Not started: {exc}", title="Invalid parameter", severity="error", markup=False
+            )
             return None
 
     def action_start(self) -> None:
@@ -255,7 +266,7 @@ class DashboardActions(_Base):
         try:
             path = self.controller.start_detached(config, self.runs_dir or resolve_runs_dir(None))
         except (RecordError, OSError) as exc:
-            self.notify(f"Not started: {exc}", title="Detached run", severity="error")
+            self.notify(f"Not started: {exc}", title="Detached run", severity="error", markup=False)
             return
         self.config = config
         self.notify(
@@ -263,6 +274,7 @@ class DashboardActions(_Base):
             f"(steplr-tui attach {path.name[:15]} comes back to it).",
             title="Detached run",
             timeout=8,
+            markup=False,
         )
 
     def attach_run(self, path: Path) -> None:

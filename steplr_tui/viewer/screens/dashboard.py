@@ -88,6 +88,7 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         self._plan_note = ""
         self._data_dir = short_path(str(resolve_data_dir(config.data_dir)))
         self.context = PlotContext(steps_per_epoch=preview_steps({}, config))
+        self.sweep_cursors: dict[str, int] = {}  # sweep folder: the trial last attached to
 
     @property
     def log_lines(self) -> list[str]:
@@ -100,8 +101,8 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
                 yield RunLog(id="log")
                 yield PhaseTable(id="phases")
             yield PlotStack(self.context, id="plots")
-        yield Static("", id="too-small")
-        yield Static("", id="notice")
+        yield Static("", id="too-small", markup=False)
+        yield Static("", id="notice", markup=False)
         device = "device auto" if self.config.device == "auto" else self.config.device
         yield StatusLine(device, id="status")
         yield FittedFooter(compact=True, show_command_palette=False)
@@ -207,7 +208,9 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
             elif isinstance(event, EpochEnd):
                 for text in self.view.untold_mismatches():
                     lines.append(f"warning: {text}")
-                    self.notify(text, title="LR differs from the plan", severity="warning")
+                    self.notify(
+                        text, title="LR differs from the plan", severity="warning", markup=False
+                    )
             elif isinstance(event, RunEnded):
                 lines += self._ended()
         log.add(lines)
@@ -240,7 +243,7 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         alerts = {"FAILED": ("Run failed", 10), "INTERRUPTED": ("Run INTERRUPTED", 15)}
         if end is not None and end.status.value in alerts:
             title, seconds = alerts[end.status.value]
-            self.notify(end.message, title=title, severity="error", timeout=seconds)
+            self.notify(end.message, title=title, severity="error", timeout=seconds, markup=False)
         note = fields_note(self.view)
         return [note] if note else []
 

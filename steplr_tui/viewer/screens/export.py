@@ -24,7 +24,7 @@ class ExportScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="export-box"):
-            yield Static(f"Metrics written to {self.csv_path}", id="export-title")
+            yield Static(f"Metrics written to {self.csv_path}", id="export-title", markup=False)
             yield Static("PyTorch lines that reproduce this run's schedule:", id="export-hint")
             yield TextArea(
                 self.snippet, language=None, read_only=True, show_line_numbers=False, id="snippet"
@@ -33,7 +33,9 @@ class ExportScreen(ModalScreen[None]):
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.snippet)
-        self.notify("Snippet copied to the clipboard (where the terminal allows OSC 52).")
+        self.notify(
+            "Snippet copied to the clipboard (where the terminal allows OSC 52).", markup=False
+        )
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -27,7 +27,7 @@ from steplr_tui.runfolder.runs_table import (
 )
 from steplr_tui.viewer.compare import MAX_OVERLAYS
 from steplr_tui.viewer.widgets.keys import OrderedKeys
-from steplr_tui.viewer.widgets.rows import update_rows
+from steplr_tui.viewer.widgets.rows import plain_cells, update_rows
 
 MARK = "◆"
 REFRESH_S = 1.0
@@ -69,9 +69,9 @@ class RunsScreen(ModalScreen[RunsChoice | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="runs-box"):
-            yield Static(f"Runs in {self.runs_dir}", id="runs-title")
+            yield Static(f"Runs in {self.runs_dir}", id="runs-title", markup=False)
             yield RunsTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-            yield Static("reading…", id="runs-hint")
+            yield Static("reading…", id="runs-hint", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -90,7 +90,10 @@ class RunsScreen(ModalScreen[RunsChoice | None]):
 
     def _row(self, run: RunInfo) -> tuple[str, ...]:
         name, *rest = summary_row(run)
-        return (MARK if str(run.path) in self.overlaid else "", short_name(name), *rest)
+        return (
+            MARK if str(run.path) in self.overlaid else "",
+            *plain_cells((short_name(name), *rest)),
+        )
 
     def _update(self, runs: list[RunInfo]) -> None:
         """Fresh runs from disk: update cells in place when the rows are the same runs."""
@@ -154,10 +157,16 @@ class RunsScreen(ModalScreen[RunsChoice | None]):
         if key in self.overlaid:
             self.overlaid.discard(key)
         elif not run.metrics:
-            self.notify(f"{run.name} has no finished epoch to draw", severity="warning")
+            self.notify(
+                f"{run.name} has no finished epoch to draw", severity="warning", markup=False
+            )
             return
         elif len(self.overlaid) >= MAX_OVERLAYS:
-            self.notify(f"At most {MAX_OVERLAYS} overlays: unmark one first.", severity="warning")
+            self.notify(
+                f"At most {MAX_OVERLAYS} overlays: unmark one first.",
+                severity="warning",
+                markup=False,
+            )
             return
         else:
             self.overlaid.add(key)
@@ -183,7 +192,7 @@ class RunsScreen(ModalScreen[RunsChoice | None]):
             return
         problem = resume_problem(run)
         if problem:
-            self.notify(problem, title="Cannot resume", severity="warning")
+            self.notify(problem, title="Cannot resume", severity="warning", markup=False)
             return
         self.dismiss(self._choice(resume=run.path))
 

@@ -35,7 +35,7 @@ from steplr_tui.study.table import COLUMNS, SORTS, sort_rows
 from steplr_tui.viewer import sweep_view as view
 from steplr_tui.viewer.sweep_source import SweepSnapshot, SweepSource, SweepUpdate
 from steplr_tui.viewer.widgets.keys import OrderedKeys
-from steplr_tui.viewer.widgets.rows import update_rows
+from steplr_tui.viewer.widgets.rows import plain_cells, update_rows
 from steplr_tui.viewer.widgets.sweep_plots import (
     CurvesPlot,
     RegionPlot,
@@ -94,13 +94,13 @@ class SweepScreen(Screen[SweepChoice | None]):
         self._order: list[int] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Sweep {self.spec.name}: reading its study…", id="sweep-head")
+        yield Static(f"Sweep {self.spec.name}: reading its study…", id="sweep-head", markup=False)
         yield TrialsTable(id="trials", cursor_type="row", zebra_stripes=True)
         with Horizontal(id="sweep-plots"):
             yield CurvesPlot(id="acc-curves")
             yield CurvesPlot(id="loss-curves")
             yield RegionPlot(id="region")
-        yield Static("", id="sweep-hint")
+        yield Static("", id="sweep-hint", markup=False)
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -147,7 +147,11 @@ class SweepScreen(Screen[SweepChoice | None]):
         table = self.query_one(TrialsTable)
         rows = sort_rows(snapshot.rows, self.sort_key)
         cells = dict(
-            zip((str(r.number) for r in rows), view.rows_cells(snapshot, rows), strict=True)
+            zip(
+                (str(r.number) for r in rows),
+                map(plain_cells, view.rows_cells(snapshot, rows)),
+                strict=True,
+            )
         )
         order = [r.number for r in rows]
         if order != self._order:  # new trials, or another order: the rows anew
@@ -228,7 +232,7 @@ class SweepScreen(Screen[SweepChoice | None]):
         folder = Path(row.run_folder) if row.run_folder else None
         if folder is None or not folder.is_dir():
             where = f"on {row.host}" if row.host else "elsewhere"
-            self.notify(f"Trial {row.number} trains {where}: attach to it there.")
+            self.notify(f"Trial {row.number} trains {where}: attach to it there.", markup=False)
             return None
         return folder
 
@@ -244,7 +248,7 @@ class SweepScreen(Screen[SweepChoice | None]):
         if folder is None or self.snapshot is None:
             return
         if view.shown_status(self.snapshot, row) != "RUNNING":
-            self.notify(f"Trial {row.number} is not running.")
+            self.notify(f"Trial {row.number} is not running.", markup=False)
             return
         request = StopRequest(
             new_request_id(), sender_name("viewer"), "stopped from the sweep view"
@@ -252,9 +256,12 @@ class SweepScreen(Screen[SweepChoice | None]):
         try:
             append_line(folder / CONTROL_FILE, encode_request(request))
         except OSError as exc:
-            self.notify(f"Could not stop trial {row.number}: {exc}", severity="error")
+            self.notify(f"Could not stop trial {row.number}: {exc}", severity="error", markup=False)
             return
-        self.notify(f"Trial {row.number} stops at its next batch; the sweep counts it as pruned.")
+        self.notify(
+            f"Trial {row.number} stops at its next batch; the sweep counts it as pruned.",
+            markup=False,
+        )
 
     def action_new_sweep(self) -> None:
         from steplr_tui.viewer.screens.sweep_form import NewSweepScreen

@@ -39,7 +39,7 @@ class SweepActions(_Base):
         try:
             self.open_sweep(folder, read_spec(folder))
         except SpaceError as exc:
-            self.notify(str(exc), title="Sweep", severity="error")
+            self.notify(str(exc), title="Sweep", severity="error", markup=False)
 
     def open_sweep(self, folder: Path, spec: Any, source: Any = None) -> None:
         """The sweep's view; a trial chosen there is attached to. `source` replaces the
@@ -47,7 +47,7 @@ class SweepActions(_Base):
         from steplr_tui.viewer.screens.sweep import SweepScreen
         from steplr_tui.viewer.sweep_source import SweepSource
 
-        cursors = self.__dict__.setdefault("_sweep_cursors", {})
+        cursors = self.sweep_cursors
 
         def closed(choice) -> None:
             if choice is not None and choice.attach is not None:

@@ -85,8 +85,8 @@ class NewSweepScreen(ModalScreen[tuple[Path, Any] | None]):
                 for key, text in self._fields().items():
                     yield Label(key, classes="param-label")
                     yield FormInput(text, id=f"sweep-{key}", compact=True)
-            yield Static("", id="form-fixed")
-            yield Static("", id="form-errors")
+            yield Static("", id="form-fixed", markup=False)
+            yield Static("", id="form-errors", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -167,7 +167,7 @@ class NewSweepScreen(ModalScreen[tuple[Path, Any] | None]):
     def action_start(self) -> None:
         self._check()
         if self.problem:
-            self.notify(self.problem, title="Not started", severity="error")
+            self.notify(self.problem, title="Not started", severity="error", markup=False)
             return
         self.query_one("#form-errors", Static).update("starting the sweep…")
         self._launch(self._command())

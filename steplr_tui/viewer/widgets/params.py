@@ -113,7 +113,7 @@ class ParamPanel(Vertical):
                     field = NumberInput(spec, spec.format(value), id=f"field-{spec.name}")
                     field.cursor_blink = self._cursor_blink
                     yield field
-        yield Static("", id="param-errors")
+        yield Static("", id="param-errors", markup=False)
 
     def on_mount(self) -> None:
         # Looked up once: the status line asks for the dataset four times a second.

@@ -106,7 +106,8 @@ METRIC_TITLES = {"test_acc": "Test accuracy (%)"}
 
 
 def metric_title(name: str, edits: bool = False, others: int = 0) -> str:
-    title = METRIC_TITLES.get(name, name.replace("_", " "))
+    # A script names its metrics: "acc[top1]" is a name, not markup.
+    title = METRIC_TITLES.get(name, name.replace("_", " ").replace("[", "\\["))
     more = f" [dim](ctrl+t: {others} more)[/]" if others else ""
     return f"{title} {_key(ACC_COLOR, '●')}{more}" + (EDIT_KEY if edits else "")
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from rich.markup import escape
 from textual.widgets import DataTable
+
+
+def plain_cells(row: tuple[str, ...]) -> tuple[str, ...]:
+    """Cells shown as they are: a table reads its strings as markup, and a run's name or
+    message ("[rank 1] …") is not."""
+    return tuple(escape(cell) for cell in row)
 
 
 def update_rows(

@@ -27,7 +27,7 @@ class StatusLine(Static):
     """One line, fitted to the width: its size never changes, so no layout pass."""
 
     def __init__(self, device_hint: str, **kwargs) -> None:
-        super().__init__("", **kwargs)
+        super().__init__("", markup=False, **kwargs)  # paths and names, not markup
         self.device_hint = device_hint
         self.cpu = CpuWatch()
         self._last: tuple[RunView, str, bool] | None = None
