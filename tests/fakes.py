@@ -281,3 +281,18 @@ class FixedSweepSource:
 
     def close(self) -> None:
         self.closed = True
+
+
+def spy_log_writes(monkeypatch) -> list[int]:
+    """The number of lines each `RunLog.write` is given, in order (from now on)."""
+    from steplr_tui.viewer.widgets.run_log import RunLog
+
+    writes: list[int] = []
+    real_write = RunLog.write
+
+    def write(self, content, *args, **kwargs):
+        writes.append(str(content).count("\n") + 1)
+        return real_write(self, content, *args, **kwargs)
+
+    monkeypatch.setattr(RunLog, "write", write)
+    return writes

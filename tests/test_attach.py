@@ -15,7 +15,7 @@ from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.schedule import ScheduleEdit
 from steplr_tui.viewer.app import SteplrApp
 from steplr_tui.viewer.widgets.plots import LossPlot, LrPlot, MetricPlot
-from tests.fakes import FakeTrainer, run_in_folder, scripted_events
+from tests.fakes import FakeTrainer, run_in_folder, scripted_events, spy_log_writes
 from tests.test_app import SIZE, log_text, wait_for
 from tests.test_steering import type_into
 
@@ -206,14 +206,7 @@ async def test_a_long_replay_shows_its_last_log_lines_first_then_all_of_them(tmp
 
     # What each write was given, in order: sampling the pane's length in time misses
     # the first write when a loaded machine runs the backfill before the next poll.
-    writes: list[int] = []
-    real_write = RunLog.write
-
-    def write(self, content, *args, **kwargs):
-        writes.append(str(content).count("\n") + 1)
-        return real_write(self, content, *args, **kwargs)
-
-    monkeypatch.setattr(RunLog, "write", write)
+    writes = spy_log_writes(monkeypatch)
     config = CONFIG.with_values(epochs=400)
     record = RunRecord.create(tmp_path, config.as_dict(), {})
     record.mark_running()

@@ -38,7 +38,7 @@ from steplr_tui.viewer.widgets.plots import (
     nice_ticks,
 )
 from steplr_tui.viewer.widgets.run_log import RunLog
-from tests.fakes import FakeTrainer
+from tests.fakes import FakeTrainer, spy_log_writes
 from tests.synthetic import synthetic_data
 from tests.test_app import SIZE, log_text, make_app, status, wait_for
 
@@ -501,14 +501,7 @@ async def test_a_long_log_queued_before_its_pane_is_laid_out_still_comes_last_li
 
     from steplr_tui.viewer.widgets.run_log import FIRST_LINES
 
-    writes: list[int] = []
-    real_write = RunLog.write
-
-    def write(self, content, *args, **kwargs):
-        writes.append(str(content).count("\n") + 1)
-        return real_write(self, content, *args, **kwargs)
-
-    monkeypatch.setattr(RunLog, "write", write)
+    writes = spy_log_writes(monkeypatch)
 
     class One(App):
         def compose(self):
