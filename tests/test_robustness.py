@@ -189,6 +189,9 @@ async def test_field_errors_that_look_like_markup_are_shown_as_text():
 
 async def test_text_from_a_run_is_shown_as_it_is_never_read_as_markup(tmp_path):
     """A notice, a failure, a metric's name, a model's name, a folder: brackets are text."""
+    from rich.text import Text
+    from textual.widgets import DataTable
+
     from steplr_tui.run.record import RunRecord
     from steplr_tui.runfolder import EpochEnd, Notice, RunEnded, Status
     from steplr_tui.viewer.screens.runs import RunsScreen
@@ -228,5 +231,15 @@ async def test_text_from_a_run_is_shown_as_it_is_never_read_as_markup(tmp_path):
         await wait_for(pilot, lambda: MARKUP_LIKE in pane._border_title.plain)
         await pilot.press("ctrl+o")
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.runs)
-        await pilot.pause(0.2)  # the table and the failure's toast are drawn
+        table = app.screen.query_one(DataTable)
+
+        def cells() -> list[str]:  # as the table draws them (it reads its strings as markup)
+            return [
+                Text.from_markup(str(cell)).plain
+                for i in range(table.row_count)
+                for cell in table.get_row_at(i)
+            ]
+
+        await wait_for(pilot, lambda: any(MARKUP_LIKE in cell for cell in cells()))
+        await pilot.pause()  # drawn, with the failure's toast
         assert app.is_running
