@@ -388,7 +388,11 @@ async def test_the_runs_table_updates_while_open_and_hints_at_hidden_columns(tmp
         row = table.get_row_at(0)
         assert row[1:4] == [run.name[:15], "COMPLETED", "1/1"]  # what matters, first
         hint = app.screen.query_one("#runs-hint")
-        await wait_for(pilot, lambda: "← → more columns" in str(hint.render()))
+
+        def shown() -> str:  # what the hint's rows show, not all it holds
+            return " ".join(strip.text for strip in hint.render_lines(hint.size.region))
+
+        await wait_for(pilot, lambda: "← → more columns" in shown())
         with open(run.path / "metrics.jsonl", "a") as fh:
             fh.write(
                 '{"epoch": 2, "lr": 0.001, "train_loss": 0.5, "test_acc": 91.0, "seconds": 1}\n'
