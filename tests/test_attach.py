@@ -228,6 +228,19 @@ async def test_a_long_replay_shows_its_last_log_lines_first_then_all_of_them(tmp
         await wait_for(pilot, lambda: log.scroll_y == log.max_scroll_y)  # still at its end
 
 
+async def test_a_viewer_that_ends_stops_watching_the_run_folder(tmp_path):
+    """However the app ends (here the test's own exit, not ctrl+q), its watcher stops."""
+    path, thread = run_in_folder(FakeTrainer(), CONFIG, tmp_path)
+    thread.join(5)
+    app = viewer(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
+        watcher = app.screen.controller.source._thread
+        assert watcher.is_alive()
+    watcher.join(2)
+    assert not watcher.is_alive()
+
+
 async def test_an_attached_viewer_never_imports_torch_ahead(tmp_path):
     """Warming torch up is for runs started here; it cost a viewer a second of CPU."""
     import threading

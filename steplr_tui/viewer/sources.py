@@ -131,8 +131,9 @@ class ThreadSource:
         self.send(StopRequest(new_request_id(), sender, ""))
 
     def close(self, reason: str = "stopped: the app quit") -> None:
-        """The app quits: the run stops at its next batch (it lives in this process)."""
-        self._quit = reason
+        """The app quits: the run stops at its next batch (it lives in this process). The
+        first reason stays (a SIGHUP's, not the unmount's that follows it)."""
+        self._quit = self._quit or reason
 
 
 class FolderSource:

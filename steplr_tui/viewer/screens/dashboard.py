@@ -126,6 +126,12 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
             # needs none (it took a second of CPU and 800 MB while following a run).
             self.call_after_refresh(self.query_one(StatusLine).warm_up)
 
+    def on_unmount(self) -> None:
+        # However the app ends (ctrl+q says so first), a run folder's watcher stops with
+        # it and a run of this process is told to stop.
+        if self.controller is not None:
+            self.controller.leave()
+
     # ---- layout ---------------------------------------------------------------------
 
     def on_resize(self, event: events.Resize) -> None:
