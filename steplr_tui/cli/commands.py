@@ -177,16 +177,31 @@ def export_main(argv: Sequence[str]) -> int:
     need_run(parser, ns.run)
     if ns.tensorboard is not None and not ns.tensorboard.strip():
         parser.exit(2, "steplr-tui export: --tensorboard is empty: give a folder path\n")
-    from steplr_tui.runfolder.export import run_snippet, write_csv
+    from steplr_tui.runfolder.export import ExportError, run_snippet, write_csv
     from steplr_tui.runfolder.reader import RunNotFound, read_run
+    from steplr_tui.runfolder.text import clean_text
 
     try:
         info = read_run(find_run_or_exit(parser, ns.run, ns.runs_dir))
     except RunNotFound as exc:
-        print(f"steplr-tui export: {exc}", file=sys.stderr)
+        print(f"steplr-tui export: {clean_text(exc)}", file=sys.stderr)
         return 2
     except SystemExit as exc:
         return int(exc.code or 0)
+    # The snippet first: a record it cannot be made from writes nothing at all.
+    try:
+        if info.config_damaged:
+            raise ExportError("; ".join(info.damage))
+        snippet = run_snippet(info)
+    except ExportError as exc:
+        print(
+            clean_text(
+                f"steplr-tui export: run {info.name} cannot be exported: {exc}; "
+                f"fix its {info.path / 'config.json'}"
+            ),
+            file=sys.stderr,
+        )
+        return 1
     if ns.csv:
         try:
             path = write_csv(info)
@@ -212,7 +227,7 @@ def export_main(argv: Sequence[str]) -> int:
             f"view them with: tensorboard --logdir {ns.tensorboard}",
             file=sys.stderr,
         )
-    print(run_snippet(info), end="")
+    print(snippet, end="")
     return 0
 
 

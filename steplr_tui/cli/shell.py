@@ -30,10 +30,17 @@ from steplr_tui.runfolder import (
     new_request_id,
     sender_name,
 )
-from steplr_tui.runfolder.reader import RunInfo, list_runs, read_run, read_status, resume_hint
+from steplr_tui.runfolder.reader import (
+    RunInfo,
+    RunNotFound,
+    list_runs,
+    read_run,
+    read_status,
+    resume_hint,
+)
 from steplr_tui.runfolder.runs_table import SUMMARY_COLUMNS, process_text, summary_row
 from steplr_tui.runfolder.schedule import ScheduleEdit
-from steplr_tui.runfolder.text import describe_decision
+from steplr_tui.runfolder.text import clean_text, describe_decision
 
 STOP_WAIT_S = 10.0
 DECISION_WAIT_S = 5.0
@@ -58,15 +65,22 @@ def send(path: Path, request: Request) -> int:
 
 
 def running(path: Path) -> RunInfo:
-    """The run at `path`, which must be RUNNING with its process alive."""
-    info = read_run(path)
+    """The run at `path`, which must be RUNNING with its process alive (it holds the
+    folder's lock); its config.json need not be readable."""
+    try:
+        info = read_run(path)
+    except RunNotFound as exc:
+        raise CommandError(clean_text(exc)) from None
+    name = clean_text(info.name)
     if info.status is Status.RUNNING:
         return info
     if info.status is Status.INTERRUPTED:
         raise CommandError(
-            f"run {info.name} is not running: {info.reason}; {resume_hint(info.name, info.kind)}"
+            clean_text(
+                f"run {name} is not running: {info.reason}; {resume_hint(info.name, info.kind)}"
+            )
         )
-    raise CommandError(f"run {info.name} is not running ({info.status.value}): nothing to do")
+    raise CommandError(f"run {name} is not running ({info.status.value}): nothing to do")
 
 
 def wait_decision(
@@ -103,28 +117,34 @@ def wait_decision(
         time.sleep(0.05)
 
 
+def _say(text: str, file: TextIO, flush: bool = False) -> None:
+    """A line for the terminal, with nothing of the run folder able to drive it."""
+    print(clean_text(text), file=file, flush=flush)
+
+
 def stop_run(path: Path, out: TextIO, timeout: float = STOP_WAIT_S) -> int:
     """`steplr-tui stop RUN`: ask, then wait for the final status (at most `timeout`)."""
     info = running(path)
     send(path, StopRequest(new_request_id(), sender_name("shell"), ""))
-    print(f"steplr-tui: asked {info.name} to stop at its next batch…", file=out, flush=True)
+    _say(f"steplr-tui: asked {info.name} to stop at its next batch…", file=out, flush=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         after = read_run(path)
         if after.status.final:
             if after.status is Status.STOPPED:
                 kept = "its checkpoint is kept: " if after.kind == "builtin" else ""
-                print(
+                _say(
                     f"steplr-tui: {info.name} STOPPED after epoch {after.epochs_done}; "
                     f"{kept}{resume_hint(info.name, after.kind)}",
                     file=out,
                 )
                 return 0
-            print(f"steplr-tui: {info.name} ended {after.status.value}: {after.reason}", file=out)
+            _say(f"steplr-tui: {info.name} ended {after.status.value}: {after.reason}", file=out)
             return 0 if after.status is Status.COMPLETED else 1
         time.sleep(0.05)
     raise CommandError(
-        f"{info.name} did not stop within {timeout:.0f} s (it stops before its next batch; "
+        clean_text(f"{info.name}")
+        + f" did not stop within {timeout:.0f} s (it stops before its next batch; "
         f"is pid {info.pid} stuck?): try again, or kill {info.pid}"
     )
 
@@ -136,14 +156,14 @@ def edit_run(path: Path, edit: ScheduleEdit, out: TextIO, timeout: float = DECIS
     offset = send(path, request)
     decision = wait_decision(path, offset, request.id, timeout, time.monotonic)
     if decision is None:
-        print(
+        _say(
             f"steplr-tui: sent {edit.describe()} to {info.name}; it has not answered within "
             f"{timeout:.0f} s (a run reads requests between batches): "
             f"steplr-tui attach {info.name} shows when it applies",
             file=out,
         )
         return 1
-    print(f"steplr-tui: {info.name}: {describe_decision(decision)}", file=out)
+    _say(f"steplr-tui: {info.name}: {describe_decision(decision)}", file=out)
     return 0 if decision.decision in ("queued", "applied") else 1
 
 
@@ -162,6 +182,9 @@ def print_runs(runs_dir: Path, out: TextIO) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)
+    for run in runs:
+        for damage in run.damage:
+            _say(f"  {run.name}: {damage}", out)
     live = sum(1 for r in runs if r.status is Status.RUNNING)
-    print(f"({len(runs)} runs in {runs_dir}, {live} running)", file=out)
+    _say(f"({len(runs)} runs in {runs_dir}, {live} running)", out)
     return 0

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steplr_tui.runfolder import EVENTS_FILE, BatchProgress, RunOpened, decode_event
+from steplr_tui.runfolder.files import read_file
 from steplr_tui.runfolder.reader import RunInfo, recorded_edit
 
 BATCH_TAG = "train/loss_per_batch"
@@ -122,7 +123,7 @@ def _batches_and_times(folder: Path) -> tuple[dict[int, list[tuple[float, float]
     batches: dict[int, list[tuple[float, float]]] = {}
     times: dict[int, float] = {}
     try:
-        data = (folder / EVENTS_FILE).read_bytes()
+        data = read_file(folder / EVENTS_FILE)
     except OSError:
         return batches, times
     for line in data.split(b"\n"):

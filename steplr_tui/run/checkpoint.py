@@ -49,17 +49,23 @@ def save_checkpoint(
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Read and check a checkpoint; raise CheckpointError naming the file and the fix."""
-    if not path.is_file():
+    from steplr_tui.runfolder.files import read_file
+
+    try:
+        data = read_file(path)  # never through a link, only the run's user's file
+    except FileNotFoundError:
         raise CheckpointError(
-            f"{path} does not exist: the run stopped before finishing its first epoch, "
-            "so there is nothing to resume; start a new run"
-        )
+            f"{path} does not exist (the run stopped before finishing its first epoch, or "
+            "the file was deleted or moved): there is nothing to resume; start a new run"
+        ) from None
+    except OSError as exc:
+        raise CheckpointError(f"{path} was refused: {exc}") from None
     try:
         with warnings.catch_warnings():
             # torch warns about unusual pickle protocols before refusing them; the
             # refusal below is the message that matters.
             warnings.simplefilter("ignore")
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "weights only" in str(exc).lower() or "weights_only" in str(exc).lower():

@@ -16,6 +16,7 @@ Plain Python, no torch and no Textual.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -30,6 +31,7 @@ from steplr_tui.runfolder import (
     EditRequest,
     Event,
     LineTail,
+    Notice,
     Request,
     RequestError,
     StopRequest,
@@ -37,6 +39,7 @@ from steplr_tui.runfolder import (
     decode_request,
     encode_request,
 )
+from steplr_tui.runfolder.files import open_file
 from steplr_tui.runfolder.params import SPECS, FieldError
 from steplr_tui.runfolder.schedule import ScheduleEdit
 
@@ -87,28 +90,35 @@ class ControlReader:
         tail = self.tail
         if tail is None:
             return out
+        if self._skipping:  # still inside an oversized line already refused
+            if not tail.skip_line():
+                return out
+            self._skipping = False
         first = tail.line_number + 1
         for n, line in enumerate(tail.read(), start=first):
-            if self._skipping:  # the rest of an oversized line already refused
-                self._skipping = False
-                continue
             if not line.strip():
                 continue
             out.append((n, line if len(line) <= MAX_REQUEST_BYTES else None))
-        if tail.pending_bytes > MAX_REQUEST_BYTES and not self._skipping:
-            # Never wait for, or hold, an oversized line: refuse it now, skip to its end.
+        if tail.pending_bytes > MAX_REQUEST_BYTES:
+            # Never wait for, or hold, an oversized line: refuse it now, and jump to its
+            # end in large blocks (however long it is, the requests after it are read
+            # at this same poll).
             tail.drop_partial()
             tail.line_number += 1
-            self._skipping = True
             out.append((tail.line_number, None))
-        elif self._skipping and tail.pending_bytes:
-            tail.drop_partial()
+            if tail.skip_line():
+                after = tail.line_number + 1
+                for n, line in enumerate(tail.read(), start=after):
+                    if line.strip():
+                        out.append((n, line if len(line) <= MAX_REQUEST_BYTES else None))
+            else:
+                self._skipping = True
         return out
 
 
 def _count_lines(path: Path, offset: int) -> int:
     try:
-        with open(path, "rb") as fh:
+        with os.fdopen(open_file(path), "rb") as fh:
             return fh.read(offset).count(b"\n")
     except OSError:
         return 0
@@ -149,6 +159,7 @@ class Steering:
         self._decided: set[str] = set()
         self._next_poll = 0.0
         self._ended: str | None = None
+        self._problem: str | None = None  # why control.jsonl is refused, once said
 
     @property
     def queued(self) -> ScheduleEdit | None:
@@ -171,6 +182,12 @@ class Steering:
     def poll(self) -> None:
         for line_no, raw in self.reader.read():
             self._decide(line_no, raw)
+        tail = self.reader.tail
+        problem = tail.problem if tail is not None else None
+        if problem != self._problem:
+            self._problem = problem
+            if problem:  # said once, not at every poll
+                self.emit(Notice(f"requests are not read: {problem}", "error", persistent=True))
 
     def _decide(self, line_no: int, raw: bytes | None) -> None:
         if raw is None:

@@ -29,8 +29,16 @@ from steplr_tui.runfolder import (
     RunOpened,
     Status,
 )
+from steplr_tui.runfolder.lock import lock_holder
 from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
-from steplr_tui.runfolder.reader import RunInfo, RunNotFound, read_run, read_status
+from steplr_tui.runfolder.reader import (
+    RunInfo,
+    RunNotFound,
+    read_metrics,
+    read_metrics_counted,
+    read_run,
+    read_status,
+)
 
 StopCheck = Callable[[], "bool | str"]
 Emit = Callable[[Event], None]
@@ -91,13 +99,47 @@ def resume_problem(info: RunInfo) -> str | None:
     if info.status is Status.COMPLETED:
         return f"run {info.name} already completed all {info.config.get('epochs')} epochs"
     if info.status is Status.RUNNING:
-        return f"run {info.name} is still running (pid {info.pid}): steplr-tui attach {info.name}"
+        holder = lock_holder(info.path) or (f"pid {info.pid}" if info.pid else "")
+        who = f" ({holder} holds its folder's lock)" if holder else ""
+        return (
+            f"run {info.name} is still running{who}: one trainer per run folder; "
+            f"steplr-tui attach {info.name}"
+        )
+    if info.config_damaged:
+        return f"run {info.name} cannot be resumed: {'; '.join(info.damage)}"
     if not info.has_checkpoint:
+        if info.epochs_done > 0:
+            return (
+                f"run {info.name} recorded {info.epochs_done} epochs but its "
+                f"{CHECKPOINT_FILE} is missing (deleted or moved): put it back to resume, "
+                "or start a new run"
+            )
         return (
             f"run {info.name} has no checkpoint (it ended before its first epoch finished); "
             "start a new run"
         )
     return None
+
+
+def _torn_notice(skipped: int, restored: list[int], missing: list[int]) -> str:
+    """What a resume found wrong in metrics.jsonl (a line torn by a kill or a full disk),
+    and what it did about it."""
+
+    def epochs(numbers: list[int]) -> str:
+        shown = ", ".join(map(str, numbers[:10])) + ("…" if len(numbers) > 10 else "")
+        return f"epoch{'s' if len(numbers) != 1 else ''} {shown}"
+
+    parts = []
+    if skipped:
+        parts.append(
+            f"{skipped} unreadable line{'s' if skipped != 1 else ''} of metrics.jsonl skipped "
+            "(a write cut by a kill or a full disk)"
+        )
+    if restored:
+        parts.append(f"{epochs(restored)} restored from events.jsonl")
+    if missing:
+        parts.append(f"{epochs(missing)} missing from the record (in no file)")
+    return "; ".join(parts)
 
 
 def meta(config: TrainConfig, world_size: int = 1, backend: str = "") -> dict[str, Any]:
@@ -121,28 +163,41 @@ def run_job(
     config = job.config
     main = dist is None or dist.is_main
     record: RunRecord | None = None
+    lost = ""  # what a resume found missing from metrics.jsonl, to say so
     state = None
     before: dict[str, Any] | None = None  # a resumed run's status, put back if it never starts
     world = dist.world_size if dist is not None else 1
     try:
         if job.resume is not None:
+            if main:
+                # The lock first: a run that is still live refuses a second trainer here.
+                record = RunRecord(job.resume)
+                record.lock()
             info = _as_before_launch(read_run(job.resume))
             problem = resume_problem(info)
             if problem:
                 raise RecordError(problem)
-            if main:
+            if main and record is not None:
                 state = load_checkpoint(info.path / CHECKPOINT_FILE)
                 before = {"status": info.status.value, "reason": info.reason, **_kept(info)}
-                record = RunRecord(info.path)
-                record.truncate_metrics(state["epoch"])
+                _, skipped = read_metrics_counted(info.path)
+                restored = record.truncate_metrics(state["epoch"])
+                kept = {m["epoch"] for m in read_metrics(info.path)}
+                missing = [e for e in range(1, state["epoch"] + 1) if e not in kept]
+                if skipped or missing or restored:
+                    lost = _torn_notice(skipped, restored, missing)
         elif job.folder is not None and main:
             record = RunRecord(job.folder)
+            record.lock()
         elif job.runs_dir is not None and main:
             backend = dist.backend if dist is not None else ""
             record = RunRecord.create(job.runs_dir, config.as_dict(), meta(config, world, backend))
+            record.lock()
         if record is not None:
             record.mark_running(control_offset=job.control_offset)
     except (RunNotFound, CheckpointError, RecordError, OSError) as exc:
+        if record is not None:
+            record.close()  # lets go of the lock, if it was taken
         end = RunEnded(Status.FAILED, str(exc) or type(exc).__name__, 0, 0.0)
         if main:
             emit(end)
@@ -185,6 +240,8 @@ def run_job(
         recording_emit(opened)
         if state is not None:
             recording_emit(Notice(f"resuming {Path(job.resume).name} after epoch {state['epoch']}"))
+        if lost:
+            recording_emit(Notice(lost, level="warning", persistent=True))
     trial = _sweep_trial(record.path, recording_emit) if main and record is not None else None
     control = None
     if main and (record is not None or job.inbox is not None):

@@ -37,12 +37,19 @@ class Launched:
 
 
 def spawn(
-    command: list[str], log: Path, env: dict[str, str] | None = None, reap: bool = False
+    command: list[str],
+    log: Path,
+    env: dict[str, str] | None = None,
+    reap: bool = False,
+    pass_fds: tuple[int, ...] = (),
 ) -> subprocess.Popen:
     """Start `command` in a session of its own with no terminal (stdin from /dev/null, its
     output appended to `log`), so it outlives this process and its terminal.
-    `reap` waits for it in a daemon thread, so a long-lived parent leaves no zombie."""
-    with open(log, "ab") as out:
+    `reap` waits for it in a daemon thread, so a long-lived parent leaves no zombie.
+    `pass_fds` are handed down (a run folder's lock)."""
+    from steplr_tui.runfolder.files import open_file
+
+    with os.fdopen(open_file(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab") as out:
         proc = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -50,6 +57,7 @@ def spawn(
             stderr=out,
             start_new_session=True,
             close_fds=True,
+            pass_fds=pass_fds,
             env=env,
         )
     if reap:
@@ -105,22 +113,30 @@ def launch(
     previous = None
     if resume is not None:
         record = RunRecord(resume)
+        lock = record.lock()  # a live run refuses a second trainer (FolderLocked)
         status, reason, _ = read_status(resume)
         previous = {"status": status.value, "reason": reason}
     else:
         record = RunRecord.create(
             runs_dir, config.as_dict(), {**run_meta(config, nproc), **(meta or {})}
         )
-    offset = file_size(record.path / CONTROL_FILE)
-    command = run_command(
-        record.path, config, resume=resume is not None, control_offset=offset, nproc=nproc
-    )
-    env = {**os.environ, **(env or {})}
-    if nproc > 1:
-        env.setdefault("OMP_NUM_THREADS", "1")  # ranks sharing cores must not spin
-    pid = spawn(command, record.path / OUTPUT_FILE, env, reap).pid
-    # The run process writes the same status as it starts; this one covers the second
-    # before it does, so a viewer that attaches at once sees a live run.
-    extra = {"previous": previous} if previous else {}
-    record.mark_running(pid=pid, control_offset=offset, **extra)
+        lock = record.lock()
+    try:
+        offset = file_size(record.path / CONTROL_FILE)
+        command = run_command(
+            record.path, config, resume=resume is not None, control_offset=offset, nproc=nproc
+        )
+        # The run process takes over the lock itself: the folder is never unlocked
+        # between this launch and the run.
+        env = {**os.environ, **(env or {}), **lock.inheritable()}
+        if nproc > 1:
+            env.setdefault("OMP_NUM_THREADS", "1")  # ranks sharing cores must not spin
+        fds = (lock.fd,) if lock.fd is not None else ()
+        pid = spawn(command, record.path / OUTPUT_FILE, env, reap, pass_fds=fds).pid
+        # The run process writes the same status as it starts; this one covers the second
+        # before it does, so a viewer that attaches at once sees a live run.
+        extra = {"previous": previous} if previous else {}
+        record.mark_running(pid=pid, control_offset=offset, **extra)
+    finally:
+        record.close()  # our copy of the lock: the run process holds its own
     return Launched(record.path, pid)

@@ -11,6 +11,13 @@ One writer per run (the run's process; under DDP, rank 0). It writes
 - `status.json`: RUNNING with the pid, host and where control.jsonl is read from,
   then the final status with its reason.
 
+The writer holds the folder's lock (`lock()`, runfolder/lock.py) from before it
+marks the run RUNNING until `close()`. When the disk fills (any write of the
+record fails), the run ends FAILED with the reason at once, written over the
+padded status.json in place (which needs no free space); later events are
+dropped, and the final status keeps that first reason. A line appended after a
+torn last line (a kill or a full disk mid-write) starts on a fresh line.
+
 No torch and no Textual here: the launcher of a detached run creates the folder
 with this before any torch import.
 """
@@ -44,8 +51,17 @@ from steplr_tui.runfolder import (
     encode_event,
     file_size,
 )
-from steplr_tui.runfolder.files import SUMMARY_FILE, json_bytes, write_atomic
+from steplr_tui.runfolder.files import (
+    SUMMARY_FILE,
+    UnsafeFile,
+    ends_torn,
+    json_bytes,
+    open_file,
+    read_json,
+    write_atomic,
+)
 from steplr_tui.runfolder.history import read_history
+from steplr_tui.runfolder.lock import RunLock
 from steplr_tui.runfolder.losses import LossFold
 from steplr_tui.runfolder.summary import SUMMARY_INTERVAL_S, Summary, encode_summary
 
@@ -74,7 +90,7 @@ def write_status(folder: Path, status: dict[str, Any]) -> None:
         write_atomic(path, data)
     except OSError:
         # Overwriting blocks the file already has needs no free space.
-        fd = os.open(path, os.O_WRONLY)
+        fd = open_file(path, os.O_WRONLY)
         try:
             os.pwrite(fd, data, 0)
             os.fsync(fd)
@@ -103,10 +119,21 @@ class RunRecord:
         self._events_fd: int | None = None
         self._fold: LossFold | None = None  # the losses written, as viewers fold them
         self._summary_at = time.monotonic()  # the first summary comes an interval in
+        self._lock: RunLock | None = None
+        self.failed: str | None = None  # the first write that failed (a full disk): why
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    def lock(self) -> RunLock | None:
+        """Take the folder's lock (one trainer per folder) for as long as this record is
+        open; raises FolderLocked naming the live writer. Under a torchrun agent that
+        holds it for this job, rank 0 takes nothing."""
+        if self._lock is None:
+            self._lock = RunLock.acquire(self.path)
+            self._seq = _last_seq(self.path / EVENTS_FILE)  # now that no one else writes
+        return self._lock
 
     @classmethod
     def create(cls, runs_dir: Path, config: dict[str, Any], meta: dict[str, Any]) -> RunRecord:
@@ -161,14 +188,39 @@ class RunRecord:
         path = self.path / CONFIG_FILE
 
         def update() -> None:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = read_json(path)
+            if not isinstance(data, dict):
+                raise OSError(f"{path} is damaged (not a JSON object)")
             data.update(values)
             write_atomic(path, json_bytes(data))
 
         self._guard(update)
 
     def write(self, event: Event) -> None:
-        """Record one event: its line in events.jsonl, and what it means for the other files."""
+        """Record one event: its line in events.jsonl, and what it means for the other files.
+
+        A write that fails (a full disk) ends the run FAILED with the reason at once and
+        raises RecordError; after that, events are dropped, and the final event only
+        writes the final status (with the first failure's reason) without raising."""
+        if self.failed is not None:
+            if isinstance(event, RunEnded):
+                self._fail(self.failed)
+            return
+        try:
+            self._write(event)
+        except RecordError as exc:
+            self.failed = str(exc)
+            self._fail(self.failed)
+            if not isinstance(event, RunEnded):
+                raise
+
+    def _fail(self, reason: str) -> None:
+        """status.json says FAILED with `reason`, in place if need be; a folder that
+        cannot take even that is left as it is (readers then see INTERRUPTED)."""
+        with contextlib.suppress(OSError):
+            self.finish(Status.FAILED, reason)
+
+    def _write(self, event: Event) -> None:
         if isinstance(event, EpochEnd):
             # metrics.jsonl first: it is the record of truth, and a checkpoint is saved
             # only after it.
@@ -211,50 +263,81 @@ class RunRecord:
 
     def _append_event(self, line: bytes, sync: bool) -> None:
         if self._events_fd is None:
-            self._events_fd = os.open(
-                self.path / EVENTS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+            self._events_fd = open_file(
+                self.path / EVENTS_FILE, os.O_RDWR | os.O_APPEND | os.O_CREAT
             )
+            if ends_torn(self._events_fd):
+                line = b"\n" + line  # after a torn line (a kill mid-write): a fresh one
         written = os.write(self._events_fd, line)
         if written != len(line):
-            raise OSError(28, f"only {written} of {len(line)} bytes written")
+            raise OSError(
+                28, f"No space left on device (only {written} of {len(line)} bytes written)"
+            )
         if sync:
             os.fsync(self._events_fd)
 
     def append_epoch(self, metrics: dict[str, Any]) -> None:
-        line = json.dumps(metrics, sort_keys=True) + "\n"
-        with open(self.path / METRICS_FILE, "a", encoding="utf-8") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+        line = (json.dumps(metrics, sort_keys=True) + "\n").encode()
+        fd = open_file(self.path / METRICS_FILE, os.O_RDWR | os.O_APPEND | os.O_CREAT)
+        try:
+            if ends_torn(fd):
+                line = b"\n" + line  # never onto a torn line: that would lose this epoch too
+            written = os.write(fd, line)
+            if written != len(line):
+                raise OSError(
+                    28, f"No space left on device (only {written} of {len(line)} bytes written)"
+                )
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
-    def truncate_metrics(self, epochs: int) -> None:
-        """Keep only epochs 1..`epochs` (a resume recomputes what came after its checkpoint)."""
+    def truncate_metrics(self, epochs: int) -> list[int]:
+        """Keep only epochs 1..`epochs` (a resume recomputes what came after its checkpoint).
+        An epoch among them whose line is missing (torn by a kill or a full disk) is
+        restored from its event in events.jsonl; returns the epochs restored."""
         from steplr_tui.runfolder.reader import read_metrics
 
-        kept = [m for m in read_metrics(self.path) if m.get("epoch", 0) <= epochs]
-        data = "".join(json.dumps(m, sort_keys=True) + "\n" for m in kept).encode()
-        self._guard(write_atomic, self.path / METRICS_FILE, data)
+        kept = {m["epoch"]: m for m in read_metrics(self.path) if m["epoch"] <= epochs}
+        missing = {e for e in range(1, epochs + 1) if e not in kept}
+        restored: list[int] = []
+        if missing:
+            found: dict[int, dict[str, Any]] = {}
+            for item in read_history(self.path, fill=False).events:
+                if isinstance(item, EpochEnd) and item.epoch in missing:
+                    found[item.epoch] = epoch_line(item)  # the last session's is the kept one
+            kept.update(found)
+            restored = sorted(found)
+        lines = (json.dumps(kept[e], sort_keys=True) + "\n" for e in sorted(kept))
+        self._guard(write_atomic, self.path / METRICS_FILE, "".join(lines).encode())
+        return restored
 
     def finish(self, status: Status, reason: str = "") -> None:
         payload = {"status": status.value, "reason": reason, "finished": time.time()}
         self._guard(write_status, self.path, payload)
 
     def close(self) -> None:
+        """Close the events file and let go of the folder's lock."""
         if self._events_fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._events_fd)
             self._events_fd = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def _guard(self, fn, *args) -> None:
         try:
             fn(*args)
         except RecordError:
             raise
+        except UnsafeFile as exc:
+            raise RecordError(f"cannot write the run record: {exc}") from None
         except OSError as exc:
+            # No chained traceback: the message says all a user needs.
             raise RecordError(
                 f"cannot write the run record in {self.path} ({exc.strerror or exc}); "
                 "free some disk space or choose another --runs-dir"
-            ) from exc
+            ) from None
 
 
 def epoch_line(event: EpochEnd) -> dict[str, Any]:
@@ -280,7 +363,7 @@ def _fold_of(folder: Path) -> LossFold:
     fold = LossFold()
     if file_size(folder / EVENTS_FILE) == 0:
         return fold
-    for item in read_history(folder).items:
+    for item in read_history(folder, fill=False).items:
         if isinstance(item, Summary):
             fold = item.losses
         else:
@@ -291,7 +374,7 @@ def _fold_of(folder: Path) -> LossFold:
 def _last_seq(path: Path) -> int:
     """The sequence number of the last complete event (a resumed run continues from it)."""
     try:
-        with open(path, "rb") as fh:
+        with os.fdopen(open_file(path), "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             fh.seek(max(size - 65536, 0))
             tail = fh.read()

@@ -28,7 +28,7 @@ from steplr_tui.run.tracker import (
     Tracker,
     TrackingError,
 )
-from steplr_tui.runfolder import Event, RunOpened, RunStarted, Status
+from steplr_tui.runfolder import Event, Notice, RunOpened, RunStarted, Status
 from steplr_tui.runfolder.schedule import ScheduleEdit
 from steplr_tui.study.engine import TrialLink
 
@@ -278,6 +278,8 @@ def _open_record(recorded, runs_dir, resume, scheduler, dist, epochs, sweep=None
     }
     if sweep is not None:
         meta["sweep"] = sweep
+    record = None
+    lost = ""
     try:
         if resume is not None:
             try:
@@ -285,13 +287,25 @@ def _open_record(recorded, runs_dir, resume, scheduler, dist, epochs, sweep=None
             except RunNotFound as exc:
                 raise TrackingError(f"resume={str(resume)!r}: {exc}") from exc
             record = RunRecord(path)
-            record.truncate_metrics(scheduler.last_epoch)
+            record.lock()  # one writer per folder: a live run refuses this one
+            from steplr_tui.run.jobs import _torn_notice
+            from steplr_tui.runfolder.reader import read_metrics, read_metrics_counted
+
+            _, skipped = read_metrics_counted(path)
+            restored = record.truncate_metrics(scheduler.last_epoch)
+            kept = {m["epoch"] for m in read_metrics(path)}
+            missing = [e for e in range(1, scheduler.last_epoch + 1) if e not in kept]
+            if skipped or restored or missing:
+                lost = _torn_notice(skipped, restored, missing)
             record.update_config(**{k: v for k, v in meta.items() if k != "kind"})
         else:
             record = RunRecord.create(folder, recorded, meta)
+            record.lock()
         record.mark_running()
-    except RecordError as exc:
-        raise TrackingError(str(exc)) from exc
+    except (RecordError, OSError) as exc:
+        if record is not None:
+            record.close()
+        raise TrackingError(str(exc)) from None
     steering_ref: list[Steering] = []
 
     def emit(event: Event) -> None:
@@ -315,14 +329,17 @@ def _open_record(recorded, runs_dir, resume, scheduler, dist, epochs, sweep=None
             host=socket.gethostname(),
         )
     )
+    if lost:
+        emit(Notice(lost, level="warning", persistent=True))
     return record, steering, emit, record.path
 
 
 def _control_offset(path: Path) -> int:
-    import json
+
+    from steplr_tui.runfolder.files import read_json
 
     try:
-        status = json.loads((path / "status.json").read_text())
+        status = read_json(path / "status.json")
         offset = status.get("control_offset", 0)
         return offset if isinstance(offset, int) and offset >= 0 else 0
     except (OSError, ValueError, AttributeError):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -72,25 +74,55 @@ MODEL_LINES = {
 }
 
 
+class ExportError(ValueError):
+    """A record whose values cannot make a snippet; the message names the value."""
+
+
+_OPTIMIZER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
+
+
+def _number(config: Mapping[str, Any], name: str, whole: bool = False) -> float:
+    """A recorded value that goes into the code: a finite number, or ExportError."""
+    if name not in config:
+        raise ExportError(f"its config has no {name}")
+    value = config[name]
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok and whole:
+        ok = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if not ok or not math.isfinite(value):
+        shown = repr(value) if isinstance(value, (int, float, str)) else type(value).__name__
+        kind = "a whole number" if whole else "a number"
+        raise ExportError(f"its config has {name} {shown[:40]}, not {kind}")
+    return value
+
+
 def pytorch_snippet(
     config: Mapping[str, Any], edits: Mapping[int, ScheduleEdit], impl: str = "default"
 ) -> str:
     """Optimizer and StepLR lines (and any live edits) that reproduce the run's schedule.
 
     `impl` is how the run's Adam computed ('fused' for the built-in trainer, whose
-    fused kernel differs from the default implementation in the last bits).
+    fused kernel differs from the default implementation in the last bits). Every
+    recorded value that reaches the code is a checked number (`repr`) or a name from
+    a whitelist: a config cannot put code into the snippet. Raises ExportError.
     """
-    lr = repr(float(config["lr"]))
-    name = str(config.get("optimizer", "adam"))
+    lr = repr(float(_number(config, "lr")))
+    step_size = int(_number(config, "step_size", whole=True))
+    gamma = repr(float(_number(config, "gamma")))
+    name = config.get("optimizer", "adam")
+    if not isinstance(name, str) or not _OPTIMIZER_NAME.fullmatch(name):
+        raise ExportError(
+            f"its config has optimizer {str(name)[:40]!r}, not an optimizer's name "
+            "(letters, digits and '_')"
+        )
     if name == "sgd":
-        momentum = repr(float(config.get("momentum", 0.0)))
+        momentum = repr(float(_number({"momentum": 0.0, **config}, "momentum")))
         optimizer = f"torch.optim.SGD(model.parameters(), lr={lr}, momentum={momentum})"
     elif name == "adam":
         fused = ", fused=True" if impl == "fused" else ""
         optimizer = f"torch.optim.Adam(model.parameters(), lr={lr}{fused})"
     else:
         optimizer = f"...  # your {name} optimizer, with lr={lr}"
-    gamma = repr(float(config["gamma"]))
     model = MODEL_LINES.get(str(config.get("model", "linear")), MODEL_LINES["linear"])
     if config.get("kind") == "script" or str(config.get("model", "linear")) not in MODEL_LINES:
         model = ["model = ...  # your model"]
@@ -101,7 +133,7 @@ def pytorch_snippet(
         *model,
         f"optimizer = {optimizer}",
         "scheduler = torch.optim.lr_scheduler.StepLR(",
-        f"    optimizer, step_size={int(config['step_size'])}, gamma={gamma}",
+        f"    optimizer, step_size={step_size}, gamma={gamma}",
         ")",
     ]
     if edits:
@@ -112,7 +144,11 @@ def pytorch_snippet(
             "}",
         ]
     epochs = config.get("epochs")
-    count = int(epochs) if isinstance(epochs, int) else max([*edits, 1]) + 1
+    count = (
+        int(epochs)
+        if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > 0
+        else max([*edits, 1]) + 1
+    )
     lines += [
         "",
         f"for epoch in range(1, {count} + 1):",

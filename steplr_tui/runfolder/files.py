@@ -3,7 +3,13 @@ torn last line, and the atomic replace.
 
 Every writer appends a line with a single `write` on an `O_APPEND` descriptor, so
 lines from concurrent writers never interleave, and every reader treats a last
-line without its newline as still being written. Plain Python.
+line without its newline as still being written; a writer that finds a torn last
+line (a kill or a full disk mid-write) starts its own line on a fresh one.
+
+Every file of a run folder is opened through `open_file`: never through a link
+(`O_NOFOLLOW`), only a regular file with one name, and only a file owned by the
+folder's owner (the run's user), so a folder another user can write cannot turn
+a command against a file elsewhere. Plain Python.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +46,137 @@ DATASET_CHOICE = {
 }
 
 
+class UnsafeFile(OSError):
+    """A run-folder file steplr-tui refuses to use (a link, not a regular file, or owned
+    by another user than the folder's); the message names it and why."""
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def folder_owner(folder: Path) -> int | None:
+    """The uid that owns a run folder: the run's user (None where it cannot be told)."""
+    try:
+        return os.stat(folder).st_uid
+    except (OSError, AttributeError):
+        return None
+
+
+def open_file(path: Path, flags: int = os.O_RDONLY, mode: int = 0o644) -> int:
+    """Open a file of a run folder: never through a link, only a regular file with one
+    name, owned by the folder's owner. A file this (root) process creates in another
+    user's folder is given to that user. Raises FileNotFoundError, UnsafeFile (with
+    what to do), or another OSError."""
+    base = flags | _NOFOLLOW | _CLOEXEC
+    creating = bool(flags & os.O_CREAT)
+    try:
+        if creating and not flags & os.O_EXCL:
+            try:
+                fd, created = os.open(path, base | os.O_EXCL, mode), True
+            except FileExistsError:
+                fd, created = os.open(path, base & ~os.O_CREAT, mode), False
+        else:
+            # Never block on a FIFO put in a file's place: it is refused below.
+            fd, created = os.open(path, base | (0 if creating else os.O_NONBLOCK), mode), creating
+            if not creating:
+                _blocking(fd)
+    except OSError as exc:
+        raise _unsafe_link(path, exc) from None
+    try:
+        _check_opened(path, fd, created)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _unsafe_link(path: Path, exc: OSError) -> OSError:
+    """ELOOP from O_NOFOLLOW: the name is a symbolic link."""
+    import errno
+
+    if exc.errno == errno.ELOOP:
+        return UnsafeFile(
+            f"{path} is a symbolic link: steplr-tui never follows links in a run folder "
+            "(someone who can write the folder may have put it there); remove it",
+        )
+    return exc
+
+
+def _blocking(fd: int) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        os.set_blocking(fd, True)
+
+
+def _check_opened(path: Path, fd: int, created: bool) -> None:
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeFile(f"{path} is not a regular file: remove it from the run folder")
+    if info.st_nlink > 1:
+        raise UnsafeFile(
+            f"{path} has {info.st_nlink} names (a hard link to a file elsewhere): "
+            "steplr-tui refuses it; remove it from the run folder"
+        )
+    owner = folder_owner(path.parent)
+    if owner is None or info.st_uid == owner:
+        return
+    euid = os.geteuid() if hasattr(os, "geteuid") else None
+    if created and info.st_uid == euid == 0:
+        os.fchown(fd, owner, -1)  # root answering another user's run: the file is theirs
+        return
+    raise UnsafeFile(
+        f"{path} is owned by uid {info.st_uid}, but the run folder by uid {owner}: another "
+        "user has written into this run folder, so steplr-tui refuses to use it; "
+        "check who did, and remove the file"
+    )
+
+
+def read_file(path: Path, limit: int | None = None) -> bytes:
+    """A run-folder file's bytes (at most `limit`), opened as `open_file` does."""
+    fd = open_file(path)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(limit if limit is not None else -1)
+
+
+def read_json(path: Path) -> object:
+    """A run-folder JSON file, opened as `open_file` does (ValueError if not JSON)."""
+    return json.loads(read_file(path).decode("utf-8"))
+
+
+def ends_torn(fd: int) -> bool:
+    """Whether the file's last line lacks its newline (a write cut by a kill or a full disk)."""
+    size = os.fstat(fd).st_size
+    try:
+        return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+    except OSError:  # not readable: nothing to tell
+        return False
+
+
+def _flock(fd: int) -> None:
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released when the descriptor closes
+    except (ImportError, OSError):
+        pass
+
+
 def append_line(path: Path, data: bytes) -> None:
     """Append one line with a single write on an O_APPEND descriptor, so lines from
-    concurrent writers never interleave."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    concurrent writers never interleave; after a torn last line, on a fresh line."""
+    fd = open_file(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
     try:
+        # Writers of one file take turns for the check and the write: another's append
+        # in flight must not read as a torn line.
+        _flock(fd)
+        if ends_torn(fd):
+            data = b"\n" + data
         written = os.write(fd, data)
         if written != len(data):  # a full disk mid-line: the reader waits for a newline
-            raise OSError(f"only {written} of {len(data)} bytes were written to {path}")
+            raise OSError(
+                28,
+                f"No space left on device (only {written} of {len(data)} bytes written to {path})",
+            )
     finally:
         os.close(fd)
 
@@ -65,10 +195,11 @@ class LineTail:
         self.limit = limit
         self.line_number = 0  # complete lines consumed (counted from `offset`)
         self._partial = b""
+        self.problem: str | None = None  # why the file is refused (a link, another owner)
 
     def read(self) -> list[bytes]:
         try:
-            with open(self.path, "rb") as fh:
+            with os.fdopen(open_file(self.path), "rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
                 if size < self.offset:
                     self.offset, self._partial, self.line_number = 0, b"", 0
@@ -79,6 +210,10 @@ class LineTail:
                 data = fh.read(self.limit if self.limit is not None else -1)
         except FileNotFoundError:
             return []
+        except UnsafeFile as exc:
+            self.problem = str(exc)
+            return []
+        self.problem = None
         data = self._partial + data
         *lines, self._partial = data.split(b"\n")
         self.offset += len(data) - len(self._partial)
@@ -95,6 +230,29 @@ class LineTail:
         self.offset += len(self._partial)
         self._partial = b""
 
+    def skip_line(self, budget: int = 256 * 1024 * 1024) -> bool:
+        """Move past the rest of the line the tail is in, without keeping it: scans up to
+        `budget` bytes in large blocks (a 50 MB line takes milliseconds). True when its
+        newline was found (the next read starts on the following line)."""
+        self._partial = b""
+        try:
+            with os.fdopen(open_file(self.path), "rb") as fh:
+                fh.seek(self.offset)
+                scanned = 0
+                while scanned < budget:
+                    block = fh.read(1 << 20)
+                    if not block:
+                        return False
+                    cut = block.find(b"\n")
+                    if cut >= 0:
+                        self.offset += cut + 1
+                        return True
+                    self.offset += len(block)
+                    scanned += len(block)
+        except OSError:
+            return False
+        return False
+
 
 def file_size(path: Path) -> int:
     with contextlib.suppress(OSError):
@@ -110,8 +268,10 @@ def write_atomic(path: Path, data: bytes, sync: bool = True) -> None:
     a file that is only a cache (a crash may then leave the old one).
     """
     tmp = path.with_name(f".{path.name}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()  # a kill's leftover, or a link someone put there: never written through
     try:
-        with open(tmp, "wb") as fh:
+        with os.fdopen(open_file(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as fh:
             fh.write(data)
             fh.flush()
             if sync:

@@ -19,12 +19,13 @@ from steplr_tui.runfolder.events import (
     BatchProgress,
     EpochEnd,
     Event,
+    Notice,
     RunEnded,
     RunOpened,
     decode_event,
 )
-from steplr_tui.runfolder.files import EVENTS_FILE, LineTail
-from steplr_tui.runfolder.reader import read_run, recorded_edit
+from steplr_tui.runfolder.files import EVENTS_FILE, LineTail, read_file
+from steplr_tui.runfolder.reader import read_metrics, read_run, recorded_edit
 from steplr_tui.runfolder.summary import Summary, read_summary
 
 # How every progress line this package writes begins (codec.dumps, type first).
@@ -64,12 +65,15 @@ def decode_lines(lines: list[bytes]) -> tuple[list[Event], int]:
     return events, bad
 
 
-def read_history(folder: Path, use_summary: bool = True) -> History:
-    """Everything `events.jsonl` holds now (a folder without one: its metrics)."""
+def read_history(folder: Path, use_summary: bool = True, fill: bool = True) -> History:
+    """Everything `events.jsonl` holds now (a folder without one: its metrics).
+
+    With `fill`, epochs that metrics.jsonl records beyond the last in events.jsonl (a
+    cut or restored events.jsonl) are added from metrics.jsonl, with a notice that
+    says what was missing and why."""
     path = folder / EVENTS_FILE
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = read_file(path)
     except OSError:
         data = b""
     end = data.rfind(b"\n") + 1  # a torn last line waits for the tail
@@ -88,7 +92,35 @@ def read_history(folder: Path, use_summary: bool = True) -> History:
     items += events
     if not items:
         items = history_from_metrics(folder)
+    elif fill:
+        items += _beyond_events(folder, items)
     return History(items, tail, bad + more)
+
+
+def _beyond_events(folder: Path, items: list[Item]) -> list[Item]:
+    """The epochs metrics.jsonl records past events.jsonl's last, and a notice saying so."""
+    last = max((e.epoch for e in items if isinstance(e, EpochEnd)), default=0)
+    later = [m for m in read_metrics(folder) if m["epoch"] > last]
+    if not later:
+        return []
+    if any(isinstance(e, RunEnded) for e in items[-3:]):
+        # The run ended after its last event: its lines are all there, so the metrics
+        # past it are not this record's (nothing to add).
+        return []
+    top = max(m["epoch"] for m in later)
+    added: list[Item] = [
+        e for e in history_from_metrics(folder) if isinstance(e, EpochEnd) and e.epoch > last
+    ]
+    added.append(
+        Notice(
+            f"events.jsonl ends at epoch {last}, but metrics.jsonl records epochs up to {top}: "
+            "events.jsonl was cut (truncated, or restored from an older copy); epochs "
+            f"{last + 1}-{top} are shown from metrics.jsonl, without their batches",
+            level="warning",
+            persistent=True,
+        )
+    )
+    return added
 
 
 def _fits(summary: Summary, data: bytes, end: int) -> bool:

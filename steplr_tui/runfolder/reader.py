@@ -1,8 +1,11 @@
 """Reading run folders back: parameters, metrics and status, for any viewer or command.
 
 No torch and no Textual: the runs table, `--list-runs`, `attach`, `stop`, `edit`
-and `--resume` lookups all read records through this. A RUNNING status whose
-process is gone reads as INTERRUPTED everywhere.
+and `--resume` lookups all read records through this. Whether a run lives is asked
+of its folder's lock (lock.py), never of a pid: a RUNNING status whose writer let
+go of the lock reads as INTERRUPTED everywhere, and a held lock reads RUNNING even
+when status.json was emptied. A folder whose config.json is damaged is still read
+(with what is known), so a live run in it can be listed, stopped and edited.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ from typing import Any
 from steplr_tui.runfolder import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
+    EVENTS_FILE,
     METRICS_FILE,
     STATUS_FILE,
     Status,
 )
+from steplr_tui.runfolder.files import UnsafeFile, read_file, read_json
+from steplr_tui.runfolder.lock import LOCK_FILE, lock_state
 from steplr_tui.runfolder.paths import resolve_runs_dir
 from steplr_tui.runfolder.schedule import ScheduleEdit
 
@@ -32,25 +38,34 @@ class RunNotFound(LookupError):
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """Every readable epoch line; a torn or garbled line (a kill mid-write) is skipped.
+    """Every readable epoch line; a torn or garbled line (a kill mid-write) is skipped
+    (`read_metrics_counted` says how many)."""
+    return read_metrics_counted(path)[0]
 
-    Only a regular file is read (never a device or a pipe put in its place)."""
-    file = path / METRICS_FILE
+
+def read_metrics_counted(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """(every readable epoch line, how many non-empty lines could not be read).
+
+    Only a regular file is read (never a device, a pipe or a link put in its place)."""
     try:
-        if not file.is_file():
-            return []
-        text = file.read_text(encoding="utf-8", errors="replace")
+        text = read_file(path / METRICS_FILE).decode("utf-8", errors="replace")
     except OSError:
-        return []
+        return [], 0
     metrics = []
+    skipped = 0
     for line in text.splitlines():
+        if not line.strip():
+            continue
         try:
             item = json.loads(line)
         except ValueError:
+            skipped += 1
             continue
         if isinstance(item, dict) and isinstance(item.get("epoch"), int):
             metrics.append(item)
-    return metrics
+        else:
+            skipped += 1
+    return metrics, skipped
 
 
 def recorded_edit(metrics: dict[str, Any]) -> ScheduleEdit | None:
@@ -70,6 +85,10 @@ class RunInfo:
     status: Status
     reason: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # status.json as written
+    # What is wrong with the record, for every reader to say: a damaged config.json,
+    # unreadable metrics lines (empty when the record is whole).
+    damage: list[str] = field(default_factory=list)
+    config_damaged: bool = False
 
     @property
     def name(self) -> str:
@@ -108,25 +127,50 @@ class RunInfo:
 
 
 def read_status(path: Path) -> tuple[Status, str, dict[str, Any]]:
-    """(status, reason, status.json) with liveness applied: RUNNING with a dead pid on
-    this host, or no readable status at all, reads INTERRUPTED."""
+    """(status, reason, status.json) with liveness asked of the folder's lock: RUNNING
+    whose writer let go of the lock (or, in a folder from before locks, whose pid is
+    gone on this host) reads INTERRUPTED; a held lock reads RUNNING even when
+    status.json is unreadable."""
+    held = lock_state(path)
     try:
-        data = json.loads((path / STATUS_FILE).read_text(encoding="utf-8"))
+        data = read_json(path / STATUS_FILE)
+        if not isinstance(data, dict):
+            raise TypeError("status.json is not an object")
         status = Status(str(data["status"]))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        if held:
+            return (
+                Status.RUNNING,
+                f"its status.json cannot be read ({_why(exc)}), but its process holds the "
+                "folder's lock",
+                {},
+            )
+        if isinstance(exc, UnsafeFile):
+            return Status.INTERRUPTED, f"the run's status cannot be trusted: {exc}", {}
         return Status.INTERRUPTED, "the run ended without a final status", {}
-    if status is Status.RUNNING and not process_alive(data.get("pid"), data.get("host")):
-        return (
-            Status.INTERRUPTED,
-            f"its process (pid {data.get('pid')}) ended without a final status "
-            "(killed, out of memory, or a crash)",
-            data,
-        )
+    if status is Status.RUNNING:
+        alive = held if held is not None else process_alive(data.get("pid"), data.get("host"))
+        if not alive:
+            return (
+                Status.INTERRUPTED,
+                f"its process (pid {data.get('pid')}) ended without a final status "
+                "(killed, out of memory, or a crash)",
+                data,
+            )
     return status, str(data.get("reason", "")), data
 
 
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "it is missing"
+    if isinstance(exc, OSError):
+        return str(exc.strerror or exc)
+    return "it is damaged"
+
+
 def process_alive(pid: Any, host: Any) -> bool:
-    """Whether a run's process lives; a run on another host is believed alive."""
+    """Whether a run's process lives, for a folder written before run locks (no
+    run.lock): a run on another host is believed alive."""
     if host not in (None, "") and host != socket.gethostname():
         return True  # another machine's run: no way to tell, so believe it
     if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
@@ -152,28 +196,61 @@ def resume_hint(name: str, kind: str) -> str:
     return f"steplr-tui --resume {name} --detach continues it"
 
 
+def is_run_folder(path: Path) -> bool:
+    """A folder a run wrote: its config.json, or (config.json damaged or gone) its
+    status, lock or events."""
+    return path.is_dir() and any(
+        (path / name).is_file() for name in (CONFIG_FILE, STATUS_FILE, LOCK_FILE, EVENTS_FILE)
+    )
+
+
 def read_run(path: Path) -> RunInfo:
-    """Read a run folder; raise RunNotFound if it is not one."""
+    """Read a run folder; raise RunNotFound if it is not one. A run folder whose
+    config.json is damaged reads with an empty config and says so in `damage`."""
+    damage: list[str] = []
+    damaged = False
     try:
-        raw = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+        raw = read_json(path / CONFIG_FILE)
+        if not isinstance(raw, dict):
+            raise ValueError("config.json is not an object")
         config = raw.pop("config")
         if not isinstance(config, dict):
             raise ValueError("config is not an object")
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise RunNotFound(
-            f"{path} is not a steplr-tui run folder (no readable {CONFIG_FILE})"
-        ) from exc
+        if not is_run_folder(path) or not any(
+            (path / name).is_file() for name in (STATUS_FILE, LOCK_FILE, EVENTS_FILE)
+        ):
+            raise RunNotFound(
+                f"{path} is not a steplr-tui run folder (no readable {CONFIG_FILE})"
+            ) from exc
+        what = "missing" if isinstance(exc, FileNotFoundError) else "damaged"
+        damage.append(f"its {CONFIG_FILE} is {what} ({_short(exc)})")
+        raw, config, damaged = {}, {}, True
     status, reason, extra = read_status(path)
-    return RunInfo(path, config, raw, read_metrics(path), status, reason, extra)
+    metrics, skipped = read_metrics_counted(path)
+    if skipped:
+        damage.append(
+            f"{skipped} unreadable line{'s' if skipped != 1 else ''} of {METRICS_FILE} "
+            "skipped (a write cut by a kill or a full disk)"
+        )
+    return RunInfo(path, config, raw, metrics, status, reason, extra, damage, damaged)
+
+
+def _short(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and not isinstance(exc, UnsafeFile):
+        return str(exc.strerror or type(exc).__name__)
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:120]
 
 
 def list_runs(runs_dir: Path) -> list[RunInfo]:
-    """Every run folder in `runs_dir`, newest first; unreadable folders are left out."""
+    """Every run folder in `runs_dir`, newest first; unreadable folders are left out
+    (a live run with a damaged config.json is kept, with what is known)."""
     if not runs_dir.is_dir():
         return []
     runs = []
     for child in runs_dir.iterdir():
-        if child.is_dir() and (child / CONFIG_FILE).is_file():
+        if is_run_folder(child):
             try:
                 runs.append(read_run(child))
             except RunNotFound:
@@ -185,11 +262,11 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
 def find_run(spec: str, runs_dir: Path) -> Path:
     """RUN as a folder path, or as a run's name (or unique name prefix) in `runs_dir`."""
     as_path = Path(spec).expanduser()
-    if (as_path / CONFIG_FILE).is_file():
+    if is_run_folder(as_path) and ((as_path / CONFIG_FILE).is_file() or "/" in spec):
         return as_path
     if runs_dir.is_dir() and "/" not in spec and spec not in ("", ".", ".."):
         exact = runs_dir / spec
-        if (exact / CONFIG_FILE).is_file():
+        if is_run_folder(exact):
             return exact
         matches = sorted(p for p in runs_dir.iterdir() if p.name.startswith(spec) and p.is_dir())
         if len(matches) == 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +82,20 @@ class RequestError(ValueError):
         self.action = action
 
 
+# What of a refused line may be copied into the record: an id and a type that look like
+# ones; anything else of a line that is not a request is never recorded verbatim (a
+# link or a stray file could make it someone else's secret).
+_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def _kind_of(value: object) -> str:
+    return type(value).__name__ if not isinstance(value, str) else "text"
+
+
+def _printable(text: str, limit: int) -> str:
+    return "".join(c for c in text if c.isprintable())[:limit]
+
+
 def decode_request(line: bytes) -> Request:
     """Parse one control.jsonl line; raise RequestError naming the problem.
 
@@ -99,16 +114,20 @@ def decode_request(line: bytes) -> Request:
     if not isinstance(obj, dict):
         raise RequestError("a request must be a JSON object")
     rid = obj.get("id")
-    rid = rid if isinstance(rid, str) and 0 < len(rid) <= 64 else None
+    rid = rid if isinstance(rid, str) and _ID.fullmatch(rid) else None
     kind = obj.get("type")
-    action = kind if isinstance(kind, str) and len(kind) <= 20 else "?"
+    action = kind if kind in ("edit", "stop", "withdraw") else "?"
     if rid is None:
-        raise RequestError("a request needs an 'id' (text of 1 to 64 characters)", None, action)
+        raise RequestError(
+            "a request needs an 'id' (1 to 64 letters, digits, '_', '-', '.' or ':')",
+            None,
+            action,
+        )
     sender = obj.get("from")
-    sender = sender[:80] if isinstance(sender, str) else ""
+    sender = _printable(sender, 80) if isinstance(sender, str) else ""
     if kind == "stop":
         reason = obj.get("reason")
-        return StopRequest(rid, sender, reason[:200] if isinstance(reason, str) else "")
+        return StopRequest(rid, sender, _printable(reason, 200) if isinstance(reason, str) else "")
     if kind == "edit":
         values: dict[str, Any] = {}
         for name in LIVE_FIELDS:
@@ -116,7 +135,7 @@ def decode_request(line: bytes) -> Request:
                 continue
             value = obj[name]
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise RequestError(f"{name} must be a number (got {value!r:.40})", rid, action)
+                raise RequestError(f"{name} must be a number (got {_kind_of(value)})", rid, action)
             if name == "step_size":
                 if isinstance(value, float) and not value.is_integer():
                     raise RequestError(
@@ -127,10 +146,10 @@ def decode_request(line: bytes) -> Request:
                 values[name] = float(value)
         unknown = sorted(set(obj) - {"type", "id", "from", "time", *LIVE_FIELDS})
         if unknown:
+            # The keys are not named: nothing of a line that is no request is copied.
+            other = f"{len(unknown)} other key{'s' if len(unknown) != 1 else ''}"
             raise RequestError(
-                f"an edit changes only lr, step_size and gamma (got {', '.join(unknown)})",
-                rid,
-                action,
+                f"an edit changes only lr, step_size and gamma (got {other})", rid, action
             )
         if not values:
             raise RequestError("an edit needs at least one of lr, step_size, gamma", rid, action)
@@ -147,5 +166,5 @@ def decode_request(line: bytes) -> Request:
             )
         return WithdrawRequest(rid, tuple(dict.fromkeys(fields)), sender)
     raise RequestError(
-        f"unknown request type {kind!r:.40}: expected edit, stop or withdraw", rid, action
+        f"unknown request type (a {_kind_of(kind)}): expected edit, stop or withdraw", rid, action
     )

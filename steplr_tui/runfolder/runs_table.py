@@ -13,7 +13,7 @@ from typing import Any
 from steplr_tui.runfolder import Status
 from steplr_tui.runfolder.reader import RunInfo
 from steplr_tui.runfolder.schedule import format_lr
-from steplr_tui.runfolder.text import format_duration
+from steplr_tui.runfolder.text import clean_text, format_duration
 
 SUMMARY_COLUMNS = (
     "run",
@@ -71,19 +71,23 @@ def run_seconds(run: RunInfo) -> float:
 def process_text(run: RunInfo) -> str:
     """Where a running (or interrupted) run's process is, and whether it lives."""
     pid = run.pid
+    if pid is None and run.status is Status.RUNNING:
+        return "alive (holds its lock)"
     if pid is None or run.status not in (Status.RUNNING, Status.INTERRUPTED):
         return ""
     if run.host and run.host != socket.gethostname():
-        return f"pid {pid} on {run.host}"
+        return clean_text(f"pid {pid} on {run.host}")
     return f"pid {pid} {'alive' if run.status is Status.RUNNING else 'gone'}"
 
 
 def summary_row(run: RunInfo) -> tuple[str, ...]:
-    """One run as a row of text, in SUMMARY_COLUMNS order."""
+    """One run as a row of text, in SUMMARY_COLUMNS order (every cell safe for a terminal:
+    a folder name or a config value cannot hold an escape sequence)."""
     accs, losses = _series(run, "test_acc"), _series(run, "train_loss")
     edited = " · edited" if run.edits else ""
     total = run.config.get("epochs", "?")
-    return (
+    params = "config.json damaged" if run.config_damaged else describe_params(run.config)
+    row = (
         run.name,
         run.status.value,
         f"{run.epochs_done}/{total if total is not None else '?'}",
@@ -91,8 +95,9 @@ def summary_row(run: RunInfo) -> tuple[str, ...]:
         f"{accs[-1]:.2f}%" if accs else "-",
         f"{losses[-1]:.4f}" if losses else "-",
         format_duration(run_seconds(run)),
-        describe_params(run.config) + edited,
+        params + edited,
     )
+    return tuple(clean_text(cell) for cell in row)
 
 
 def sort_runs(runs: list[RunInfo], key: str) -> list[RunInfo]:

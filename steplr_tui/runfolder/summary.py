@@ -60,9 +60,8 @@ def decode_summary(data: bytes) -> Summary:
 def read_summary(folder: Path) -> Summary | None:
     """The folder's summary, or None where there is none or it cannot be read."""
     try:
-        file = folder / SUMMARY_FILE
-        if not file.is_file():
-            return None
-        return decode_summary(file.read_bytes())
+        from steplr_tui.runfolder.files import read_file
+
+        return decode_summary(read_file(folder / SUMMARY_FILE))
     except (OSError, ValueError):
         return None
