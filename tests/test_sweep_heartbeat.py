@@ -31,6 +31,7 @@ from steplr_tui.runfolder.reader import read_run
 from steplr_tui.study.engine import (
     PASSWORD_ENV,
     StudyError,
+    TrialLink,
     ask,
     create_study,
     load_study,
@@ -150,6 +151,34 @@ def test_a_trial_whose_heartbeat_stopped_is_failed_and_queued_again(tmp_path):
     assert frozen.system_attrs["failed_trial"] == trial.number
     assert "host" not in frozen.user_attrs  # where the dead one ran is not the new one's
     assert reclaim(study) == []  # nothing else is stale
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize("worker_alive", [True, False])
+def test_a_trial_whose_worker_died_tells_the_study_itself(tmp_path, worker_alive):
+    """Its worker killed, its run lives on (beating): at its end the run tells the study,
+    or the trial would stop beating, be taken over and trained twice."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    spec = make_spec("orphan", trials=2, gamma="0.1:0.9")
+    study = create_study(spec, url)
+    trial = ask(study)
+    trial.suggest_float("gamma", 0.1, 0.9)
+    worker = os.getpid() if worker_alive else _dead_pid()
+    study._storage.set_trial_user_attr(trial._trial_id, "worker", worker)
+    study._storage.set_trial_user_attr(trial._trial_id, "host", socket.gethostname())
+    link = TrialLink(url, "orphan", trial.number).open()  # a built-in trial's: no owner
+    link.report(1, {"test_acc": 91.5})
+    told = link.finish(Status.COMPLETED, [], "")
+    row = next(r for r in read_trials(study) if r.number == trial.number)
+    if worker_alive:  # its worker tells, from the run folder
+        assert told is None and row.state == "RUNNING"
+    else:
+        assert told == "COMPLETE" and row.state == "COMPLETE" and row.value == 91.5
 
 
 def test_heartbeat_and_grace_are_flags_kept_with_the_sweep(tmp_path, capsys):

@@ -158,6 +158,7 @@ class Sweeper:
                         f"--resume {self.spec.name}",
                     )
                     self._stop_all("the sweep stopped: its trials keep failing")
+                    self.heartbeat.stop()
                     return 1
                 if left > 0 and len(self.running) < self.parallel:
                     self._start_one()
