@@ -248,44 +248,49 @@ def _trials(name: str, url: str):
     return study.get_trials(deepcopy=False)
 
 
+def _running_trial_of(url: str, worker: int):
+    """(the trial, its run's pid) of a worker's trial under way, else None."""
+    for t in _trials("hb", url):
+        attrs = t.user_attrs
+        if t.state.name == "RUNNING" and attrs.get("worker") == worker:
+            folder = attrs.get("run_folder")
+            if folder and (Path(folder) / "status.json").is_file():
+                with contextlib.suppress(Exception):
+                    pid = read_run(Path(folder)).pid
+                    if pid:
+                        return t, pid
+    return None
+
+
 def _killed_and_taken_over(
-    tmp_path: Path, url: str, join_url: str, join_env: dict[str, str], monkeypatch
+    tmp_path: Path, watch: str, url_a: str, url_b: str, env_b: dict[str, str], monkeypatch
 ) -> dict:
-    """Box A starts the sweep (`url`), box B joins it (`join_url`, with `join_env` in its
-    environment); B's worker and its trial die by kill -9 while A works. What A said,
-    the study's trials, and B's killed trial."""
+    """A study of 2 trials (made here, `watch` is its URL for this test); box B joins
+    (`url_b`, `env_b` in its environment) and starts a trial, box A joins (`url_a`) and
+    starts the other; then B's worker and its trial die by kill -9, while A works. What
+    A said, the study's trials, and B's killed trial."""
     box_a, box_b = tmp_path / "box-a", tmp_path / "box-b"
-    args = [*TRAINER, *FAST, "--name", "hb", "--epochs", "1", "--batch-size", "500"]
-    args += ["--step-size", "1", "--gamma", "0.1:0.9"]
-    args += ["--trials", "3", "--storage", url]
-    with Launch(sweep_command(box_a, *args), box_a) as one:
-        wait_for(lambda: _trials("hb", url), "the study's first trial", launch=one)
-        for variable, value in join_env.items():
-            monkeypatch.setenv(variable, value)  # box B's, not box A's
-        join = sweep_command(box_b, "--join", "hb", "--storage", join_url, "--device", "cpu")
-        with Launch(join, box_b) as two:
-
-            def b_trial():
-                for t in _trials("hb", url):
-                    attrs = t.user_attrs
-                    if t.state.name == "RUNNING" and attrs.get("worker") == two.proc.pid:
-                        folder = attrs.get("run_folder")
-                        if folder and (Path(folder) / "status.json").is_file():
-                            with contextlib.suppress(Exception):
-                                pid = read_run(Path(folder)).pid
-                                if pid:
-                                    return t, pid
-                return None
-
-            wait_for(b_trial, "a trial of box B under way", launch=two)
-            trial, pid = b_trial()
-            os.kill(two.proc.pid, signal.SIGKILL)  # the worker first: it would tell
+    made = [*TRAINER[:2], *FAST, "--epochs", "1", "--batch-size", "500", "--pruner", "none"]
+    made += ["--name", "hb", "--step-size", "1", "--gamma", "0.1:0.9", "--trials", "2"]
+    create_study(new_spec(build_parser().parse_args(made), []), watch)
+    machine = ["--device", "cpu", "--no-download"]
+    for variable, value in env_b.items():
+        monkeypatch.setenv(variable, value)  # box B's, not box A's
+    with Launch(sweep_command(box_b, "--join", "hb", "--storage", url_b, *machine), box_b) as b:
+        for variable in env_b:
+            monkeypatch.delenv(variable)
+        wait_for(lambda: _running_trial_of(watch, b.proc.pid), "box B's trial", launch=b)
+        killed, pid = _running_trial_of(watch, b.proc.pid)
+        join_a = sweep_command(box_a, "--join", "hb", "--storage", url_a, *machine)
+        with Launch(join_a, box_a) as a:
+            wait_for(lambda: _running_trial_of(watch, a.proc.pid), "box A's trial", launch=a)
+            os.kill(b.proc.pid, signal.SIGKILL)  # the worker first: it would tell
             os.kill(pid, signal.SIGKILL)
-            two.kill()
-        code = one.wait()
-    assert code == 0, one.err[-3000:]
-    study, _spec = load_study("hb", url)
-    return {"said": one.err, "trials": study.get_trials(), "killed": trial, "a": box_a}
+            b.kill()
+            code = a.wait()
+    assert code == 0, a.err[-3000:]
+    study, _spec = load_study("hb", watch)
+    return {"said": a.err, "trials": study.get_trials(), "killed": killed, "a": box_a}
 
 
 def _check_taken_over(result: dict) -> None:
@@ -300,7 +305,7 @@ def _check_taken_over(result: dict) -> None:
     assert again[0].params == killed.params  # the same trial, run again
     assert f"takes over trial {killed.number}" in said
     done = [t for t in rows.values() if t.state.name == "COMPLETE"]
-    assert len(done) >= 3, said  # the sweep has its trials: none was left behind
+    assert len(done) == 2, said  # the sweep has its trials: none was left behind
     # B's run folder (the same machine here) says INTERRUPTED with the cause.
     info = read_run(Path(killed.user_attrs["run_folder"]))
     assert info.status is Status.INTERRUPTED and "no heartbeat" in info.reason
@@ -312,7 +317,7 @@ def test_two_boxes_on_sqlite_a_killed_worker_s_trial_is_taken_over(tmp_path, mon
     shared = tmp_path / "shared"
     shared.mkdir()
     url = f"sqlite:///{shared / 'study.db'}"
-    _check_taken_over(_killed_and_taken_over(tmp_path, url, url, {}, monkeypatch))
+    _check_taken_over(_killed_and_taken_over(tmp_path, url, url, url, {}, monkeypatch))
 
 
 def test_two_boxes_on_postgresql_a_killed_worker_s_trial_is_taken_over(
@@ -321,9 +326,8 @@ def test_two_boxes_on_postgresql_a_killed_worker_s_trial_is_taken_over(
     plain = postgres.replace(f":{PASSWORD}@", "@")
     # Box A gives the password in the URL (its trials get it from A's environment); box
     # B the plain URL, with libpq's own PGPASSWORD.
-    result = _killed_and_taken_over(
-        tmp_path, postgres, plain, {"PGPASSWORD": PASSWORD}, monkeypatch
-    )
+    env_b = {"PGPASSWORD": PASSWORD}
+    result = _killed_and_taken_over(tmp_path, postgres, postgres, plain, env_b, monkeypatch)
     _check_taken_over(result)
     for file in tmp_path.rglob("*"):  # sweep folders, run folders, logs: no password
         if file.is_file():

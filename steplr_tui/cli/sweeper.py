@@ -232,6 +232,7 @@ class Sweeper:
                 self._start_builtin(trial.number, params)
         except (RecordError, OSError, ValueError) as exc:
             tell(self.study, trial.number, Status.FAILED, None, "FAIL", f"could not start: {exc}")
+            self.heartbeat.discard(trial.number)
             self._failed_early(f"trial {trial.number} could not start: {exc}")
 
     def _threads(self) -> dict[str, str]:
@@ -281,6 +282,7 @@ class Sweeper:
             launched = launch(config, self.runs_dir, resume=path, reap=True)
         except (RecordError, RunNotFound, OSError, ValueError) as exc:
             tell(self.study, number, Status.FAILED, None, "FAIL", f"could not resume: {exc}")
+            self.heartbeat.discard(number)
             self.say(f"trial {number} could not resume ({exc}); another trial takes its place")
             return
         self._attrs(number, status=Status.RUNNING.value, reason="")
