@@ -30,6 +30,8 @@ from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
 from steplr_tui.runfolder.paths import resolve_runs_dir
 from steplr_tui.study.space import DIMENSIONS, SpaceError, parse_space
 from steplr_tui.study.spec import (
+    GRACE_S,
+    HEARTBEAT_S,
     PRUNERS,
     SAMPLERS,
     SweepSpec,
@@ -80,7 +82,23 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--trials", metavar="N", help="trials to run (default 16; a grid: its size)")
     study.add_argument("--parallel", metavar="K", help="trials at a time on this box (default 1)")
     study.add_argument("--name", metavar="NAME", help="the sweep's (and its study's) name")
-    study.add_argument("--storage", metavar="URL", help="an Optuna storage URL, or journal:PATH")
+    study.add_argument(
+        "--storage",
+        metavar="URL",
+        help="an Optuna storage URL, or journal:PATH (its password is never written: "
+        "see $STEPLR_TUI_DB_PASSWORD)",
+    )
+    study.add_argument(
+        "--heartbeat",
+        metavar="S",
+        help=f"seconds between a trial's heartbeats in the study (default {HEARTBEAT_S})",
+    )
+    study.add_argument(
+        "--grace",
+        metavar="S",
+        help="seconds without a heartbeat before a live worker takes a trial over "
+        f"(default {GRACE_S})",
+    )
     study.add_argument(
         "--sampler",
         metavar="{" + ",".join(SAMPLERS) + "}",
@@ -160,7 +178,8 @@ def main(argv: Sequence[str]) -> int:
         return fail(f"give one of {', '.join(modes)} at a time")
     given = [SPECS[n].flag for n in (*DIMENSIONS, *FIXED) if getattr(ns, n) is not None]
     given += [f for f, v in (("--trials", ns.trials), ("--name", ns.name),
-              ("--sampler", ns.sampler), ("--pruner", ns.pruner), ("--script", ns.script))
+              ("--sampler", ns.sampler), ("--pruner", ns.pruner), ("--script", ns.script),
+              ("--heartbeat", ns.heartbeat), ("--grace", ns.grace))
               if v is not None]  # fmt: skip
     if modes and modes[0] not in ("--list",) and given:
         return fail(
@@ -220,9 +239,19 @@ def new_spec(ns: argparse.Namespace, script_args: list[str]) -> SweepSpec:
         sampler=(ns.sampler or "auto").lower(),
         pruner=(ns.pruner or "median").lower(),
         script=script,
-        storage=(ns.storage or "").strip(),
+        storage=_storage(ns.storage),
+        heartbeat=_int(ns.heartbeat, "--heartbeat", HEARTBEAT_S, 1, 3600),
+        grace=_int(ns.grace, "--grace", GRACE_S, 1, 86400),
     )
     return spec.checked()
+
+
+def _storage(text: str | None) -> str:
+    """--storage as it is kept: without its password (which this process's environment
+    keeps, for the workers and trials it starts)."""
+    from steplr_tui.study.engine import without_password
+
+    return without_password((text or "").strip())
 
 
 def start(
@@ -420,7 +449,7 @@ def join_main(runs_dir: Path, ns: argparse.Namespace, machine: TrainConfig, para
     folder = sweep_folder(runs_dir, name)
     try:
         if ns.storage:
-            url = ns.storage.strip()
+            url = _storage(ns.storage)
             study, spec = load_study(name, url)
             if not (folder / "sweep.json").is_file():
                 spec = dataclasses.replace(spec, storage=url)

@@ -10,6 +10,13 @@ record of truth, and tells the study:
 - INTERRUPTED (its process died: kill -9, the OOM killer): the folder is marked
   INTERRUPTED, the study told FAIL, and another trial takes its place.
 
+The worker records the heartbeat of every trial it follows (and each trial's own
+process does too). A trial of any worker, on any box, whose heartbeat stopped for the
+sweep's grace period (its worker and its run killed, its box gone) is failed by a live
+worker, INTERRUPTED with that cause, and run again with the same parameters by the
+next worker that asks; a worker waits for every trial still RUNNING in the study
+before it calls the sweep COMPLETED, so none is left behind.
+
 Ctrl+C (or SIGTERM, SIGHUP) stops every trial at its next batch and the worker, with
 the sweep STOPPED: a built-in trial that has a checkpoint stays RUNNING in the study,
 and `steplr-tui sweep --resume NAME` continues it from there, then the rest. The
@@ -46,10 +53,17 @@ from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.reader import RunNotFound, process_alive, read_run, read_status
 from steplr_tui.study.engine import (
     TRIAL_ENV,
+    Heartbeat,
     TrialLink,
     TrialRow,
+    ask,
+    beating,
+    heartbeat_on,
+    load_study,
     outcome,
     read_trials,
+    reclaim,
+    retried_from,
     suggest,
     tell,
 )
@@ -105,6 +119,11 @@ class Sweeper:
         self.stopping: str | None = None
         self._fails = 0
         self._trials: list[TrialRow] = []
+        if hasattr(study._storage, "record_heartbeat") and not heartbeat_on(study._storage):
+            self.study, _ = load_study(spec.name, url, heartbeat=True)  # fails stale trials
+        self.heartbeat = Heartbeat(self.study, spec.heartbeat)
+        self._next_reclaim = 0.0
+        self._awaited: set[int] = set()  # others' trials this worker waits for, said once
 
     # ---- what the worker says --------------------------------------------------------
 
@@ -127,8 +146,9 @@ class Sweeper:
                 self._poll()
                 if self.stopping is not None:
                     break
+                self._take_over()
                 left = self._left()
-                if left <= 0 and not self.running:
+                if left <= 0 and not self.running and not self._others_running():
                     break
                 if self._fails >= FAILS_IN_A_ROW:
                     self._finish_sweep(
@@ -138,6 +158,7 @@ class Sweeper:
                         f"--resume {self.spec.name}",
                     )
                     self._stop_all("the sweep stopped: its trials keep failing")
+                    self.heartbeat.stop()
                     return 1
                 if left > 0 and len(self.running) < self.parallel:
                     self._start_one()
@@ -147,13 +168,16 @@ class Sweeper:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         if self.stopping is not None:
+            # The trials stay this worker's until they stop: it beats for them meanwhile.
             self._stop_all(self.stopping)
             self._finish_sweep(
                 Status.STOPPED,
                 f"{self.stopping}: steplr-tui sweep --resume {self.spec.name} continues it",
             )
+            self.heartbeat.stop()
             self.report()
             return 130
+        self.heartbeat.stop()
         self._finish_sweep(Status.COMPLETED, "")
         self.report()
         return 0
@@ -192,8 +216,14 @@ class Sweeper:
             number, path = self.to_resume.pop(0)
             self._resume_trial(number, path)
             return
-        trial = self.study.ask()
+        trial = ask(self.study)
         self._follow(trial.number)
+        retried = retried_from(self.study, trial)
+        if retried is not None:
+            self.say(
+                f"trial {trial.number} takes over trial {retried}, whose heartbeat stopped: "
+                "the same parameters, from the start"
+            )
         params = suggest(trial, self.spec.space)
         try:
             if self.spec.script:
@@ -202,6 +232,7 @@ class Sweeper:
                 self._start_builtin(trial.number, params)
         except (RecordError, OSError, ValueError) as exc:
             tell(self.study, trial.number, Status.FAILED, None, "FAIL", f"could not start: {exc}")
+            self.heartbeat.discard(trial.number)
             self._failed_early(f"trial {trial.number} could not start: {exc}")
 
     def _threads(self) -> dict[str, str]:
@@ -251,8 +282,10 @@ class Sweeper:
             launched = launch(config, self.runs_dir, resume=path, reap=True)
         except (RecordError, RunNotFound, OSError, ValueError) as exc:
             tell(self.study, number, Status.FAILED, None, "FAIL", f"could not resume: {exc}")
+            self.heartbeat.discard(number)
             self.say(f"trial {number} could not resume ({exc}); another trial takes its place")
             return
+        self._attrs(number, status=Status.RUNNING.value, reason="")
         self.running[number] = Running(number, launched.pid, path)
         self.say(f"trial {number} resumed after epoch {info.epochs_done} · {path.name}")
 
@@ -267,8 +300,10 @@ class Sweeper:
             storage.set_trial_user_attr(trial_id, key, value)
 
     def _follow(self, number: int) -> None:
-        """This worker follows the trial: another worker on this box leaves it be."""
+        """This worker follows the trial: another worker on this box leaves it be, and
+        its heartbeat is this worker's too from now."""
         self._attrs(number, worker=os.getpid(), host=socket.gethostname())
+        self.heartbeat.add(number)
 
     def _where(self, number: int, path: Path) -> None:
         self._attrs(number, run_folder=str(path))
@@ -291,6 +326,7 @@ class Sweeper:
 
     def _ended(self, r: Running) -> None:
         del self.running[r.number]
+        self.heartbeat.discard(r.number)
         if r.folder is None:
             code = r.proc.returncode if r.proc is not None else None
             last = _last_line(r.log)
@@ -341,10 +377,72 @@ class Sweeper:
 
     # ---- after a worker that went away, and before this one stops ----------------------
 
+    def _take_over(self) -> None:
+        """Every heartbeat interval: fail the study's trials that stopped beating (Optuna
+        queues each again, and the next worker to ask runs it), and mark their run
+        folders on this box INTERRUPTED with that cause."""
+        now = time.monotonic()
+        if now < self._next_reclaim:
+            return
+        self._next_reclaim = now + self.spec.heartbeat
+        try:
+            failed = reclaim(self.study)
+        except Exception as exc:  # the server is away: try again at the next interval
+            self.say(f"cannot check the study's heartbeats ({type(exc).__name__}: {exc})"[:300])
+            return
+        if not failed:
+            return
+        rows = self._refresh()
+        for row in rows:
+            if row.number in failed:
+                where = f" on {row.host}" if row.host else ""
+                self.say(
+                    f"trial {row.number}{where} has had no heartbeat for {self.spec.grace} s "
+                    "(its worker and its run are gone): INTERRUPTED, and queued to run again"
+                )
+        self._mark_interrupted(rows)
+
+    def _mark_interrupted(self, rows: list[TrialRow]) -> None:
+        """Run folders on this box whose trial was failed for want of a heartbeat, which
+        still say RUNNING though their process is gone: INTERRUPTED, with the cause."""
+        host = socket.gethostname()
+        for row in rows:
+            if row.state != "FAIL" or row.status != Status.INTERRUPTED.value:
+                continue
+            if not row.run_folder or (row.host and row.host != host):
+                continue
+            path = Path(row.run_folder)
+            status, _, data = read_status(path)
+            if status is Status.INTERRUPTED and data.get("status") == Status.RUNNING.value:
+                with contextlib.suppress(OSError, RecordError):
+                    RunRecord(path).finish(Status.INTERRUPTED, row.reason)
+
+    def _others_running(self) -> bool:
+        """Trials of other workers the study holds RUNNING with a heartbeat: this worker
+        waits for them (one whose heartbeat stops, it takes over) before it is done."""
+        try:
+            others = beating(self.study) - set(self.running)
+        except Exception:  # a storage that cannot say: nothing to wait for
+            return False
+        new = others - self._awaited
+        if new:
+            rows = {r.number: r for r in self._trials}
+            names = ", ".join(
+                f"{n}" + (f" on {rows[n].host}" if n in rows and rows[n].host else "")
+                for n in sorted(new)
+            )
+            self.say(
+                f"waiting for trial {names} of another worker before the sweep is done; "
+                f"a trial without a heartbeat for {self.spec.grace} s is taken over here"
+            )
+        self._awaited |= others
+        return bool(others)
+
     def _reconcile(self) -> None:
         """Trials the study holds RUNNING whose run is on this box: follow the live ones,
         tell the ended ones, and (resuming) continue the stopped ones."""
         host = socket.gethostname()
+        self._mark_interrupted(self._trials)
         for row in self._trials:
             if row.state != "RUNNING" or row.number in self.running:
                 continue
@@ -409,6 +507,12 @@ class Sweeper:
             and info.has_checkpoint
         )
         if resumable:
+            with contextlib.suppress(Exception):  # how the table reads it; --resume clears it
+                self._attrs(
+                    r.number,
+                    status=Status.STOPPED.value,
+                    reason=f"stopped with its sweep: steplr-tui sweep --resume {self.spec.name}",
+                )
             self.say(
                 f"trial {r.number} stopped after epoch {info.epochs_done}: --resume continues it"
             )

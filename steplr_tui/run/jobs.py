@@ -247,8 +247,9 @@ def run_job(
     if main and (record is not None or job.inbox is not None):
         offset = _control_offset(record.path) if record is not None else 0
         control = ControlReader(record.path if record else None, offset, job.inbox)
+    end: RunEnded | None = None
     try:
-        return train(
+        end = train(
             config,
             sink,
             should_stop=should_stop,
@@ -261,7 +262,16 @@ def run_job(
             on_ready=on_ready,
             trial=trial,
         )
+        return end
     finally:
+        if trial is not None:  # its heartbeat stops; told here only if its worker is gone
+            try:
+                if end is not None:
+                    trial.finish(end.status, [], end.message)
+                else:
+                    trial.close()
+            except Exception as exc:  # the study is away: the record is complete anyway
+                emit(Notice(f"could not tell the sweep's study: {exc}", level="warning"))
         if record is not None:
             record.close()
 

@@ -24,7 +24,14 @@ from typing import Any
 from steplr_tui.run.distributed import DistContext
 from steplr_tui.run.tracker import TrackingError
 from steplr_tui.runfolder.paths import resolve_runs_dir
-from steplr_tui.study.engine import StudyError, TrialLink, load_study, suggest
+from steplr_tui.study.engine import (
+    StudyError,
+    TrialLink,
+    ask,
+    load_study,
+    suggest,
+    without_password,
+)
 from steplr_tui.study.space import SpaceError
 from steplr_tui.study.spec import SweepSpec, read_spec, storage_url, sweep_folder
 
@@ -89,6 +96,8 @@ def _join(sweep: Any, storage: str | None, runs_dir: Any) -> SweepTrial:
     folder = Path(sweep).expanduser()
     if not (folder / "sweep.json").is_file():
         folder = sweep_folder(resolve_runs_dir(str(runs_dir) if runs_dir else None), str(sweep))
+    if storage is not None:
+        storage = without_password(storage)  # kept in the environment, never on disk
     if (folder / "sweep.json").is_file():
         spec = read_spec(folder)
         url = storage or storage_url(spec, folder)
@@ -101,10 +110,11 @@ def _join(sweep: Any, storage: str | None, runs_dir: Any) -> SweepTrial:
             "--script ..., or give storage= the study's URL"
         )
     study, spec = load_study(name, url)
-    trial = study.ask()
+    trial = ask(study)
     params = suggest(trial, spec.space)
-    link = TrialLink(url, name, trial.number, spec.objective, owner=True)
+    link = TrialLink(url, name, trial.number, spec.objective, owner=True, spec=spec)
     link._study, link._trial = study, trial
+    link.beat()
     return SweepTrial(link, spec, trial.number, params)
 
 

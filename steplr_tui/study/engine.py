@@ -15,22 +15,39 @@ and each trial's end as a run's status. No torch and no Textual.
   too (stopped early, with its partial curve); FAILED and INTERRUPTED are FAIL.
   Each trial keeps the run's status and reason in its user attributes, and the run
   folder and host it trained in.
+- **Heartbeat** (RDB storages: SQLite, PostgreSQL, MySQL): the worker that follows a
+  trial, and the trial's own process, record its heartbeat every `heartbeat` seconds
+  (Optuna's `record_heartbeat`). A RUNNING trial with no heartbeat for `grace`
+  seconds is failed by any live worker (`optuna.storages.fail_stale_trials`), which
+  records why (INTERRUPTED) and queues it again with its parameters (Optuna's retry
+  callback), so a live worker, on any box, runs it again.
+- **Passwords**: a storage URL is kept without its password (sweep.json, the study,
+  each trial's config.json); the password comes from $STEPLR_TUI_DB_PASSWORD (where
+  a password given in a URL is put for this process and its children), or for
+  PostgreSQL from libpq's own PGPASSWORD or ~/.pgpass.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import importlib.util
 import json
 import math
 import os
 import re
 import socket
 import statistics
+import threading
+import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from steplr_tui.runfolder import Status
+from steplr_tui.runfolder.reader import process_alive
 from steplr_tui.study.space import Space, SpaceError
 from steplr_tui.study.spec import SweepSpec
 
@@ -39,6 +56,8 @@ TRIAL_ENV = "STEPLR_TUI_SWEEP_TRIAL"  # a script's trial process: which trial it
 PRUNER_STARTUP_TRIALS = 4
 PRUNER_WARMUP_EPOCHS = 2  # the earliest a trial is pruned: after epoch 2
 COUNTED = ("COMPLETE", "PRUNED", "FAIL")  # toward --trials (FAIL: a run that failed itself)
+PASSWORD_ENV = "STEPLR_TUI_DB_PASSWORD"  # the storage's password, never written anywhere
+RETRIES = 3  # a trial whose worker stopped beating runs again at most this often
 
 
 class StudyError(RuntimeError):
@@ -52,14 +71,70 @@ def _optuna():
     return optuna
 
 
+def ask(study: Any) -> Any:
+    """A new trial of the study (a trial queued again comes first). The heartbeat is
+    recorded by the sweep itself, not by `optimize`: Optuna's warning about that is moot."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        return study.ask()
+
+
 def masked(url: str) -> str:
     """A storage URL fit to print: without its password."""
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
-def open_storage(url: str, existing: bool = False) -> Any:
+def _parsed(url: str) -> Any:
+    """SQLAlchemy's URL object for a database URL; None for journal: or a URL it cannot read."""
+    if url.startswith("journal:") or "://" not in url:
+        return None
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+
+
+def without_password(url: str) -> str:
+    """The storage URL to keep (sweep.json, the study, a trial's config.json): without its
+    password. A password given in the URL goes to this process's environment
+    ($STEPLR_TUI_DB_PASSWORD), where this worker, the workers it starts and its trials
+    find it; nothing on disk holds it."""
+    parsed = _parsed(url)
+    if parsed is None or parsed.password is None:
+        return url
+    os.environ[PASSWORD_ENV] = str(parsed.password)
+    return str(parsed._replace(password=None).render_as_string(hide_password=False))
+
+
+def _connect_url(url: str) -> str:
+    """The URL SQLAlchemy connects with: the password from the environment where the URL
+    has none, and a plain postgresql:// on the driver `steplr-tui[postgres]` installs
+    (SQLAlchemy's default driver differs from one version to the next)."""
+    parsed = _parsed(url)
+    if parsed is None:
+        return url
+    if parsed.drivername in ("postgresql", "postgres"):
+        for module, driver in (("psycopg2", "psycopg2"), ("psycopg", "psycopg")):
+            if importlib.util.find_spec(module) is not None:
+                parsed = parsed.set(drivername=f"postgresql+{driver}")
+                break
+        else:
+            raise StudyError(
+                f"cannot open the study storage {masked(url)}: PostgreSQL needs its driver; "
+                "pip install 'steplr-tui[postgres]' (psycopg2-binary)"
+            )
+    if parsed.password is None and os.environ.get(PASSWORD_ENV):
+        parsed = parsed.set(password=os.environ[PASSWORD_ENV])
+    return str(parsed.render_as_string(hide_password=False))
+
+
+def open_storage(url: str, existing: bool = False, heartbeat: tuple[int, int] | None = None) -> Any:
     """The storage a URL names; raises StudyError saying what to check. `existing`: a
-    journal file must be there already (joining a study never starts a new one)."""
+    journal file must be there already (joining a study never starts a new one).
+    `heartbeat`: (interval, grace) in seconds, for an RDB storage."""
     optuna = _optuna()
     if url.startswith("journal:"):
         path = Path(url.removeprefix("journal:")).expanduser()
@@ -89,14 +164,221 @@ def open_storage(url: str, existing: bool = False) -> Any:
         if url.startswith("sqlite"):
             # Trials report from their own processes: wait for a lock, never fail on one.
             kwargs = {"engine_kwargs": {"connect_args": {"timeout": 60}}}
-        return optuna.storages.RDBStorage(url, **kwargs)
+        if heartbeat is not None:
+            kwargs.update(_heartbeat_kwargs(optuna, *heartbeat))
+        return _rdb_storage(optuna, _connect_url(url), kwargs)
+    except StudyError:
+        raise
     except Exception as exc:  # SQLAlchemy's and the drivers' errors are many
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StudyError(
-            f"cannot open the study storage {masked(url)} ({first[:160]}): check the URL, "
-            "that its server is up and reachable, and that its driver is installed "
-            "(psycopg2-binary for PostgreSQL, pymysql for MySQL)"
+            f"cannot open the study storage {masked(url)} ({masked(first)[:160]}): check the "
+            "URL, that its server is up and reachable, its password ($STEPLR_TUI_DB_PASSWORD, "
+            "or PGPASSWORD / ~/.pgpass for PostgreSQL), and that its driver is installed "
+            "(pip install 'steplr-tui[postgres]' for PostgreSQL, pymysql for MySQL)"
         ) from exc
+
+
+def _rdb_storage(optuna: Any, url: str, kwargs: dict[str, Any]) -> Any:
+    """Optuna's RDBStorage; two workers that make a new database's tables at the same
+    moment (two boxes starting together) collide once: the later one tries again."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                warnings.simplefilter("ignore", FutureWarning)
+                return optuna.storages.RDBStorage(url, **kwargs)
+        except (IntegrityError, ProgrammingError):
+            if attempt == 2:
+                raise
+            time.sleep(0.5 + attempt)
+    raise AssertionError("unreachable")
+
+
+# ---- the heartbeat: a dead worker's trial is taken over --------------------------------
+
+
+def _heartbeat_kwargs(optuna: Any, interval: int, grace: int) -> dict[str, Any]:
+    import inspect
+
+    taken = TakenOver(grace)
+    params = inspect.signature(optuna.storages.RDBStorage).parameters
+    name = (
+        "heartbeat_stale_trial_callback"  # Optuna 4.9 on
+        if "heartbeat_stale_trial_callback" in params
+        else "failed_trial_callback"
+    )
+    return {"heartbeat_interval": int(interval), "grace_period": int(grace), name: taken}
+
+
+class TakenOver:
+    """Optuna's callback for a trial failed for want of a heartbeat: Optuna's own retry
+    callback queues it again with the same parameters (WAITING), for the next worker
+    that asks; where it ran and how it ended stay with the failed trial."""
+
+    def __init__(self, grace: int) -> None:
+        self.grace = grace
+        self.failed: list[int] = []  # the trials this process failed, by number
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        optuna = _optuna()
+        self.failed.append(trial.number)
+        retry_cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if retry_cls is None:
+                retry_cls = optuna.storages.RetryFailedTrialCallback
+            clean = copy.deepcopy(trial)
+            clean.user_attrs = {}
+            retry_cls(max_retry=RETRIES)(study, clean)
+
+    def reason(self, attrs: Mapping[str, Any]) -> str:
+        """Why a trial that stopped beating is failed (a finished trial's attributes are
+        final, so this is written just before Optuna fails it)."""
+        who = f"pid {attrs.get('worker', '?')} on {attrs.get('host', '?')}"
+        if attrs.get("status") == Status.STOPPED.value:
+            return (
+                f"stopped with its sweep worker ({who}) and not resumed within {self.grace} "
+                "s while the sweep went on: the sweep runs it again with the same parameters"
+            )
+        return (
+            f"no heartbeat for {self.grace} s from its sweep worker ({who}) or its run: "
+            "killed (kill -9), a crash, or its box went down; the sweep runs it again "
+            "with the same parameters"
+        )
+
+
+def _stale_callback(storage: Any) -> Any:
+    for name in ("get_heartbeat_stale_trial_callback", "get_failed_trial_callback"):
+        getter = getattr(storage, name, None)
+        if getter is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return getter()
+    return None
+
+
+def heartbeat_on(storage: Any) -> bool:
+    """Whether this storage (an RDB one opened with a heartbeat) fails stale trials."""
+    getter = getattr(storage, "get_heartbeat_interval", None)
+    return getter is not None and getter() is not None
+
+
+def reclaim(study: Any) -> list[int]:
+    """Fail the study's RUNNING trials whose heartbeat stopped, with Optuna's
+    `fail_stale_trials` (its callback queues each again); the trials this call failed,
+    by number. Each is marked INTERRUPTED with the cause first. Nothing for a storage
+    without heartbeat."""
+    optuna = _optuna()
+    storage = study._storage
+    if not heartbeat_on(storage):
+        return []
+    callback = _stale_callback(storage)
+    if not isinstance(callback, TakenOver):
+        callback = TakenOver(0)
+    stale = storage._get_stale_trial_ids(study._study_id)
+    if not stale:
+        return []
+    for trial_id in stale:
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            attrs = storage.get_trial(trial_id).user_attrs
+            storage.set_trial_user_attr(trial_id, "reason", callback.reason(attrs))
+            storage.set_trial_user_attr(trial_id, "status", Status.INTERRUPTED.value)
+    before = len(callback.failed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    running = optuna.trial.TrialState.RUNNING
+    for trial_id in stale:  # beat again meanwhile (a worker that was asleep): as it was
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            if storage.get_trial(trial_id).state == running:
+                storage.set_trial_user_attr(trial_id, "status", Status.RUNNING.value)
+    return callback.failed[before:]
+
+
+def retried_from(study: Any, trial: Any) -> int | None:
+    """The trial a trial queued again by the heartbeat runs again, by number (None for a
+    new one)."""
+    frozen = study._storage.get_trial(trial._trial_id)
+    number = frozen.system_attrs.get("failed_trial")
+    return number if isinstance(number, int) else None
+
+
+def beating(study: Any) -> set[int]:
+    """The study's RUNNING trials that have a heartbeat (alive, or stale and to be taken
+    over), by number; empty for a storage without heartbeat."""
+    storage = study._storage
+    if not heartbeat_on(storage):
+        return set()
+    from optuna.storages._rdb import models
+    from sqlalchemy import select
+
+    trials, beats = models.TrialModel.__table__, models.TrialHeartbeatModel.__table__
+    query = (
+        select(trials.c.number)
+        .join(beats, beats.c.trial_id == trials.c.trial_id)
+        .where(trials.c.study_id == study._study_id)
+        .where(trials.c.state == _optuna().trial.TrialState.RUNNING)
+    )
+    engine = getattr(storage, "_backend", storage).engine
+    with engine.connect() as connection:
+        return {int(n) for (n,) in connection.execute(query)}
+
+
+class Heartbeat:
+    """Records the heartbeat of some trials every `interval` seconds, in a thread of its
+    own, until stopped (a process that dies stops beating: that is the point)."""
+
+    def __init__(self, study: Any, interval: int) -> None:
+        self.storage = study._storage
+        self.study_id = study._study_id
+        self.interval = max(1, int(interval))
+        self._ids: dict[int, int] = {}  # trial number -> trial id
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error = ""
+
+    @property
+    def enabled(self) -> bool:
+        return hasattr(self.storage, "record_heartbeat")
+
+    def add(self, number: int) -> None:
+        """Beat for this trial too, from now (its first beat at once)."""
+        if not self.enabled:
+            return
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
+        with self._lock:
+            self._ids[number] = trial_id
+        self._beat({number: trial_id})
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="sweep-heartbeat", daemon=True)
+            self._thread.start()
+
+    def discard(self, number: int) -> None:
+        with self._lock:
+            self._ids.pop(number, None)
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            self._ids.clear()
+
+    def _beat(self, ids: dict[int, int]) -> None:
+        for trial_id in ids.values():
+            try:
+                self.storage.record_heartbeat(trial_id)
+                self.error = ""
+            except Exception as exc:  # the server is away: beat again at the next interval
+                self.error = f"{type(exc).__name__}: {str(exc)[:120]}"
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                ids = dict(self._ids)
+            self._beat(ids)
 
 
 def make_sampler(spec: SweepSpec, seed: int | None = None) -> Any:
@@ -136,7 +418,7 @@ def make_pruner(spec: SweepSpec) -> Any:
 def create_study(spec: SweepSpec, url: str) -> Any:
     """A new study for `spec`; an existing one of that name must be this very sweep."""
     optuna = _optuna()
-    storage = open_storage(url)
+    storage = open_storage(url, heartbeat=(spec.heartbeat, spec.grace))
     try:
         study = optuna.create_study(
             storage=storage,
@@ -164,8 +446,9 @@ def _same_sweep(stored: Any, ours: dict[str, Any]) -> bool:
     return isinstance(stored, dict) and all(stored.get(k) == ours.get(k) for k in keys)
 
 
-def load_study(name: str, url: str) -> tuple[Any, SweepSpec]:
-    """An existing study and its sweep definition (for --join, --resume and viewers)."""
+def load_study(name: str, url: str, heartbeat: bool = False) -> tuple[Any, SweepSpec]:
+    """An existing study and its sweep definition (for --join, --resume and viewers).
+    `heartbeat`: a worker's, whose storage fails the trials that stopped beating."""
     optuna = _optuna()
     storage = open_storage(url, existing=True)
     try:
@@ -182,6 +465,9 @@ def load_study(name: str, url: str) -> tuple[Any, SweepSpec]:
         raise StudyError(
             f"study {name} in {masked(url)} was not made by steplr-tui sweep ({exc})"
         ) from exc
+    if heartbeat and hasattr(storage, "record_heartbeat"):
+        storage = open_storage(url, existing=True, heartbeat=(spec.heartbeat, spec.grace))
+        study = optuna.load_study(study_name=name, storage=storage)
     # Seeded anew for this worker: the same seed would draw the trials drawn already.
     salt = len(study.get_trials(deepcopy=False)) * 1_000_003 + os.getpid()
     study.sampler = make_sampler(spec, (spec.seed + salt) % 2**32)
@@ -280,6 +566,8 @@ class TrialLink:
     spec: SweepSpec | None = field(default=None, repr=False)
     _study: Any = field(default=None, repr=False)
     _trial: Any = field(default=None, repr=False)
+    _heartbeat: Any = field(default=None, repr=False)
+    _last: dict[str, float] = field(default_factory=dict, repr=False)  # the last epoch's
 
     def as_dict(self) -> dict[str, Any]:
         return {"storage": self.storage, "study": self.study_name, "trial": self.number}
@@ -302,7 +590,8 @@ class TrialLink:
             raise StudyError(f"${TRIAL_ENV} is not a sweep trial: {text[:80]}") from exc
 
     def open(self) -> TrialLink:
-        """Join the study; the trial must still be running (a finished one is not ours)."""
+        """Join the study; the trial must still be running (a finished one is not ours).
+        The trial's heartbeat is this process's too from now, while it runs."""
         optuna = _optuna()
         study, spec = load_study(self.study_name, self.storage)
         trial_id = study._storage.get_trial_id_from_study_id_trial_number(
@@ -313,7 +602,17 @@ class TrialLink:
             raise StudyError(f"trial {self.number} of {self.study_name} is already {state.name}")
         self._study, self._trial = study, optuna.trial.Trial(study, trial_id)
         self.objective, self.spec = spec.objective, spec
+        self.beat()
         return self
+
+    def beat(self) -> None:
+        """Record the trial's heartbeat from this process until it ends (a process that
+        dies stops beating, and a live worker then takes the trial over)."""
+        if self._study is None or self.spec is None or self._heartbeat is not None:
+            return
+        self._heartbeat = Heartbeat(self._study, self.spec.heartbeat)
+        with contextlib.suppress(Exception):  # a study that cannot be reached: no beat
+            self._heartbeat.add(self.number)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -327,6 +626,7 @@ class TrialLink:
 
     def report(self, epoch: int, metrics: Mapping[str, float]) -> str | None:
         """Report the epoch's objective; the reason to stop, if the pruner says so."""
+        self._last = dict(metrics)
         value = _number(metrics.get(self.objective))
         if self._trial is None or value is None:
             return None
@@ -336,12 +636,36 @@ class TrialLink:
         return prune_reason(self._study, self.number, epoch, value, self.objective)
 
     def finish(self, status: Status, metrics: list[dict[str, Any]], reason: str) -> str | None:
-        """Tell the study how the run ended, if this process owns the trial; the state."""
-        if not self.owner or self._study is None:
+        """Tell the study how the run ended, if this process owns the trial, or if the
+        worker that follows it is gone (nobody else would, and with its heartbeat
+        stopped the trial would be taken over and trained again); the state told."""
+        self.close()
+        if self._study is None or not (self.owner or self._orphan()):
             return None
-        state, value, why = outcome(status, metrics, self.objective, reason)
+        metrics = metrics or ([self._last] if self._last else [])
+        state, value, why = outcome(status, metrics, self.objective, reason, not self.owner)
         tell(self._study, self.number, status, value, state, why)
         return state
+
+    def close(self) -> None:
+        """This process beats for the trial no more."""
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+
+    def _orphan(self) -> bool:
+        """The sweep worker that follows this trial, on this box, is gone."""
+        try:
+            storage = self._study._storage
+            trial_id = storage.get_trial_id_from_study_id_trial_number(
+                self._study._study_id, self.number
+            )
+            attrs = storage.get_trial(trial_id).user_attrs
+        except Exception:
+            return False
+        worker, host = attrs.get("worker"), attrs.get("host")
+        if not isinstance(worker, int) or (host and host != socket.gethostname()):
+            return False
+        return not process_alive(worker, socket.gethostname())
 
 
 def prune_reason(study: Any, number: int, epoch: int, value: float, objective: str) -> str:

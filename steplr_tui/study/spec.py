@@ -42,6 +42,8 @@ PRUNERS = ("median", "none")
 MACHINE_FIELDS = ("device", "threads", "data_dir", "download")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
 FORMAT = 1
+HEARTBEAT_S = 30
+GRACE_S = 120
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,12 @@ class SweepSpec:
     objective: str = "test_acc"  # maximised: the last epoch's value
     seed: int = 0
     script: tuple[str, ...] = ()  # a user's script and its arguments, else the built-in trainer
-    storage: str = ""  # '' : the SQLite file in the sweep's folder
+    storage: str = ""  # '' : the SQLite file in the sweep's folder (never with a password)
     created: float = field(default_factory=time.time)
+    # Seconds between a trial's heartbeats, and without one before a live worker takes
+    # the trial over (RDB storages): the same for every worker, so kept with the study.
+    heartbeat: int = HEARTBEAT_S
+    grace: int = GRACE_S
 
     @property
     def sampler_used(self) -> str:
@@ -91,8 +97,10 @@ class SweepSpec:
             "objective": self.objective,
             "seed": self.seed,
             "script": list(self.script),
-            "storage": self.storage,
+            "storage": _no_password(self.storage),
             "created": self.created,
+            "heartbeat": self.heartbeat,
+            "grace": self.grace,
         }
 
     @classmethod
@@ -113,6 +121,8 @@ class SweepSpec:
                 script=tuple(str(a) for a in data.get("script") or ()),
                 storage=str(data.get("storage", "")),
                 created=float(data.get("created", 0.0)),
+                heartbeat=int(data.get("heartbeat", HEARTBEAT_S)),
+                grace=int(data.get("grace", GRACE_S)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, SpaceError):
@@ -135,6 +145,16 @@ class SweepSpec:
                 f"--sampler grid needs a list for every searched parameter ({ranges} "
                 "is a range): give lists, or use --sampler tpe"
             )
+        if not 1 <= self.heartbeat <= 3600:
+            raise SpaceError(
+                f"--heartbeat must be a whole number of seconds from 1 to 3600 "
+                f"(got {self.heartbeat})"
+            )
+        if not 2 * self.heartbeat <= self.grace <= 86400:
+            raise SpaceError(
+                f"--grace must be a whole number of seconds from twice --heartbeat "
+                f"({2 * self.heartbeat}) to 86400 (got {self.grace}): a live trial may miss a beat"
+            )
         if self.pruner not in PRUNERS:
             raise SpaceError(f"--pruner must be one of {', '.join(PRUNERS)} (got {self.pruner!r})")
         if not self.script:
@@ -143,6 +163,12 @@ class SweepSpec:
             except (FieldError, TypeError) as exc:
                 raise SpaceError(f"the sweep's fixed parameters: {exc}") from exc
         return self
+
+
+def _no_password(url: str) -> str:
+    """Never a password on disk, whatever a caller passed (engine.without_password keeps
+    it in the environment for the processes that connect)."""
+    return re.sub(r"^([A-Za-z0-9+.-]+://[^:/@]*):[^@/]*@", r"\1@", url)
 
 
 def check_name(name: str) -> str:
