@@ -147,9 +147,13 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
             values[spec.name] = spec.parse(text, who=spec.flag)
         except FieldError as exc:
             _fail(parser, str(exc))
-    for flag, value in (("--data-dir", ns.data_dir), ("--runs-dir", ns.runs_dir)):
-        if value is not None and not value.strip():
-            _fail(parser, f"{flag} is empty: give a folder path")
+    if ns.runs_dir is not None and not ns.runs_dir.strip():
+        _fail(parser, "--runs-dir is empty: give a folder path")
+    from steplr_tui.runfolder.paths import data_dir_problem
+
+    problem = data_dir_problem(ns.data_dir)
+    if problem:
+        _fail(parser, problem)
     nproc = 1
     if ns.nproc_per_node is not None:
         text = ns.nproc_per_node.strip()

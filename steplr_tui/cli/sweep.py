@@ -132,8 +132,11 @@ def _machine(ns: argparse.Namespace) -> TrainConfig:
                 values[name] = SPECS[name].parse(text, who=SPECS[name].flag)
             except FieldError as exc:
                 raise SpaceError(str(exc)) from exc
-    if ns.data_dir is not None and not ns.data_dir.strip():
-        raise SpaceError("--data-dir is empty: give a folder path")
+    from steplr_tui.runfolder.paths import data_dir_problem
+
+    problem = data_dir_problem(ns.data_dir)
+    if problem:
+        raise SpaceError(problem)
     return TrainConfig(**values, data_dir=ns.data_dir, download=not ns.no_download)
 
 
