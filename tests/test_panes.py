@@ -418,6 +418,11 @@ def test_help_fits_80_columns_and_names_the_commands():
     assert max(len(line) for line in lines) <= 80, max(lines, key=len)
     for command in ("attach", "stop RUN", "edit RUN", "export", "--detach"):
         assert command in result.stdout
+    # Every command, with the flags a user would otherwise never find (issue 23).
+    commands = result.stdout.split("commands (", 1)[1].split("\n\n", 1)[0]
+    for command in ("attach [RUN]", "stop RUN", "edit RUN", "export RUN", "sweep", "--tensorboard"):
+        assert command in commands, command
+    assert "steplr-tui COMMAND --help" in result.stdout
 
 
 async def test_f1_and_question_mark_open_help_and_the_palette_lists_the_actions():
