@@ -156,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                 loss.backward()
                 optimizer.step()
                 run.log_batch(loss)  # a tensor: no host sync per batch
+            if run.stopped:  # told to stop: skip the evaluation, the run ends STOPPED
+                break
             scheduler.step()
             acc, val_loss = evaluate(net, test_loader, device)
             run.end_epoch(test_acc=acc, val_loss=val_loss)  # after a stop: leaves the block

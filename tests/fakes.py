@@ -259,8 +259,10 @@ def sweep_snapshot(folder, trials: int = 12, running: int = 2, local_runs=None):
             tuple(round(0.8 / e + 0.3 * (1 - quality), 4) for e in range(1, epochs + 1)),
             tuple(curve.values()),
         )
-    state = SweepState(Status.RUNNING, "", [{"pid": 4242, "alive": True}])
-    return SweepSnapshot(spec, folder, state, rows, curves)
+    state = SweepState(Status.RUNNING, "", [{"pid": 4242, "alive": True, "parallel": 2}])
+    # Read 95 s after the last trial started: the running ones have run 1:35 and 1:45.
+    taken = 1000.0 + 10 * (trials - 1) + 95
+    return SweepSnapshot(spec, folder, state, rows, curves, taken=taken)
 
 
 class FixedSweepSource:

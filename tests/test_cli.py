@@ -26,7 +26,7 @@ def test_help_lists_every_parameter_flag():
         assert flag in text
 
 
-def test_flags_fill_the_config():
+def test_flags_fill_the_config(tmp_path):
     options = parse_options(
         [
             "--lr",
@@ -50,7 +50,7 @@ def test_flags_fill_the_config():
             "--dataset",
             "sample",
             "--data-dir",
-            "/d",
+            str(tmp_path),
             "--start",
         ]
     )
@@ -65,7 +65,7 @@ def test_flags_fill_the_config():
         seed=42,
         device="cpu",
         dataset="sample",
-        data_dir="/d",
+        data_dir=str(tmp_path),
     )
     assert options.start and not options.headless
 
@@ -94,6 +94,35 @@ def test_bad_flags_exit_2_with_one_line(argv, needle, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("steplr-tui: ")
     assert needle in err
+
+
+def test_a_data_dir_that_does_not_exist_is_an_error_with_the_fix(tmp_path, capsys):
+    typo = tmp_path / "mnsit"
+    for argv in (
+        ["--data-dir", str(typo)],
+        ["sweep", "--gamma", "0.1:0.9", "--data-dir", str(typo)],
+    ):
+        if argv[0] == "sweep":
+            from steplr_tui.cli.main import main
+
+            assert main([*argv, "--runs-dir", str(tmp_path / "runs")]) == 2
+        else:
+            with pytest.raises(SystemExit) as info:
+                parse_options(argv)
+            assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        assert f"--data-dir {typo} does not exist" in err and f"mkdir -p {typo}" in err
+    assert not (tmp_path / "runs" / "sweeps").exists()  # nothing made
+    # An existing folder without MNIST keeps today's behaviour (download, else the sample).
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert parse_options(["--data-dir", str(empty)]).config.data_dir == str(empty)
+    file = tmp_path / "file"
+    file.write_text("")
+    with pytest.raises(SystemExit):
+        parse_options(["--data-dir", str(file)])
+    assert "is a file, not a folder" in capsys.readouterr().err
 
 
 @settings(max_examples=200, deadline=None)

@@ -252,3 +252,76 @@ def test_stop_and_edit_say_clearly_when_there_is_nothing_to_do(tmp_path: Path):
     assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
     listed = cli(tmp_path, "--list-runs")
     assert "COMPLETED" in listed.stdout and "1 runs" in listed.stdout
+
+
+# A script in the usual shape: it evaluates after its batch loop, stop or not.
+EVALUATING_SCRIPT = """
+import sys
+import time
+
+import torch
+from torch import nn
+
+import steplr_tui
+
+torch.manual_seed(0)
+model = nn.Linear(8, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+x, y = torch.randn(16, 8), torch.randint(0, 2, (16,))
+with steplr_tui.track(optimizer, scheduler, epochs=3) as run:
+    print(run.path, flush=True)
+    for epoch in range(run.epoch, 4):
+        for step in range(100000):
+            if run.should_stop():
+                break
+            loss = nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            run.log_batch(loss)
+            time.sleep(0.005)
+        time.sleep(float(sys.argv[1]))  # its evaluation: longer than `stop --wait 1`
+        scheduler.step()
+        run.end_epoch(test_acc=50.0)
+"""
+
+
+def test_stop_of_a_script_that_evaluates_after_its_batch_loop_is_no_failure(tmp_path: Path):
+    script = tmp_path / "evaluating.py"
+    script.write_text(EVALUATING_SCRIPT)
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "4"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env_for(tmp_path), "PYTHONPATH": str(root)},
+    )
+    try:
+        path = Path(proc.stdout.readline().strip())
+        assert path.name, proc.stderr.read()
+        wait_until(lambda: read_run(path).status is Status.RUNNING, 30, "the script to run")
+        first = cli(tmp_path, "stop", path.name, "--wait", "1")
+        said = first.stdout + first.stderr
+        # It took the stop at once, then evaluated for 4 s: that is no failure.
+        assert first.returncode == 0, said
+        assert f"{path.name} took the stop in epoch 1" in said
+        assert "is finishing epoch 1" in said and "ends STOPPED" in said
+        assert "kill" not in said and "stuck" not in said
+        assert read_run(path).status is Status.RUNNING  # still evaluating
+        # Asked again, it waits for the end: the run answered once, and says nothing more.
+        second = cli(tmp_path, "stop", path.name, "--wait", "30")
+        said = second.stdout + second.stderr
+        assert second.returncode == 0, said
+        assert "took a stop already, in epoch 1" in said
+        assert f"{path.name} STOPPED after epoch 0" in said
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    info = read_run(path)
+    assert info.status is Status.STOPPED and "stopped by shell" in info.reason
+    bad = cli(tmp_path, "stop", path.name, "--wait", "soon")
+    assert bad.returncode == 2 and "--wait must be a number of seconds" in bad.stderr

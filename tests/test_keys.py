@@ -148,3 +148,20 @@ async def test_keys_that_arrive_together_in_the_runs_table_are_taken_in_order(tm
         # The row the cursor moved to is marked, not the one it left.
         await wait_for(pilot, lambda: table.get_row_at(1)[0] == "◆")
         assert table.get_row_at(0)[0] == ""
+
+
+async def test_ctrl_s_without_a_run_and_ctrl_t_with_one_metric_say_why_they_do_nothing():
+    app = make_app(FakeTrainer())
+    async with app.run_test(size=SIZE) as pilot:
+        said: list[str] = []
+        app.notify = lambda message, **_kw: said.append(str(message))  # type: ignore[method-assign]
+        await pilot.pause()
+        footer = " ".join(str(k.render()) for k in app.screen.query("FooterKey"))
+        assert "Stop" not in footer and "Metric" not in footer  # nothing for them to do
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: len(said) == 1)
+        assert "Nothing is running" in said[0] and "ctrl+r starts a run" in said[0]
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: len(said) == 2)
+        assert "Only test_acc is recorded" in said[1]
+        assert app.screen.context.metric == "test_acc"

@@ -352,12 +352,45 @@ def test_legend_entries_are_never_cut_inside_and_steered_runs_say_so():
         )
         for i in range(4)
     ]
-    lines = legend_lines(overlays, 96)
-    text = [line.plain for line in lines]
+    text = [line.plain for line in legend_lines(overlays, 96)]
+    # Four whole entries do not fit two lines: each says what tells it apart.
+    assert len(text) == 2 and all(len(t) <= 96 for t in text)
     for overlay in overlays:
-        entry = f"━ {overlay.label}"
-        assert sum(entry in t for t in text) == 1  # each whole, on one line
-    assert "✎ edited" in "".join(text) and all(len(t) <= 96 for t in text)
+        assert sum(f"━ s{overlay.key} " in t and overlay.name in t for t in text) == 1
+    assert "✎ edited" in "".join(text)
+    (one,) = legend_lines(overlays[:1], 96)  # one overlay: named in full
+    assert "━ adam lr 1e-3 s0 g0.1 b64 20261200-101500" in one.plain
+
+
+def legend_overlays(n: int) -> list[Overlay]:
+    epochs = [EpochEnd(e, 1e-3, 1 / e, 90.0, 1.0, e) for e in range(1, 6)]
+    out = []
+    for i in range(n):
+        config = TrainConfig(epochs=5, lr=0.001 * (i + 1), gamma=0.1 + 0.2 * i)
+        name = "20261206-101500" + (f".{i + 1}" if i else "")
+        overlay = Overlay.from_epochs(f"k{i}", name, config.as_dict(), epochs, 10)
+        out.append(Overlay(**{**overlay.__dict__, "edited": i == 0}))
+    return out
+
+
+@pytest.mark.parametrize(("size", "count"), [((120, 40), 3), ((80, 24), 4), ((120, 40), 4)])
+async def test_the_legend_shows_every_overlay_readable(size, count):
+    """Issue 23: at 120x40 it showed 2 of 3 overlays, and cut their names at 80x24; the
+    runs table allows 4."""
+    app = make_app(FakeTrainer())
+    async with app.run_test(size=size) as pilot:
+        app.screen._set_overlays(legend_overlays(count))
+        await pilot.pause()
+        legend = app.screen.query_one("#legend")
+        await wait_for(pilot, lambda: legend.size.height > 0)
+        rows = [strip.text.rstrip() for strip in legend.render_lines(legend.size.region)]
+        shown = "\n".join(rows)
+        for i in range(count):
+            lr = ("1e-3", "2e-3", "3e-3", "4e-3")[i]
+            gamma = ("g0.1", "g0.3", "g0.5", "g0.7")[i]
+            time = "10:15:00" + (f".{i + 1}" if i else "")
+            assert sum(f"lr {lr} {gamma}" in r and time in r for r in rows) == 1, shown
+        assert "…" not in shown and "✎" in shown
 
 
 async def test_a_pinned_long_run_leaves_the_x_axis_to_the_current_one():
@@ -418,6 +451,11 @@ def test_help_fits_80_columns_and_names_the_commands():
     assert max(len(line) for line in lines) <= 80, max(lines, key=len)
     for command in ("attach", "stop RUN", "edit RUN", "export", "--detach"):
         assert command in result.stdout
+    # Every command, with the flags a user would otherwise never find (issue 23).
+    commands = result.stdout.split("commands (", 1)[1].split("\n\n", 1)[0]
+    for command in ("attach [RUN]", "stop RUN", "edit RUN", "export RUN", "sweep", "--tensorboard"):
+        assert command in commands, command
+    assert "steplr-tui COMMAND --help" in result.stdout
 
 
 async def test_f1_and_question_mark_open_help_and_the_palette_lists_the_actions():

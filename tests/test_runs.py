@@ -279,3 +279,57 @@ def test_an_edit_sent_in_the_last_epoch_is_refused_not_applied(tmp_path: Path):
     (decision,) = [e for e in events if isinstance(e, Decision)]
     assert decision.request == "late" and decision.decision == "refused"
     assert "no boundary left" in decision.reason
+
+
+def test_the_runs_table_and_list_runs_show_what_each_run_trained_on(tmp_path: Path, capsys):
+    import sys
+
+    from steplr_tui.cli.shell import print_runs
+    from steplr_tui.runfolder.runs_table import summary_row
+
+    # The same settings on the sample and on MNIST must not read as the same run.
+    for dataset in ("MNIST sample", "MNIST"):
+        record = RunRecord.create(tmp_path, CONFIG.with_values(dataset="auto").as_dict(), {})
+        record.update_config(dataset_name=dataset)
+    script = RunRecord.create(tmp_path, {"dataset": "cifar10"}, {"kind": "script"})
+    unknown = RunRecord.create(tmp_path, {}, {"kind": "script"})
+    by_name = {run.name: run for run in list_runs(tmp_path)}
+    column = SUMMARY_COLUMNS.index("data")
+    shown = sorted(summary_row(run)[column] for run in by_name.values())
+    assert shown == ["-", "MNIST", "cifar10", "sample"]
+    assert summary_row(by_name[script.name])[column] == "cifar10"
+    assert summary_row(by_name[unknown.name])[column] == "-"
+    assert print_runs(tmp_path, sys.stdout) == 0
+    out = capsys.readouterr().out.splitlines()
+    at = out[0].index("data")
+    assert sorted(line[at:].split()[0] for line in out[1:5]) == shown
+
+
+def test_runs_started_in_the_same_second_have_distinct_short_names(tmp_path, monkeypatch):
+    import threading
+
+    from steplr_tui.run import record as record_module
+    from steplr_tui.runfolder.runs_table import short_name
+
+    monkeypatch.setattr(record_module.time, "strftime", lambda _fmt: "20261206-101500")
+    made: list[str] = []
+
+    def create(lr: float) -> None:  # a sweep's parallel trials, each in its own thread
+        made.append(RunRecord.create(tmp_path, CONFIG.with_values(lr=lr).as_dict(), {}).name)
+
+    threads = [threading.Thread(target=create, args=(0.001 * (1 + i % 2),)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    shorts = sorted(short_name(name) for name in made)
+    assert len(set(shorts)) == 6, shorts
+    assert shorts[0] == "20261206-101500" and "20261206-101500.2" in shorts
+    # Each short name names its run, though the first is a prefix of the others.
+    for name in made:
+        assert find_run(short_name(name), tmp_path).name == name
+    # Newest first: the second of that second before the first.
+    names = [run.name for run in list_runs(tmp_path)]
+    assert names.index(next(n for n in made if short_name(n) == "20261206-101500.2")) < names.index(
+        next(n for n in made if short_name(n) == "20261206-101500")
+    )

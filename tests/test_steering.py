@@ -252,7 +252,7 @@ async def test_pin_overlays_the_last_run_and_names_it_in_the_legend():
         (overlay,) = screen.context.overlays
         assert overlay.label == "adam lr 1e-3 s2 g0.1 b64"
         assert list(overlay.lrs) == [e.lr for e in screen.view.epochs]
-        legend = screen.query_one("#legend", Static)
+        legend = screen.query_one("#legend")
         assert legend.display and "adam lr 1e-3 s2 g0.1 b64" in str(legend.render())
         await pilot.press("f7")
         assert screen.context.overlays == [] and not legend.display

@@ -219,7 +219,7 @@ def test_joining_or_resuming_takes_the_sweep_as_it_was_made(tmp_path, capsys):
     for mode in ("--join", "--resume"):  # the start of its name will do
         assert main([*args, mode, "ma"]) == 0
     out = capsys.readouterr()
-    assert out.out.count("sweep made is complete (1 of 1 trials)") == 2
+    assert out.out.count("sweep made is complete (1 of 1 trial)") == 2
     assert main([*args, "--show"]) == 0  # no NAME: the newest
     assert "(made: " in capsys.readouterr().out
 

@@ -234,3 +234,39 @@ def test_a_trial_stopped_with_its_sweep_is_run_again_not_counted(tmp_path):
     stopped, failed = read_trials(study)
     assert not stopped.counted and status_of(stopped) == "STOPPED"
     assert failed.counted and status_of(failed) == "FAILED"
+
+
+def test_a_sampled_trial_runs_at_the_precision_its_table_shows(tmp_path):
+    from steplr_tui.study.report import best_params, trials_csv
+
+    s = spec(gamma="0.1:0.9", lr="1e-4:1e-1:log", step_size="1:4")
+    study = create_study(s, url(tmp_path))
+    used = []
+    for _ in range(12):
+        trial = study.ask()
+        params = suggest(trial, s.space)
+        used.append(params)
+        study.tell(trial, 90.0)
+        # What the run trains with is what its row shows: 0.439, never 0.4387138442986005.
+        assert params["gamma"] == float(f"{trial.params['gamma']:.3g}")
+        assert params["lr"] == float(f"{trial.params['lr']:.3g}")
+        assert 0.1 <= params["gamma"] <= 0.9 and 1e-4 <= params["lr"] <= 1e-1
+        assert isinstance(params["step_size"], int)
+    rows = read_trials(study)
+    for row, params in zip(sorted(rows, key=lambda r: r.number), used, strict=True):
+        cells = trial_cells(s, row, None)
+        assert cells[5] == repr(params["gamma"])  # the table's gamma is the run's, whole
+        assert best_params(s, row) == params and row.params == params
+    assert "0.4387138442986005" not in trials_csv(s, rows)
+    csv_gammas = [line.split(",")[5] for line in trials_csv(s, rows).splitlines()[1:]]
+    assert all(len(g.rstrip("0").split(".")[-1]) <= 3 for g in csv_gammas)
+
+
+def test_a_narrow_range_keeps_the_digits_it_needs_and_lists_stay_as_given():
+    narrow = parse_dimension("gamma", "0.9001:0.9009")
+    assert narrow.run_value(0.90043871) == 0.900439  # 0.9 would sample one value
+    assert narrow.contains(narrow.run_value(0.90043871))
+    listed = parse_dimension("gamma", "0.12345,0.5")
+    assert listed.run_value(0.12345) == 0.12345
+    assert parse_dimension("gamma", "0.1:0.9").run_value(0.4387138442986005) == 0.439
+    assert parse_dimension("lr", "1e-4:1e-1:log").run_value(0.00043871384) == 0.000439

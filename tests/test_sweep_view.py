@@ -211,3 +211,84 @@ async def test_the_region_plots_axes_label_two_round_values_at_least():
         pane.show(points, 1, Axis("step_size"), Axis("gamma"))
         assert len([label for label in calls["yticks"] if label]) >= 2, calls
         assert calls["xticks"] == ["1", "2"]
+
+
+async def test_the_sweep_form_speaks_in_its_own_words_and_starts_with_ctrl_r(tmp_path):
+    """Its fields' names, not the command's flags; ctrl+r starts (ctrl+s means Stop);
+    `n` on a --parallel 2 sweep fills in parallel 2."""
+    from steplr_tui.viewer.screens.sweep_form import NewSweepScreen
+
+    keys = {b.key for b in NewSweepScreen.BINDINGS}
+    assert "ctrl+r" in keys and "ctrl+s" not in keys
+    snapshot = sweep_snapshot(tmp_path)  # its worker runs 2 trials at a time
+    app, source = app_on(snapshot)
+    async with app.run_test(size=(120, 40)) as pilot:
+        said: list[str] = []
+        app.notify = lambda message, **_kw: said.append(str(message))  # type: ignore[method-assign]
+        await open_view(app, pilot, source, snapshot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewSweepScreen))
+        form = app.screen
+        assert form.query_one("#sweep-parallel").value == "2"
+        assert "ctrl+r or enter starts" in str(form.query_one("#form-fixed").render())
+        form.query_one("#sweep-gamma").value = "2"
+        await pilot.pause()
+        errors = str(form.query_one("#form-errors").render())
+        assert errors.startswith("gamma must be a number in (0, 1]") and "--" not in errors
+        form.query_one("#sweep-gamma").value = "0.1:0.9"
+        form.query_one("#sweep-step_size").value = "1:x"
+        form.query_one("#sweep-trials").value = "0"
+        await pilot.pause()
+        assert form.problem.startswith("step_size") and "--step-size" not in form.problem
+        form.query_one("#sweep-step_size").value = "1,2"
+        await pilot.pause()
+        assert form.problem == "trials must be a whole number from 1 to 100000 (got '0')"
+        await pilot.press("ctrl+r")  # starts, or says why not
+        await wait_for(pilot, lambda: said)
+        assert said == [form.problem] and app.screen is form
+
+
+def test_the_table_counts_running_trials_time_and_says_1_trial(tmp_path):
+    snapshot = sweep_snapshot(tmp_path)
+    times = {row[1]: (row[2], row[9]) for row in view.rows_cells(snapshot, snapshot.rows)}
+    assert times["10"] == ("RUNNING", "1:45") and times["11"] == ("RUNNING", "1:35")
+    assert times["0"] == ("COMPLETED", "0:48")
+    one = sweep_snapshot(tmp_path, trials=1, running=1)
+    one = one.__class__(
+        **{**one.__dict__, "spec": one.spec.__class__(**{**one.spec.__dict__, "trials": 1})}
+    )
+    head = view.header_text(one)
+    assert "0 of 1 trial ·" in head and "1 trials" not in head
+    assert view.loss_subtitle(one) == "1 trial"
+
+
+def test_a_finished_sweep_shows_its_trials_before_its_study_is_open(tmp_path):
+    """trials.csv, as the sweep left it, is drawn at once; the study (seconds to open
+    with Optuna) replaces it. Here there is no study at all: the table still shows."""
+    import time
+
+    from steplr_tui.study.report import trials_csv
+    from steplr_tui.study.spec import TRIALS_CSV, sweep_folder, write_spec
+    from steplr_tui.viewer.sweep_source import SweepSource
+
+    done = sweep_snapshot(tmp_path, trials=4, running=0)
+    folder = sweep_folder(tmp_path, done.spec.name)
+    write_spec(folder, done.spec)
+    (folder / TRIALS_CSV).write_text(trials_csv(done.spec, done.rows))
+    posted = []
+    source = SweepSource(folder, done.spec, posted.append)
+    started = time.monotonic()
+    source.start()
+    try:
+        deadline = started + 30
+        while len(posted) < 2:
+            assert time.monotonic() < deadline, "the source posted nothing"
+            time.sleep(0.01)
+    finally:
+        source.close()
+    first, second = posted[0].snapshot, posted[1].snapshot
+    assert [r.number for r in first.rows] == [0, 1, 2, 3] and not first.error
+    assert "trials.csv" in view.header_text(first)
+    shown = [c[1:9] for c in view.rows_cells(first, first.rows)]
+    assert shown == [c[1:9] for c in view.rows_cells(done, done.rows)]
+    assert second.error  # no study here: said, and tried again

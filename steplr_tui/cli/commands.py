@@ -9,7 +9,7 @@ from pathlib import Path
 
 from steplr_tui.cli.options import Options, command_parser, find_run_or_exit, need_run
 from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
-from steplr_tui.runfolder.text import plural
+from steplr_tui.runfolder.text import clean_text, plural
 
 
 def headless_job(job, config: TrainConfig) -> int:
@@ -98,21 +98,40 @@ def attach_main(argv: Sequence[str]) -> int:
 def stop_main(argv: Sequence[str]) -> int:
     parser = command_parser(
         "steplr-tui stop",
-        "Stop a run at its next batch (STOPPED, checkpoint kept); waits up to 10 s for it.",
+        "Stop a run at its next batch (STOPPED, checkpoint kept) and wait for it to end. "
+        "A run that took the stop but is still finishing its epoch (a script's evaluation) "
+        "is no failure: the command says so and exits 0.",
     )
     parser.add_argument(
         "run", metavar="RUN", nargs="?", help="a run folder or name (as for --resume)"
     )
+    parser.add_argument(
+        "--wait",
+        metavar="S",
+        help="seconds to wait for the run to end (default 10; 0: ask and return)",
+    )
     parser.add_argument("--runs-dir", metavar="DIR", help="where run records are")
     ns = parser.parse_args(argv)
     need_run(parser, ns.run)
-    path = find_run_or_exit(parser, ns.run, ns.runs_dir)
-    from steplr_tui.cli.shell import CommandError, stop_run
+    from steplr_tui.cli.shell import STOP_WAIT_S, CommandError, stop_run
 
+    wait = STOP_WAIT_S
+    if ns.wait is not None:
+        try:
+            wait = float(ns.wait)
+        except ValueError:
+            wait = -1.0
+        if not 0 <= wait <= 86400:  # also refuses nan
+            parser.exit(
+                2,
+                f"steplr-tui stop: --wait must be a number of seconds from 0 to 86400 "
+                f"(got {ns.wait!r})\n",
+            )
+    path = find_run_or_exit(parser, ns.run, ns.runs_dir)
     try:
-        return stop_run(path, sys.stdout)
+        return stop_run(path, sys.stdout, wait)
     except CommandError as exc:
-        print(f"steplr-tui stop: {exc}", file=sys.stderr)
+        print(f"steplr-tui stop: {clean_text(exc)}", file=sys.stderr)
         return 1
 
 
@@ -151,7 +170,7 @@ def edit_main(argv: Sequence[str]) -> int:
     try:
         return edit_run(path, ScheduleEdit(**values), sys.stdout)
     except CommandError as exc:
-        print(f"steplr-tui edit: {exc}", file=sys.stderr)
+        print(f"steplr-tui edit: {clean_text(exc)}", file=sys.stderr)
         return 1
 
 

@@ -17,12 +17,23 @@ from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
 
 USAGE = """\
 steplr-tui [flags]            the dashboard (--headless, --detach: no UI)
-       steplr-tui attach [RUN]       watch and steer a run from this terminal
-       steplr-tui stop RUN           stop a run at its next batch
-       steplr-tui edit RUN [--lr X] [--step-size N] [--gamma G]
-       steplr-tui export RUN [--csv] a run's PyTorch snippet and metrics.csv"""
+       steplr-tui COMMAND [...]      one of the commands below"""
 
-EPILOG = """\
+COMMANDS_HELP = """\
+commands (steplr-tui COMMAND --help for each):
+  attach [RUN]          watch and steer a run from this terminal
+  stop RUN [--wait S]   stop a run at its next batch
+  edit RUN [--lr X] [--step-size N] [--gamma G]
+                        queue a live edit for the next epoch boundary
+  export RUN [--csv] [--tensorboard DIR]
+                        a run's PyTorch snippet, metrics.csv, TensorBoard files
+  sweep [--lr SPACE] [--trials N] [--parallel K] [--view NAME] ...
+                        tune lr, step_size and gamma: trials on Optuna
+"""
+
+EPILOG = (
+    COMMANDS_HELP
+    + """
 keys in the dashboard (f1 lists them all, ctrl+p searches the actions):
   ctrl+r start here   ctrl+n start detached   ctrl+s stop   ctrl+o runs
   ctrl+q quit (a detached or attached run goes on)   tab/shift+tab fields
@@ -33,6 +44,7 @@ data: --data-dir, else $STEPLR_TUI_DATA, else a per-user cache folder. With
 --dataset auto, a machine that cannot download MNIST trains on a bundled sample.
 under torchrun: torchrun --nproc-per-node N -m steplr_tui --headless [flags]
 """
+)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -147,9 +159,13 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
             values[spec.name] = spec.parse(text, who=spec.flag)
         except FieldError as exc:
             _fail(parser, str(exc))
-    for flag, value in (("--data-dir", ns.data_dir), ("--runs-dir", ns.runs_dir)):
-        if value is not None and not value.strip():
-            _fail(parser, f"{flag} is empty: give a folder path")
+    if ns.runs_dir is not None and not ns.runs_dir.strip():
+        _fail(parser, "--runs-dir is empty: give a folder path")
+    from steplr_tui.runfolder.paths import data_dir_problem
+
+    problem = data_dir_problem(ns.data_dir)
+    if problem:
+        _fail(parser, problem)
     nproc = 1
     if ns.nproc_per_node is not None:
         text = ns.nproc_per_node.strip()

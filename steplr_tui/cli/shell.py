@@ -21,6 +21,9 @@ from steplr_tui.runfolder import (
     FormatError,
     LineTail,
     Request,
+    RunEnded,
+    RunOpened,
+    RunStarted,
     Status,
     StopRequest,
     append_line,
@@ -83,6 +86,18 @@ def running(path: Path) -> RunInfo:
     raise CommandError(f"run {name} is not running ({info.status.value}): nothing to do")
 
 
+def _decision_in(tail: LineTail, request_id: str) -> Decision | None:
+    """The run's first decision on `request_id` among the lines added since the last read."""
+    for line in tail.read():
+        try:
+            decoded = decode_event(json.loads(line))
+        except (ValueError, FormatError):
+            continue
+        if decoded and isinstance(decoded[1], Decision) and decoded[1].request == request_id:
+            return decoded[1]
+    return None
+
+
 def wait_decision(
     path: Path, offset: int, request_id: str, timeout: float, clock: Callable[[], float]
 ) -> Decision | None:
@@ -90,30 +105,15 @@ def wait_decision(
     tail = LineTail(path / EVENTS_FILE, offset)
     deadline = clock() + timeout
     while True:
-        for line in tail.read():
-            try:
-                decoded = decode_event(json.loads(line))
-            except (ValueError, FormatError):
-                continue
-            if decoded and isinstance(decoded[1], Decision) and decoded[1].request == request_id:
-                return decoded[1]
+        decision = _decision_in(tail, request_id)
+        if decision is not None:
+            return decision
         if clock() >= deadline:
             return None
         status, _, _ = read_status(path)
         if status.final:
             # Its last lines may have landed since this read.
-            for line in tail.read():
-                try:
-                    decoded = decode_event(json.loads(line))
-                except (ValueError, FormatError):
-                    continue
-                if (
-                    decoded
-                    and isinstance(decoded[1], Decision)
-                    and decoded[1].request == request_id
-                ):
-                    return decoded[1]
-            return None
+            return _decision_in(tail, request_id)
         time.sleep(0.05)
 
 
@@ -123,30 +123,110 @@ def _say(text: str, file: TextIO, flush: bool = False) -> None:
 
 
 def stop_run(path: Path, out: TextIO, timeout: float = STOP_WAIT_S) -> int:
-    """`steplr-tui stop RUN`: ask, then wait for the final status (at most `timeout`)."""
+    """`steplr-tui stop RUN`: ask, then wait for the final status (at most `timeout`).
+
+    A run takes a stop before its next batch (a "stop applied" decision in
+    events.jsonl), but a script ends its epoch's own way first: its evaluation
+    after the batch loop may take longer than the wait. A run that took the stop
+    answers, so that is no failure: the command says it is finishing its epoch
+    and exits 0. Only a run that never read the stop is a problem.
+    """
     info = running(path)
-    send(path, StopRequest(new_request_id(), sender_name("shell"), ""))
+    earlier = _stop_taken_before(path)
+    request = StopRequest(new_request_id(), sender_name("shell"), "")
+    offset = send(path, request)
     _say(f"steplr-tui: asked {info.name} to stop at its next batch…", file=out, flush=True)
+    if timeout <= 0:
+        _say(f"steplr-tui: steplr-tui --list-runs shows when {info.name} ends", file=out)
+        return 0
+    tail = LineTail(path / EVENTS_FILE, offset)
+    # A run that took a stop already (its evaluation outlasted an earlier `stop`) reads
+    # no more requests before it ends: that earlier answer is this one's too.
+    taken: Decision | None = None
+    if earlier is not None:
+        taken = earlier
+        _say(
+            f"steplr-tui: {info.name} took a stop already, in epoch {earlier.epoch}; waiting "
+            "for it to end…",
+            file=out,
+            flush=True,
+        )
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
+        if taken is None:
+            taken = _decision_in(tail, request.id)
+            if taken is not None and taken.decision == "applied":
+                _say(
+                    f"steplr-tui: {info.name} took the stop in epoch {taken.epoch}; waiting "
+                    "for it to end (what its loop does after the batches, such as an "
+                    "evaluation, comes first)…",
+                    file=out,
+                    flush=True,
+                )
         after = read_run(path)
         if after.status.final:
-            if after.status is Status.STOPPED:
-                kept = "its checkpoint is kept: " if after.kind == "builtin" else ""
-                _say(
-                    f"steplr-tui: {info.name} STOPPED after epoch {after.epochs_done}; "
-                    f"{kept}{resume_hint(info.name, after.kind)}",
-                    file=out,
-                )
-                return 0
-            _say(f"steplr-tui: {info.name} ended {after.status.value}: {after.reason}", file=out)
-            return 0 if after.status is Status.COMPLETED else 1
+            return _say_ended(info, after, out)
+        if time.monotonic() >= deadline:
+            break
         time.sleep(0.05)
-    raise CommandError(
-        clean_text(f"{info.name}")
-        + f" did not stop within {timeout:.0f} s (it stops before its next batch; "
-        f"is pid {info.pid} stuck?): try again, or kill {info.pid}"
+    if taken is not None and taken.decision == "applied":
+        _say(
+            f"steplr-tui: {info.name} took the stop and is finishing epoch {taken.epoch} "
+            f"(its evaluation, say); it ends STOPPED when that is done. "
+            f"steplr-tui --list-runs shows when; steplr-tui stop {info.name} --wait 300 "
+            "waits for it",
+            file=out,
+        )
+        return 0
+    if taken is not None:  # refused: only when the run was ending anyway
+        raise CommandError(f"{info.name} did not take the stop: {taken.reason}")
+    busy = file_size(path / EVENTS_FILE) > offset
+    why = (
+        "it is writing its record but has not read the stop: does its loop call "
+        "run.should_stop() before each batch?"
+        if busy
+        else "a run reads requests before each batch and at the end of each epoch, so one "
+        "busy in between (a long evaluation, a slow first batch) reads it later"
     )
+    raise CommandError(
+        f"{info.name} has not read the stop within {timeout:g} s; {why}. The stop stays "
+        f"asked: steplr-tui attach {info.name} shows when it ends (pid {info.pid})"
+    )
+
+
+def _stop_taken_before(path: Path, window: int = 256 * 1024) -> Decision | None:
+    """The last stop the run took, if one is among events.jsonl's last `window` bytes (a run
+    goes quiet after a stop: a stop it took is near the end of its events)."""
+    events = path / EVENTS_FILE
+    start = max(file_size(events) - window, 0)
+    lines = LineTail(events, start).read()
+    if start > 0:
+        lines = lines[1:]  # the first may be the end of a line cut at the window's edge
+    found = None
+    for line in lines:
+        try:
+            decoded = decode_event(json.loads(line))
+        except (ValueError, FormatError):
+            continue
+        event = decoded[1] if decoded else None
+        if isinstance(event, (RunOpened, RunStarted, RunEnded)):
+            found = None  # a session of a resumed run starts afresh
+        elif isinstance(event, Decision) and event.action == "stop" and event.decision == "applied":
+            found = event
+    return found
+
+
+def _say_ended(info: RunInfo, after: RunInfo, out: TextIO) -> int:
+    if after.status is Status.STOPPED:
+        kept = "its checkpoint is kept: " if after.kind == "builtin" else ""
+        _say(
+            f"steplr-tui: {info.name} STOPPED after epoch {after.epochs_done}; "
+            f"{kept}{resume_hint(info.name, after.kind)}",
+            file=out,
+        )
+        return 0
+    _say(f"steplr-tui: {info.name} ended {after.status.value}: {after.reason}", file=out)
+    return 0 if after.status is Status.COMPLETED else 1
 
 
 def edit_run(path: Path, edit: ScheduleEdit, out: TextIO, timeout: float = DECISION_WAIT_S) -> int:

@@ -28,6 +28,7 @@ from steplr_tui.cli.options import OneLineParser
 from steplr_tui.runfolder import Status
 from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
 from steplr_tui.runfolder.paths import resolve_runs_dir
+from steplr_tui.runfolder.text import plural
 from steplr_tui.study.space import DIMENSIONS, SpaceError, parse_space
 from steplr_tui.study.spec import (
     GRACE_S,
@@ -150,8 +151,11 @@ def _machine(ns: argparse.Namespace) -> TrainConfig:
                 values[name] = SPECS[name].parse(text, who=SPECS[name].flag)
             except FieldError as exc:
                 raise SpaceError(str(exc)) from exc
-    if ns.data_dir is not None and not ns.data_dir.strip():
-        raise SpaceError("--data-dir is empty: give a folder path")
+    from steplr_tui.runfolder.paths import data_dir_problem
+
+    problem = data_dir_problem(ns.data_dir)
+    if problem:
+        raise SpaceError(problem)
     return TrainConfig(**values, data_dir=ns.data_dir, download=not ns.no_download)
 
 
@@ -290,7 +294,7 @@ def start(
     planned = spec.trials_planned
     grid = f" (the grid's {planned} points)" if planned < spec.trials else ""
     print(
-        f"{PROG}: {spec.name}: {planned} trials{grid}, {parallel} at a time, "
+        f"{PROG}: {spec.name}: {plural(planned, 'trial')}{grid}, {parallel} at a time, "
         f"{spec.sampler_used} sampler, {spec.pruner} pruner, over {spec.space.describe()}\n"
         f"  folder:  {folder}\n  study:   {spec.name} in {masked(url)}",
         file=sys.stderr,
@@ -383,7 +387,7 @@ def _complete(spec: SweepSpec, folder: Path) -> str:
     waiting = any(r.state == "RUNNING" for r in rows)
     if done >= spec.trials_planned and not waiting:
         return (
-            f"sweep {spec.name} is complete ({done} of {spec.trials_planned} trials): "
+            f"sweep {spec.name} is complete ({done} of {plural(spec.trials_planned, 'trial')}): "
             f"steplr-tui sweep --show {spec.name} shows them"
         )
     return ""
@@ -526,14 +530,17 @@ def show_main(runs_dir: Path, name: str) -> int:
     rows = read_trials(study)
     best = best_number(rows)
     table = [COLUMNS] + [
-        trial_cells(spec, r, best, local_status(r)) for r in sort_rows(rows, "trial")
+        trial_cells(spec, r, best, local_status(r), time.time()) for r in sort_rows(rows, "trial")
     ]
     widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
     for r in table:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     state = sweep_state(folder)
     done = sum(1 for r in rows if r.counted)
-    print(f"({spec.name}: {state.status.value}, {done} of {spec.trials_planned} trials done)")
+    print(
+        f"({spec.name}: {state.status.value}, {done} of "
+        f"{plural(spec.trials_planned, 'trial')} done)"
+    )
     write_reports(folder, spec, rows)
     row = best_trial(rows)
     if row is not None:

@@ -51,6 +51,7 @@ from steplr_tui.runfolder import (
 )
 from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.reader import RunNotFound, process_alive, read_run, read_status
+from steplr_tui.runfolder.text import plural
 from steplr_tui.study.engine import (
     TRIAL_ENV,
     Heartbeat,
@@ -532,7 +533,7 @@ class Sweeper:
 
     def _mark(self, status: Status, reason: str = "") -> None:
         """This worker's status file in the sweep's folder (one per worker process)."""
-        mark_worker(self.folder, os.getpid(), status, reason)
+        mark_worker(self.folder, os.getpid(), status, reason, self.parallel)
 
     def _finish_sweep(self, status: Status, reason: str) -> None:
         self._mark(status, reason)
@@ -547,7 +548,7 @@ class Sweeper:
         done = sum(1 for r in rows if r.counted)
         pruned = sum(1 for r in rows if r.state == "PRUNED")
         files = "trials.csv and best.py are" if best is not None else "trials.csv is"
-        self.say(f"{done} trials done ({pruned} pruned); {files} in {self.folder}")
+        self.say(f"{plural(done, 'trial')} done ({pruned} pruned); {files} in {self.folder}")
         if best is None:
             self.say("no trial completed yet, so there is no best one")
             return

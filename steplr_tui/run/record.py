@@ -63,6 +63,7 @@ from steplr_tui.runfolder.files import (
 from steplr_tui.runfolder.history import read_history
 from steplr_tui.runfolder.lock import RunLock
 from steplr_tui.runfolder.losses import LossFold
+from steplr_tui.runfolder.reader import short_name
 from steplr_tui.runfolder.summary import SUMMARY_INTERVAL_S, Summary, encode_summary
 
 # status.json is padded to this size, so the final status can be written over it in
@@ -98,9 +99,9 @@ def write_status(folder: Path, status: dict[str, Any]) -> None:
             os.close(fd)
 
 
-def folder_name(config: dict[str, Any]) -> str:
+def folder_name(config: dict[str, Any], stamp: str | None = None) -> str:
     """A folder named by time and parameters: 20261128-210947-adam-lr0.001-s2-g0.1."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
     try:
         return (
             f"{stamp}-{config['optimizer']}-lr{float(config['lr']):g}"
@@ -108,6 +109,41 @@ def folder_name(config: dict[str, Any]) -> str:
         )
     except (KeyError, TypeError, ValueError):
         return f"{stamp}-run"
+
+
+def unique_stamp(runs_dir: Path, stamp: str) -> str:
+    """`stamp`, or `stamp.2`, `stamp.3`...: the first that no run in `runs_dir` has, so runs
+    started in the same second (a sweep's parallel trials) have distinct short names."""
+    try:
+        taken = {short_name(e.name) for e in os.scandir(runs_dir) if e.name.startswith(stamp)}
+    except OSError:
+        return stamp
+    unique, n = stamp, 2
+    while unique in taken:
+        unique, n = f"{stamp}.{n}", n + 1
+    return unique
+
+
+@contextlib.contextmanager
+def _creating(runs_dir: Path):
+    """The runs folder locked while a run's name is chosen and made: processes that start
+    runs in the same second (parallel trials) take their stamps in turn."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: names stay distinct by their suffix
+        yield
+        return
+    try:
+        fd = os.open(runs_dir, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class RunRecord:
@@ -141,16 +177,17 @@ class RunRecord:
         process that runs marks itself RUNNING)."""
         try:
             runs_dir.mkdir(parents=True, exist_ok=True)
-            base = folder_name(config)
-            for suffix in range(1000):
-                path = runs_dir / (base if suffix == 0 else f"{base}-{suffix}")
-                try:
-                    path.mkdir()
-                    break
-                except FileExistsError:
-                    continue
-            else:  # pragma: no cover - a thousand runs in one second
-                raise OSError(f"cannot create a run folder in {runs_dir}")
+            with _creating(runs_dir):
+                base = folder_name(config, unique_stamp(runs_dir, time.strftime("%Y%m%d-%H%M%S")))
+                for suffix in range(1000):
+                    path = runs_dir / (base if suffix == 0 else f"{base}-{suffix}")
+                    try:
+                        path.mkdir()
+                        break
+                    except FileExistsError:
+                        continue
+                else:  # pragma: no cover - a thousand runs in one second
+                    raise OSError(f"cannot create a run folder in {runs_dir}")
             payload = {"config": config, "format": FORMAT_VERSION, **meta}
             write_atomic(path / CONFIG_FILE, json_bytes(payload))
             (path / EVENTS_FILE).touch()

@@ -28,3 +28,23 @@ def resolve_data_dir(flag: str | None) -> Path:
 def resolve_runs_dir(flag: str | None) -> Path:
     """--runs-dir, else $STEPLR_TUI_RUNS, else the per-user data directory."""
     return _resolve(flag, "STEPLR_TUI_RUNS", "user_data_dir", "runs")
+
+
+def data_dir_problem(flag: str | None) -> str | None:
+    """What is wrong with a --data-dir the user typed, in one line with the fix; None when
+    it is usable. A folder that does not exist is most likely a typo (training on the
+    bundled sample instead would hide it); an existing folder without MNIST is fine:
+    MNIST is downloaded into it, or the sample is used with a notice."""
+    if flag is None:
+        return None
+    if not flag.strip():
+        return "--data-dir is empty: give a folder path"
+    path = Path(flag).expanduser()
+    if path.is_dir():
+        return None
+    if path.exists():
+        return f"--data-dir {flag} is a file, not a folder: give the folder that holds MNIST/raw/"
+    return (
+        f"--data-dir {flag} does not exist: check the path, or create it "
+        f"(mkdir -p {flag}) to have MNIST downloaded there"
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,17 @@ from steplr_tui.runfolder.paths import resolve_runs_dir
 from steplr_tui.runfolder.schedule import ScheduleEdit
 
 __all__ = ["resolve_runs_dir"]  # re-exported: callers look runs up here
+
+
+_STAMP = re.compile(r"\d{8}-\d{6}(?:\.\d+)?")
+
+
+def short_name(name: str) -> str:
+    """A run's time stamp alone, where the parameters are shown beside it: 20261206-101500,
+    or 20261206-101500.2 for the second run started in that second. Every command taking
+    a RUN accepts it."""
+    match = _STAMP.match(name)
+    return match.group(0) if match else name
 
 
 class RunNotFound(LookupError):
@@ -271,6 +283,11 @@ def find_run(spec: str, runs_dir: Path) -> Path:
         matches = sorted(p for p in runs_dir.iterdir() if p.name.startswith(spec) and p.is_dir())
         if len(matches) == 1:
             return matches[0]
+        # A run's short name names it, though a later run of the same second
+        # (20261206-101500.2-...) starts with it too.
+        named = [p for p in matches if short_name(p.name) == spec]
+        if len(named) == 1:
+            return named[0]
         if len(matches) > 1:
             names = ", ".join(p.name for p in matches[:3])
             raise RunNotFound(

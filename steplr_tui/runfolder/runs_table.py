@@ -6,12 +6,12 @@ narrow terminal shows what matters and the rest scrolls.
 
 from __future__ import annotations
 
-import re
 import socket
 from typing import Any
 
 from steplr_tui.runfolder import Status
 from steplr_tui.runfolder.reader import RunInfo
+from steplr_tui.runfolder.reader import short_name as short_name  # the tables name runs by it
 from steplr_tui.runfolder.schedule import format_lr
 from steplr_tui.runfolder.text import clean_text, format_duration
 
@@ -19,6 +19,7 @@ SUMMARY_COLUMNS = (
     "run",
     "status",
     "epochs",
+    "data",
     "best acc",
     "last acc",
     "last loss",
@@ -26,15 +27,6 @@ SUMMARY_COLUMNS = (
     "parameters",
 )
 SORT_KEYS = ("newest", "best acc", "last acc", "last loss", "time")
-
-_STAMP = re.compile(r"\d{8}-\d{6}")
-
-
-def short_name(name: str) -> str:
-    """A run's time stamp alone, where the parameters are shown beside it; the
-    stamp is a prefix that every command taking a RUN accepts."""
-    match = _STAMP.match(name)
-    return match.group(0) if match else name
 
 
 def describe_params(config: dict[str, Any]) -> str:
@@ -80,6 +72,18 @@ def process_text(run: RunInfo) -> str:
     return f"pid {pid} {'alive' if run.status is Status.RUNNING else 'gone'}"
 
 
+def dataset_text(run: RunInfo) -> str:
+    """What the run trained on, short: 'MNIST', 'sample' (the bundled MNIST sample),
+    'Fashion-MNIST', or what a script recorded as its dataset; '-' when unknown."""
+    name = run.meta.get("dataset_name")
+    if not isinstance(name, str) or not name:
+        name = run.config.get("dataset")  # not started yet, or a script's own config
+    if not isinstance(name, str) or not name:
+        return "-"
+    known = {"MNIST sample": "sample", "mnist": "MNIST", "kmnist": "KMNIST"}
+    return known.get(name, "Fashion-MNIST" if name == "fashion-mnist" else name)
+
+
 def summary_row(run: RunInfo) -> tuple[str, ...]:
     """One run as a row of text, in SUMMARY_COLUMNS order (every cell safe for a terminal:
     a folder name or a config value cannot hold an escape sequence)."""
@@ -91,6 +95,7 @@ def summary_row(run: RunInfo) -> tuple[str, ...]:
         run.name,
         run.status.value,
         f"{run.epochs_done}/{total if total is not None else '?'}",
+        dataset_text(run),
         f"{max(accs):.2f}%" if accs else "-",
         f"{accs[-1]:.2f}%" if accs else "-",
         f"{losses[-1]:.4f}" if losses else "-",

@@ -488,8 +488,10 @@ def suggest(trial: Any, space: Space) -> dict[str, float | int]:
                 dim.name, int(dim.low), int(dim.high), log=dim.kind == "log"
             )
         else:
-            params[dim.name] = trial.suggest_float(
-                dim.name, float(dim.low), float(dim.high), log=dim.kind == "log"
+            params[dim.name] = dim.run_value(
+                trial.suggest_float(
+                    dim.name, float(dim.low), float(dim.high), log=dim.kind == "log"
+                )
             )
     return params
 
@@ -616,7 +618,9 @@ class TrialLink:
 
     @property
     def params(self) -> dict[str, Any]:
-        return dict(self._trial.params) if self._trial is not None else {}
+        """The trial's parameters as its run uses them (at the table's precision)."""
+        params = dict(self._trial.params) if self._trial is not None else {}
+        return self.spec.space.run_values(params) if self.spec is not None else params
 
     def where(self, folder: Path | None) -> None:
         """The run folder the trial trains in, and this host."""
@@ -737,6 +741,12 @@ class TrialRow:
 
 
 def read_trials(study: Any) -> list[TrialRow]:
+    """The study's trials, their parameters as their runs use them (Space.run_values)."""
+    try:
+        space: Space | None = SweepSpec.from_dict(study.user_attrs.get(ATTR_SPEC)).space
+    except (SpaceError, TypeError, AttributeError, KeyError, ValueError):
+        # Not made by steplr-tui sweep: the study's own values.
+        space = None
     rows = []
     for t in study.get_trials(deepcopy=False):
         attrs = t.user_attrs
@@ -744,7 +754,7 @@ def read_trials(study: Any) -> list[TrialRow]:
             TrialRow(
                 number=t.number,
                 state=t.state.name,
-                params=dict(t.params),
+                params=space.run_values(t.params) if space is not None else dict(t.params),
                 curve={int(k): float(v) for k, v in t.intermediate_values.items()},
                 value=_number(t.value) if t.state.name == "COMPLETE" else None,
                 status=str(attrs.get("status", "RUNNING" if t.state.name == "RUNNING" else "")),

@@ -28,7 +28,8 @@ def best_trial(rows: list[TrialRow]) -> TrialRow | None:
 
 
 def best_params(spec: SweepSpec, row: TrialRow) -> dict[str, Any]:
-    return {**spec.space.fixed, **row.params}
+    """A trial's lr, step_size and gamma as its run used them."""
+    return {**spec.space.fixed, **spec.space.run_values(row.params)}
 
 
 def best_snippet(spec: SweepSpec, row: TrialRow) -> str:

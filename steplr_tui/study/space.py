@@ -23,6 +23,7 @@ from steplr_tui.runfolder.params import SPECS, FieldError
 
 DIMENSIONS = ("lr", "step_size", "gamma")
 MAX_CHOICES = 64
+SIGNIFICANT = 3  # digits of a sampled float: the sweep table's precision
 
 
 class SpaceError(ValueError):
@@ -85,6 +86,23 @@ class Dimension:
             return value in self.values
         return self.low <= value <= self.high  # type: ignore[operator]
 
+    def run_value(self, value: Any) -> Any:
+        """The value a trial runs with: a float sampled from a range at the precision the
+        sweep's table shows (3 significant digits: 0.439, not 0.4387138442986005), so its
+        run, its dashboard and every table show the same number. More digits where the
+        range is too narrow for that; listed values and whole numbers as they are."""
+        if self.kind == "choice" or self.is_int or not isinstance(value, float):
+            return value
+        if value == 0.0 or not math.isfinite(value):
+            return value
+        width = float(self.high) - float(self.low)  # type: ignore[arg-type]
+        for digits in range(SIGNIFICANT, 17):
+            step = 10.0 ** (math.floor(math.log10(abs(value))) - digits + 1)
+            rounded = float(f"{value:.{digits}g}")
+            if step * 100 <= width and self.contains(rounded):
+                return rounded
+        return value
+
 
 def _text(value: Any) -> str:
     if isinstance(value, float):
@@ -138,6 +156,11 @@ class Space:
 
     def __getitem__(self, name: str) -> Dimension:
         return next(d for d in self.dimensions if d.name == name)
+
+    def run_values(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """A trial's parameters as its run uses them (see Dimension.run_value)."""
+        names = {d.name: d for d in self.dimensions}
+        return {k: names[k].run_value(v) if k in names else v for k, v in params.items()}
 
     @property
     def searched(self) -> tuple[Dimension, ...]:

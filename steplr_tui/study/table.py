@@ -60,23 +60,32 @@ def _pct(value: float | None) -> str:
 
 
 def trial_cells(
-    spec: SweepSpec, row: TrialRow, best: int | None, local: str | None = None
+    spec: SweepSpec,
+    row: TrialRow,
+    best: int | None,
+    local: str | None = None,
+    now: float | None = None,
 ) -> tuple[str, ...]:
-    """One trial as a row of COLUMNS (`local`: its folder's status, see status_of)."""
+    """One trial as a row of COLUMNS (`local`: its folder's status, see status_of). A
+    running trial's time is its time so far, at `now` (a wall-clock time)."""
     params = {**spec.space.fixed, **row.params}
     lr = params.get("lr")
     gamma = params.get("gamma")
+    status = status_of(row, local)
+    seconds = row.seconds
+    if seconds is None and status == "RUNNING" and row.started is not None and now is not None:
+        seconds = max(now - row.started, 0.0)
     return (
         BEST_MARK if row.number == best else "",
         str(row.number),
-        status_of(row, local),
+        status,
         format_lr(float(lr)) if isinstance(lr, (int, float)) else "-",
         str(params.get("step_size", "-")),
         f"{float(gamma):.3g}" if isinstance(gamma, (int, float)) else "-",
         f"{row.epochs}/{spec.fixed.get('epochs', '?')}",
         _pct(row.best),
         _pct(row.last),
-        format_duration(row.seconds) if row.seconds is not None else "",
+        format_duration(seconds) if seconds is not None else "",
     )
 
 
@@ -140,11 +149,25 @@ def sweep_state(folder: Path) -> SweepState:
     return SweepState(Status.STOPPED, "no worker has run it on this box", workers)
 
 
-def mark_worker(folder: Path, pid: int, status: Status, reason: str = "") -> None:
+def mark_worker(
+    folder: Path, pid: int, status: Status, reason: str = "", parallel: int = 0
+) -> None:
+    """This box's worker `pid` in the sweep's folder; `parallel`: its trials at a time."""
     body: dict[str, Any] = {"status": status.value, "reason": reason, "pid": pid}
     body["host"] = socket.gethostname()
+    if parallel > 0:
+        body["parallel"] = parallel
     body["started" if status is Status.RUNNING else "finished"] = time.time()
     path = worker_file(folder, pid)
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, (json.dumps(body) + "\n").encode())
+
+
+def sweep_parallel(state: SweepState) -> int:
+    """The trials at a time of this box's latest worker (what `--parallel` was), else 1."""
+    known = [w for w in state.workers if isinstance(w.get("parallel"), int) and w["parallel"] > 0]
+    if not known:
+        return 1
+    latest = max(known, key=lambda w: (w.get("started") or 0.0, w.get("finished") or 0.0))
+    return int(latest["parallel"])

@@ -11,8 +11,12 @@ from a finished one, or this source from a test's fixed snapshot.
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
 import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +52,8 @@ class SweepSnapshot:
     curves: dict[int, TrialCurves] = field(default_factory=dict)  # by trial number
     local: dict[int, str] = field(default_factory=dict)  # a local folder's status
     error: str = ""  # the study could not be read (said, and tried again)
+    taken: float = 0.0  # when it was read (time.time()); 0: unknown
+    note: str = ""  # how it was read, where that matters ("from trials.csv, …")
 
 
 class SweepUpdate(Message):
@@ -78,6 +84,11 @@ class SweepSource:
         self._closing.set()
 
     def _watch(self) -> None:
+        # The study takes seconds to open (Optuna and SQLAlchemy load first): the table
+        # the sweep's workers last wrote is drawn meanwhile.
+        first = self.read_written()
+        if first is not None and not self._closing.is_set():
+            self.post(SweepUpdate(first))
         while not self._closing.is_set():
             self.post(SweepUpdate(self.read()))
             self._closing.wait(POLL_S)
@@ -86,6 +97,7 @@ class SweepSource:
         from steplr_tui.study.engine import load_study, read_trials
         from steplr_tui.study.spec import storage_url
 
+        taken = time.time()
         state = sweep_state(self.folder)
         try:
             if self._study is None:
@@ -94,7 +106,74 @@ class SweepSource:
         except Exception as exc:  # StudyError, or a storage that went away: say so, retry
             self._study = None
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            return SweepSnapshot(self.spec, self.folder, state, [], error=text[:200])
+            return SweepSnapshot(self.spec, self.folder, state, [], error=text[:200], taken=taken)
+        curves, local = self._locals(rows)
+        return SweepSnapshot(self.spec, self.folder, state, rows, curves, local, taken=taken)
+
+    def read_written(self) -> SweepSnapshot | None:
+        """The trials as trials.csv has them (written as the sweep ended, or by --show),
+        with the local folders' curves: no Optuna, so in a fraction of a second. None
+        without a readable trials.csv."""
+        from steplr_tui.study.spec import TRIALS_CSV
+
+        taken = time.time()
+        try:
+            text = (self.folder / TRIALS_CSV).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        rows = []
+        for item in csv.DictReader(io.StringIO(text)):
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                rows.append(self._written_row(item))
+        if not rows:
+            return None
+        curves, local = self._locals(rows)
+        note = "as its trials.csv has them: reading its study…"
+        state = sweep_state(self.folder)
+        return SweepSnapshot(
+            self.spec, self.folder, state, rows, curves, local, taken=taken, note=note
+        )
+
+    def _written_row(self, item: dict[str, str]) -> TrialRow:
+        def number(key: str) -> float | None:
+            value = (item.get(key) or "").strip()
+            return float(value) if value else None
+
+        params: dict[str, Any] = {}
+        for name in ("lr", "step_size", "gamma"):
+            value = number(name)
+            if value is not None:
+                params[name] = int(value) if name == "step_size" else value
+        state = item["state"]
+        epochs = int(number("epochs") or 0)
+        peak, last = number("peak"), number("last")
+        curve: dict[int, float] = {}
+        folder = item.get("run") or ""
+        metrics = read_metrics(Path(folder)) if folder else []
+        for m in metrics:
+            value = _number(m.get(self.spec.objective))
+            if not math.isnan(value):
+                curve[m["epoch"]] = value
+        if not curve and epochs and last is not None:  # another box's trial: its figures
+            if peak is not None and epochs > 1:
+                curve[1] = peak
+            curve[epochs] = last
+        seconds = number("seconds")
+        return TrialRow(
+            number=int(item["trial"]),
+            state=state,
+            params=params,
+            curve=curve,
+            value=last if state == "COMPLETE" else None,
+            status=item.get("status") or "",
+            reason=item.get("reason") or "",
+            run_folder=folder,
+            host=item.get("host") or "",
+            started=0.0 if seconds is not None else None,
+            finished=seconds,
+        )
+
+    def _locals(self, rows: list[TrialRow]) -> tuple[dict[int, TrialCurves], dict[int, str]]:
         curves: dict[int, TrialCurves] = {}
         local: dict[int, str] = {}
         for row in rows:
@@ -107,7 +186,7 @@ class SweepSource:
             curves[row.number] = found
             status, _reason, _ = read_status(path)
             local[row.number] = status.value
-        return SweepSnapshot(self.spec, self.folder, state, rows, curves, local)
+        return curves, local
 
     def _curves(self, path: Path) -> TrialCurves | None:
         file = path / METRICS_FILE

@@ -7,6 +7,7 @@ import math
 from itertools import combinations
 
 from steplr_tui.runfolder.schedule import format_lr
+from steplr_tui.runfolder.text import plural
 from steplr_tui.study.engine import TrialRow
 from steplr_tui.study.table import best_number, trial_cells
 from steplr_tui.viewer.sweep_source import SweepSnapshot, shown_status
@@ -80,10 +81,13 @@ def epochs_span(snapshot: SweepSnapshot) -> int:
 
 
 def rows_cells(snapshot: SweepSnapshot, rows: list[TrialRow]) -> list[tuple[str, ...]]:
+    """The table's rows; a running trial's time is its time so far, when the snapshot
+    was read (the source reads one a second, so it counts up)."""
     best = best_number(snapshot.rows)
+    now = snapshot.taken or None
     out = []
     for row in rows:
-        out.append(trial_cells(snapshot.spec, row, best, snapshot.local.get(row.number)))
+        out.append(trial_cells(snapshot.spec, row, best, snapshot.local.get(row.number), now))
     return out
 
 
@@ -96,7 +100,9 @@ def header_text(snapshot: SweepSnapshot) -> str:
     running = sum(1 for r in rows if shown_status(snapshot, r) == "RUNNING")
     planned = spec.trials_planned
     count = (
-        f"{done} of {planned} trials" if done <= planned else f"{done} trials ({planned} planned)"
+        f"{done} of {plural(planned, 'trial')}"
+        if done <= planned
+        else f"{plural(done, 'trial')} ({planned} planned)"
     )
     parts = [spec.name, snapshot.state.status.value, count]
     if pruned:
@@ -114,6 +120,8 @@ def header_text(snapshot: SweepSnapshot) -> str:
         parts.append(f"best {row.value:.2f}% (trial {best}: {what})")
     if snapshot.error:
         parts.append(f"⚠ {snapshot.error}")
+    if snapshot.note:
+        parts.append(snapshot.note)
     return " · ".join(parts)
 
 
@@ -122,10 +130,12 @@ def accuracy_subtitle(snapshot: SweepSnapshot) -> str:
     if best is None:
         return "after each epoch"
     row = next(r for r in snapshot.rows if r.number == best)
-    return f"best {row.value:.2f}% (trial {best}) · {len(snapshot.rows)} trials"
+    return f"best {row.value:.2f}% (trial {best}) · {plural(len(snapshot.rows), 'trial')}"
 
 
 def loss_subtitle(snapshot: SweepSnapshot) -> str:
     """'12 trials on this box' (the others' losses stay on their boxes)."""
     local, total = len(snapshot.curves), len(snapshot.rows)
-    return f"{local} of {total} trials on this box" if local < total else f"{total} trials"
+    if local < total:
+        return f"{local} of {plural(total, 'trial')} on this box"
+    return plural(total, "trial")

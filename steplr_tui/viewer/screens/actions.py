@@ -53,23 +53,30 @@ class DashboardActions(_Base):
     """ctrl+s, ctrl+o, f1 to f9, ctrl+t: what each key does on the dashboard."""
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        """Keys that do nothing now are left out of the footer."""
+        """Keys that do nothing now are left out of the footer. ctrl+s and ctrl+t stay
+        enabled (footer_hidden leaves them out) so that, pressed, they say why."""
         view = self.view
-        if action == "stop":
-            return view.active
         if action in ("start", "detach"):
             return not view.active
-        if action == "next_metric":
-            return len(view.metric_names) > 1
         return True
 
     def footer_hidden(self) -> frozenset[str]:
-        """Below 100 columns some keys leave the footer (f1 lists them; they still work)."""
-        return NARROW_HIDDEN if self.has_class("-narrow") else frozenset()
+        """Below 100 columns some keys leave the footer (f1 lists them; they still work);
+        ctrl+s without a run, and ctrl+t with one metric, too."""
+        hidden = set(NARROW_HIDDEN if self.has_class("-narrow") else ())
+        if not self.view.active:
+            hidden.add("stop")
+        if len(self.view.metric_names) <= 1:
+            hidden.add("next_metric")
+        return frozenset(hidden)
 
     def action_stop(self) -> None:
         if not self.view.active or self.controller is None:
-            self.notify("Nothing is running.", markup=False)
+            self.notify(
+                "Nothing is running, so ctrl+s has nothing to stop "
+                "(ctrl+r starts a run here, ctrl+n in the background).",
+                markup=False,
+            )
             return
         self.controller.stop()
         self.view.stopping = True
@@ -111,6 +118,13 @@ class DashboardActions(_Base):
 
     def action_next_metric(self) -> None:
         names = self.view.metric_names or ["test_acc"]
+        if len(names) <= 1:
+            self.notify(
+                f"Only {names[0]} is recorded, so ctrl+t has no other metric to show (a "
+                "script's run.end_epoch(test_acc=..., val_loss=...) records more).",
+                markup=False,
+            )
+            return
         i = names.index(self.context.metric) if self.context.metric in names else -1
         self.context.metric = names[(i + 1) % len(names)]
         self._redraw_all_panes()

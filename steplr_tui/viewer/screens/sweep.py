@@ -31,7 +31,7 @@ from steplr_tui.runfolder import (
     sender_name,
 )
 from steplr_tui.study.spec import SweepSpec
-from steplr_tui.study.table import COLUMNS, SORTS, sort_rows
+from steplr_tui.study.table import COLUMNS, SORTS, sort_rows, sweep_parallel, sweep_state
 from steplr_tui.viewer import sweep_view as view
 from steplr_tui.viewer.sweep_source import SweepSnapshot, SweepSource, SweepUpdate
 from steplr_tui.viewer.widgets.keys import OrderedKeys
@@ -271,7 +271,9 @@ class SweepScreen(Screen[SweepChoice | None]):
                 self.switch_to(*result)
 
         dashboard = self.app.screen_stack[0]
-        self.app.push_screen(NewSweepScreen(dashboard, like=self.spec), callback=started)
+        state = self.snapshot.state if self.snapshot is not None else sweep_state(self.folder)
+        form = NewSweepScreen(dashboard, like=self.spec, parallel=sweep_parallel(state))
+        self.app.push_screen(form, callback=started)
 
     def switch_to(self, folder: Path, spec: SweepSpec) -> None:
         """Show another sweep."""

@@ -2,12 +2,15 @@
 parameter is the dashboard's fields. Start runs `steplr-tui sweep ... --detach`, so the
 sweep lives in a process of its own and outlives this terminal, as a detached run does.
 
-Each field is checked as it is typed, with the sweep command's own rules and messages.
+Each field is checked as it is typed, with the sweep command's own rules, in the form's
+words (`gamma must be ...`, not `--gamma must be ...`). ctrl+r starts it, as it starts a
+run in the dashboard (ctrl+s means Stop everywhere); enter in a field does too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +32,14 @@ from steplr_tui.viewer.widgets.keys import OrderedKeys
 # The dashboard's fields a sweep takes as its fixed parameters (the box's own too).
 FIXED = ("epochs", "batch_size", "optimizer", "momentum", "model", "seed", "dataset")
 MACHINE = ("device", "threads")
+# The sweep command's flags, as the form names its fields.
+_FLAG = re.compile(r"--(lr|step-size|gamma|trials|parallel|name)\b")
+
+
+def form_words(text: str) -> str:
+    """A message of the sweep command's, in the form's words: '--gamma must be ...' reads
+    'gamma must be ...', '--step-size' reads 'step_size'."""
+    return _FLAG.sub(lambda m: m.group(1).replace("-", "_"), text)
 
 
 class FormInput(OrderedKeys, Input):
@@ -41,13 +52,14 @@ class NewSweepScreen(ModalScreen[tuple[Path, Any] | None]):
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "start", "Start", priority=True),
+        Binding("ctrl+r", "start", "Start", priority=True),
     ]
 
-    def __init__(self, dashboard: Any, like: SweepSpec | None = None) -> None:
+    def __init__(self, dashboard: Any, like: SweepSpec | None = None, parallel: int = 1) -> None:
         super().__init__()
         self.dashboard = dashboard
         self.like = like
+        self.parallel = parallel  # the like sweep's trials at a time on this box
         self.values: dict[str, Any] = {}
         self.problem = ""
 
@@ -58,7 +70,7 @@ class NewSweepScreen(ModalScreen[tuple[Path, Any] | None]):
                 "name": new_name(),
                 **{name: space[name].describe() for name in DIMENSIONS},
                 "trials": str(self.like.trials),
-                "parallel": "1",
+                "parallel": str(self.parallel),
             }
         texts = self.dashboard.query_one("#params").field_texts()
         epochs = texts.get("epochs", "5")
@@ -110,16 +122,16 @@ class NewSweepScreen(ModalScreen[tuple[Path, Any] | None]):
         try:
             check_name(self._text("name").strip())
         except SpaceError as exc:
-            problems.append(str(exc))
+            problems.append(form_words(str(exc)))
         for name in DIMENSIONS:
             try:
                 parse_dimension(name, self._text(name))
             except SpaceError as exc:
-                problems.append(str(exc))
+                problems.append(form_words(str(exc)))
         for key, hi in (("trials", 100_000), ("parallel", 64)):
             raw = self._text(key).strip()
             if not raw.isdigit() or not 1 <= int(raw) <= hi:
-                problems.append(f"--{key} must be a whole number from 1 to {hi} (got {raw!r})")
+                problems.append(f"{key} must be a whole number from 1 to {hi} (got {raw!r})")
         if self.like is not None:
             values, errors = dict(self.like.fixed), {}
             machine = self.dashboard.query_one("#params").read()[0]
@@ -135,12 +147,12 @@ class NewSweepScreen(ModalScreen[tuple[Path, Any] | None]):
         notes = []
         with contextlib.suppress(SpaceError):
             step = parse_dimension("step_size", self._text("step_size"))
-            notes = step_notes(step, values.get("epochs"))
+            notes = [form_words(n) for n in step_notes(step, values.get("epochs"))]
         self.problem = problems[0] if problems else ""
         self.query_one("#form-errors", Static).update(self.problem or " ".join(notes))
         shown = " · ".join(f"{n} {values[n]}" for n in FIXED if n in values)
         self.query_one("#form-fixed", Static).update(
-            f"every trial ({source}): {shown}. ctrl+s starts, escape cancels"
+            f"every trial ({source}): {shown}. ctrl+r or enter starts, escape cancels"
         )
 
     def _command(self) -> list[str]:
@@ -190,14 +202,15 @@ class NewSweepScreen(ModalScreen[tuple[Path, Any] | None]):
     def _launched(self, ok: bool, said: str, command: list[str]) -> None:
         if not ok:
             line = said.splitlines()[-1] if said else "the sweep command failed"
-            self.query_one("#form-errors", Static).update(line.removeprefix("steplr-tui sweep: "))
+            line = form_words(line.removeprefix("steplr-tui sweep: "))
+            self.query_one("#form-errors", Static).update(line)
             return
         runs = Path(command[command.index("--runs-dir") + 1])
         folder = sweep_folder(runs, command[command.index("--name") + 1])
         try:
             spec = read_spec(folder)
         except (SpaceError, FieldError) as exc:
-            self.query_one("#form-errors", Static).update(str(exc))
+            self.query_one("#form-errors", Static).update(form_words(str(exc)))
             return
         self.dismiss((folder, spec))
 
