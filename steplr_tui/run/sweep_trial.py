@@ -153,15 +153,19 @@ class OptunaTrial:
         self.objective = objective
         self.number = int(trial.number)
 
+    # The test_acc the script gave, before the run recorded a fraction in percent: the
+    # study is the user's own, and gets the user's own units.
+    given_acc: float | None = None
+
     def report(self, epoch: int, metrics: dict[str, float]) -> str | None:
         value = metrics.get(self.objective)
+        if self.objective == "test_acc" and self.given_acc is not None:
+            value = self.given_acc
         if value is None or value != value:
             return None
         self.trial.report(float(value), epoch)
         if self.trial.should_prune():
-            return (
-                f"pruned by the study's pruner after epoch {epoch} ({self.objective} {value:.2f})"
-            )
+            return f"pruned by the study's pruner after epoch {epoch} ({self.objective} {value:g})"
         return None
 
     def where(self, folder: Path | None) -> None:

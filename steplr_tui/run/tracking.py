@@ -88,7 +88,11 @@ class Run:
         it ends the `with` block instead (raises RunStopped, which the block swallows);
         without `with`, it records nothing and returns None (then call `finish()`)."""
         if "test_acc" in metrics:
-            metrics = {**metrics, "test_acc": self._percent(metrics["test_acc"])}
+            given = metrics["test_acc"]
+            metrics = {**metrics, "test_acc": self._percent(given)}
+            if hasattr(self._trial, "given_acc"):  # the user's own Optuna study: its units
+                value = given.item() if isinstance(given, torch.Tensor) else given
+                self._trial.given_acc = float(value) if isinstance(value, (int, float)) else None
         if self._tracker.stop_reason is not None and not self._in_with:
             return None
         event = self._tracker.end_epoch(metrics)
