@@ -154,14 +154,7 @@ def _fit(module, tmp_path) -> None:
     trainer.fit(module, data)
 
 
-@pytest.mark.parametrize(
-    ("scheduler", "message"),
-    [
-        ("cosine", "needs configure_optimizers to return a torch.optim.lr_scheduler.StepLR"),
-        ("step-interval", '"interval": "epoch"'),
-    ],
-)
-def test_a_module_without_an_epoch_steplr_is_told_what_to_return(tmp_path, scheduler, message):
+def test_a_module_with_two_schedulers_is_told_what_to_return(tmp_path):
     import torch
 
     from steplr_tui import TrackingError
@@ -169,12 +162,60 @@ def test_a_module_without_an_epoch_steplr_is_told_what_to_return(tmp_path, sched
 
     class Other(Classifier):
         def configure_optimizers(self):
-            optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
-            if scheduler == "cosine":
-                return [optimizer], [torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, 4)]
-            step = torch.optim.lr_scheduler.StepLR(optimizer, 2, 0.5)
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": step, "interval": "step"}}
+            opt = torch.optim.SGD(self.parameters(), lr=0.1)
+            lr_s = torch.optim.lr_scheduler
+            return [opt], [lr_s.StepLR(opt, 2), lr_s.ExponentialLR(opt, 0.9)]
 
-    with pytest.raises(TrackingError, match=re.escape(message)):
+    with pytest.raises(
+        TrackingError, match=re.escape("follows one scheduler (found: StepLR, ExponentialLR)")
+    ):
         _fit(Other(), tmp_path)
     assert list_runs(tmp_path) == []  # nothing recorded for a run that could not start
+
+
+def test_a_lightning_module_with_onecycle_per_step_is_watched_with_torchs_plan(tmp_path):
+    """The shape of Lightning's own examples: OneCycleLR with "interval": "step"."""
+    import lightning.pytorch as pl
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from steplr_tui.lightning import SteplrCallback
+    from steplr_tui.runfolder import EpochEnd, LrPlan
+    from tests.lightning_script import Classifier
+
+    used: list[float] = []
+
+    class OneCycle(Classifier):
+        def configure_optimizers(self):
+            optimizer = torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9)
+            total = self.trainer.estimated_stepping_batches
+            cycle = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.5, total_steps=total)
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {"scheduler": cycle, "interval": "step"},
+            }
+
+        def on_before_optimizer_step(self, optimizer):
+            used.append(optimizer.param_groups[0]["lr"])
+
+    data = DataLoader(
+        TensorDataset(torch.randn(32, 16), torch.zeros(32, dtype=torch.long)), batch_size=8
+    )
+    trainer = pl.Trainer(
+        max_epochs=3,
+        accelerator="cpu",
+        callbacks=[SteplrCallback(runs_dir=tmp_path)],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(OneCycle(), data)
+    (run,) = list_runs(tmp_path)
+    assert run.status is Status.COMPLETED
+    events = [e for _, e in events_of(run.path)]
+    recorded = [x for e in events if isinstance(e, EpochEnd) for x in e.step_lrs]
+    assert recorded == used and len(used) == 12  # every step's lr, as the optimizer used it
+    plans = [e for e in events if isinstance(e, LrPlan)]
+    assert plans[0].kind == "OneCycleLR" and plans[0].step_lrs == tuple(used)  # bit for bit
+    assert plans[0].editable == ()  # watched only

@@ -148,6 +148,16 @@ def edit_main(argv: Sequence[str]) -> int:
         parser.add_argument(
             spec.flag, dest=name, metavar=name.upper(), help=f"{spec.help}: {spec.rule}"
         )
+    parser.add_argument(
+        "--milestones",
+        metavar="E1,E2",
+        help="a MultiStepLR's milestones: increasing epochs, like 4,6",
+    )
+    parser.add_argument(
+        "--warmup",
+        metavar="EPOCHS",
+        help="a SequentialLR's warmup length (LinearLR or ConstantLR), while it has not ended",
+    )
     parser.add_argument("--runs-dir", metavar="DIR", help="where run records are")
     ns = parser.parse_args(argv)
     need_run(parser, ns.run)
@@ -162,8 +172,28 @@ def edit_main(argv: Sequence[str]) -> int:
             values[name] = SPECS[name].parse(text, who=SPECS[name].flag)
         except FieldError as exc:
             parser.exit(2, f"steplr-tui edit: {exc}\n")
+    from steplr_tui.runfolder.schedule import parse_milestones
+
+    if ns.milestones is not None:
+        try:
+            values["milestones"] = parse_milestones(ns.milestones, "--milestones")
+        except ValueError as exc:
+            parser.exit(2, f"steplr-tui edit: {exc}\n")
+    if ns.warmup is not None:
+        text = ns.warmup.strip()
+        if not text.isascii() or not text.isdigit() or int(text) < 1:
+            parser.exit(
+                2,
+                f"steplr-tui edit: --warmup must be a whole number of epochs from 1 "
+                f"(got {ns.warmup!r:.30})\n",
+            )
+        values["warmup"] = int(text)
     if not values:
-        parser.exit(2, "steplr-tui edit: give at least one of --lr, --step-size, --gamma\n")
+        parser.exit(
+            2,
+            "steplr-tui edit: give at least one of --lr, --step-size, --gamma, --milestones, "
+            "--warmup\n",
+        )
     path = find_run_or_exit(parser, ns.run, ns.runs_dir)
     from steplr_tui.cli.shell import CommandError, edit_run
 

@@ -41,7 +41,7 @@ from steplr_tui.runfolder import (
 )
 from steplr_tui.runfolder.files import open_file
 from steplr_tui.runfolder.params import SPECS, FieldError
-from steplr_tui.runfolder.schedule import ScheduleEdit
+from steplr_tui.runfolder.schedule import ScheduleEdit, check_milestones
 
 # How often the run looks at control.jsonl while it trains (a stat and, rarely, a read).
 POLL_INTERVAL_S = 0.05
@@ -160,6 +160,11 @@ class Steering:
         self._next_poll = 0.0
         self._ended: str | None = None
         self._problem: str | None = None  # why control.jsonl is refused, once said
+        # The run's own check of an edit against its scheduler (which fields it has, a
+        # warmup that has not ended): a reason to refuse, or None. Set by the tracker.
+        self.check_edit: Callable[[ScheduleEdit, int], str | None] | None = None
+        # Told of each edit queued, with everything queued merged (a plan to preview).
+        self.on_queued: Callable[[ScheduleEdit | None], None] | None = None
 
     @property
     def queued(self) -> ScheduleEdit | None:
@@ -237,19 +242,29 @@ class Steering:
                     line=line_no,
                 )
             )
+            if self.on_queued is not None:
+                self.on_queued(self.queued)
         else:
             self._withdraw(request, line_no)
 
     def _edit_problem(self, edit: ScheduleEdit) -> str | None:
         for name, value in edit.as_dict().items():
             try:
-                SPECS[name].check_value(value)
-            except FieldError as exc:
+                if name == "milestones":
+                    check_milestones(tuple(value))
+                elif name == "warmup":
+                    if value < 1:
+                        return f"warmup must be a whole number of epochs from 1 (got {value})"
+                else:
+                    SPECS[name].check_value(value)
+            except (FieldError, ValueError) as exc:
                 return str(exc)
         if self.stop_reason is not None:
             return "the run is stopping"
         if self.epochs is not None and self.epoch >= self.epochs:
             return f"the run ends with epoch {self.epochs}: no boundary left to apply it at"
+        if self.check_edit is not None:
+            return self.check_edit(edit, self.epoch)
         return None
 
     def _withdraw(self, request: WithdrawRequest, line_no: int) -> None:

@@ -1,7 +1,8 @@
 """PyTorch Lightning: a LightningModule's run recorded and steered like any tracked loop.
 
-`SteplrCallback()` in `Trainer(callbacks=[...])` finds the StepLR that
-`configure_optimizers` returned (interval "epoch"), and goes through the same
+`SteplrCallback()` in `Trainer(callbacks=[...])` finds the scheduler that
+`configure_optimizers` returned (any torch scheduler, interval "epoch" or "step",
+or none; the step family takes live edits), and goes through the same
 `track()` a plain loop uses: it logs each training batch's loss, stops the Trainer
 (`trainer.should_stop`) on `ctrl+s`, `steplr-tui stop` or SIGTERM, and records
 each epoch with the metrics the module logged (`self.log(...)`, as
@@ -45,7 +46,7 @@ __all__ = ["SteplrCallback"]
 
 
 class SteplrCallback(pl.Callback):
-    """Record and steer a Lightning run's StepLR from steplr-tui (see the module docstring).
+    """Record and steer a Lightning run's schedule from steplr-tui (see the module docstring).
 
     `config` is recorded with the run (JSON values); `runs_dir` is where its folder
     goes (else $STEPLR_TUI_RUNS, else the per-user default); `resume` continues a run
@@ -159,25 +160,31 @@ class SteplrCallback(pl.Callback):
 
 
 def _step_lr(trainer: Any) -> tuple[torch.optim.Optimizer, Any]:
-    """The StepLR `configure_optimizers` returned, and its optimizer."""
-    from torch.optim.lr_scheduler import StepLR
-
+    """The optimizer and the scheduler `configure_optimizers` returned (any
+    torch.optim.lr_scheduler scheduler, stepped each epoch or each step; or none)."""
     configs = getattr(trainer, "lr_scheduler_configs", []) or []
-    for cfg in configs:
-        if isinstance(cfg.scheduler, StepLR):
-            if cfg.interval != "epoch" or cfg.frequency != 1:
-                raise TrackingError(
-                    "SteplrCallback steers a StepLR stepped once an epoch: return it from "
-                    'configure_optimizers with "interval": "epoch" and "frequency": 1 '
-                    f"(got interval {cfg.interval!r}, frequency {cfg.frequency})"
-                )
-            return cfg.scheduler.optimizer, cfg.scheduler
-    found = ", ".join(type(c.scheduler).__name__ for c in configs) or "none"
-    raise TrackingError(
-        "SteplrCallback needs configure_optimizers to return a "
-        f"torch.optim.lr_scheduler.StepLR (found: {found}): return "
-        '{"optimizer": optimizer, "lr_scheduler": StepLR(optimizer, step_size, gamma)}'
-    )
+    if len(configs) > 1:
+        found = ", ".join(type(c.scheduler).__name__ for c in configs)
+        raise TrackingError(
+            f"SteplrCallback follows one scheduler (found: {found}): return one optimizer "
+            "and its scheduler from configure_optimizers"
+        )
+    if configs:
+        cfg = configs[0]
+        if cfg.frequency != 1:
+            raise TrackingError(
+                "SteplrCallback follows a scheduler stepped every epoch or every step: return "
+                'it with "frequency": 1 (got frequency '
+                f"{cfg.frequency})"
+            )
+        return cfg.scheduler.optimizer, cfg.scheduler
+    optimizers = getattr(trainer, "optimizers", []) or []
+    if len(optimizers) != 1:
+        raise TrackingError(
+            f"SteplrCallback follows one optimizer (found {len(optimizers)}): return one from "
+            "configure_optimizers"
+        )
+    return optimizers[0], None
 
 
 def _logged(metrics: Any) -> dict[str, float]:

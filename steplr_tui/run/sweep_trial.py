@@ -17,7 +17,7 @@ block then raises `optuna.TrialPruned`, as Optuna's `optimize` expects.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +44,43 @@ class SweepTrial:
     spec: SweepSpec
     number: int
     params: dict[str, Any]  # lr, step_size, gamma
+    dist: Any = None  # the job's DistContext: every rank gets rank 0's suggestions
+    own: dict[str, Any] = field(default_factory=dict)  # the script's own dimensions
 
     @property
     def sweep(self) -> str:
         return self.spec.name
+
+    # The script's own search, in the same study (Optuna's `suggest_*`): its
+    # architecture, its optimizer. Under torch.distributed, call them on every rank.
+    def suggest_float(self, name: str, low: float, high: float, **kwargs: Any) -> float:
+        return self._suggest("suggest_float", name, low, high, **kwargs)
+
+    def suggest_int(self, name: str, low: int, high: int, **kwargs: Any) -> int:
+        return self._suggest("suggest_int", name, low, high, **kwargs)
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        return self._suggest("suggest_categorical", name, choices)
+
+    def _suggest(self, method: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name in ("lr", "step_size", "gamma") and name in self.params and name not in self.own:
+            raise TrackingError(
+                f"{name} is the sweep's own dimension: read it from trial.params[{name!r}]"
+            )
+        value = None
+        if self.link is not None:
+            optuna_trial = self.link._trial
+            if optuna_trial is None:
+                raise TrackingError(
+                    f"trial {self.number} of {self.sweep} has no study to ask: call "
+                    f"{method} before track()"
+                )
+            value = getattr(optuna_trial, method)(name, *args, **kwargs)
+        if self.dist is not None:
+            value = self.dist.broadcast(value)
+        self.own[name] = value
+        self.params[name] = value
+        return value
 
     @property
     def config(self) -> dict[str, Any]:
@@ -67,7 +100,7 @@ def join_sweep(
     if dist is not None and not dist.is_main:
         shared = dist.broadcast(None)
         return SweepTrial(
-            None, SweepSpec.from_dict(shared["spec"]), shared["number"], shared["params"]
+            None, SweepSpec.from_dict(shared["spec"]), shared["number"], shared["params"], dist
         )
     try:
         trial = _join(sweep, storage, runs_dir)
@@ -79,6 +112,7 @@ def join_sweep(
         dist.broadcast(
             {"spec": trial.spec.as_dict(), "number": trial.number, "params": trial.params}
         )
+        trial.dist = dist
     return trial
 
 
@@ -129,15 +163,19 @@ class OptunaTrial:
         self.objective = objective
         self.number = int(trial.number)
 
+    # The test_acc the script gave, before the run recorded a fraction in percent: the
+    # study is the user's own, and gets the user's own units.
+    given_acc: float | None = None
+
     def report(self, epoch: int, metrics: dict[str, float]) -> str | None:
         value = metrics.get(self.objective)
+        if self.objective == "test_acc" and self.given_acc is not None:
+            value = self.given_acc
         if value is None or value != value:
             return None
         self.trial.report(float(value), epoch)
         if self.trial.should_prune():
-            return (
-                f"pruned by the study's pruner after epoch {epoch} ({self.objective} {value:.2f})"
-            )
+            return f"pruned by the study's pruner after epoch {epoch} ({self.objective} {value:g})"
         return None
 
     def where(self, folder: Path | None) -> None:
@@ -160,12 +198,19 @@ def as_link(trial: Any) -> Any:
     )
 
 
-def check_params(trial: Any, lr: float, step_size: int, gamma: float) -> None:
+def check_params(trial: Any, lr: float, step_size: int | None, gamma: float | None) -> None:
     """The StepLR must be built with the trial's parameters, or the study learns nonsense."""
     if not isinstance(trial, SweepTrial):
         return
     built = {"lr": lr, "step_size": step_size, "gamma": gamma}
     for name, value in trial.params.items():
+        if name in trial.own:
+            continue  # the script's own dimension, suggested by itself
+        if name in built and built[name] is None:
+            raise TrackingError(
+                f"trial {trial.number} of {trial.sweep} searches {name}, but the scheduler "
+                f"given to track() has none: build a StepLR with trial.params"
+            )
         if name in built and built[name] != value:
             raise TrackingError(
                 f"the optimizer and StepLR have {name} {built[name]!r}, but trial "

@@ -25,12 +25,15 @@ from typing import Any
 
 import torch
 
+from steplr_tui.run import schedulers
 from steplr_tui.run.control import Steering
 from steplr_tui.run.distributed import DistContext
+from steplr_tui.run.schedulers import name_of
 from steplr_tui.runfolder import (
     BatchProgress,
     EpochEnd,
     Event,
+    LrPlan,
     Notice,
     RunEnded,
     Status,
@@ -39,6 +42,9 @@ from steplr_tui.runfolder import (
 from steplr_tui.runfolder.schedule import ScheduleEdit
 
 PROGRESS_INTERVAL_S = 0.1
+# A plan is computed for at most this many scheduler steps (a per-batch scheduler over
+# a long run): beyond it, the plan ends early.
+MAX_PLAN_STEPS = 200_000
 # Under torch.distributed, every rank takes part in a stop check once per this many
 # should_stop() calls: a tenth of a millisecond of gloo each time, on the CPU.
 STOP_CHECK_STEPS = 16
@@ -83,17 +89,9 @@ class RunFailure(RuntimeError):
 
 
 def apply_edit(optimizer: torch.optim.Optimizer, scheduler: Any, edit: ScheduleEdit) -> None:
-    """Change StepLR's attributes and every param group's lr in place, as PyTorch allows."""
-    if edit.step_size is not None:
-        scheduler.step_size = edit.step_size
-    if edit.gamma is not None:
-        scheduler.gamma = edit.gamma
-    if edit.lr is not None:
-        for group in optimizer.param_groups:
-            if isinstance(group["lr"], torch.Tensor):
-                group["lr"].fill_(edit.lr)  # a capturable optimizer's lr tensor, in place
-            else:
-                group["lr"] = edit.lr
+    """Change the scheduler's attributes and every param group's lr in place, as PyTorch
+    allows; `scheduler.get_last_lr()` then returns the lr in use."""
+    schedulers.apply_edit(optimizer, scheduler, edit)
 
 
 def _lr_of(optimizer: torch.optim.Optimizer) -> float:
@@ -124,6 +122,7 @@ class Tracker:
         progress_interval: float = PROGRESS_INTERVAL_S,
         fail_on_nonfinite: str | None = None,
         trial: Any = None,
+        plans: bool = False,
     ) -> None:
         self.optimizer = optimizer
         # A sweep's trial (study.engine.TrialLink, on rank 0): each epoch's objective is
@@ -142,10 +141,26 @@ class Tracker:
         self.progress_interval = progress_interval
         # Advice for a loss that is not finite (the built-in trainer fails the run).
         self.fail_on_nonfinite = fail_on_nonfinite
-        self.first_epoch = scheduler.last_epoch + 1
+        last = scheduler.last_epoch if scheduler is not None else 0
+        # Scheduler steps an epoch: 1 (stepped per epoch), or the epoch's batches; None
+        # until the first epoch shows it (OneCycleLR and CyclicLR are built per batch).
+        self.stride: int | None = 1 if scheduler is None else None
+        self.first_epoch = last + 1
+        if isinstance(scheduler, schedulers.PER_BATCH) and steps_per_epoch:
+            self.first_epoch = last // steps_per_epoch + 1
         self.epoch = self.first_epoch
         self.epochs_done = self.first_epoch - 1
-        self._expected_last_epoch = scheduler.last_epoch + 1
+        self._last_seen = last  # the scheduler's last_epoch at the last boundary
+        self._replan = False  # the first boundary showed how the scheduler steps
+        self._at_boundary = False
+        # The run writes torch's own plan of its lrs (a user's script: any scheduler).
+        self.plans = plans
+        if steering is not None:
+            steering.check_edit = self._edit_problem
+            steering.on_queued = self._plan_pending
+        # The lr each optimizer.step() used, read just before it (a script may call
+        # scheduler.step() before log_batch(), which would then read the next lr).
+        self._step_hook = optimizer.register_step_pre_hook(self._on_step) if plans else None
         self.stop_reason: str | None = None
         self.stop_batch = 0
         self._calls = 0
@@ -165,6 +180,8 @@ class Tracker:
         self._sum = 0.0
         self._count = 0
         self._lr_used: float | None = None
+        self._lrs_used: list[float] = []
+        self._step_lrs: list[float] = []
 
     def elapsed(self) -> float:
         return time.perf_counter() - self._t0
@@ -182,8 +199,8 @@ class Tracker:
     def log_batch(self, loss: Any) -> None:
         """Record one batch's loss: a float, or a one-element tensor, which stays on its
         device until the next progress report reads the batch losses back together."""
-        if self._lr_used is None:
-            self._lr_used = _lr_of(self.optimizer)
+        if self._step_hook is None or self._lr_used is None:
+            self._on_step()
         if isinstance(loss, torch.Tensor):
             if loss.numel() != 1:
                 raise TrackingError(
@@ -204,6 +221,13 @@ class Tracker:
         now = time.perf_counter()
         if now - self._last_report >= self.progress_interval:
             self._report(now)
+
+    def _on_step(self, *_args: Any) -> None:
+        if self._lr_used is None:
+            self._lrs_used = schedulers.lrs_of(self.optimizer)
+            self._lr_used = self._lrs_used[0]
+        if self.stride != 1:
+            self._step_lrs.append(_lr_of(self.optimizer))
 
     def _report(self, now: float) -> None:
         pending, self._pending = self._pending, []
@@ -285,12 +309,7 @@ class Tracker:
                 f"end_epoch() for epoch {epoch} came with no log_batch() since the last one: "
                 "call run.log_batch(loss) for each batch and run.end_epoch() once per epoch"
             )
-        if self.scheduler.last_epoch != self._expected_last_epoch:
-            raise TrackingError(
-                f"end_epoch() for epoch {epoch} expects scheduler.step() to have been called "
-                f"once since the last epoch (StepLR's last_epoch is {self.scheduler.last_epoch}, "
-                f"expected {self._expected_last_epoch}): call scheduler.step(), then end_epoch()"
-            )
+        self._check_stride(epoch)
         values = _metric_values(metrics)
         self.last_metrics = dict(values)  # what a sweep tells its study at the end
         now = time.perf_counter()
@@ -304,7 +323,11 @@ class Tracker:
         prune = self._report_trial(epoch, values)
         if not last:
             if self.steering is not None:
-                edit = self.steering.boundary(epoch)
+                self._at_boundary = True  # scheduler.step() is done: requests read now
+                try:  # apply after no further step
+                    edit = self.steering.boundary(epoch)
+                finally:
+                    self._at_boundary = False
             if self.dist is not None:
                 # Rank 0's decisions for this boundary, on every rank at the same point.
                 shared = self.dist.broadcast(
@@ -315,6 +338,7 @@ class Tracker:
             if edit:
                 apply_edit(self.optimizer, self.scheduler, edit)
         lr_used = self._lr_used if self._lr_used is not None else _lr_of(self.optimizer)
+        step_lrs = self._step_lrs if self.stride != 1 and len(set(self._step_lrs)) > 1 else []
         test_acc = values.pop("test_acc", math.nan)
         event = EpochEnd(
             epoch=epoch,
@@ -327,6 +351,8 @@ class Tracker:
             edit=edit or None,
             metrics=values,
             steps=self._step,
+            lrs=tuple(self._lrs_used) if len(self._lrs_used) > 1 else (),
+            step_lrs=tuple(step_lrs),
         )
         self.send(event)
         if self.steering is not None:
@@ -338,10 +364,89 @@ class Tracker:
             self.steps_per_epoch = self._step  # a script's later epochs are placed by this
         self.epochs_done = epoch
         self.epoch = epoch + 1
-        self._expected_last_epoch += 1
+        replan, self._replan = self._replan, False
+        self._last_seen = self.scheduler.last_epoch if self.scheduler is not None else 0
         self._epoch_start = self._last_report = time.perf_counter()
         self._reset_epoch()
+        if edit or replan:
+            self.send_plan()  # the plan from here: torch's, with the edit applied
         return event
+
+    # ---- the scheduler ------------------------------------------------------------
+
+    def _check_stride(self, epoch: int) -> None:
+        """scheduler.step() was called once since the last epoch, or once per batch."""
+        if self.scheduler is None:
+            return
+        moved = self.scheduler.last_epoch - self._last_seen
+        per_batch = self._step > 1 and moved == self._step
+        if self.stride is None and (moved == 1 or per_batch):
+            self.stride = moved
+            per_batch_class = isinstance(self.scheduler, schedulers.PER_BATCH)
+            guessed = (self.steps_per_epoch or 0) if per_batch_class else 1
+            self._replan = moved != guessed  # the plan written at the start assumed otherwise
+            return
+        if moved == self.stride or (self.stride and self.stride > 1 and moved > 0):
+            return
+        batches = f", or {self._step} when it steps per batch" if self.stride is None else ""
+        raise TrackingError(
+            f"end_epoch() for epoch {epoch} expects scheduler.step() to have been called "
+            f"once since the last epoch{' (or once per batch)' if self.stride is None else ''} "
+            f"({name_of(self.scheduler)}'s last_epoch is {self.scheduler.last_epoch}, "
+            f"expected {self._last_seen + (self.stride or 1)}{batches}): call "
+            "scheduler.step(), then end_epoch()"
+        )
+
+    def _edit_problem(self, edit: ScheduleEdit, boundary: int) -> str | None:
+        problem = schedulers.edit_problem(self.scheduler, edit, boundary, self.epochs)
+        if problem is None and self.stride not in (None, 1) and set(edit.as_dict()) - {"lr"}:
+            return (
+                f"this run's {name_of(self.scheduler)} steps once a batch: its settings count "
+                "batches, and only lr takes live edits"
+            )
+        return problem
+
+    def plan(self, edit: ScheduleEdit | None = None, pending: str = "") -> LrPlan | None:
+        """torch's plan of the lrs from the epoch in progress (see schedulers.plan)."""
+        stride = self.stride or (
+            self.steps_per_epoch if isinstance(self.scheduler, schedulers.PER_BATCH) else 1
+        )
+        if not stride:
+            return None  # a per-batch scheduler before its first epoch: steps unknown
+        if edit and stride != 1:
+            return None  # mid-epoch, a per-batch scheduler's boundary is not a step away
+        epochs = self.epochs if self.epochs is not None else self.epoch
+        first = self.epoch + (1 if edit else 0)
+        left = max(epochs - first, 0)
+        steps = min(left * stride + (stride - 1), MAX_PLAN_STEPS)
+        scheduler_info = schedulers.describe(self.scheduler)
+        note = schedulers.note(self.scheduler)
+        after = 1 if edit and not self._at_boundary else 0
+        rows = schedulers.plan(self.optimizer, self.scheduler, steps, edit, after)
+        by_epoch = tuple(tuple(r) for r in rows[::stride])[: max(epochs - first + 1, 0)]
+        step_lrs = tuple(r[0] for r in rows) if stride > 1 else ()
+        return LrPlan(
+            first_epoch=first,
+            lrs=by_epoch,
+            scheduler=scheduler_info,
+            steps_per_epoch=stride,
+            step_lrs=step_lrs,
+            editable=schedulers.editable(self.scheduler) if self.stride in (None, 1) else ("lr",),
+            pending=pending,
+            note=note,
+        )
+
+    def send_plan(self, edit: ScheduleEdit | None = None, pending: str = "") -> None:
+        if not self.plans or self.emit is None:
+            return
+        event = self.plan(edit, pending)
+        if event is not None:
+            self.send(event)
+
+    def _plan_pending(self, queued: ScheduleEdit | None) -> None:
+        """What the queued edits make of the schedule, by the same simulation."""
+        if queued:
+            self.send_plan(queued, pending="queued")
 
     def _report_trial(self, epoch: int, values: Mapping[str, float]) -> str | None:
         """The epoch's objective to the sweep's study; why the pruner stops the run, if it
@@ -364,6 +469,9 @@ class Tracker:
     def finish(self, status: Status, message: str = "") -> RunEnded:
         """Record how the run ended (what was queued and never applied is withdrawn first).
         A run its pruner stopped ends PRUNED."""
+        if self._step_hook is not None:
+            self._step_hook.remove()
+            self._step_hook = None
         if self.pruned and status is Status.STOPPED:
             status = Status.PRUNED
         if self.steering is not None:

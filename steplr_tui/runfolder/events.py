@@ -103,6 +103,10 @@ class EpochEnd:
     edit: ScheduleEdit | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
     steps: int = 0  # batches the epoch trained (0: not recorded)
+    # Every param group's lr during the epoch (empty: one group, or not recorded), and
+    # group 0's lr at each batch when the scheduler steps per batch (else empty).
+    lrs: tuple[float, ...] = ()
+    step_lrs: tuple[float, ...] = ()
 
     def metric(self, name: str) -> float:
         """A figure by name: test_acc, train_loss, or one of `metrics` (nan if absent)."""
@@ -111,6 +115,35 @@ class EpochEnd:
         if name == "train_loss":
             return self.train_loss
         return float(self.metrics.get(name, math.nan))
+
+
+@dataclass(frozen=True)
+class LrPlan:
+    """The schedule ahead, as torch computes it (a copy of the scheduler stepped on a
+    throwaway optimizer), so a viewer draws any scheduler without torch.
+
+    `lrs[i]` holds each param group's lr for epoch `first_epoch + i`, the lr in force at
+    the epoch's first batch; `step_lrs` holds group 0's lr at each scheduler step from
+    that epoch on when the scheduler steps per batch (`steps_per_epoch` steps an
+    epoch). Written when the run starts, when the first epoch shows how the scheduler
+    steps, and after each applied edit; `pending` names the queued edit(s) a plan
+    previews (empty: the run's own plan). `scheduler` holds the class and settings;
+    `editable` the fields that take live edits (empty: watched only); `note` says in
+    words what has no plan (ReduceLROnPlateau: it follows its metric, `lrs` empty).
+    """
+
+    first_epoch: int
+    lrs: tuple[tuple[float, ...], ...]
+    scheduler: Mapping[str, Any] = field(default_factory=dict)
+    steps_per_epoch: int = 1
+    step_lrs: tuple[float, ...] = ()
+    editable: tuple[str, ...] = ()
+    pending: str = ""
+    note: str = ""
+
+    @property
+    def kind(self) -> str:
+        return str(self.scheduler.get("class", ""))
 
 
 Decided = Literal["queued", "applied", "withdrawn", "refused"]
@@ -151,7 +184,7 @@ class RunEnded:
     batch: int = 0  # the batch of the next epoch at which a stop took effect
 
 
-Event = RunOpened | RunStarted | Notice | BatchProgress | EpochEnd | Decision | RunEnded
+Event = RunOpened | RunStarted | Notice | BatchProgress | EpochEnd | Decision | RunEnded | LrPlan
 
 _EVENT_TYPES: dict[type, str] = {
     RunOpened: "opened",
@@ -161,6 +194,7 @@ _EVENT_TYPES: dict[type, str] = {
     EpochEnd: "epoch",
     Decision: "decision",
     RunEnded: "ended",
+    LrPlan: "plan",
 }
 
 
@@ -215,6 +249,21 @@ def encode_event(event: Event, seq: int, time: float) -> str:
             "edit": _edit_dict(event.edit),
             "metrics": dict(event.metrics),
             "steps": event.steps,
+        }
+        if event.lrs:
+            body["lrs"] = list(event.lrs)
+        if event.step_lrs:
+            body["step_lrs"] = list(event.step_lrs)
+    elif isinstance(event, LrPlan):
+        body |= {
+            "first_epoch": event.first_epoch,
+            "lrs": [list(g) for g in event.lrs],
+            "scheduler": dict(event.scheduler),
+            "steps_per_epoch": event.steps_per_epoch,
+            "step_lrs": list(event.step_lrs),
+            "editable": list(event.editable),
+            "pending": event.pending,
+            "note": event.note,
         }
     elif isinstance(event, Decision):
         body |= {
@@ -321,6 +370,25 @@ def decode_event(obj: Any) -> tuple[int, Event] | None:
             edit=f.edit("edit"),
             metrics=metrics,
             steps=f.int("steps", 0),
+            lrs=f.floats("lrs") if "lrs" in obj else (),
+            step_lrs=f.floats("step_lrs") if "step_lrs" in obj else (),
+        )
+    elif kind == "plan":
+        rows = obj.get("lrs", [])
+        if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+            raise FormatError("a 'plan' line needs 'lrs' as a list of lists of numbers")
+        editable = obj.get("editable", [])
+        event = LrPlan(
+            first_epoch=f.int("first_epoch", 1),
+            lrs=tuple(_Fields({"r": r}, kind).floats("r") for r in rows),
+            scheduler=f.dict("scheduler"),
+            steps_per_epoch=f.int("steps_per_epoch", 1),
+            step_lrs=f.floats("step_lrs") if "step_lrs" in obj else (),
+            editable=tuple(x for x in editable if isinstance(x, str))
+            if isinstance(editable, list)
+            else (),
+            pending=f.str("pending", ""),
+            note=f.str("note", ""),
         )
     elif kind == "decision":
         decision = f.str("decision")

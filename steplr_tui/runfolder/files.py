@@ -36,7 +36,9 @@ SUMMARY_FILE = "summary.json"  # the run's fold of its batch losses (summary.py)
 MAX_REQUEST_BYTES = 4096
 # The most of control.jsonl one poll reads, so a flood of garbage cannot stall a run.
 MAX_POLL_BYTES = 64 * 1024
-LIVE_FIELDS = ("lr", "step_size", "gamma")
+LIVE_FIELDS = ("lr", "step_size", "gamma")  # the dashboard's live fields
+# What an edit request may change (milestones: a MultiStepLR's; warmup: a SequentialLR's).
+EDIT_FIELDS = (*LIVE_FIELDS, "milestones", "warmup")
 # Dataset names as RunStarted reports them, to the --dataset value that loads them again.
 DATASET_CHOICE = {
     "MNIST": "mnist",

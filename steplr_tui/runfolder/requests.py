@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from steplr_tui.runfolder.codec import dumps
-from steplr_tui.runfolder.files import LIVE_FIELDS, MAX_REQUEST_BYTES
+from steplr_tui.runfolder.files import EDIT_FIELDS, MAX_REQUEST_BYTES
 from steplr_tui.runfolder.schedule import ScheduleEdit
 
 # ---- requests --------------------------------------------------------------------------
@@ -19,7 +19,7 @@ from steplr_tui.runfolder.schedule import ScheduleEdit
 
 @dataclass(frozen=True)
 class EditRequest:
-    """Change lr, step_size and/or gamma at the next epoch boundary."""
+    """Change lr, step_size, gamma, milestones and/or warmup at the next epoch boundary."""
 
     id: str
     edit: ScheduleEdit
@@ -130,39 +130,52 @@ def decode_request(line: bytes) -> Request:
         return StopRequest(rid, sender, _printable(reason, 200) if isinstance(reason, str) else "")
     if kind == "edit":
         values: dict[str, Any] = {}
-        for name in LIVE_FIELDS:
+        for name in EDIT_FIELDS:
             if name not in obj:
                 continue
             value = obj[name]
+            if name == "milestones":
+                if not isinstance(value, list) or not all(
+                    isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in value
+                ):
+                    raise RequestError(
+                        f"milestones must be a list of whole epochs from 1 (got {_kind_of(value)})",
+                        rid,
+                        action,
+                    )
+                values[name] = tuple(value)
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise RequestError(f"{name} must be a number (got {_kind_of(value)})", rid, action)
-            if name == "step_size":
+            if name in ("step_size", "warmup"):
                 if isinstance(value, float) and not value.is_integer():
                     raise RequestError(
-                        f"step_size must be a whole number (got {value!r})", rid, action
+                        f"{name} must be a whole number (got {value!r})", rid, action
                     )
                 values[name] = int(value)
             else:
                 values[name] = float(value)
-        unknown = sorted(set(obj) - {"type", "id", "from", "time", *LIVE_FIELDS})
+        unknown = sorted(set(obj) - {"type", "id", "from", "time", *EDIT_FIELDS})
         if unknown:
             # The keys are not named: nothing of a line that is no request is copied.
             other = f"{len(unknown)} other key{'s' if len(unknown) != 1 else ''}"
             raise RequestError(
-                f"an edit changes only lr, step_size and gamma (got {other})", rid, action
+                f"an edit changes only {', '.join(EDIT_FIELDS)} (got {other})", rid, action
             )
         if not values:
-            raise RequestError("an edit needs at least one of lr, step_size, gamma", rid, action)
+            raise RequestError(
+                f"an edit needs at least one of {', '.join(EDIT_FIELDS)}", rid, action
+            )
         return EditRequest(rid, ScheduleEdit(**values), sender)
     if kind == "withdraw":
         fields = obj.get("fields")
         if (
             not isinstance(fields, list)
             or not fields
-            or not all(isinstance(x, str) and x in LIVE_FIELDS for x in fields)
+            or not all(isinstance(x, str) and x in EDIT_FIELDS for x in fields)
         ):
             raise RequestError(
-                "a withdraw needs 'fields': a list of lr, step_size, gamma", rid, action
+                f"a withdraw needs 'fields': a list of {', '.join(EDIT_FIELDS)}", rid, action
             )
         return WithdrawRequest(rid, tuple(dict.fromkeys(fields)), sender)
     raise RequestError(

@@ -9,9 +9,11 @@ can differ in the last bits.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 def step_lrs(lr: float, step_size: int, gamma: float, epochs: int) -> list[float]:
@@ -26,38 +28,60 @@ class ScheduleEdit:
     It applies at an epoch boundary, after that boundary's `scheduler.step()`:
     `lr` replaces the optimizer's current lr, so the next epoch trains with it;
     `step_size` and `gamma` replace StepLR's attributes, so later drops follow them
-    (StepLR still decays when its epoch counter is a multiple of step_size).
+    (StepLR still decays when its epoch counter is a multiple of step_size);
+    `milestones` replaces a MultiStepLR's (increasing epochs), and `warmup` the
+    length of a SequentialLR's LinearLR/ConstantLR warmup while it has not ended.
     """
 
     lr: float | None = None
     step_size: int | None = None
     gamma: float | None = None
+    milestones: tuple[int, ...] | None = None
+    warmup: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.milestones is not None and not isinstance(self.milestones, tuple):
+            object.__setattr__(self, "milestones", tuple(self.milestones))
 
     def __bool__(self) -> bool:
-        return any(v is not None for v in (self.lr, self.step_size, self.gamma))
+        return any(v is not None for v in vars(self).values())
 
     def merged(self, later: ScheduleEdit) -> ScheduleEdit:
         """This edit with `later`'s values on top (two edits before one boundary)."""
         return ScheduleEdit(
-            later.lr if later.lr is not None else self.lr,
-            later.step_size if later.step_size is not None else self.step_size,
-            later.gamma if later.gamma is not None else self.gamma,
+            **{k: (v if v is not None else getattr(self, k)) for k, v in vars(later).items()}
         )
 
-    def as_dict(self) -> dict[str, float | int]:
-        return {k: v for k, v in vars(self).items() if v is not None}
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in vars(self).items()
+            if v is not None
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> ScheduleEdit:
         """From a record's JSON; anything malformed is ignored rather than trusted."""
 
-        def number(key: str, kind: type) -> float | int | None:
+        def number(key: str, kind: type) -> Any:
             value = data.get(key)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 return None
             return kind(value) if value > 0 else None
 
-        return cls(number("lr", float), number("step_size", int), number("gamma", float))
+        raw = data.get("milestones")
+        milestones = None
+        if isinstance(raw, list) and all(
+            isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in raw
+        ):
+            milestones = tuple(raw)
+        return cls(
+            number("lr", float),
+            number("step_size", int),
+            number("gamma", float),
+            milestones,
+            number("warmup", int),
+        )
 
     def describe(self) -> str:
         parts = []
@@ -67,7 +91,34 @@ class ScheduleEdit:
             parts.append(f"step_size {self.step_size}")
         if self.gamma is not None:
             parts.append(f"gamma {self.gamma:g}")
+        if self.milestones is not None:
+            parts.append(f"milestones {','.join(str(m) for m in self.milestones)}")
+        if self.warmup is not None:
+            parts.append(f"warmup {self.warmup}")
         return ", ".join(parts)
+
+
+def parse_milestones(text: str, who: str = "milestones") -> tuple[int, ...]:
+    """'4,6' -> (4, 6); raises ValueError naming the rule (increasing whole epochs >= 1)."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = tuple(int(p) for p in parts if p)
+    except ValueError:
+        values = ()
+    if not values or len(values) != len([p for p in parts if p]) or any(v < 1 for v in values):
+        raise ValueError(
+            f"{who} must be whole epochs from 1, separated by commas, like 4,6 (got {text!r:.30})"
+        )
+    check_milestones(values, who)
+    return values
+
+
+def check_milestones(values: tuple[int, ...], who: str = "milestones") -> None:
+    if any(b <= a for a, b in itertools.pairwise(values)):
+        raise ValueError(
+            f"{who} must be increasing (got {','.join(str(v) for v in values)}): "
+            "list each epoch once, in order, like 4,6"
+        )
 
 
 def lrs_with_edits(

@@ -403,6 +403,14 @@ def _grid_sampler(optuna: Any) -> Any:
         def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
             return None
 
+        def sample_independent(self, study: Any, trial: Any, name: str, dist: Any) -> Any:
+            """A script's own dimension (`trial.suggest_int("hidden", ...)`) is not in the
+            grid: it is drawn at random, the grid's points stay the grid's."""
+            if name not in self._search_space:
+                random = optuna.samplers.RandomSampler()
+                return random.sample_independent(study, trial, name, dist)
+            return super().sample_independent(study, trial, name, dist)
+
     return Grid
 
 

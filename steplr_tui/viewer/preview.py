@@ -27,7 +27,7 @@ def now_summary(view: RunView) -> str:
     the lr of the epoch in progress (decays and edits included), not the last one set."""
     now = view.live_values()
     if not now:
-        return ""
+        return scheduler_summary(view)
     lrs = view.planned_lrs()
     lr = lrs[min(view.current_epoch, len(lrs)) - 1] if lrs else float(now["lr"])
     edited = f" · {len(view.edits)} edit(s)" if view.edits else ""
@@ -49,6 +49,8 @@ def lr_pane_data(
     Otherwise: the staircase the fields plan (over the last run's lr used, if any)."""
     actual = [e.lr for e in view.epochs]
     mismatch = f"⚠ {view.mismatches[-1]}" if view.mismatches else ""
+    if view.plan is None and view.lr_plan is not None:
+        return torch_pane_data(view, mismatch)
     if view.active and view.plan is not None:
         preview = draft.preview(view, texts)
         start = view.current_epoch
@@ -58,6 +60,51 @@ def lr_pane_data(
     v = plan_values
     schedule = plan(v["lr"], v["step_size"], v["gamma"], v["epochs"])
     return LrPaneData(schedule.lrs, actual, subtitle=mismatch or plan_note or schedule.summary())
+
+
+def torch_pane_data(view: RunView, mismatch: str = "") -> LrPaneData:
+    """A run whose scheduler is not a StepLR: the plan torch computed (the run wrote it),
+    the lrs used over it, and the plan its queued edits give."""
+    actual = [e.lr for e in view.epochs]
+    planned = view.torch_plan()
+    queued = view.lr_plan_queued
+    pending: list[float] = []
+    start = 0
+    if queued is not None and view.active and queued.lrs:
+        start = queued.first_epoch - 1
+        pending = [row[0] for row in queued.lrs if row]
+    return LrPaneData(planned, actual, pending, start, mismatch or scheduler_summary(view))
+
+
+def scheduler_summary(view: RunView) -> str:
+    """The scheduler in a line: 'MultiStepLR · milestones 2,4 · gamma 0.3 · watched only'."""
+    plan = view.lr_plan
+    if plan is None:
+        return ""
+    if plan.note:
+        return plan.note
+    settings = plan.scheduler
+    parts = [plan.kind or "no scheduler"]
+    for key in ("step_size", "milestones", "gamma", "T_max", "eta_min", "max_lr", "total_steps"):
+        value = settings.get(key)
+        if isinstance(value, list):
+            parts.append(f"{key} {','.join(_short(v) for v in value)}")
+        elif value is not None:
+            parts.append(f"{key} {_short(value)}")
+    if plan.kind == "SequentialLR":
+        names = [str(p.get("class", "?")) for p in settings.get("schedulers", [])]
+        parts[0] = " then ".join(names) or "SequentialLR"
+    if plan.steps_per_epoch > 1:
+        parts.append(f"{plan.steps_per_epoch} steps an epoch")
+    if not plan.editable:
+        parts.append("watched only")
+    return " · ".join(parts)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return format_lr(value) if value < 0.01 else f"{value:g}"
+    return str(value)
 
 
 PREVIEW_TRAIN_SIZE = {"sample": 10_000}  # images per epoch, before a run has said
@@ -72,9 +119,9 @@ def preview_steps(values: dict[str, Any], config: Any) -> int:
 
 def fields_note(view: RunView) -> str:
     """After a steered run: the fields keep what it ended with, and the next run starts so."""
-    if not view.edits:
-        return ""
     now = view.live_values()
+    if not view.edits or not now:
+        return ""
     return (
         f"The fields hold the values this run ended with (lr {format_lr(float(now['lr']))}, "
         f"step_size {now['step_size']}, gamma {float(now['gamma']):g}, edited during "

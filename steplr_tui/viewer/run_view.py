@@ -18,6 +18,7 @@ from steplr_tui.runfolder import (
     Decision,
     EpochEnd,
     Event,
+    LrPlan,
     Notice,
     RunEnded,
     RunOpened,
@@ -85,6 +86,9 @@ class RunView:
     mismatches: list[str] = field(default_factory=list)  # lr used vs plan, in words
     mismatches_told: int = 0  # how many of them the user was told of
     metric_names: list[str] = field(default_factory=list)  # per-epoch figures seen, in order
+    # torch's plan, as the run wrote it (any scheduler), and the one its queued edits give.
+    lr_plan: LrPlan | None = None
+    lr_plan_queued: LrPlan | None = None
     _plan_cache: tuple[Any, list[float]] = (None, [])
 
     @property
@@ -154,6 +158,12 @@ class RunView:
                 self.notice = event
                 return {"notice", "log", "status"}
             return {"log"}
+        if isinstance(event, LrPlan):
+            if event.pending:
+                self.lr_plan_queued = event
+            else:
+                self.lr_plan, self.lr_plan_queued = event, None
+            return {"lr"}
         if isinstance(event, RunEnded):
             self.end = event
             self.status = event.status
@@ -216,6 +226,8 @@ class RunView:
                 self.pending[rid] = PendingEdit(event.edit, event.epoch, event.sender)
             elif event.decision == "applied":
                 self.pending.pop(rid, None)
+                if not self.pending:
+                    self.lr_plan_queued = None
             elif event.decision == "withdrawn" and rid in self.pending:
                 left = {
                     k: v
@@ -227,6 +239,8 @@ class RunView:
                     self.pending[rid] = PendingEdit(ScheduleEdit(**left), old.epoch, old.sender)
                 else:
                     del self.pending[rid]
+                if not self.pending:
+                    self.lr_plan_queued = None
         elif event.action == "stop" and event.decision == "applied" and self.active:
             self.stopping = True
         return {"log", "lr", "status", "fields"}
@@ -253,15 +267,29 @@ class RunView:
 
     def planned_lrs(self, extra: ScheduleEdit | None = None) -> list[float]:
         """The run's schedule: its config, the edits applied so far, and `extra` (what is
-        queued and typed) at the current boundary."""
+        queued and typed) at the current boundary. A run whose scheduler is not a StepLR:
+        the lrs used, then the plan torch computed (what is queued included, if `extra`)."""
         if self.plan is None:
-            return []
+            return self.torch_plan(queued=bool(extra))
         p = self.plan
         edits = dict(self.edits)
         if extra:
             boundary = self.current_epoch
             edits[boundary] = edits[boundary].merged(extra) if boundary in edits else extra
         return lrs_with_edits(p.lr, p.step_size, p.gamma, self.horizon(), edits)
+
+    def torch_plan(self, queued: bool = False) -> list[float]:
+        """Group 0's lr per epoch: the lrs used before the plan's first epoch, then the
+        run's plan (or the plan of its queued edits). Empty without a plan."""
+        plan = self.lr_plan_queued if queued and self.lr_plan_queued else self.lr_plan
+        if plan is None:
+            return []
+        used = {e.epoch: e.lr for e in self.epochs}
+        before = [used.get(epoch, math.nan) for epoch in range(1, plan.first_epoch)]
+        ahead = [row[0] for row in plan.lrs if row]
+        if not ahead:  # no plan (ReduceLROnPlateau): what happened is all there is
+            return [e.lr for e in self.epochs]
+        return before + ahead
 
     def live_values(self) -> dict[str, float | int]:
         """lr, step_size and gamma as the run holds them now: config, then each applied edit."""
@@ -303,13 +331,16 @@ class RunView:
         # The plan is what the record promises: config plus the edits applied before
         # this epoch. A difference means the run is not following its own record.
         # (Computed once per plan and set of edits: a replay checks 1,000 epochs.)
-        key = (self.plan, tuple(sorted(self.edits.items())), self.horizon())
+        torch_plan = self.lr_plan if self.plan is None else None
+        key = (self.plan, tuple(sorted(self.edits.items())), self.horizon(), torch_plan)
         if self._plan_cache[0] != key:
             self._plan_cache = (key, self.planned_lrs())
         planned = self._plan_cache[1]
         if not 1 <= event.epoch <= len(planned):
             return
         expected = planned[event.epoch - 1]
+        if math.isnan(expected):
+            return
         if not math.isclose(event.lr, expected, rel_tol=1e-9, abs_tol=0.0):
             self.mismatches.append(
                 f"epoch {event.epoch} used lr {format_lr(event.lr)}, "
