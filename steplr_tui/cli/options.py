@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steplr_tui import __version__
+from steplr_tui.runfolder.checkpoints import KeepError, KeepPolicy
 from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
 
 USAGE = """\
@@ -20,7 +21,8 @@ steplr-tui [flags]            the dashboard (--headless, --detach: no UI)
        steplr-tui attach [RUN]       watch and steer a run from this terminal
        steplr-tui stop RUN           stop a run at its next batch
        steplr-tui edit RUN [--lr X] [--step-size N] [--gamma G]
-       steplr-tui export RUN [--csv] a run's PyTorch snippet and metrics.csv"""
+       steplr-tui export RUN [--csv] a run's PyTorch snippet and metrics.csv
+       steplr-tui branch RUN --at EPOCH [--lr X] [--step-size N] [--gamma G] [--epochs N]"""
 
 EPILOG = """\
 keys in the dashboard (f1 lists them all, ctrl+p searches the actions):
@@ -64,6 +66,7 @@ class Options:
     detach: bool = False
     nproc: int = 1
     notes: tuple[str, ...] = ()
+    keep: KeepPolicy | None = None
 
 
 def _add_param_flags(parser: argparse.ArgumentParser) -> None:
@@ -105,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         metavar="RUN",
         help="continue a stopped or interrupted run (its folder, or its name in the runs folder)",
+    )
+    runs.add_argument(
+        "--keep-checkpoints",
+        metavar="EPOCHS",
+        help="besides the latest and those where the lr changes, keep checkpoints to branch "
+        "from: all, or epochs such as 2,5",
     )
     runs.add_argument(
         "--list-runs", action="store_true", help="list recorded runs (running ones with their pid)"
@@ -165,6 +174,18 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     if ns.detach and ns.headless:
         _fail(parser, "--detach runs headless already, in the background: drop --headless")
     config = TrainConfig(**values, data_dir=ns.data_dir, download=not ns.no_download)
+    keep = None
+    if ns.keep_checkpoints is not None:
+        try:
+            keep = KeepPolicy.parse(ns.keep_checkpoints)
+        except KeepError as exc:
+            _fail(parser, str(exc))
+        if ns.resume is not None:
+            _fail(
+                parser,
+                "--keep-checkpoints is for a new run; a resumed run keeps what it started "
+                "with: drop --keep-checkpoints",
+            )
     notes = []
     if "momentum" in values and config.optimizer != "sgd":
         notes.append(
@@ -196,6 +217,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         detach=ns.detach,
         nproc=nproc,
         notes=tuple(notes),
+        keep=keep,
     )
 
 

@@ -29,6 +29,7 @@ from steplr_tui.runfolder import (
     RunOpened,
     Status,
 )
+from steplr_tui.runfolder.checkpoints import KeepPolicy
 from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
 from steplr_tui.runfolder.reader import RunInfo, RunNotFound, read_run, read_status
 
@@ -54,6 +55,7 @@ class Job:
     folder: Path | None = None
     control_offset: int | None = None  # where a launched run starts reading control.jsonl
     inbox: Inbox | None = field(default=None, compare=False)
+    keep: KeepPolicy | None = None  # a new run's kept checkpoints (--keep-checkpoints)
 
 
 def config_from_record(info: RunInfo, base: TrainConfig) -> TrainConfig:
@@ -92,7 +94,7 @@ def resume_problem(info: RunInfo) -> str | None:
         return f"run {info.name} already completed all {info.config.get('epochs')} epochs"
     if info.status is Status.RUNNING:
         return f"run {info.name} is still running (pid {info.pid}): steplr-tui attach {info.name}"
-    if not info.has_checkpoint:
+    if not info.has_checkpoint and not _unstarted_branch(info):
         return (
             f"run {info.name} has no checkpoint (it ended before its first epoch finished); "
             "start a new run"
@@ -122,6 +124,8 @@ def run_job(
     main = dist is None or dist.is_main
     record: RunRecord | None = None
     state = None
+    branch_edit = None
+    opening = ""
     before: dict[str, Any] | None = None  # a resumed run's status, put back if it never starts
     world = dist.world_size if dist is not None else 1
     try:
@@ -131,7 +135,10 @@ def run_job(
             if problem:
                 raise RecordError(problem)
             if main:
-                state = load_checkpoint(info.path / CHECKPOINT_FILE)
+                if info.has_checkpoint:
+                    state = load_checkpoint(info.path / CHECKPOINT_FILE)
+                else:  # a branch stopped in its first epoch starts over from its start
+                    state, branch_edit, opening = _branch_state(info)
                 before = {"status": info.status.value, "reason": info.reason, **_kept(info)}
                 record = RunRecord(info.path)
                 record.truncate_metrics(state["epoch"])
@@ -139,8 +146,14 @@ def run_job(
             record = RunRecord(job.folder)
         elif job.runs_dir is not None and main:
             backend = dist.backend if dist is not None else ""
-            record = RunRecord.create(job.runs_dir, config.as_dict(), meta(config, world, backend))
+            extra = {"keep_checkpoints": job.keep.as_json()} if job.keep is not None else {}
+            record = RunRecord.create(
+                job.runs_dir, config.as_dict(), {**meta(config, world, backend), **extra}
+            )
         if record is not None:
+            info = read_run(record.path)
+            if job.resume is None and state is None and _unstarted_branch(info):
+                state, branch_edit, opening = _branch_state(info)
             record.mark_running(control_offset=job.control_offset)
     except (RunNotFound, CheckpointError, RecordError, OSError) as exc:
         end = RunEnded(Status.FAILED, str(exc) or type(exc).__name__, 0, 0.0)
@@ -183,7 +196,9 @@ def run_job(
             host=socket.gethostname(),
         )
         recording_emit(opened)
-        if state is not None:
+        if opening:
+            recording_emit(Notice(opening))
+        elif state is not None:
             recording_emit(Notice(f"resuming {Path(job.resume).name} after epoch {state['epoch']}"))
     trial = _sweep_trial(record.path, recording_emit) if main and record is not None else None
     control = None
@@ -203,10 +218,48 @@ def run_job(
             device=device,
             on_ready=on_ready,
             trial=trial,
+            keep=_keep_policy(record.path) if record is not None else None,
+            branch_edit=branch_edit,
         )
     finally:
         if record is not None:
             record.close()
+
+
+def _unstarted_branch(info: RunInfo) -> bool:
+    from steplr_tui.run.branch import branch_start
+
+    return branch_start(info) is not None
+
+
+def _branch_state(info: RunInfo) -> tuple[dict[str, Any], Any, str]:
+    """A branch's start: its parent's checkpoint, the edit for that boundary, and the
+    notice that says so."""
+    from steplr_tui.run.branch import branch_start
+    from steplr_tui.run.checkpoint import CheckpointError, load_checkpoint
+
+    start = branch_start(info)
+    assert start is not None
+    path, edit, section = start
+    source = section.get("checkpoint") or str(path)
+    try:
+        state = load_checkpoint(path, fix="branch from another epoch")
+    except CheckpointError as exc:
+        raise CheckpointError(f"the branch's checkpoint (from {source}): {exc}") from exc
+    if state["epoch"] != section["epoch"]:
+        raise CheckpointError(
+            f"{source} holds the state after epoch {state['epoch']}, not {section['epoch']}: "
+            "branch from another epoch"
+        )
+    what = f" with {edit.describe()}" if edit else ""
+    return state, edit, f"branching from {section['parent']} after epoch {state['epoch']}{what}"
+
+
+def _keep_policy(folder: Path) -> KeepPolicy:
+    try:
+        return KeepPolicy.from_json(read_run(folder).meta.get("keep_checkpoints"))
+    except RunNotFound:
+        return KeepPolicy()
 
 
 def _sweep_trial(folder: Path, emit: Emit) -> Any:

@@ -109,12 +109,15 @@ class RunRecord:
         return self.path.name
 
     @classmethod
-    def create(cls, runs_dir: Path, config: dict[str, Any], meta: dict[str, Any]) -> RunRecord:
+    def create(
+        cls, runs_dir: Path, config: dict[str, Any], meta: dict[str, Any], name: str = ""
+    ) -> RunRecord:
         """A new folder with config.json and an empty events.jsonl (no status yet: the
-        process that runs marks itself RUNNING)."""
+        process that runs marks itself RUNNING). `name` replaces the parameters in the
+        folder's name (after its time stamp)."""
         try:
             runs_dir.mkdir(parents=True, exist_ok=True)
-            base = folder_name(config)
+            base = folder_name(config) if not name else f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
             for suffix in range(1000):
                 path = runs_dir / (base if suffix == 0 else f"{base}-{suffix}")
                 try:
