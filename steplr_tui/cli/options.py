@@ -22,7 +22,8 @@ steplr-tui [flags]            the dashboard (--headless, --detach: no UI)
        steplr-tui stop RUN           stop a run at its next batch
        steplr-tui edit RUN [--lr X] [--step-size N] [--gamma G]
        steplr-tui export RUN [--csv] a run's PyTorch snippet and metrics.csv
-       steplr-tui branch RUN --at EPOCH [--lr X] [--step-size N] [--gamma G] [--epochs N]"""
+       steplr-tui branch RUN --at EPOCH [--lr X] [--gamma G] ...  a new run
+                                     from RUN's checkpoint, with an edit"""
 
 EPILOG = """\
 keys in the dashboard (f1 lists them all, ctrl+p searches the actions):

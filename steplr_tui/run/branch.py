@@ -14,8 +14,10 @@ run and resume takes) then starts from `branch_start`: the checkpoint and the ed
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,17 @@ from typing import Any
 
 from steplr_tui.run.jobs import config_from_record, meta
 from steplr_tui.run.record import RecordError, RunRecord
-from steplr_tui.runfolder import METRICS_FILE, Status, write_atomic
+from steplr_tui.runfolder import (
+    EVENTS_FILE,
+    METRICS_FILE,
+    EpochEnd,
+    Event,
+    Notice,
+    RunOpened,
+    Status,
+    encode_event,
+    write_atomic,
+)
 from steplr_tui.runfolder.checkpoints import KeepPolicy, kept_checkpoints
 from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.reader import RunInfo, RunNotFound, read_run
@@ -153,6 +165,7 @@ def create_branch(plan: BranchPlan, runs_dir: Path, keep: KeepPolicy | None = No
             last["edit"] = merged.as_dict()
         data = "".join(json.dumps(m, sort_keys=True) + "\n" for m in prefix).encode()
         write_atomic(record.path / METRICS_FILE, data)
+        write_atomic(record.path / EVENTS_FILE, _prefix_events(plan, record.path, prefix))
     except OSError as exc:
         shutil.rmtree(record.path, ignore_errors=True)
         raise RecordError(
@@ -160,6 +173,57 @@ def create_branch(plan: BranchPlan, runs_dir: Path, keep: KeepPolicy | None = No
             "free some disk space or choose another --runs-dir"
         ) from exc
     return record.path
+
+
+STANDARD = frozenset({"epoch", "lr", "train_loss", "test_acc", "seconds", "edit", "steps"})
+
+
+def _prefix_events(plan: BranchPlan, path: Path, prefix: list[dict[str, Any]]) -> bytes:
+    """The parent's epochs up to the branch point as the branch's own first session of
+    events (epochs only, no batch losses), so every viewer replays the branch as the
+    record of one run: its lrs, edits and phases from epoch 1, then the branch's session."""
+    parent = plan.parent
+    batch, n_train = parent.config.get("batch_size"), parent.meta.get("n_train")
+    ints = all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (batch, n_train))
+    steps = math.ceil(n_train / batch) if ints else 0
+    events: list[Event] = [RunOpened(str(path), plan.config.as_dict(), first_epoch=1)]
+    elapsed = 0.0
+    for line in prefix:
+        seconds = _float(line.get("seconds"), 0.0)
+        elapsed += seconds
+        raw = line.get("edit")
+        edit = ScheduleEdit.from_dict(raw) if isinstance(raw, dict) else None
+        events.append(
+            EpochEnd(
+                epoch=line["epoch"],
+                lr=_float(line.get("lr"), math.nan),
+                train_loss=_float(line.get("train_loss"), math.nan),
+                test_acc=_float(line.get("test_acc"), math.nan),
+                seconds=seconds,
+                elapsed=elapsed,
+                edit=edit or None,
+                metrics={
+                    k: float(v)
+                    for k, v in line.items()
+                    if k not in STANDARD and isinstance(v, (int, float)) and not isinstance(v, bool)
+                },
+                steps=steps,
+            )
+        )
+    what = f" with {plan.edit.describe()}" if plan.edit else ""
+    events.append(
+        Notice(f"epochs 1-{plan.epoch} are {parent.name}'s; the branch{what} starts after them")
+    )
+    now = time.time()
+    return "".join(
+        encode_event(event, seq, now) + "\n" for seq, event in enumerate(events, 1)
+    ).encode()
+
+
+def _float(value: Any, default: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return default
+    return float(value)
 
 
 def _short(name: str) -> str:
