@@ -43,7 +43,10 @@ def detach_main(config: TrainConfig, options: Options) -> int:
     from steplr_tui.run.record import RecordError
 
     try:
-        launched = launch(config, options.runs_dir, resume=options.resume, nproc=options.nproc)
+        keep = {"keep_checkpoints": options.keep.as_json()} if options.keep else None
+        launched = launch(
+            config, options.runs_dir, resume=options.resume, nproc=options.nproc, meta=keep
+        )
     except (RecordError, OSError) as exc:
         print(f"steplr-tui: --detach: {exc}", file=sys.stderr)
         return 1

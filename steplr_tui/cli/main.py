@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from steplr_tui.cli.branch import main as branch_main
 from steplr_tui.cli.commands import (
     attach_main,
     detach_main,
@@ -25,7 +26,7 @@ from steplr_tui.cli.commands import (
 from steplr_tui.cli.options import parse_options
 from steplr_tui.cli.sweep import main as sweep_main
 
-COMMANDS = ("attach", "stop", "edit", "export", "sweep", "_run")
+COMMANDS = ("attach", "stop", "edit", "export", "sweep", "branch", "_run")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "edit": edit_main,
             "export": export_main,
             "sweep": sweep_main,
+            "branch": branch_main,
             "_run": run_main,
         }[args[0]](args[1:])
     options = parse_options(args)
@@ -75,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from steplr_tui.run.jobs import Job
 
-    job = Job(config, options.runs_dir, options.resume)
+    job = Job(config, options.runs_dir, options.resume, keep=options.keep)
     if options.headless:
         return headless_job(job, config)
     from steplr_tui.viewer.app import SteplrApp

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steplr_tui import __version__
+from steplr_tui.runfolder.checkpoints import KeepError, KeepPolicy
 from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
 
 USAGE = """\
@@ -27,6 +28,8 @@ commands (steplr-tui COMMAND --help for each):
                         queue a live edit for the next epoch boundary
   export RUN [--csv] [--tensorboard DIR]
                         a run's PyTorch snippet, metrics.csv, TensorBoard files
+  branch RUN --at EPOCH [--lr X] [--step-size N] [--gamma G] [--epochs N]
+                        a new run from RUN's checkpoint after EPOCH, with an edit
   sweep [--lr SPACE] [--trials N] [--parallel K] [--view NAME] ...
                         tune lr, step_size and gamma: trials on Optuna
 """
@@ -76,6 +79,7 @@ class Options:
     detach: bool = False
     nproc: int = 1
     notes: tuple[str, ...] = ()
+    keep: KeepPolicy | None = None
 
 
 def _add_param_flags(parser: argparse.ArgumentParser) -> None:
@@ -117,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         metavar="RUN",
         help="continue a stopped or interrupted run (its folder, or its name in the runs folder)",
+    )
+    runs.add_argument(
+        "--keep-checkpoints",
+        metavar="EPOCHS",
+        help="besides the latest and those where the lr changes, keep checkpoints to branch "
+        "from: all, or epochs such as 2,5",
     )
     runs.add_argument(
         "--list-runs", action="store_true", help="list recorded runs (running ones with their pid)"
@@ -181,6 +191,18 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     if ns.detach and ns.headless:
         _fail(parser, "--detach runs headless already, in the background: drop --headless")
     config = TrainConfig(**values, data_dir=ns.data_dir, download=not ns.no_download)
+    keep = None
+    if ns.keep_checkpoints is not None:
+        try:
+            keep = KeepPolicy.parse(ns.keep_checkpoints)
+        except KeepError as exc:
+            _fail(parser, str(exc))
+        if ns.resume is not None:
+            _fail(
+                parser,
+                "--keep-checkpoints is for a new run; a resumed run keeps what it started "
+                "with: drop --keep-checkpoints",
+            )
     notes = []
     if "momentum" in values and config.optimizer != "sgd":
         notes.append(
@@ -212,6 +234,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         detach=ns.detach,
         nproc=nproc,
         notes=tuple(notes),
+        keep=keep,
     )
 
 

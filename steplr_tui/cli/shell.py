@@ -41,7 +41,13 @@ from steplr_tui.runfolder.reader import (
     read_status,
     resume_hint,
 )
-from steplr_tui.runfolder.runs_table import SUMMARY_COLUMNS, process_text, summary_row
+from steplr_tui.runfolder.runs_table import (
+    SUMMARY_COLUMNS,
+    nest_branches,
+    nested_name,
+    process_text,
+    summary_row,
+)
 from steplr_tui.runfolder.schedule import ScheduleEdit
 from steplr_tui.runfolder.text import clean_text, describe_decision
 
@@ -256,9 +262,9 @@ def print_runs(runs_dir: Path, out: TextIO) -> int:
         return 0
     header = (*SUMMARY_COLUMNS[:2], "process", *SUMMARY_COLUMNS[2:])
     rows = [header]
-    for run in runs:
-        row = summary_row(run)
-        rows.append((*row[:2], process_text(run), *row[2:]))
+    for run, depth in nest_branches(runs):
+        name, *rest = summary_row(run)
+        rows.append((nested_name(name, depth), rest[0], process_text(run), *rest[1:]))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)

@@ -47,8 +47,17 @@ def save_checkpoint(
     write_atomic(path, buffer.getvalue())
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
+def load_checkpoint(path: Path, fix: str = "start a new run") -> dict[str, Any]:
     """Read and check a checkpoint; raise CheckpointError naming the file and the fix."""
+    try:
+        return _load(path)
+    except CheckpointError as exc:
+        if fix == "start a new run":
+            raise
+        raise CheckpointError(str(exc).replace("start a new run", fix)) from exc.__cause__
+
+
+def _load(path: Path) -> dict[str, Any]:
     from steplr_tui.runfolder.files import read_file
 
     try:

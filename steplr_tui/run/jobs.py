@@ -29,6 +29,7 @@ from steplr_tui.runfolder import (
     RunOpened,
     Status,
 )
+from steplr_tui.runfolder.checkpoints import KeepPolicy
 from steplr_tui.runfolder.lock import lock_holder
 from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
 from steplr_tui.runfolder.reader import (
@@ -62,6 +63,7 @@ class Job:
     folder: Path | None = None
     control_offset: int | None = None  # where a launched run starts reading control.jsonl
     inbox: Inbox | None = field(default=None, compare=False)
+    keep: KeepPolicy | None = None  # a new run's kept checkpoints (--keep-checkpoints)
 
 
 def config_from_record(info: RunInfo, base: TrainConfig) -> TrainConfig:
@@ -107,7 +109,7 @@ def resume_problem(info: RunInfo) -> str | None:
         )
     if info.config_damaged:
         return f"run {info.name} cannot be resumed: {'; '.join(info.damage)}"
-    if not info.has_checkpoint:
+    if not info.has_checkpoint and not _unstarted_branch(info):
         if info.epochs_done > 0:
             return (
                 f"run {info.name} recorded {info.epochs_done} epochs but its "
@@ -165,6 +167,8 @@ def run_job(
     record: RunRecord | None = None
     lost = ""  # what a resume found missing from metrics.jsonl, to say so
     state = None
+    branch_edit = None
+    opening = ""
     before: dict[str, Any] | None = None  # a resumed run's status, put back if it never starts
     world = dist.world_size if dist is not None else 1
     try:
@@ -178,7 +182,10 @@ def run_job(
             if problem:
                 raise RecordError(problem)
             if main and record is not None:
-                state = load_checkpoint(info.path / CHECKPOINT_FILE)
+                if info.has_checkpoint:
+                    state = load_checkpoint(info.path / CHECKPOINT_FILE)
+                else:  # a branch stopped in its first epoch starts over from its start
+                    state, branch_edit, opening = _branch_state(info)
                 before = {"status": info.status.value, "reason": info.reason, **_kept(info)}
                 _, skipped = read_metrics_counted(info.path)
                 restored = record.truncate_metrics(state["epoch"])
@@ -191,9 +198,15 @@ def run_job(
             record.lock()
         elif job.runs_dir is not None and main:
             backend = dist.backend if dist is not None else ""
-            record = RunRecord.create(job.runs_dir, config.as_dict(), meta(config, world, backend))
+            extra = {"keep_checkpoints": job.keep.as_json()} if job.keep is not None else {}
+            record = RunRecord.create(
+                job.runs_dir, config.as_dict(), {**meta(config, world, backend), **extra}
+            )
             record.lock()
         if record is not None:
+            info = read_run(record.path)
+            if job.resume is None and state is None and _unstarted_branch(info):
+                state, branch_edit, opening = _branch_state(info)
             record.mark_running(control_offset=job.control_offset)
     except (RunNotFound, CheckpointError, RecordError, OSError) as exc:
         if record is not None:
@@ -238,7 +251,9 @@ def run_job(
             host=socket.gethostname(),
         )
         recording_emit(opened)
-        if state is not None:
+        if opening:
+            recording_emit(Notice(opening))
+        elif state is not None:
             recording_emit(Notice(f"resuming {Path(job.resume).name} after epoch {state['epoch']}"))
         if lost:
             recording_emit(Notice(lost, level="warning", persistent=True))
@@ -261,6 +276,8 @@ def run_job(
             device=device,
             on_ready=on_ready,
             trial=trial,
+            keep=_keep_policy(record.path) if record is not None else None,
+            branch_edit=branch_edit,
         )
         return end
     finally:
@@ -274,6 +291,42 @@ def run_job(
                 emit(Notice(f"could not tell the sweep's study: {exc}", level="warning"))
         if record is not None:
             record.close()
+
+
+def _unstarted_branch(info: RunInfo) -> bool:
+    from steplr_tui.run.branch import branch_start
+
+    return branch_start(info) is not None
+
+
+def _branch_state(info: RunInfo) -> tuple[dict[str, Any], Any, str]:
+    """A branch's start: its parent's checkpoint, the edit for that boundary, and the
+    notice that says so."""
+    from steplr_tui.run.branch import branch_start
+    from steplr_tui.run.checkpoint import CheckpointError, load_checkpoint
+
+    start = branch_start(info)
+    assert start is not None
+    path, edit, section = start
+    source = section.get("checkpoint") or str(path)
+    try:
+        state = load_checkpoint(path, fix="branch from another epoch")
+    except CheckpointError as exc:
+        raise CheckpointError(f"the branch's checkpoint (from {source}): {exc}") from exc
+    if state["epoch"] != section["epoch"]:
+        raise CheckpointError(
+            f"{source} holds the state after epoch {state['epoch']}, not {section['epoch']}: "
+            "branch from another epoch"
+        )
+    what = f" with {edit.describe()}" if edit else ""
+    return state, edit, f"branching from {section['parent']} after epoch {state['epoch']}{what}"
+
+
+def _keep_policy(folder: Path) -> KeepPolicy:
+    try:
+        return KeepPolicy.from_json(read_run(folder).meta.get("keep_checkpoints"))
+    except RunNotFound:
+        return KeepPolicy()
 
 
 def _sweep_trial(folder: Path, emit: Emit) -> Any:

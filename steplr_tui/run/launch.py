@@ -101,17 +101,21 @@ def launch(
     reap: bool = False,
     meta: dict | None = None,
     env: dict[str, str] | None = None,
+    folder: Path | None = None,
 ) -> Launched:
     """Start the run in the background and return its folder and pid.
 
     `reap` waits for the process in a daemon thread, so a long-lived parent (the
     dashboard) leaves no zombie behind; a command that exits needs none.
     `meta` is added to a new run's config.json (a sweep names itself and the trial
-    there); `env` is added to the process's environment.
+    there); `env` is added to the process's environment. `folder` is a new run's
+    folder made already (a branch: run/branch.py), started as a new run.
     Raises RecordError (the folder) or OSError (the process) with a message.
     """
     previous = None
-    if resume is not None:
+    if folder is not None:
+        record = RunRecord(folder)
+    elif resume is not None:
         record = RunRecord(resume)
         lock = record.lock()  # a live run refuses a second trainer (FolderLocked)
         status, reason, _ = read_status(resume)

@@ -172,13 +172,17 @@ class RunRecord:
         return self._lock
 
     @classmethod
-    def create(cls, runs_dir: Path, config: dict[str, Any], meta: dict[str, Any]) -> RunRecord:
+    def create(
+        cls, runs_dir: Path, config: dict[str, Any], meta: dict[str, Any], name: str = ""
+    ) -> RunRecord:
         """A new folder with config.json and an empty events.jsonl (no status yet: the
-        process that runs marks itself RUNNING)."""
+        process that runs marks itself RUNNING). `name` replaces the parameters in the
+        folder's name (after its time stamp)."""
         try:
             runs_dir.mkdir(parents=True, exist_ok=True)
             with _creating(runs_dir):
-                base = folder_name(config, unique_stamp(runs_dir, time.strftime("%Y%m%d-%H%M%S")))
+                stamp = unique_stamp(runs_dir, time.strftime("%Y%m%d-%H%M%S"))
+                base = folder_name(config, stamp) if not name else f"{stamp}-{name}"
                 for suffix in range(1000):
                     path = runs_dir / (base if suffix == 0 else f"{base}-{suffix}")
                     try:

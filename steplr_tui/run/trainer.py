@@ -45,8 +45,10 @@ from steplr_tui.run.tracker import (
     apply_edit,
 )
 from steplr_tui.runfolder import Event, Notice, RunEnded, RunStarted, Status
+from steplr_tui.runfolder.checkpoints import KeepPolicy, keep_checkpoint
 from steplr_tui.runfolder.params import FieldError, TrainConfig
 from steplr_tui.runfolder.paths import resolve_data_dir
+from steplr_tui.runfolder.schedule import ScheduleEdit
 
 EVAL_BATCH = {"linear": 10_000, "mlp": 10_000, "cnn": 1_000}
 
@@ -153,6 +155,8 @@ def train(
     device: str | None = None,
     on_ready: Callable[[dict], None] | None = None,
     trial: Any = None,
+    keep: KeepPolicy | None = None,
+    branch_edit: ScheduleEdit | None = None,
 ) -> RunEnded:
     """Run one training run to the end, a stop, or a failure; return (and emit) how it ended.
 
@@ -164,7 +168,10 @@ def train(
     never behind the checkpoint. `resume_state` (from `checkpoint.load_checkpoint`)
     continues a run. `on_ready` is told what training will use, once loading is
     done. `trial` is a sweep's trial (rank 0 reports to its study, which may prune
-    the run). Never raises for a failure inside the run: it becomes a RunEnded.
+    the run). `keep` says which checkpoints are kept besides the latest (see
+    runfolder/checkpoints.py). `branch_edit` is a branch's edit, applied over
+    `resume_state` at its boundary as a live edit would be. Never raises for a
+    failure inside the run: it becomes a RunEnded.
     """
     send = emit or (lambda _event: None)
     started = time.perf_counter()
@@ -197,6 +204,8 @@ def train(
             )
             setup.key = key
             setup.trial = trial
+            setup.keep = keep
+            setup.branch_edit = branch_edit
             end = setup.run(caught).finish(Status.COMPLETED)
         except (RunStopped, _StoppedEarly):
             tracker = _ACTIVE[key]
@@ -253,6 +262,8 @@ class _Setup:
         self.on_ready = on_ready
         self.key: object = None
         self.trial: Any = None
+        self.keep: KeepPolicy | None = None
+        self.branch_edit: ScheduleEdit | None = None
 
     def run(self, caught: list) -> Tracker:
         config, device, dist, data = self.config, self.device, self.dist, self.data
@@ -263,6 +274,9 @@ class _Setup:
             state = dist.broadcast(state if dist.is_main else None)
         if state is not None:
             restore(state, model, optimizer, scheduler, shuffle)
+            if self.branch_edit:
+                # What Tracker.end_epoch does with a live edit at this boundary.
+                apply_edit(optimizer, scheduler, self.branch_edit)
         # uint8 on the device: 4x less memory and traffic than float; scaled per batch.
         train_x = data.train_x.reshape(len(data.train_x), -1).to(device)
         train_y = data.train_y.to(device)
@@ -361,18 +375,40 @@ class _Setup:
                 eval_start = time.perf_counter()
                 acc = evaluate(model, test_x, test_y, eval_batch)
                 eval_seconds = time.perf_counter() - eval_start
-            tracker.end_epoch({"test_acc": acc}, eval_seconds)
+            ended = tracker.end_epoch({"test_acc": acc}, eval_seconds)
             _flush_warnings(caught, tracker.send)
             if main and self.checkpoint_path is not None:
-                save_checkpoint(
-                    self.checkpoint_path,
-                    epoch=epoch,
-                    model=model,
-                    optimizer=optimizer,
-                    scheduler=scheduler,
-                    shuffle=shuffle,
-                )
+                self._checkpoint(epoch, ended.lr, model, optimizer, scheduler, shuffle)
         return tracker
+
+    def _checkpoint(self, epoch, lr_used, model, optimizer, scheduler, shuffle) -> None:
+        """The latest state to checkpoint.pt, and its name in checkpoints/ (kept where the
+        lr changes at this boundary, or where the user asked)."""
+        path = self.checkpoint_path
+        try:
+            save_checkpoint(
+                path,
+                epoch=epoch,
+                model=model,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                shuffle=shuffle,
+            )
+            if self.keep is not None:
+                lr_changed = _lr_now(optimizer) != lr_used
+                keep_checkpoint(path, epoch, self.keep.keeps(epoch, lr_changed))
+        except OSError as exc:
+            raise RunFailure(
+                f"the checkpoint after epoch {epoch} could not be written in {path.parent} "
+                f"({exc.strerror or exc}); every epoch is recorded and the previous checkpoint "
+                "is intact: free some disk space (kept checkpoints are in checkpoints/), "
+                "then steplr-tui --resume"
+            ) from exc
+
+
+def _lr_now(optimizer: torch.optim.Optimizer) -> float:
+    lr = optimizer.param_groups[0]["lr"]
+    return float(lr.item() if isinstance(lr, torch.Tensor) else lr)
 
 
 @torch.no_grad()

@@ -123,3 +123,45 @@ def sort_runs(runs: list[RunInfo], key: str) -> list[RunInfo]:
         return -(max(series) if key == "best acc" else series[-1])
 
     return sorted(runs, key=value)
+
+
+def branch_parent(run: RunInfo) -> str | None:
+    """The name of the run a branch was made from (config.json's `branch`), if it is one."""
+    section = run.meta.get("branch")
+    parent = section.get("parent") if isinstance(section, dict) else None
+    return parent if isinstance(parent, str) and parent else None
+
+
+def nest_branches(runs: list[RunInfo]) -> list[tuple[RunInfo, int]]:
+    """The runs in their order, each branch moved right under its parent (with its depth:
+    0 for a run whose parent is not listed, 1 for a branch, 2 for a branch's branch...)."""
+    names = {run.name for run in runs}
+    children: dict[str, list[RunInfo]] = {}
+    roots = []
+    for run in runs:
+        parent = branch_parent(run)
+        if parent is not None and parent in names and parent != run.name:
+            children.setdefault(parent, []).append(run)
+        else:
+            roots.append(run)
+    out: list[tuple[RunInfo, int]] = []
+    seen: set[str] = set()
+
+    def visit(run: RunInfo, depth: int) -> None:
+        if run.name in seen:
+            return
+        seen.add(run.name)
+        out.append((run, depth))
+        for child in children.get(run.name, []):
+            visit(child, depth + 1)
+
+    for run in roots:
+        visit(run, 0)
+    for run in runs:  # a cycle of parents (hand-edited records): listed all the same
+        visit(run, 0)
+    return out
+
+
+def nested_name(name: str, depth: int) -> str:
+    """A run's name indented under its parent: '└ 20261206-064102' for a branch."""
+    return name if depth <= 0 else "  " * (depth - 1) + "└ " + name

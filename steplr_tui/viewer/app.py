@@ -45,6 +45,7 @@ PALETTE = (
     ("Pin the run as an overlay", "pin", "f7"),
     ("Loss pane: log or linear y", "toggle_loss_log", "f8"),
     ("Loss smoothing", "smoothing", "off, 0.6, 0.9, 0.99 (f9)"),
+    ("Branch the run", "branch", "From its checkpoint after an epoch, with an edit (ctrl+b)"),
 )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from steplr_tui.runfolder import EpochEnd
 from steplr_tui.runfolder.reader import RunInfo
 from steplr_tui.runfolder.runs_table import describe_params, short_name
+from steplr_tui.runfolder.schedule import ScheduleEdit
 
 MAX_OVERLAYS = 4
 
@@ -35,16 +36,21 @@ class Overlay:
     def from_run(cls, run: RunInfo) -> Overlay:
         metrics = sorted(run.metrics, key=lambda m: m["epoch"])
 
-        def column(key: str) -> tuple[float, ...]:
-            return tuple(_number(m.get(key)) for m in metrics)
-
         batch = run.config.get("batch_size")
         n_train = run.meta.get("n_train")
         steps = math.ceil(n_train / batch) if _positive_ints(n_train, batch) else 0
+        # A branch is drawn from its parent's epoch onward: before it, it is its parent.
+        section = run.meta.get("branch")
+        start = section.get("epoch") if isinstance(section, dict) else None
+        start = start if _positive_ints(start) else 1
+
+        def column(key: str) -> tuple[float, ...]:
+            return tuple(_number(m.get(key)) if m["epoch"] >= start else math.nan for m in metrics)
+
         return cls(
             key=str(run.path),
             name=short_name(run.name),
-            label=describe_params(run.config),
+            label=describe_params(run.config) + _branch_text(section, start),
             lrs=column("lr"),
             losses=column("train_loss"),
             accs=column("test_acc"),
@@ -69,6 +75,15 @@ class Overlay:
 
     def __len__(self) -> int:
         return len(self.lrs)
+
+
+def _branch_text(section: Any, start: int) -> str:
+    """' · e3: gamma 0.5' for a branch after epoch 3 with that edit ('' for a run)."""
+    if start <= 1 or not isinstance(section, dict):
+        return ""
+    raw = section.get("edit")
+    edit = ScheduleEdit.from_dict(raw) if isinstance(raw, dict) else ScheduleEdit()
+    return f" · e{start}: {edit.describe() or 'no edit'}"
 
 
 def _number(value: Any) -> float:

@@ -41,6 +41,8 @@ KEYS = [
     Binding("f8", "toggle_loss_log", "Log-y", priority=True),
     Binding("f9", "smoothing", "Smooth", priority=True),
     Binding("ctrl+t", "next_metric", "Metric", priority=True),
+    # Letters type into the fields: the dashboard's branch key is ctrl+b (b in the runs table).
+    Binding("ctrl+b", "branch", "Branch", priority=True, show=False),
 ]
 
 # Left out of the footer below 100 columns, where every key can't fit.
@@ -58,6 +60,8 @@ class DashboardActions(_Base):
         view = self.view
         if action in ("start", "detach"):
             return not view.active
+        if action == "branch":
+            return view.record is not None
         return True
 
     def footer_hidden(self) -> frozenset[str]:
@@ -184,12 +188,60 @@ class DashboardActions(_Base):
         self.note(f"Exported {csv_path}")
         self.app.push_screen(ExportScreen(str(csv_path), run_snippet(info)))
 
+    # ---- branches --------------------------------------------------------------------
+
+    def action_branch(self) -> None:
+        """ctrl+b: the branch form for the run on screen (live or finished)."""
+        if self.view.record is None:
+            self.notify(
+                "Nothing to branch yet: start, resume or attach to a run first "
+                "(or press b on a run in the runs table, ctrl+o).",
+                markup=False,
+            )
+            return
+        from steplr_tui.viewer.screens.branch_form import BranchScreen
+
+        parent = Path(self.view.record)
+        runs_dir = self.runs_dir or parent.parent
+
+        def started(folder: Path | None) -> None:
+            if folder is None:
+                return
+            if self.view.active:
+                self.notify(
+                    f"{folder.name} trains in its own process (ctrl+o, then a, attaches to it).",
+                    title="Branch started",
+                    timeout=8,
+                    markup=False,
+                )
+            else:
+                self.attach_run(folder)
+
+        self.app.push_screen(BranchScreen(parent, runs_dir, self.config), callback=started)
+
+    def overlay_parent(self, path: Path) -> None:
+        """A branch on screen is drawn over its parent: overlay the parent's run."""
+        from steplr_tui.run.branch import branch_of
+
+        try:
+            section = branch_of(read_run(path))
+            if section is None:
+                return
+            parent = read_run(Path(section.get("parent_path") or path.parent / section["parent"]))
+        except (RunNotFound, OSError):
+            return  # its parent is gone: the branch alone
+        if any(o.key == str(parent.path) for o in self.context.overlays) or not parent.metrics:
+            return
+        self._set_overlays([*self.context.overlays, Overlay.from_run(parent)])
+
     # ---- the runs table ------------------------------------------------------------
 
     def action_runs(self) -> None:
         runs_dir = self.runs_dir or resolve_runs_dir(None)
         overlaid = {o.key for o in self.context.overlays}
-        self.app.push_screen(RunsScreen(runs_dir, overlaid), callback=self._on_runs_closed)
+        self.app.push_screen(
+            RunsScreen(runs_dir, overlaid, base=self.config), callback=self._on_runs_closed
+        )
 
     def _on_runs_closed(self, choice: RunsChoice | None) -> None:
         if choice is None:
@@ -220,6 +272,7 @@ class DashboardActions(_Base):
         self.config = config
         if self.controller is not None:
             self.controller.start_here(Job(config, self.runs_dir, resume=path))
+            self.overlay_parent(path)
 
     # ---- starting runs ------------------------------------------------------------
 
@@ -294,3 +347,4 @@ class DashboardActions(_Base):
     def attach_run(self, path: Path) -> None:
         if self.controller is not None and self._ready_to_start():
             self.controller.attach(path)
+            self.overlay_parent(path)

@@ -33,6 +33,7 @@ RUNS_KEYS = (
     ("c", "clear the marks"),
     ("enter", "resume the run here (STOPPED, INTERRUPTED or FAILED)"),
     ("a", "attach: watch and steer a running run, or open a finished one"),
+    ("b", "branch the run: a new run from its checkpoint after an epoch, with an edit"),
     ("escape", "close, keeping the marked overlays"),
 )
 
@@ -63,6 +64,7 @@ HELP_TEXT = {
     "pin": "pin the run as an overlay, to compare the next ones; again to unpin",
     "toggle_loss_log": "loss pane: log or linear y",
     "smoothing": "loss pane: smoothing off, 0.6, 0.9, 0.99 (TensorBoard's EMA)",
+    "branch": "branch the run: a new run from its checkpoint after an epoch, with an edit",
     "next_metric": "the per-epoch pane: next metric (a script may give several)",
     "quit": "quit (a run in this app stops first; a detached one goes on)",
 }

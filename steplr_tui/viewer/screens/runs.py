@@ -1,4 +1,5 @@
-"""The runs screen: recorded runs in a table to sort, overlay, resume or attach to.
+"""The runs screen: recorded runs in a table to sort, overlay, resume, attach to or branch
+(each branch right under its parent).
 
 The table re-reads the runs folder every `REFRESH_S` while it is open, so a
 running run's epochs and status stay current.
@@ -17,10 +18,13 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
 from steplr_tui.run.jobs import resume_problem
+from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.reader import RunInfo, list_runs
 from steplr_tui.runfolder.runs_table import (
     SORT_KEYS,
     SUMMARY_COLUMNS,
+    nest_branches,
+    nested_name,
     short_name,
     sort_runs,
     summary_row,
@@ -54,18 +58,23 @@ class RunsScreen(ModalScreen[RunsChoice | None]):
         Binding("escape", "close", "Close"),
         Binding("enter", "resume", "Resume"),
         Binding("a", "attach", "Attach"),
+        Binding("b", "branch", "Branch"),
         Binding("space", "toggle_overlay", "Overlay"),
         Binding("s", "sort", "Sort"),
         Binding("c", "clear_overlays", "Clear"),
     ]
 
-    def __init__(self, runs_dir: Path, overlaid: set[str] | None = None) -> None:
+    def __init__(
+        self, runs_dir: Path, overlaid: set[str] | None = None, base: TrainConfig | None = None
+    ) -> None:
         super().__init__()
         self.runs_dir = runs_dir
+        self.base = base  # this machine's device, threads and data folder, for a branch
         self.runs: list[RunInfo] = []
         self.overlaid: set[str] = set(overlaid or ())  # run folders, as str
         self.sort_key = SORT_KEYS[0]
         self._shown: dict[str, tuple[str, ...]] = {}
+        self._depth: dict[str, int] = {}  # a branch's depth under its parent
 
     def compose(self) -> ComposeResult:
         with Vertical(id="runs-box"):
@@ -90,14 +99,21 @@ class RunsScreen(ModalScreen[RunsChoice | None]):
 
     def _row(self, run: RunInfo) -> tuple[str, ...]:
         name, *rest = summary_row(run)
+        depth = self._depth.get(str(run.path), 0)
         return (
             MARK if str(run.path) in self.overlaid else "",
-            *plain_cells((short_name(name), *rest)),
+            *plain_cells((nested_name(short_name(name), depth), *rest)),
         )
+
+    def _ordered(self, runs: list[RunInfo]) -> list[RunInfo]:
+        """Sorted by the chosen key, each branch right under its parent."""
+        nested = nest_branches(sort_runs(runs, self.sort_key))
+        self._depth = {str(run.path): depth for run, depth in nested}
+        return [run for run, _ in nested]
 
     def _update(self, runs: list[RunInfo]) -> None:
         """Fresh runs from disk: update cells in place when the rows are the same runs."""
-        ordered = sort_runs(runs, self.sort_key)
+        ordered = self._ordered(runs)
         if [str(r.path) for r in ordered] != [str(r.path) for r in self.runs]:
             self._show(ordered)
             return
@@ -109,7 +125,7 @@ class RunsScreen(ModalScreen[RunsChoice | None]):
         table = self.query_one(DataTable)
         if keep_cursor is None and self.runs and 0 <= table.cursor_row < len(self.runs):
             keep_cursor = str(self.runs[table.cursor_row].path)
-        self.runs = sort_runs(runs, self.sort_key)
+        self.runs = self._ordered(runs)
         table.clear()
         self._shown = {}
         for run in self.runs:
@@ -132,7 +148,7 @@ class RunsScreen(ModalScreen[RunsChoice | None]):
             more = " · ← → more columns" if wide else ""
             text = (
                 f"sorted by {self.sort_key} (s) · space overlays ({len(self.overlaid)}/"
-                f"{MAX_OVERLAYS}) · enter resumes · a attaches{more}"
+                f"{MAX_OVERLAYS}) · enter resumes · a attaches · b branches{more}"
             )
         self.query_one("#runs-hint", Static).update(text)
 
@@ -200,6 +216,26 @@ class RunsScreen(ModalScreen[RunsChoice | None]):
         run = self._selected()
         if run is not None:
             self.dismiss(self._choice(attach=run.path))
+
+    def action_branch(self) -> None:
+        """A new run from the selected run's checkpoint, with an edit (the branch form)."""
+        run = self._selected()
+        if run is None:
+            return
+        from steplr_tui.viewer.screens.branch_form import BranchScreen
+
+        def started(folder: Path | None) -> None:
+            if folder is not None:
+                self.notify(
+                    f"{folder.name} trains in its own process, under {run.name} here "
+                    "(a attaches to it).",
+                    title="Branch started",
+                    timeout=8,
+                    markup=False,
+                )
+                self.load_runs()
+
+        self.app.push_screen(BranchScreen(run.path, self.runs_dir, self.base), callback=started)
 
     @on(DataTable.RowSelected)
     def _on_row_selected(self, event: DataTable.RowSelected) -> None:

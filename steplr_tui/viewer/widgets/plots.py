@@ -298,9 +298,13 @@ class Pane(PlotextPlot):
             ]
             ys = [transform(v) if transform else v for v in fit]
             if steps:
-                # A step line can't skip an epoch: it ends where the record has a hole.
-                good = next((n for n, y in enumerate(ys) if not math.isfinite(y)), len(ys))
-                xs, ys = step_points(ys[:good], self.plot_width)
+                # A step line can't skip an epoch: it ends where the record has a hole
+                # (and a branch's starts at its branch point).
+                lead = next((n for n, y in enumerate(ys) if math.isfinite(y)), len(ys))
+                good = next(
+                    (n for n, y in enumerate(ys) if n >= lead and not math.isfinite(y)), len(ys)
+                )
+                xs, ys = step_points(ys[lead:good], self.plot_width, start=lead)
                 xs = [self.context.overlay_x(overlay, x) for x in xs]
             else:
                 finite = [(e, y) for e, y in enumerate(ys, start=1) if math.isfinite(y)]
