@@ -115,6 +115,7 @@ def launch(
     previous = None
     if folder is not None:
         record = RunRecord(folder)
+        lock = record.lock()  # a branch's folder: no one else may have started it
     elif resume is not None:
         record = RunRecord(resume)
         lock = record.lock()  # a live run refuses a second trainer (FolderLocked)
