@@ -181,6 +181,22 @@ def test_a_trial_whose_worker_died_tells_the_study_itself(tmp_path, worker_alive
         assert told == "COMPLETE" and row.state == "COMPLETE" and row.value == 91.5
 
 
+def test_a_run_whose_trial_was_taken_over_stops_instead_of_training_it_twice(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = create_study(make_spec("over", trials=2, gamma="0.1:0.9"), url)
+    trial = ask(study)
+    trial.suggest_float("gamma", 0.1, 0.9)
+    link = TrialLink(url, "over", trial.number).open()
+    assert link.report(1, {"test_acc": 80.0}) is None
+    # Its box lost the study past the grace period: another worker failed it meanwhile.
+    from optuna.trial import TrialState
+
+    study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    why = link.report(2, {"test_acc": 81.0})
+    assert link.taken_over and why is not None
+    assert f"trial {trial.number} of over was taken over by another worker" in why
+
+
 def test_heartbeat_and_grace_are_flags_kept_with_the_sweep(tmp_path, capsys):
     parser = build_parser()
     ns = parser.parse_args([*FAST[:2], "--grace", "5", "--gamma", "0.1:0.9"])

@@ -359,7 +359,8 @@ class Tracker:
             self.steering.record_applied()  # after the epoch's line, as a log reads
         if prune and not last:
             self._stopping(prune)  # before the next batch, on every rank
-            self.pruned = True
+            # A trial taken over by another worker stops (STOPPED), it was not pruned.
+            self.pruned = not getattr(self.trial, "taken_over", False)
         if not self.steps_per_epoch:
             self.steps_per_epoch = self._step  # a script's later epochs are placed by this
         self.epochs_done = epoch

@@ -578,6 +578,7 @@ class TrialLink:
     _trial: Any = field(default=None, repr=False)
     _heartbeat: Any = field(default=None, repr=False)
     _last: dict[str, float] = field(default_factory=dict, repr=False)  # the last epoch's
+    taken_over: bool = field(default=False, repr=False)  # the run stops, STOPPED, not PRUNED
 
     def as_dict(self) -> dict[str, Any]:
         return {"storage": self.storage, "study": self.study_name, "trial": self.number}
@@ -642,7 +643,18 @@ class TrialLink:
         value = _number(metrics.get(self.objective))
         if self._trial is None or value is None:
             return None
-        self._trial.report(value, epoch)
+        try:
+            self._trial.report(value, epoch)
+        except _optuna().exceptions.UpdateFinishedTrialError:
+            # Failed for want of a heartbeat (this box lost the study for longer than the
+            # grace period) and queued again: another worker trains it; this run stops.
+            self.taken_over = True
+            self.close()
+            grace = self.spec.grace if self.spec is not None else "the grace"
+            return (
+                f"trial {self.number} of {self.study_name} was taken over by another worker: "
+                f"no heartbeat of it reached the study for {grace} s, so it runs again there"
+            )
         if not self._trial.should_prune():
             return None
         return prune_reason(self._study, self.number, epoch, value, self.objective)
