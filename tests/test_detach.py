@@ -325,3 +325,25 @@ def test_stop_of_a_script_that_evaluates_after_its_batch_loop_is_no_failure(tmp_
     assert info.status is Status.STOPPED and "stopped by shell" in info.reason
     bad = cli(tmp_path, "stop", path.name, "--wait", "soon")
     assert bad.returncode == 2 and "--wait must be a number of seconds" in bad.stderr
+
+
+def test_stop_of_a_run_that_never_reads_it_says_why_and_keeps_it_asked(tmp_path: Path):
+    """A live process that has not read the stop (busy between batches, or a loop without
+    run.should_stop()): exit 1, with what may be going on, and no advice to kill it."""
+    import io
+
+    from steplr_tui.cli.shell import CommandError, stop_run
+    from steplr_tui.run.record import RunRecord
+    from steplr_tui.runfolder.params import TrainConfig
+
+    record = RunRecord.create(tmp_path, TrainConfig().as_dict(), {"kind": "script"})
+    record.mark_running(pid=os.getpid())  # alive: this very process, which reads nothing
+    out = io.StringIO()
+    with pytest.raises(CommandError) as raised:
+        stop_run(record.path, out, timeout=0.3)
+    said = str(raised.value)
+    assert "has not read the stop within 0.3 s" in said and "The stop stays asked" in said
+    assert "kill" not in said and "stuck" not in said
+    (line,) = (record.path / CONTROL_FILE).read_text().splitlines()
+    assert json.loads(line)["type"] == "stop"
+    assert stop_run(record.path, out, timeout=0) == 0  # --wait 0: asks and returns

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from steplr_tui.runfolder import EpochEnd
+from steplr_tui.runfolder.schedule import ScheduleEdit, format_lr
 from steplr_tui.viewer.widgets.plots import AccuracyPlot, LossPlot, LrPlot
 from tests.test_app import SIZE, make_app
 
@@ -105,3 +106,22 @@ async def test_lr_ticks_stay_inside_the_plotted_range():
         assert shown and all(lo <= t <= hi for t in shown)
         assert shown[0] == pane.snap(-3.0, lo, hi)
         assert shown[-1] == pane.snap(math.log10(levels[-1]), lo, hi)
+
+
+async def test_the_top_lr_level_keeps_its_label_after_an_edit():
+    """Issue 23: after an edit to 0.0123 (or a resume), the highest level lost its label:
+    its row, computed as lo + (hi - lo), came out a hair above hi and off the axis."""
+    from steplr_tui.runfolder.schedule import lrs_with_edits
+
+    app = make_app(lambda *a: None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        pane = app.screen.query_one(LrPlot)
+        labels: list[list[str]] = []
+        yticks = pane.plt.yticks
+        pane.plt.yticks = lambda t, lab=None: labels.append(list(lab or [])) or yticks(t, lab)
+        planned = lrs_with_edits(0.005, 5, 0.5, 40, {2: ScheduleEdit(lr=0.0123)})
+        for top in (0.0123, 0.02, 0.0377):
+            plan = [lr * top / 0.0123 if i >= 2 else lr for i, lr in enumerate(planned)]
+            pane.set_data(plan, plan[:2])
+            assert labels[-1][0].strip() == format_lr(max(plan)), (top, labels[-1])

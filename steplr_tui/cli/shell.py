@@ -52,6 +52,7 @@ from steplr_tui.runfolder.schedule import ScheduleEdit
 from steplr_tui.runfolder.text import clean_text, describe_decision
 
 STOP_WAIT_S = 10.0
+TAKEN_QUIET_S = 1.0  # a run that took the stop and ends within this says nothing more
 DECISION_WAIT_S = 5.0
 
 
@@ -158,17 +159,23 @@ def stop_run(path: Path, out: TextIO, timeout: float = STOP_WAIT_S) -> int:
             flush=True,
         )
     deadline = time.monotonic() + timeout
+    taken_at, told = 0.0, earlier is not None
     while True:
+        now = time.monotonic()
         if taken is None:
             taken = _decision_in(tail, request.id)
-            if taken is not None and taken.decision == "applied":
-                _say(
-                    f"steplr-tui: {info.name} took the stop in epoch {taken.epoch}; waiting "
-                    "for it to end (what its loop does after the batches, such as an "
-                    "evaluation, comes first)…",
-                    file=out,
-                    flush=True,
-                )
+            taken_at = now
+        # A run that ends at once (the built-in trainer) needs no word on it.
+        quiet = now - taken_at < TAKEN_QUIET_S and now < deadline
+        if taken is not None and taken.decision == "applied" and not told and not quiet:
+            told = True
+            _say(
+                f"steplr-tui: {info.name} took the stop in epoch {taken.epoch}; waiting "
+                "for it to end (what its loop does after the batches, such as an "
+                "evaluation, comes first)…",
+                file=out,
+                flush=True,
+            )
         after = read_run(path)
         if after.status.final:
             return _say_ended(info, after, out)

@@ -338,7 +338,7 @@ class DashboardActions(_Base):
         self.config = config
         self.notify(
             f"{path.name} trains in its own process: it goes on when you quit "
-            f"(steplr-tui attach {path.name[:15]} comes back to it).",
+            f"(steplr-tui attach {short_name(path.name)} comes back to it).",
             title="Detached run",
             timeout=8,
             markup=False,

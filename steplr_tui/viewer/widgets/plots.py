@@ -249,6 +249,8 @@ class Pane(PlotextPlot):
         u = (y - lo) / (hi - lo)
         sub = math.floor(round(0.5 + (4 * rows - 1) * u, 8))
         row = min(max(sub // 4, 0), rows - 1)
+        if row == rows - 1:
+            return hi  # exactly: lo + (hi - lo) can land a hair above hi, off the axis
         return lo + (hi - lo) * row / (rows - 1)
 
     def y_axis(self, lo: float, hi: float, ticks: list[float], labels: list[str]) -> None:

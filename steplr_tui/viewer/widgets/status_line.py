@@ -10,6 +10,7 @@ from textual import on
 from textual.message import Message
 from textual.widgets import Static
 
+from steplr_tui.runfolder.reader import short_name
 from steplr_tui.viewer.cpuwatch import CpuWatch
 from steplr_tui.viewer.run_view import RunView, fit_parts, status_parts
 from steplr_tui.viewer.warmup import describe_auto_device
@@ -58,7 +59,7 @@ class StatusLine(Static):
         opened = view.opened
         if attached and opened is not None:
             where = f"pid {opened.pid}" if opened.pid else "a run folder"
-            extra.append((2, f"attached to {Path(opened.path).name[:15]} ({where})"))
+            extra.append((2, f"attached to {short_name(Path(opened.path).name)} ({where})"))
         if view.active and opened is not None:
             pids = {os.getpid()} | ({opened.pid} if attached and opened.pid else set())
             note = self.cpu.sample(pids)
