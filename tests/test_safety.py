@@ -676,3 +676,33 @@ def test_export_of_a_wrong_type_says_so_in_one_line_and_writes_nothing(tmp_path:
     assert "lr 'abc', not a number" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert not (path / "metrics.csv").exists()
+
+
+def test_the_dashboard_is_given_no_escape_sequence_from_a_record():
+    from steplr_tui.runfolder import RunOpened
+    from steplr_tui.viewer.sources import SourceEvents
+
+    events = [
+        Notice("done\x1b]0;owned\x07 \x1b[2J"),
+        RunEnded(Status.FAILED, "bad\x1b[31m red", 1, 1.0),
+        RunOpened("/runs/a", {"optimizer": "adam\x1b[8m"}),
+    ]
+    shown = SourceEvents(1, events).events
+    assert "\x1b" not in repr(shown) and "\x07" not in repr(shown)
+    assert shown[0].text == "done " and shown[2].config["optimizer"] == "adam"
+
+
+def test_a_run_whose_writer_died_is_resumed_by_the_next_holder_of_its_lock(tmp_path: Path):
+    config = TrainConfig(epochs=1, batch_size=64, device="cpu", threads=1)
+    data = synthetic_data(128, 64)
+    run_job(Job(config, runs_dir=tmp_path), lambda e: None, data=data)
+    (run,) = list_runs(tmp_path)
+    # Killed mid-run: its status still says RUNNING, and nobody holds the lock.
+    (run.path / STATUS_FILE).write_text(json.dumps({"status": "RUNNING", "pid": os.getpid()}))
+    assert read_run(run.path).status is Status.INTERRUPTED
+    (run.path / CONFIG_FILE).write_text(
+        (run.path / CONFIG_FILE).read_text().replace('"epochs": 1', '"epochs": 2')
+    )
+    end = run_job(Job(config.with_values(epochs=2), resume=run.path), lambda e: None, data=data)
+    assert end.status is Status.COMPLETED, end.message
+    assert [m["epoch"] for m in read_metrics(run.path)] == [1, 2]

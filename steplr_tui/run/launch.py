@@ -114,7 +114,7 @@ def launch(
     if resume is not None:
         record = RunRecord(resume)
         lock = record.lock()  # a live run refuses a second trainer (FolderLocked)
-        status, reason, _ = read_status(resume)
+        status, reason, _ = read_status(resume, own_lock=True)
         previous = {"status": status.value, "reason": reason}
     else:
         record = RunRecord.create(
