@@ -706,3 +706,63 @@ def test_a_run_whose_writer_died_is_resumed_by_the_next_holder_of_its_lock(tmp_p
     end = run_job(Job(config.with_values(epochs=2), resume=run.path), lambda e: None, data=data)
     assert end.status is Status.COMPLETED, end.message
     assert [m["epoch"] for m in read_metrics(run.path)] == [1, 2]
+
+
+def test_another_user_cannot_add_a_file_to_a_run_folder(tmp_path: Path, monkeypatch):
+    record = new_record(tmp_path)
+    import steplr_tui.runfolder.files as files
+
+    owner = os.stat(record.path).st_uid + 1000  # the folder is someone else's
+    monkeypatch.setattr(files, "folder_owner", lambda _folder: owner)
+    monkeypatch.setattr(os, "geteuid", lambda: owner + 1)  # and we are not root
+    with pytest.raises(CommandError, match="only that user \\(or root\\) can write"):
+        send(record.path, StopRequest("s", "me", ""))
+    assert not (record.path / CONTROL_FILE).exists()
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0
+    or (not Path("/usr/sbin/runuser").exists() and not Path("/sbin/runuser").exists()),
+    reason="needs root and runuser to act as a second user",
+)
+def test_a_second_user_cannot_steer_or_poison_a_shared_run_folder():
+    """From outside: a real second user (nobody) writes into a run folder that is
+    world-writable; root's commands and root's run refuse what that user put there."""
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="steplr-shared-", dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        record = new_record(base)
+        record.path.chmod(0o777)  # a folder shared carelessly
+        secret = base / "root-secret"
+        secret.write_text('{"type": "edit", "id": "x", "lr": 0.5, "hunter2": 1}\n')
+        secret.chmod(0o600)
+
+        def as_nobody(command: str) -> None:
+            subprocess.run(["runuser", "-u", "nobody", "--", "sh", "-c", command], check=True)
+
+        stop = encode_request(StopRequest("planted", "nobody", "")).decode().strip()
+        as_nobody(f"printf '%s\\n' '{stop}' > {record.path / CONTROL_FILE}")
+        seen = []
+        steering = Steering(ControlReader(record.path), seen.append)
+        assert steering.check(force=True) is None  # the planted stop is not obeyed
+        assert any(isinstance(e, Notice) and "another user" in e.text for e in seen)
+        with pytest.raises(CommandError, match="another user has written"):
+            send(record.path, StopRequest("s", "root", ""))
+        os.unlink(record.path / CONTROL_FILE)
+        as_nobody(f"ln -s {secret} {record.path / CONTROL_FILE}")
+        with pytest.raises(CommandError, match="symbolic link"):
+            send(record.path, StopRequest("s", "root", ""))
+        assert secret.read_text().count("\n") == 1
+        os.unlink(record.path / CONTROL_FILE)
+        as_nobody(f"ln -s {secret} {record.path / METRICS_FILE}")
+        record.lock()
+        with pytest.raises(RecordError, match="symbolic link"):
+            record.write(EpochEnd(1, 0.01, 0.5, 50.0, 1.0, 1.0))
+        record.close()
+        assert "hunter2" not in (record.path / EVENTS_FILE).read_text()
+        assert secret.read_text().count("\n") == 1
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

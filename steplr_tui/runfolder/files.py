@@ -70,6 +70,8 @@ def open_file(path: Path, flags: int = os.O_RDONLY, mode: int = 0o644) -> int:
     what to do), or another OSError."""
     base = flags | _NOFOLLOW | _CLOEXEC
     creating = bool(flags & os.O_CREAT)
+    if creating and not path.exists():
+        _may_create(path)
     try:
         if creating and not flags & os.O_EXCL:
             try:
@@ -89,6 +91,19 @@ def open_file(path: Path, flags: int = os.O_RDONLY, mode: int = 0o644) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _may_create(path: Path) -> None:
+    """Only the run's user (or root, on their behalf) adds a file to a run folder: a file
+    of another user in it would be refused by the run."""
+    owner = folder_owner(path.parent)
+    euid = os.geteuid() if hasattr(os, "geteuid") else None
+    if owner is None or euid is None or euid in (0, owner):
+        return
+    raise UnsafeFile(
+        f"{path.parent} belongs to uid {owner}: only that user (or root) can write into "
+        f"this run folder, and {path.name} would be yours (uid {euid})"
+    )
 
 
 def _unsafe_link(path: Path, exc: OSError) -> OSError:
