@@ -133,6 +133,7 @@ def launch(
             env.setdefault("OMP_NUM_THREADS", "1")  # ranks sharing cores must not spin
         fds = (lock.fd,) if lock.fd is not None else ()
         pid = spawn(command, record.path / OUTPUT_FILE, env, reap, pass_fds=fds).pid
+        lock.handed_to(pid)
         # The run process writes the same status as it starts; this one covers the second
         # before it does, so a viewer that attaches at once sees a live run.
         extra = {"previous": previous} if previous else {}
