@@ -766,3 +766,16 @@ def test_a_second_user_cannot_steer_or_poison_a_shared_run_folder():
         assert secret.read_text().count("\n") == 1
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_dashboard_whose_request_is_refused_says_so_instead_of_crashing(tmp_path: Path):
+    from steplr_tui.viewer.sources import FolderSource
+
+    record = new_record(tmp_path / "runs")
+    (record.path / CONTROL_FILE).symlink_to(tmp_path / "elsewhere")
+    posted = []
+    FolderSource(1, record.path, posted.append).stop("viewer 1@box")
+    (message,) = posted
+    (notice,) = message.events
+    assert notice.level == "error" and "symbolic link" in notice.text
+    assert not (tmp_path / "elsewhere").exists()

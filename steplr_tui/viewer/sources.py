@@ -211,7 +211,12 @@ class FolderSource:
         return RunEnded(status, reason, done, 0.0)
 
     def send(self, request: Request) -> None:
-        append_line(self.path / CONTROL_FILE, encode_request(request))
+        try:
+            append_line(self.path / CONTROL_FILE, encode_request(request))
+        except OSError as exc:  # a refused control.jsonl (a link, another user's), a full disk
+            why = exc.strerror or str(exc)
+            text = f"the request was not sent: cannot write {CONTROL_FILE} ({why})"
+            self.post(SourceEvents(self.id, [Notice(text, "error", persistent=True)]))
 
     def stop(self, sender: str) -> None:
         self.send(StopRequest(new_request_id(), sender, ""))
