@@ -495,7 +495,10 @@ def test_a_hard_link_to_a_file_elsewhere_is_refused(tmp_path: Path):
     elsewhere.write_text("x\n")
     os.link(elsewhere, record.path / METRICS_FILE)
     with pytest.raises(UnsafeFile, match="hard link"):
-        open_file(record.path / METRICS_FILE)
+        open_file(record.path / METRICS_FILE, os.O_RDWR | os.O_APPEND | os.O_CREAT)
+    with pytest.raises(RecordError, match="hard link"):
+        record.write(EpochEnd(1, 0.01, 0.5, 50.0, 1.0, 1.0))
+    assert elsewhere.read_text() == "x\n"
 
 
 @pytest.mark.parametrize(

@@ -86,7 +86,7 @@ def open_file(path: Path, flags: int = os.O_RDONLY, mode: int = 0o644) -> int:
     except OSError as exc:
         raise _unsafe_link(path, exc) from None
     try:
-        _check_opened(path, fd, created)
+        _check_opened(path, fd, created, writing=bool(flags & (os.O_WRONLY | os.O_RDWR)))
     except BaseException:
         os.close(fd)
         raise
@@ -123,14 +123,17 @@ def _blocking(fd: int) -> None:
         os.set_blocking(fd, True)
 
 
-def _check_opened(path: Path, fd: int, created: bool) -> None:
+def _check_opened(path: Path, fd: int, created: bool, writing: bool) -> None:
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         raise UnsafeFile(f"{path} is not a regular file: remove it from the run folder")
-    if info.st_nlink > 1:
+    if writing and info.st_nlink > 1:
+        # Writing would change the file under its other names too (a planted link, or a
+        # folder copied with `cp -al`).
         raise UnsafeFile(
             f"{path} has {info.st_nlink} names (a hard link to a file elsewhere): "
-            "steplr-tui refuses it; remove it from the run folder"
+            "steplr-tui does not write to it; copy the run folder with `cp -a`, or "
+            "remove the link"
         )
     owner = folder_owner(path.parent)
     if owner is None or info.st_uid == owner:
