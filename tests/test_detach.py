@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from steplr_tui.runfolder import CONTROL_FILE, EVENTS_FILE, METRICS_FILE, Status
+from steplr_tui.runfolder import CONTROL_FILE, EVENTS_FILE, Status
 from steplr_tui.runfolder.reader import list_runs, read_run
 from steplr_tui.runfolder.schedule import ScheduleEdit, lrs_with_edits
 from tests.pty_harness import PtyProcess, wait_until
@@ -219,24 +219,36 @@ def test_garbage_in_control_jsonl_is_refused_and_the_run_goes_on(tmp_path: Path)
     assert epochs_done(path) == 3
 
 
-@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full for a full disk")
 def test_a_full_disk_fails_the_run_with_the_message_shown_in_the_viewer(tmp_path: Path):
-    path = detach(tmp_path, "--epochs", "50", "--batch-size", "16")
-    wait_until(lambda: epochs_done(path) >= 1, 120, "an epoch")
-    view = PtyProcess(["attach", path.name], env_for(tmp_path), size=(120, 40))
+    # A small tmpfs as the runs folder, filled while the run trains (a link to
+    # /dev/full is no longer followed: run-folder files are opened O_NOFOLLOW).
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs for a full disk: {made.stderr.decode().strip()}")
+    view = None
     try:
+        path = detach(mount, "--epochs", "50", "--batch-size", "16")
+        wait_until(lambda: epochs_done(path) >= 1, 120, "an epoch")
+        view = PtyProcess(["attach", path.name], env_for(mount), size=(120, 40))
         wait_until(lambda: b"attached to" in view.output, 30, "the viewer")
-        # Every write to the metrics now fails as on a full disk (ENOSPC).
-        metrics = path / METRICS_FILE
-        metrics.unlink()
-        metrics.symlink_to("/dev/full")
+        with open(mount / "filler", "wb") as fh, contextlib.suppress(OSError):
+            while True:  # every write now fails: ENOSPC
+                fh.write(b"\0" * 65536)
+                fh.flush()
         wait_status(path, Status.FAILED, 60)
         assert "No space left on device" in read_run(path).reason
         assert "free some disk space" in read_run(path).reason
         wait_until(lambda: b"FAILED" in view.output, 30, "the viewer to say FAILED")
     finally:
-        view.close()
-        kill_run(path)
+        if view is not None:
+            view.close()
+        for run in list_runs(mount):
+            kill_run(run.path)
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
 def test_stop_and_edit_say_clearly_when_there_is_nothing_to_do(tmp_path: Path):

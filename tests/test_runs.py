@@ -26,6 +26,7 @@ from steplr_tui.runfolder import (
     Status,
     new_request_id,
 )
+from steplr_tui.runfolder.lock import LOCK_FILE, RunLock
 from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.reader import RunNotFound, find_run, list_runs, read_run
 from steplr_tui.runfolder.runs_table import SUMMARY_COLUMNS
@@ -148,6 +149,12 @@ def test_missing_or_dead_status_reads_interrupted(tmp_path: Path):
     (run.path / STATUS_FILE).write_text(
         json.dumps({"status": "RUNNING", "pid": os.getpid(), "host": os.uname().nodename})
     )
+    # Liveness is the folder's lock, not the pid: a live (or reused) pid is not enough.
+    assert read_run(run.path).status == "INTERRUPTED"
+    with RunLock.acquire(run.path):
+        assert read_run(run.path).status == "RUNNING"
+    # A folder from before run locks (no run.lock) still asks the pid.
+    (run.path / LOCK_FILE).unlink()
     assert read_run(run.path).status == "RUNNING"
 
 

@@ -495,7 +495,10 @@ def test_a_hard_link_to_a_file_elsewhere_is_refused(tmp_path: Path):
     elsewhere.write_text("x\n")
     os.link(elsewhere, record.path / METRICS_FILE)
     with pytest.raises(UnsafeFile, match="hard link"):
-        open_file(record.path / METRICS_FILE)
+        open_file(record.path / METRICS_FILE, os.O_RDWR | os.O_APPEND | os.O_CREAT)
+    with pytest.raises(RecordError, match="hard link"):
+        record.write(EpochEnd(1, 0.01, 0.5, 50.0, 1.0, 1.0))
+    assert elsewhere.read_text() == "x\n"
 
 
 @pytest.mark.parametrize(
@@ -676,3 +679,106 @@ def test_export_of_a_wrong_type_says_so_in_one_line_and_writes_nothing(tmp_path:
     assert "lr 'abc', not a number" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert not (path / "metrics.csv").exists()
+
+
+def test_the_dashboard_is_given_no_escape_sequence_from_a_record():
+    from steplr_tui.runfolder import RunOpened
+    from steplr_tui.viewer.sources import SourceEvents
+
+    events = [
+        Notice("done\x1b]0;owned\x07 \x1b[2J"),
+        RunEnded(Status.FAILED, "bad\x1b[31m red", 1, 1.0),
+        RunOpened("/runs/a", {"optimizer": "adam\x1b[8m"}),
+    ]
+    shown = SourceEvents(1, events).events
+    assert "\x1b" not in repr(shown) and "\x07" not in repr(shown)
+    assert shown[0].text == "done " and shown[2].config["optimizer"] == "adam"
+
+
+def test_a_run_whose_writer_died_is_resumed_by_the_next_holder_of_its_lock(tmp_path: Path):
+    config = TrainConfig(epochs=1, batch_size=64, device="cpu", threads=1)
+    data = synthetic_data(128, 64)
+    run_job(Job(config, runs_dir=tmp_path), lambda e: None, data=data)
+    (run,) = list_runs(tmp_path)
+    # Killed mid-run: its status still says RUNNING, and nobody holds the lock.
+    (run.path / STATUS_FILE).write_text(json.dumps({"status": "RUNNING", "pid": os.getpid()}))
+    assert read_run(run.path).status is Status.INTERRUPTED
+    (run.path / CONFIG_FILE).write_text(
+        (run.path / CONFIG_FILE).read_text().replace('"epochs": 1', '"epochs": 2')
+    )
+    end = run_job(Job(config.with_values(epochs=2), resume=run.path), lambda e: None, data=data)
+    assert end.status is Status.COMPLETED, end.message
+    assert [m["epoch"] for m in read_metrics(run.path)] == [1, 2]
+
+
+def test_another_user_cannot_add_a_file_to_a_run_folder(tmp_path: Path, monkeypatch):
+    record = new_record(tmp_path)
+    import steplr_tui.runfolder.files as files
+
+    owner = os.stat(record.path).st_uid + 1000  # the folder is someone else's
+    monkeypatch.setattr(files, "folder_owner", lambda _folder: owner)
+    monkeypatch.setattr(os, "geteuid", lambda: owner + 1)  # and we are not root
+    with pytest.raises(CommandError, match="only that user \\(or root\\) can write"):
+        send(record.path, StopRequest("s", "me", ""))
+    assert not (record.path / CONTROL_FILE).exists()
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0
+    or (not Path("/usr/sbin/runuser").exists() and not Path("/sbin/runuser").exists()),
+    reason="needs root and runuser to act as a second user",
+)
+def test_a_second_user_cannot_steer_or_poison_a_shared_run_folder():
+    """From outside: a real second user (nobody) writes into a run folder that is
+    world-writable; root's commands and root's run refuse what that user put there."""
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="steplr-shared-", dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        record = new_record(base)
+        record.path.chmod(0o777)  # a folder shared carelessly
+        secret = base / "root-secret"
+        secret.write_text('{"type": "edit", "id": "x", "lr": 0.5, "hunter2": 1}\n')
+        secret.chmod(0o600)
+
+        def as_nobody(command: str) -> None:
+            subprocess.run(["runuser", "-u", "nobody", "--", "sh", "-c", command], check=True)
+
+        stop = encode_request(StopRequest("planted", "nobody", "")).decode().strip()
+        as_nobody(f"printf '%s\\n' '{stop}' > {record.path / CONTROL_FILE}")
+        seen = []
+        steering = Steering(ControlReader(record.path), seen.append)
+        assert steering.check(force=True) is None  # the planted stop is not obeyed
+        assert any(isinstance(e, Notice) and "another user" in e.text for e in seen)
+        with pytest.raises(CommandError, match="another user has written"):
+            send(record.path, StopRequest("s", "root", ""))
+        os.unlink(record.path / CONTROL_FILE)
+        as_nobody(f"ln -s {secret} {record.path / CONTROL_FILE}")
+        with pytest.raises(CommandError, match="symbolic link"):
+            send(record.path, StopRequest("s", "root", ""))
+        assert secret.read_text().count("\n") == 1
+        os.unlink(record.path / CONTROL_FILE)
+        as_nobody(f"ln -s {secret} {record.path / METRICS_FILE}")
+        record.lock()
+        with pytest.raises(RecordError, match="symbolic link"):
+            record.write(EpochEnd(1, 0.01, 0.5, 50.0, 1.0, 1.0))
+        record.close()
+        assert "hunter2" not in (record.path / EVENTS_FILE).read_text()
+        assert secret.read_text().count("\n") == 1
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_dashboard_whose_request_is_refused_says_so_instead_of_crashing(tmp_path: Path):
+    from steplr_tui.viewer.sources import FolderSource
+
+    record = new_record(tmp_path / "runs")
+    (record.path / CONTROL_FILE).symlink_to(tmp_path / "elsewhere")
+    posted = []
+    FolderSource(1, record.path, posted.append).stop("viewer 1@box")
+    (message,) = posted
+    (notice,) = message.events
+    assert notice.level == "error" and "symbolic link" in notice.text
+    assert not (tmp_path / "elsewhere").exists()

@@ -177,7 +177,9 @@ def run_job(
                 # The lock first: a run that is still live refuses a second trainer here.
                 record = RunRecord(job.resume)
                 record.lock()
-            info = _as_before_launch(read_run(job.resume))
+            # This job holds the folder's lock (rank 0 took it above, or this rank's
+            # torchrun agent did): a RUNNING status is a writer that is gone.
+            info = _as_before_launch(read_run(job.resume, own_lock=True))
             problem = resume_problem(info)
             if problem:
                 raise RecordError(problem)
@@ -351,7 +353,10 @@ def _sweep_trial(folder: Path, emit: Emit) -> Any:
 def _as_before_launch(info: RunInfo) -> RunInfo:
     """A run whose RUNNING status is this very process (or its torchrun agent), which
     its launcher wrote: read it with the status it had before the launch."""
-    if info.status is not Status.RUNNING or info.pid not in (os.getpid(), os.getppid()):
+    if info.status not in (Status.RUNNING, Status.INTERRUPTED) or info.pid not in (
+        os.getpid(),
+        os.getppid(),
+    ):
         return info
     previous = info.extra.get("previous")
     previous = previous if isinstance(previous, dict) else {}

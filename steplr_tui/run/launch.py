@@ -119,7 +119,7 @@ def launch(
     elif resume is not None:
         record = RunRecord(resume)
         lock = record.lock()  # a live run refuses a second trainer (FolderLocked)
-        status, reason, _ = read_status(resume)
+        status, reason, _ = read_status(resume, own_lock=True)
         previous = {"status": status.value, "reason": reason}
     else:
         record = RunRecord.create(
@@ -138,6 +138,7 @@ def launch(
             env.setdefault("OMP_NUM_THREADS", "1")  # ranks sharing cores must not spin
         fds = (lock.fd,) if lock.fd is not None else ()
         pid = spawn(command, record.path / OUTPUT_FILE, env, reap, pass_fds=fds).pid
+        lock.handed_to(pid)
         # The run process writes the same status as it starts; this one covers the second
         # before it does, so a viewer that attaches at once sees a live run.
         extra = {"previous": previous} if previous else {}

@@ -72,6 +72,8 @@ def open_file(path: Path, flags: int = os.O_RDONLY, mode: int = 0o644) -> int:
     what to do), or another OSError."""
     base = flags | _NOFOLLOW | _CLOEXEC
     creating = bool(flags & os.O_CREAT)
+    if creating and not path.exists():
+        _may_create(path)
     try:
         if creating and not flags & os.O_EXCL:
             try:
@@ -86,11 +88,24 @@ def open_file(path: Path, flags: int = os.O_RDONLY, mode: int = 0o644) -> int:
     except OSError as exc:
         raise _unsafe_link(path, exc) from None
     try:
-        _check_opened(path, fd, created)
+        _check_opened(path, fd, created, writing=bool(flags & (os.O_WRONLY | os.O_RDWR)))
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _may_create(path: Path) -> None:
+    """Only the run's user (or root, on their behalf) adds a file to a run folder: a file
+    of another user in it would be refused by the run."""
+    owner = folder_owner(path.parent)
+    euid = os.geteuid() if hasattr(os, "geteuid") else None
+    if owner is None or euid is None or euid in (0, owner):
+        return
+    raise UnsafeFile(
+        f"{path.parent} belongs to uid {owner}: only that user (or root) can write into "
+        f"this run folder, and {path.name} would be yours (uid {euid})"
+    )
 
 
 def _unsafe_link(path: Path, exc: OSError) -> OSError:
@@ -110,14 +125,17 @@ def _blocking(fd: int) -> None:
         os.set_blocking(fd, True)
 
 
-def _check_opened(path: Path, fd: int, created: bool) -> None:
+def _check_opened(path: Path, fd: int, created: bool, writing: bool) -> None:
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         raise UnsafeFile(f"{path} is not a regular file: remove it from the run folder")
-    if info.st_nlink > 1:
+    if writing and info.st_nlink > 1:
+        # Writing would change the file under its other names too (a planted link, or a
+        # folder copied with `cp -al`).
         raise UnsafeFile(
             f"{path} has {info.st_nlink} names (a hard link to a file elsewhere): "
-            "steplr-tui refuses it; remove it from the run folder"
+            "steplr-tui does not write to it; copy the run folder with `cp -a`, or "
+            "remove the link"
         )
     owner = folder_owner(path.parent)
     if owner is None or info.st_uid == owner:

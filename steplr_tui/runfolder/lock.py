@@ -89,6 +89,11 @@ class RunLock:
         os.set_inheritable(self.fd, True)
         return {LOCK_ENV: str(self.fd)}
 
+    def handed_to(self, pid: int) -> None:
+        """Name the process the lock was handed down to (a launched run) as its holder."""
+        if self.fd is not None:
+            _note(self.fd, pid)
+
     def release(self) -> None:
         if self.fd is not None:
             with contextlib.suppress(OSError):
@@ -102,9 +107,9 @@ class RunLock:
         self.release()
 
 
-def _note(fd: int) -> None:
+def _note(fd: int, pid: int | None = None) -> None:
     """Who holds the lock, for messages (the lock itself is the flock, not this text)."""
-    note = f"{os.getpid()} {socket.gethostname()}\n".encode()
+    note = f"{os.getpid() if pid is None else pid} {socket.gethostname()}\n".encode()
     with contextlib.suppress(OSError):
         os.ftruncate(fd, 0)
         os.pwrite(fd, note, 0)

@@ -138,12 +138,13 @@ class RunInfo:
         return (self.path / CHECKPOINT_FILE).is_file()
 
 
-def read_status(path: Path) -> tuple[Status, str, dict[str, Any]]:
+def read_status(path: Path, own_lock: bool = False) -> tuple[Status, str, dict[str, Any]]:
     """(status, reason, status.json) with liveness asked of the folder's lock: RUNNING
     whose writer let go of the lock (or, in a folder from before locks, whose pid is
     gone on this host) reads INTERRUPTED; a held lock reads RUNNING even when
-    status.json is unreadable."""
-    held = lock_state(path)
+    status.json is unreadable. `own_lock`: the caller (a writer about to take over)
+    holds the lock itself, so no one else is alive in the folder."""
+    held = False if own_lock else lock_state(path)
     try:
         data = read_json(path / STATUS_FILE)
         if not isinstance(data, dict):
@@ -161,7 +162,12 @@ def read_status(path: Path) -> tuple[Status, str, dict[str, Any]]:
             return Status.INTERRUPTED, f"the run's status cannot be trusted: {exc}", {}
         return Status.INTERRUPTED, "the run ended without a final status", {}
     if status is Status.RUNNING:
-        alive = held if held is not None else process_alive(data.get("pid"), data.get("host"))
+        if own_lock:
+            alive = False
+        elif held is not None:
+            alive = held
+        else:
+            alive = process_alive(data.get("pid"), data.get("host"))
         if not alive:
             return (
                 Status.INTERRUPTED,
@@ -216,9 +222,10 @@ def is_run_folder(path: Path) -> bool:
     )
 
 
-def read_run(path: Path) -> RunInfo:
+def read_run(path: Path, own_lock: bool = False) -> RunInfo:
     """Read a run folder; raise RunNotFound if it is not one. A run folder whose
-    config.json is damaged reads with an empty config and says so in `damage`."""
+    config.json is damaged reads with an empty config and says so in `damage`.
+    `own_lock` as for `read_status`."""
     damage: list[str] = []
     damaged = False
     try:
@@ -238,7 +245,7 @@ def read_run(path: Path) -> RunInfo:
         what = "missing" if isinstance(exc, FileNotFoundError) else "damaged"
         damage.append(f"its {CONFIG_FILE} is {what} ({_short(exc)})")
         raw, config, damaged = {}, {}, True
-    status, reason, extra = read_status(path)
+    status, reason, extra = read_status(path, own_lock)
     metrics, skipped = read_metrics_counted(path)
     if skipped:
         damage.append(

@@ -5,32 +5,12 @@ Plain Python: no torch, no Textual.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from pathlib import Path
 
 from steplr_tui.runfolder import Decision
+from steplr_tui.runfolder.clean import clean_text
 
-# Terminal escape sequences: CSI (colours, cursor moves), OSC (titles, links), and the rest.
-_ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[P^_X][^\x1b]*(?:\x1b\\)?"
-    r"|\x1b[@-Z\\-_]?|\x9b[0-?]*[ -/]*[@-~]"
-)
-
-
-def clean_text(text: object) -> str:
-    """A text from a run folder (a folder name, a config value, a reason) made safe for a
-    terminal: escape sequences removed, and every other control character (newlines,
-    bidi overrides included) shown as '?', so a record cannot move the cursor, retitle
-    the terminal or hide what a line says."""
-    text = _ESCAPES.sub("", str(text))
-    if text.isprintable():
-        return text
-    return "".join(
-        c if c.isprintable() or c == " " else "?"
-        for c in text
-        if unicodedata.category(c) != "Cf" or c in "\u200d"
-    )
+__all__ = ["clean_text"]  # re-exported: every text of a record shown in a terminal
 
 
 def plural(count: int, noun: str) -> str:

@@ -39,6 +39,7 @@ from steplr_tui.runfolder import (
     encode_request,
     new_request_id,
 )
+from steplr_tui.runfolder.clean import clean_event
 from steplr_tui.runfolder.history import decode_lines, read_history
 from steplr_tui.runfolder.reader import (
     RunNotFound,
@@ -58,7 +59,9 @@ class SourceEvents(Message):
     def __init__(self, source_id: int, events: list[Event], replay: bool = False) -> None:
         super().__init__()
         self.source_id = source_id
-        self.events = events
+        # Nothing a run folder holds may drive the terminal (an escape sequence in a
+        # reason, a folder name, a config value).
+        self.events = [clean_event(e) for e in events]
         self.replay = replay
 
 
@@ -208,7 +211,12 @@ class FolderSource:
         return RunEnded(status, reason, done, 0.0)
 
     def send(self, request: Request) -> None:
-        append_line(self.path / CONTROL_FILE, encode_request(request))
+        try:
+            append_line(self.path / CONTROL_FILE, encode_request(request))
+        except OSError as exc:  # a refused control.jsonl (a link, another user's), a full disk
+            why = exc.strerror or str(exc)
+            text = f"the request was not sent: cannot write {CONTROL_FILE} ({why})"
+            self.post(SourceEvents(self.id, [Notice(text, "error", persistent=True)]))
 
     def stop(self, sender: str) -> None:
         self.send(StopRequest(new_request_id(), sender, ""))
