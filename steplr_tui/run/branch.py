@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
 import zipfile
@@ -230,9 +231,10 @@ def _short(name: str) -> str:
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
-    # A copy, never a hard link: a run folder's files have one name each (a file with
-    # two could be another user's, so the run folder's readers refuse them).
-    shutil.copyfile(source, target)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def branch_start(info: RunInfo) -> tuple[Path, ScheduleEdit, dict[str, Any]] | None:

