@@ -22,6 +22,7 @@ from steplr_tui.runfolder.checkpoints import (
     branchable_epochs,
     kept_checkpoints,
 )
+from steplr_tui.runfolder.lock import RunLock
 from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.reader import list_runs, read_run
 from steplr_tui.runfolder.schedule import ScheduleEdit
@@ -202,8 +203,9 @@ def test_a_running_parent_can_be_branched_from_a_written_checkpoint(parent, tmp_
     copy = tmp_path / "copy"
     shutil.copytree(parent, copy)
     write_status(copy, {"status": "RUNNING", "pid": os.getpid(), "host": ""})
-    assert read_run(copy).status is Status.RUNNING
-    plan = plan_branch(copy, 4, ScheduleEdit(lr=0.003), BASE)
+    with RunLock.acquire(copy):  # a live trainer holds its folder's lock
+        assert read_run(copy).status is Status.RUNNING
+        plan = plan_branch(copy, 4, ScheduleEdit(lr=0.003), BASE)
     folder = create_branch(plan, tmp_path / "b")
     # The branch holds its own link to the checkpoint: the parent may move on.
     shutil.rmtree(copy)
@@ -270,7 +272,7 @@ def test_branch_command_detach_starts_the_branch_in_its_own_process(parent, tmp_
     class Proc:
         pid = 4242
 
-    def spawn(command, log, env=None, reap=False):
+    def spawn(command, log, env=None, reap=False, pass_fds=()):
         started.append(command)
         return Proc()
 

@@ -83,6 +83,11 @@ def plan_branch(
             f"the parent run {parent} cannot be read ({exc}): it was deleted or is damaged; "
             "branch from another run (steplr-tui --list-runs shows them)"
         ) from exc
+    if info.config_damaged:
+        raise BranchError(
+            f"the parent run {parent} cannot be read ({'; '.join(info.damage)}): it was "
+            "deleted or is damaged; branch from another run (steplr-tui --list-runs shows them)"
+        )
     if info.kind == "script":
         raise BranchError(
             f"run {info.name} was recorded by your own script: branch it there "
