@@ -58,7 +58,7 @@ class DashboardActions(_Base):
         if action == "stop":
             return view.active
         if action in ("start", "detach"):
-            return not view.active
+            return not view.active and not view.loading  # nothing starts while a run loads
         if action == "next_metric":
             return len(view.metric_names) > 1
         return True
@@ -210,6 +210,8 @@ class DashboardActions(_Base):
     # ---- starting runs ------------------------------------------------------------
 
     def _ready_to_start(self) -> bool:
+        if self.view.loading:
+            return False  # the run asked for is on its way: its record decides the fields
         if self.view.active:
             self.notify(
                 "A run is on screen and in progress: ctrl+s stops it.",
@@ -278,5 +280,6 @@ class DashboardActions(_Base):
         )
 
     def attach_run(self, path: Path) -> None:
-        if self.controller is not None and self._ready_to_start():
+        if self.controller is not None and (self.view.loading or self._ready_to_start()):
+            self.show_loading(path)
             self.controller.attach(path)
