@@ -129,3 +129,33 @@ def test_what_this_dashboard_asked_for_is_said_to_come_from_it():
     assert event_lines(end, "viewer 1@other") == [f"Run stopped after 3 epochs: stopped by {me}."]
     stop = Decision("s1", "stop", "applied", sender=me)
     assert "(from this dashboard)" in event_lines(stop, me)[0]
+
+
+def test_a_viewer_that_falls_behind_takes_everything_new_at_once():
+    """Defect 9: the panes trailed the run by epochs under load, working through a queue
+    of messages; now one message carries whatever arrived until the screen reads it."""
+    from steplr_tui.viewer.sources import Mailbox
+
+    posted = []
+    mailbox = Mailbox(7, posted.append)
+    batches = [epoch_events(e, 0.001) for e in (1, 2, 3)]
+    for batch in batches:
+        mailbox.deliver(batch)  # the screen is busy: nothing is read meanwhile
+    (message,) = posted
+    assert message.source_id == 7
+    assert message.events == [e for batch in batches for e in batch]  # the newest state
+    mailbox.deliver(batches[0])  # read: the next event is a message of its own
+    assert len(posted) == 2 and posted[1].events == batches[0]
+
+
+def test_the_log_keeps_up_with_the_status_line_and_plots_skip_frames_while_keys_come():
+    from steplr_tui.viewer.screens.cadence import Cadence
+
+    cadence = Cadence()
+    cadence.drew({"lr", "log"}, now=100.0)
+    held = cadence.held({"lr", "loss", "log", "status"}, True, False, now=100.3)
+    assert "log" not in held and held >= {"lr", "loss"}  # plots: every PLOT_INTERVAL_S
+    # A key in the last moments: the plots wait, so the key is drawn first.
+    held = cadence.held({"lr", "log"}, True, False, now=200.0, typed_at=199.8)
+    assert held == {"lr"}
+    assert cadence.held({"lr", "log"}, True, False, now=300.0, typed_at=199.8) == set()

@@ -9,6 +9,7 @@ number of batches.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from textual import events, on
@@ -87,6 +88,8 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         self._cadence = Cadence()
         self._locked: bool | None = False  # the fields describe a run in progress (None: loading)
         self._focus_after_loading: str | None = None
+        self._lr_soon = False  # an LR pane redraw is due after the next frame
+        self._typed_at = -1e9  # when a field last changed during a run
         self._plan_values = {name: getattr(config, name) for name in PLAN_FIELDS}
         self._plan_note = ""
         self._data_dir = short_path(str(resolve_data_dir(config.data_dir)))
@@ -156,7 +159,8 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
     @on(ParamPanel.Changed)
     def _on_params_changed(self, event: ParamPanel.Changed) -> None:
         if self.view.active:
-            self._redraw_lr()  # the typed edit's future, at once
+            self._typed_at = time.monotonic()
+            self._redraw_lr_soon()  # the typed edit's future, once the key is on screen
             return
         if self.view.loading:
             return  # the fields say "loading the run…": nothing to plan from yet
@@ -231,7 +235,8 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
             return  # a straggler from a run no longer on screen
         log = self.query_one(RunLog)
         lines: list[str] = []
-        for event in message.events:
+        events = message.events  # everything that arrived until now: the newest state
+        for event in events:
             if isinstance(event, RunOpened) and event.first_epoch <= 1:
                 log.reset()
                 lines.clear()
@@ -271,7 +276,7 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         if message.replay:
             self._dirty |= {"lr", "loss", "acc", "status", "phases", "legend"}
             self.redraw()
-        elif any(isinstance(e, Decision) for e in message.events):
+        elif any(isinstance(e, Decision) for e in events):
             self._redraw_lr()  # what the subtitle says of an edit is right at once
 
     def _opened(self, event: RunOpened) -> None:
@@ -301,7 +306,7 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
     def _tick(self) -> None:
         """The timer: redraw what changed, at the rate `Cadence` allows."""
         local = not (self.controller and self.controller.attached)
-        held = self._cadence.held(self._dirty, self.view.active, local)
+        held = self._cadence.held(self._dirty, self.view.active, local, typed_at=self._typed_at)
         self._dirty -= held
         self.redraw()
         self._dirty |= held
@@ -334,6 +339,17 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         data = f"data {self.query_one(ParamPanel).text_of('dataset')} in {self._data_dir}"
         attached = self.controller is not None and self.controller.attached
         self.query_one(StatusLine).show(self.view, data, attached)
+
+    def _redraw_lr_soon(self) -> None:
+        """Redraw the LR pane after the next frame: a typed key is drawn first (a plot
+        takes tens of ms on a loaded machine), and a burst of keys redraws it once."""
+        if not self._lr_soon:
+            self._lr_soon = True
+            self.call_after_refresh(self._redraw_lr_now)
+
+    def _redraw_lr_now(self) -> None:
+        self._lr_soon = False
+        self._redraw_lr()
 
     def _redraw_lr(self) -> None:
         panel = self.query_one(ParamPanel)
