@@ -181,3 +181,42 @@ async def test_the_log_is_no_silent_tab_stop_while_fields_are_editable():
         screen.query_one("#field-lr", Input).focus()
         await pilot.press("shift+tab")
         assert not isinstance(app.focused, RunLog)
+
+
+async def test_a_scripts_run_shows_what_it_recorded_and_unknown_for_the_rest(tmp_path):
+    """Defect 3's viewer half: an Adadelta script that gave no batch size showed the
+    built-in trainer's batch size 64, Adam, momentum 0.9 and seed 0."""
+    import os
+
+    from steplr_tui.run.record import RunRecord
+    from steplr_tui.runfolder import EpochEnd, RunEnded, RunOpened, Status
+    from steplr_tui.viewer.widgets.params import ParamPanel
+
+    config = {"optimizer": "adadelta", "lr": 1.0, "step_size": 1, "gamma": 0.7, "epochs": 2}
+    record = RunRecord.create(tmp_path, config, {"kind": "script"})
+    record.mark_running(pid=os.getpid())
+    record.write(RunOpened(str(record.path), config, kind="script", pid=os.getpid()))
+    record.write(EpochEnd(1, 1.0, 0.5, 90.0, 0.5, 0.5, edit=ScheduleEdit(gamma=0.5), steps=4))
+    record.write(EpochEnd(2, 0.5, 0.4, 91.0, 0.5, 1.0, steps=4))
+    record.write(RunEnded(Status.COMPLETED, "", 2, 1.0))
+    record.close()
+    trainer = FakeTrainer()
+    app = viewer(record.path, train_fn=trainer)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
+        await pilot.pause()
+        assert text(app, "optimizer") == "adadelta"  # what it used
+        for name in ("batch_size", "seed"):
+            widget = app.screen.query_one(f"#field-{name}", Input)
+            assert widget.value == "" and widget.placeholder == "unknown"
+        assert text(app, "model") == "" and text(app, "gamma") == "0.5"
+        momentum = app.screen.query_one("#field-momentum", Input)
+        assert momentum.value == "" and momentum.placeholder == "does not apply"
+        assert str(app.screen.query_one("#param-errors").render()) == ""  # no one's mistake
+        note = next(line for line in log_text(app).splitlines() if "ended with" in line)
+        assert "ctrl+r" not in note and "your script" in note
+        _values, errors = app.screen.query_one(ParamPanel).read()
+        assert errors["batch_size"].startswith("batch size: unknown for the run on screen")
+        await pilot.press("ctrl+r")  # a new run can't start from what the script did not say
+        await pilot.pause(0.2)
+        assert trainer.calls == []
