@@ -96,7 +96,10 @@ async def test_an_attached_viewer_steers_and_stops_a_run_in_another_thread(tmp_p
         await wait_for(pilot, lambda: screen.view.edits == {2: ScheduleEdit(gamma=0.5)})
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: screen.view.status == "STOPPED")
-        assert "stopped by viewer" in log_text(app)
+        # This viewer's own stop is told as such, not by its pid and host.
+        assert "Run stopped after 2 epochs: stopped from this dashboard." in log_text(app)
+        assert "stop requested (from this dashboard)" in log_text(app)
+        assert "by viewer" not in log_text(app)
     thread.join(5)
     assert not thread.is_alive()
 

@@ -21,6 +21,14 @@ from steplr_tui.viewer.widgets.run_log import RunLog
 from tests.fakes import FakeTrainer
 
 
+@pytest.fixture(autouse=True)
+def _no_cpu_note(monkeypatch) -> None:
+    """The status line's 'slow: other processes use …' reads the machine's load: off."""
+    from steplr_tui.viewer.cpuwatch import CpuWatch
+
+    monkeypatch.setattr(CpuWatch, "sample", lambda self, pids: "")
+
+
 def make_app(trainer=None, **config) -> SteplrApp:
     return SteplrApp(
         TrainConfig(data_dir="/data/mnist", **config),

@@ -4,7 +4,9 @@ Plain code, no Textual. A field's text is *typed* until enter or tab commits it,
 then *sent* until the run decides, then *queued* (the run said at which boundary)
 until it is *applied*. Rules:
 
-- committing a value that differs from what the run will hold sends an edit of
+- only a field the user typed in sends (the fields model says which: moving
+  focus through a field, or a field that shows what the run wrote, sends nothing);
+  committing a value that differs from what the run will hold sends an edit of
   that field alone; putting back the value the run holds now withdraws what is
   queued for the field (from any viewer); a half-typed value is never sent;
 - a field that has focus, or holds text not yet committed, is never written to;
@@ -30,6 +32,7 @@ from steplr_tui.runfolder import (
 )
 from steplr_tui.runfolder.params import SPECS
 from steplr_tui.runfolder.schedule import ScheduleEdit
+from steplr_tui.viewer.fields import FieldsModel
 from steplr_tui.viewer.run_view import RunView
 
 
@@ -47,20 +50,23 @@ class SteeringDraft:
     """One viewer's typed and sent edits against the run on screen."""
 
     sender: str = ""
-    synced: dict[str, str] = field(default_factory=dict)  # the text last shown or committed
+    fields: FieldsModel = field(default_factory=FieldsModel)  # what the user typed
     sent: dict[str, Sent] = field(default_factory=dict)  # request id -> what it was
     refused: Decision | None = None  # the last of ours the run refused...
     refused_text: tuple[str, str] = ("", "")  # ...while its field still holds (field, text)
 
-    def reset(self, texts: dict[str, str]) -> None:
-        """A new run is on screen, and the fields show `texts`."""
-        self.synced = {n: texts[n] for n in LIVE_FIELDS if n in texts}
+    def reset(self) -> None:
+        """A new run is on screen: nothing of ours is on its way to it."""
         self.sent.clear()
         self.refused = None
 
     def dirty(self, name: str, text: str) -> bool:
-        """The field holds text not yet committed (never overwrite it)."""
-        return self.synced.get(name) != text
+        """The user typed in the field and has not committed it (never overwrite it)."""
+        return self.fields.typed(name, text)
+
+    def in_flight(self) -> set[str]:
+        """Fields with an edit sent and not answered yet (they keep their text)."""
+        return {s.field for s in self.sent.values()}
 
     def typed(self, view: RunView, texts: dict[str, str]) -> ScheduleEdit | None:
         """Valid typed values that differ from what the run will hold (the preview's edit)."""
@@ -104,8 +110,9 @@ class SteeringDraft:
         return queued.merged(typed) or None
 
     def commit(self, view: RunView, name: str, text: str) -> Request | None:
-        """Enter or tab in field `name`: the request to send, if any."""
-        if not view.active or name not in LIVE_FIELDS:
+        """Enter or tab in field `name`: the request to send, if any. A field the user
+        did not type in never sends (a tab through it, or the run's own value)."""
+        if not view.active or name not in LIVE_FIELDS or not self.dirty(name, text):
             return None
         try:
             value = SPECS[name].parse(text)
@@ -114,7 +121,7 @@ class SteeringDraft:
         live, effective = view.live_values(), view.effective_values()
         if name not in live:
             return None
-        self.synced[name] = text
+        self.fields.committed(name, text)
         self.refused = None
         if value == effective[name]:
             return None
@@ -135,26 +142,9 @@ class SteeringDraft:
                 self.refused = decision
                 self.refused_text = (sent.field, sent.text)
                 # The field keeps the refused text, but as typed: it is not what runs.
-                self.synced[sent.field] = "\0refused"
+                self.fields.committed(sent.field, "\0refused")
         if not view.active:
             self.sent.clear()
-
-    def to_sync(self, view: RunView, texts: dict[str, str], focused: str | None) -> dict[str, str]:
-        """Texts to write into fields that neither have focus nor hold uncommitted text."""
-        if view.plan is None:
-            return {}
-        effective = view.effective_values()
-        out = {}
-        for name in LIVE_FIELDS:
-            if name == focused or name not in effective or name not in texts:
-                continue
-            if self.dirty(name, texts[name]) or any(s.field == name for s in self.sent.values()):
-                continue
-            target = SPECS[name].format(effective[name])
-            if texts[name] != target:
-                out[name] = target
-                self.synced[name] = target
-        return out
 
     def subtitle(self, view: RunView, texts: dict[str, str], errors: dict[str, str]) -> str:
         """The LR pane's subtitle about edits, or '' when there is nothing to say."""
@@ -185,7 +175,7 @@ class SteeringDraft:
                 f"typed {typed.describe()} · enter queues it for after epoch {view.current_epoch}"
             )
         if self.sent:
-            what = ", ".join(_describe(s.request) for s in self.sent.values())
+            what = ", ".join(describe_request(s.request) for s in self.sent.values())
             return f"sent {what} · waiting for the run to read it"
         pending = view.pending_edit
         if pending:
@@ -193,7 +183,8 @@ class SteeringDraft:
         return ""
 
 
-def _describe(request: Request) -> str:
+def describe_request(request: Request) -> str:
+    """A request in words: 'gamma 0.3', 'withdraw lr', 'stop'."""
     if isinstance(request, EditRequest):
         return request.edit.describe()
     if isinstance(request, WithdrawRequest):

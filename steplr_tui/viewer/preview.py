@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from steplr_tui.runfolder.reader import resume_hint
 from steplr_tui.runfolder.schedule import format_lr, plan
 from steplr_tui.viewer.draft import SteeringDraft
 from steplr_tui.viewer.run_view import RunView
@@ -122,8 +123,11 @@ def fields_note(view: RunView) -> str:
     now = view.live_values()
     if not view.edits or not now:
         return ""
-    return (
+    held = (
         f"The fields hold the values this run ended with (lr {format_lr(float(now['lr']))}, "
-        f"step_size {now['step_size']}, gamma {float(now['gamma']):g}, edited during "
-        "the run): ctrl+r starts the next run with them."
+        f"step_size {now['step_size']}, gamma {float(now['gamma']):g}, edited during the run)"
     )
+    if view.opened is not None and view.opened.kind == "script":
+        # ctrl+r would start the built-in trainer, not continue the script.
+        return f"{held}: {resume_hint('', 'script')}."
+    return f"{held}: ctrl+r starts the next run with them."

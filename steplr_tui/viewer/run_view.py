@@ -70,6 +70,7 @@ class RunView:
     """The state of one run as the panes and the status line show it."""
 
     status: Status | None = None  # None: no run on screen yet
+    loading: str | None = None  # a run asked for (its name) whose record is not read yet
     stopping: bool = False  # a stop was asked for and has not taken effect
     opened: RunOpened | None = None
     plan: PlanParams | None = None
@@ -405,6 +406,8 @@ def status_parts(view: RunView, device_hint: str, data_hint: str) -> list[tuple[
             parts.append((5, f"global batch {s.global_batch}"))
     else:
         parts += [(6, device_hint), (7, data_hint)]
+    if view.status is None and view.loading:
+        return [(0, f"loading the run {view.loading}…")]
     if view.status is None:
         parts.insert(0, (0, "ready: ctrl+r starts here, ctrl+n starts detached"))
         return parts

@@ -54,15 +54,59 @@ LIVENESS_S = 1.0  # how often it checks that the run's process lives
 
 
 class SourceEvents(Message):
-    """Events from source number `source_id`, in order (a replay brings many at once)."""
+    """Events from source number `source_id`, in order (a replay brings many at once).
 
-    def __init__(self, source_id: int, events: list[Event], replay: bool = False) -> None:
+    Live events come through a `Mailbox`: whatever arrived until the screen reads the
+    message is in it, so a screen that fell behind catches up in one step."""
+
+    def __init__(
+        self,
+        source_id: int,
+        events: list[Event],
+        replay: bool = False,
+        mailbox: Mailbox | None = None,
+    ) -> None:
         super().__init__()
         self.source_id = source_id
         # Nothing a run folder holds may drive the terminal (an escape sequence in a
         # reason, a folder name, a config value).
-        self.events = [clean_event(e) for e in events]
+        self._events = [clean_event(e) for e in events]
         self.replay = replay
+        self.mailbox = mailbox
+
+    @property
+    def events(self) -> list[Event]:
+        if self.mailbox is not None:
+            self._events = self._events + [clean_event(e) for e in self.mailbox.take()]
+            self.mailbox = None
+        return self._events
+
+
+class Mailbox:
+    """Live events waiting for the screen, with at most one message on its way: a viewer
+    that falls behind (a loaded machine) takes everything new at once and draws the newest
+    state, instead of working through a queue of messages epochs old."""
+
+    def __init__(self, source_id: int, post: Callable[[Message], Any]) -> None:
+        self.source_id = source_id
+        self.post = post
+        self._events: list[Event] = []
+        self._waiting = False
+        self._lock = threading.Lock()
+
+    def deliver(self, events: list[Event]) -> None:
+        with self._lock:
+            self._events.extend(events)
+            if self._waiting:
+                return  # the message on its way will carry them
+            self._waiting = True
+        self.post(SourceEvents(self.source_id, [], mailbox=self))
+
+    def take(self) -> list[Event]:
+        with self._lock:
+            events, self._events = self._events, []
+            self._waiting = False
+        return events
 
 
 class ThreadSource:
@@ -96,10 +140,11 @@ class ThreadSource:
     def start(self) -> None:
         if self.history is not None:
             self.post(SourceEvents(self.id, read_history(self.history).items, replay=True))
-        source_id, post, job, train_fn = self.id, self.post, self.job, self.train_fn
+        job, train_fn = self.job, self.train_fn
+        mailbox = Mailbox(self.id, self.post)
 
         def emit(event: Event) -> None:
-            post(SourceEvents(source_id, [event]))
+            mailbox.deliver([event])
 
         def work() -> None:
             from textual.worker import get_current_worker
@@ -119,7 +164,7 @@ class ThreadSource:
                 self.done.set()
 
         self.worker = self.run_worker(
-            work, name=f"train-{source_id}", group="training", thread=True, exit_on_error=False
+            work, name=f"train-{self.id}", group="training", thread=True, exit_on_error=False
         )
 
     @property
@@ -167,6 +212,7 @@ class FolderSource:
         if bad:
             events.append(Notice(f"{bad} unreadable line(s) in events.jsonl were skipped"))
         self.post(SourceEvents(self.id, events, replay=True))
+        self._mailbox = mailbox = Mailbox(self.id, self.post)
         since_check = LIVENESS_S  # check at once: a run may be dead already
         while not self._closing.wait(POLL_S):
             new, bad = decode_lines(tail.read())
@@ -178,7 +224,7 @@ class FolderSource:
                 elif isinstance(event, RunEnded):
                     ended = True
             if new:
-                self.post(SourceEvents(self.id, new))
+                mailbox.deliver(new)
             since_check += POLL_S
             if ended or since_check < LIVENESS_S:
                 continue
@@ -186,7 +232,7 @@ class FolderSource:
             end = self._check_process(tail)
             if end is not None:
                 ended = True
-                self.post(SourceEvents(self.id, [end]))
+                mailbox.deliver([end])
 
     def _check_process(self, tail: LineTail) -> RunEnded | None:
         """An end the run could not write: its process died, or the disk was full."""
@@ -196,7 +242,7 @@ class FolderSource:
         # Lines may have landed since the last read: deliver them first.
         late, _bad = decode_lines(tail.read())
         if late:
-            self.post(SourceEvents(self.id, late))
+            self._mailbox.deliver(late)
             if any(isinstance(e, RunEnded) for e in late):
                 return None
         name = self.path.name

@@ -59,7 +59,7 @@ class DashboardActions(_Base):
         enabled (footer_hidden leaves them out) so that, pressed, they say why."""
         view = self.view
         if action in ("start", "detach"):
-            return not view.active
+            return not view.active and not view.loading  # nothing starts while a run loads
         if action == "branch":
             return view.record is not None
         return True
@@ -277,6 +277,8 @@ class DashboardActions(_Base):
     # ---- starting runs ------------------------------------------------------------
 
     def _ready_to_start(self) -> bool:
+        if self.view.loading:
+            return False  # the run asked for is on its way: its record decides the fields
         if self.view.active:
             self.notify(
                 "A run is on screen and in progress: ctrl+s stops it.",
@@ -345,6 +347,7 @@ class DashboardActions(_Base):
         )
 
     def attach_run(self, path: Path) -> None:
-        if self.controller is not None and self._ready_to_start():
+        if self.controller is not None and (self.view.loading or self._ready_to_start()):
+            self.show_loading(path)
             self.controller.attach(path)
             self.overlay_parent(path)

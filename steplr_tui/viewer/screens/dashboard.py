@@ -9,6 +9,7 @@ number of batches.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from textual import events, on
@@ -29,7 +30,8 @@ from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.paths import resolve_data_dir
 from steplr_tui.runfolder.text import short_path
 from steplr_tui.viewer.controller import RunController, TrainFn, real_train
-from steplr_tui.viewer.draft import SteeringDraft
+from steplr_tui.viewer.draft import SteeringDraft, describe_request
+from steplr_tui.viewer.fields import FieldsModel
 from steplr_tui.viewer.preview import fields_note, lr_pane_data, preview_steps
 from steplr_tui.viewer.run_view import RunView
 from steplr_tui.viewer.screens.actions import KEYS, DashboardActions
@@ -79,11 +81,15 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         self.cursor_blink = cursor_blink
         self.notes = notes
         self.view = RunView()
-        self.draft = SteeringDraft()
+        self.fields = FieldsModel()  # what the fields show, and which of them the user typed in
+        self.draft = SteeringDraft(fields=self.fields)
         self.controller: RunController | None = None
         self._dirty: set[str] = set()
         self._cadence = Cadence()
-        self._locked = False  # the fields describe a run in progress
+        self._locked: bool | None = False  # the fields describe a run in progress (None: loading)
+        self._focus_after_loading: str | None = None
+        self._lr_soon = False  # an LR pane redraw is due after the next frame
+        self._typed_at = -1e9  # when a field last changed during a run
         self._plan_values = {name: getattr(config, name) for name in PLAN_FIELDS}
         self._plan_note = ""
         self._data_dir = short_path(str(resolve_data_dir(config.data_dir)))
@@ -153,16 +159,26 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
     @on(ParamPanel.Changed)
     def _on_params_changed(self, event: ParamPanel.Changed) -> None:
         if self.view.active:
-            self._redraw_lr()  # the typed edit's future, at once
+            self._typed_at = time.monotonic()
+            self._redraw_lr_soon()  # the typed edit's future, once the key is on screen
             return
-        bad = [name for name in PLAN_FIELDS if name in event.errors]
+        if self.view.loading:
+            return  # the fields say "loading the run…": nothing to plan from yet
+        # The fields as they are now: the message may be older than the run's record.
+        panel = self.query_one(ParamPanel)
+        values, errors = panel.read()
+        bad = [name for name in PLAN_FIELDS if name in errors]
+        if bad == ["epochs"] and panel.notes.get("epochs") and panel.text_of("epochs") == "":
+            # A script that gave no epoch count: its plan spans the epochs it ran.
+            values["epochs"] = max(self.view.horizon(), 1)
+            bad = []
         if bad:
             self._plan_note = f"fix {', '.join(bad)} to update the preview"
         else:
             self._plan_note = ""
-            self._plan_values = {name: event.values[name] for name in PLAN_FIELDS}
-        if self.view.started is None and "batch_size" in event.values:
-            self.context.steps_per_epoch = preview_steps(event.values, self.config)
+            self._plan_values = {name: values[name] for name in PLAN_FIELDS}
+        if self.view.started is None and "batch_size" in values:
+            self.context.steps_per_epoch = preview_steps(values, self.config)
         self._dirty |= {"loss", "acc", "status"}  # the x span follows epochs
         self._redraw_lr()
 
@@ -183,15 +199,33 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
     def _texts(self) -> dict[str, str]:
         return self.query_one(ParamPanel).field_texts()
 
-    def _sync_fields(self) -> None:
-        """Show the run's values in every live field nobody is editing."""
-        if not self.view.active:
-            return
+    def _sync_fields(self, everything: bool = False) -> None:
+        """Show the run's record in every field the user did not type in (focused or not:
+        a field shows what the run holds until the user types there)."""
+        if self.view.opened is None and not self.view.loading:
+            return  # no run on screen: the fields are the user's form
+        shown = self.fields.to_write(
+            self.view, self._texts(), everything, keep=self.draft.in_flight()
+        )
+        if shown:
+            self.query_one(ParamPanel).show(shown)
+
+    def show_loading(self, path: Path) -> None:
+        """A run was asked for: until its record is read, the fields say so and are locked,
+        and nothing starts (no built-in default is ever shown as the run's)."""
         focused = self.app.focused
-        name = (focused.id or "").removeprefix("field-") if focused is not None else None
-        texts = self.draft.to_sync(self.view, self._texts(), name)
-        if texts:
-            self.query_one(ParamPanel).set_texts(texts)
+        field = focused.id if focused is not None else None
+        self._focus_after_loading = field if (field or "").startswith("field-") else "field-lr"
+        self.view.reset()
+        self.view.loading = path.name
+        self.query_one(RunLog).reset()
+        panel = self.query_one(ParamPanel)
+        self._sync_fields(everything=True)
+        panel.set_running(True, steerable=False)
+        self._locked = None
+        self.refresh_bindings()
+        self._dirty |= {"lr", "loss", "acc", "status", "notice", "legend", "phases"}
+        self.redraw()
 
     # ---- events from the run --------------------------------------------------------------
 
@@ -201,12 +235,13 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
             return  # a straggler from a run no longer on screen
         log = self.query_one(RunLog)
         lines: list[str] = []
-        for event in message.events:
+        events = message.events  # everything that arrived until now: the newest state
+        for event in events:
             if isinstance(event, RunOpened) and event.first_epoch <= 1:
                 log.reset()
                 lines.clear()
             self._dirty |= self.view.apply(event)
-            lines += event_lines(event)
+            lines += event_lines(event, me=self.controller.sender)
             if isinstance(event, RunOpened):
                 self._opened(event)
             elif isinstance(event, RunStarted) and event.steps_per_epoch:
@@ -219,46 +254,59 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
                     )
             elif isinstance(event, RunEnded):
                 lines += self._ended()
+        if "fields" in self._dirty:  # before the fields plan the next run, if it ended
+            self._dirty.discard("fields")
+            self._sync_fields()
         log.add(lines)
         self._dirty.add("log")
-        if self._locked != self.view.active:  # once per batch of events: a replay opens
-            self._locked = self.view.active  # and ends a run, and restyling costs
+        # Once per batch of events: a replay opens and ends a run, and restyling costs.
+        if self._locked != self.view.active and not self.view.loading:
+            self._locked = self.view.active
             self.query_one(ParamPanel).set_running(self.view.active)
             self.refresh_bindings()  # Stop in the footer during a run, Start and Detach not
+            if self._focus_after_loading is not None:
+                now = self.app.focused  # locked fields passed focus on (to the phase table)
+                if now is None or not (now.id or "").startswith("field-"):
+                    # Back where it was (lr, on attach): typing lands in a field.
+                    self.query_one(f"#{self._focus_after_loading}").focus()
+                self._focus_after_loading = None
             if not self.view.active:  # the fields now preview the next run
                 self._on_params_changed(ParamPanel.Changed(*self.query_one(ParamPanel).read()))
         self.draft.settle(self.view)
-        if "fields" in self._dirty:
-            self._dirty.discard("fields")
-            self._sync_fields()
         if message.replay:
             self._dirty |= {"lr", "loss", "acc", "status", "phases", "legend"}
             self.redraw()
-        elif any(isinstance(e, Decision) for e in message.events):
+        elif any(isinstance(e, Decision) for e in events):
             self._redraw_lr()  # what the subtitle says of an edit is right at once
 
     def _opened(self, event: RunOpened) -> None:
-        panel = self.query_one(ParamPanel)
-        if self.controller is not None and self.controller.attached:
-            panel.set_values(event.config)
-        self.draft.reset(self._texts())
+        # The fields show this run's record, whoever started it: none of it was typed.
+        self._sync_fields(everything=True)
+        self.draft.reset()
         self.context.steps_per_epoch = 0
 
     def _ended(self) -> list[str]:
         end = self.view.end
+        # What was typed or sent and will never apply is said, never dropped silently.
+        unanswered = [
+            describe_request(s.request)
+            for rid, s in self.draft.sent.items()
+            if rid not in self.view.decisions
+        ]
+        lost = self.fields.ended(self.view, self._texts(), unanswered)
         alerts = {"FAILED": ("Run failed", 10), "INTERRUPTED": ("Run INTERRUPTED", 15)}
         if end is not None and end.status.value in alerts:
             title, seconds = alerts[end.status.value]
             self.notify(end.message, title=title, severity="error", timeout=seconds, markup=False)
         note = fields_note(self.view)
-        return [note] if note else []
+        return lost + ([note] if note else [])
 
     # ---- drawing ----------------------------------------------------------------------
 
     def _tick(self) -> None:
         """The timer: redraw what changed, at the rate `Cadence` allows."""
         local = not (self.controller and self.controller.attached)
-        held = self._cadence.held(self._dirty, self.view.active, local)
+        held = self._cadence.held(self._dirty, self.view.active, local, typed_at=self._typed_at)
         self._dirty -= held
         self.redraw()
         self._dirty |= held
@@ -292,12 +340,23 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         attached = self.controller is not None and self.controller.attached
         self.query_one(StatusLine).show(self.view, data, attached)
 
+    def _redraw_lr_soon(self) -> None:
+        """Redraw the LR pane after the next frame: a typed key is drawn first (a plot
+        takes tens of ms on a loaded machine), and a burst of keys redraws it once."""
+        if not self._lr_soon:
+            self._lr_soon = True
+            self.call_after_refresh(self._redraw_lr_now)
+
+    def _redraw_lr_now(self) -> None:
+        self._lr_soon = False
+        self._redraw_lr()
+
     def _redraw_lr(self) -> None:
         panel = self.query_one(ParamPanel)
         _values, errors = panel.read()
-        data = lr_pane_data(
-            self.view, self.draft, panel.field_texts(), errors, self._plan_values, self._plan_note
-        )
+        texts = panel.field_texts()
+        note = self.fields.lost_subtitle(texts) or self._plan_note
+        data = lr_pane_data(self.view, self.draft, texts, errors, self._plan_values, note)
         self.query_one(PlotStack).draw_lr(
             data.planned, data.actual, data.pending, data.pending_from, data.subtitle
         )

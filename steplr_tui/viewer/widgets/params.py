@@ -14,6 +14,7 @@ from textual.widgets import Input, Label, Select, Static
 
 from steplr_tui.runfolder import LIVE_FIELDS
 from steplr_tui.runfolder.params import SPECS, FieldError, FieldSpec, TrainConfig, parse_values
+from steplr_tui.viewer.fields import Shown
 from steplr_tui.viewer.widgets.keys import OrderedKeys
 
 __all__ = ["LIVE_FIELDS", "ParamPanel"]
@@ -95,6 +96,10 @@ class ParamPanel(Vertical):
         self.border_title = "Parameters"
         self._initial = config
         self._cursor_blink = cursor_blink
+        # Fields that show what a run wrote and a new run can't take (an unknown batch
+        # size, a script's Adadelta): not flagged as errors while they show it.
+        self.from_run: dict[str, str] = {}
+        self.notes: dict[str, str] = {}  # why a field is empty: "unknown", "loading the run…"
 
     def compose(self) -> ComposeResult:
         with Grid(id="param-grid"):
@@ -133,7 +138,12 @@ class ParamPanel(Vertical):
 
     def read(self) -> tuple[dict[str, Any], dict[str, str]]:
         """(values, errors): every field parsed by its own rule."""
-        values, errors = parse_values(self.field_texts())
+        texts = self.field_texts()
+        values, errors = parse_values(texts)
+        for name, note in self.notes.items():
+            if name in errors and note and texts[name] == "":
+                spec = SPECS[name]
+                errors[name] = f"{spec.label}: {note} for the run on screen; enter {spec.rule}"
         if "momentum" in errors and self.query_one("#field-optimizer", Select).value != "sgd":
             # Adam has no momentum: a stale, disabled field must not block Start.
             del errors["momentum"]
@@ -179,13 +189,35 @@ class ParamPanel(Vertical):
         if not running:
             self._sync_momentum()
 
-    def set_texts(self, texts: dict[str, str]) -> None:
-        """Write these texts into their fields (only ever fields the user is not editing)."""
-        for name, text in texts.items():
-            widget = self.query_one(f"#field-{name}", Input)
-            if widget.value != text:
-                widget.value = text
-                widget.cursor_position = len(text)
+    def show(self, values: dict[str, Shown]) -> None:
+        """Write what the fields model says into these fields (only ever fields the user
+        did not type in): a value, or an empty field saying why it has none."""
+        for name, shown in values.items():
+            spec = SPECS[name]
+            widget = self.query_one(f"#field-{name}")
+            self.notes[name] = shown.note
+            try:
+                spec.parse(shown.text)
+                self.from_run.pop(name, None)
+            except FieldError:
+                self.from_run[name] = shown.text
+            if isinstance(widget, Select):
+                self._show_choice(widget, spec, shown)
+                continue
+            widget.placeholder = shown.note
+            if widget.value != shown.text:
+                widget.value = shown.text
+                widget.cursor_position = len(shown.text)
+
+    def _show_choice(self, widget: Select, spec: FieldSpec, shown: Shown) -> None:
+        options = [(CHOICE_LABELS.get(c, c), c) for c in spec.choices]
+        if shown.text not in spec.choices:
+            options.append((shown.note or shown.text, shown.text))
+        if getattr(widget, "_shown_options", None) != options:
+            widget._shown_options = options  # type: ignore[attr-defined]
+            widget.set_options(options)
+        if widget.value != shown.text:
+            widget.value = shown.text
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -201,6 +233,8 @@ class ParamPanel(Vertical):
 
     def _refresh_errors(self) -> None:
         values, errors = self.read()
-        self.query_one("#param-errors", Static).update("\n".join(errors.values()))
-        self.set_class(bool(errors), "-invalid")
+        # What a run wrote is no mistake of the user's: said when a run is started.
+        shown = {n: m for n, m in errors.items() if self.from_run.get(n) != self.text_of(n)}
+        self.query_one("#param-errors", Static).update("\n".join(shown.values()))
+        self.set_class(bool(shown), "-invalid")
         self.post_message(self.Changed(values, errors))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from dataclasses import replace
 
 from textual import events
 from textual.widgets import RichLog
@@ -35,8 +36,12 @@ FIRST_LINES = 120
 BACKFILL_S = 0.4
 
 
-def event_lines(event: Event) -> list[str]:
-    """What the log says about one event (nothing for progress)."""
+HERE = "this dashboard"
+
+
+def event_lines(event: Event, me: str = "") -> list[str]:
+    """What the log says about one event (nothing for progress). `me`: this viewer's
+    sender name; what it asked for is said to come from this dashboard."""
     if isinstance(event, EpochEnd):
         extra = " · ".join(f"{k} {v:.4g}" for k, v in event.metrics.items())
         acc = f"Test Accuracy: {event.test_acc:.2f}%" if math.isfinite(event.test_acc) else ""
@@ -62,13 +67,16 @@ def event_lines(event: Event) -> list[str]:
     if isinstance(event, Decision):
         if event.action == "withdraw" and event.decision == "applied":
             return []  # the edits it withdrew each say so
+        if me and event.sender == me:
+            event = replace(event, sender=HERE)
         return [describe_decision(event)]
     if isinstance(event, RunEnded):
         done = plural(event.epochs_done, "epoch")
         if event.status is Status.COMPLETED:
             return [f"Run completed: {done} in {event.elapsed:.1f}s."]
         if event.status is Status.STOPPED:
-            return [f"Run stopped after {done}: {event.message}."]
+            why = f"stopped from {HERE}" if me and event.message == f"stopped by {me}" else ""
+            return [f"Run stopped after {done}: {why or event.message}."]
         if event.status is Status.PRUNED:
             return [f"Run PRUNED after {done}: {event.message}."]
         if event.status is Status.INTERRUPTED:
@@ -85,6 +93,9 @@ class RunLog(RichLog):
     def __init__(self, **kwargs) -> None:
         super().__init__(max_lines=SHOWN_LINES, wrap=True, markup=False, min_width=10, **kwargs)
         self.border_title = "Log"
+        # No tab stop: the fields are what keys are for, and a focused log took typed
+        # text without a sign (the wheel still scrolls it, and it follows its end).
+        self.can_focus = False
         self.kept: deque[str] = deque(maxlen=LOG_LINES)
         self._pending: list[str] = []
         self._wrapped_at = 0
