@@ -123,9 +123,14 @@ def fields_note(view: RunView) -> str:
     now = view.live_values()
     if not view.edits or not now:
         return ""
+    parts = [f"lr {format_lr(float(now['lr']))}"] if "lr" in now else []
+    if "step_size" in now:
+        parts.append(f"step_size {now['step_size']}")
+    if "gamma" in now:
+        parts.append(f"gamma {float(now['gamma']):g}")
     held = (
-        f"The fields hold the values this run ended with (lr {format_lr(float(now['lr']))}, "
-        f"step_size {now['step_size']}, gamma {float(now['gamma']):g}, edited during the run)"
+        f"The fields hold the values this run ended with ({', '.join(parts)}, "
+        "edited during the run)"
     )
     if view.opened is not None and view.opened.kind == "script":
         # ctrl+r would start the built-in trainer, not continue the script.
