@@ -316,7 +316,6 @@ def test_the_record_says_what_track_learned_by_itself(tmp_path: Path):
     config = json.loads((run.path / "config.json").read_text())["config"]
     assert config["optimizer"] == "adadelta"
     assert config["optimizer_params"][0]["rho"] == 0.9 and "momentum" not in config
-    assert config["scheduler"] == "StepLR"
     assert config["scheduler_params"] == {"class": "StepLR", "step_size": 1, "gamma": 0.7}
     assert config["world_size"] == 1
     assert config["batch_size"] is None  # not given: unknown, not a default

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steplr_tui import __version__
-from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
+from steplr_tui.runfolder.params import (
+    SCHEDULER_HELP,
+    SCHEDULER_KINDS,
+    SPECS,
+    FieldError,
+    TrainConfig,
+)
 
 USAGE = """\
 steplr-tui [flags]            the dashboard (--headless, --detach: no UI)
@@ -78,6 +84,21 @@ def _add_param_flags(parser: argparse.ArgumentParser) -> None:
             else "{" + ",".join(spec.choices) + "}",
             help=f"{spec.help}: {spec.rule} (default: {spec.format(getattr(defaults, spec.name))})",
         )
+    params.add_argument(
+        "--scheduler",
+        metavar="{" + ",".join(SCHEDULER_KINDS) + "}",
+        help=f"the lr scheduler (default: step): {SCHEDULER_HELP}",
+    )
+    params.add_argument(
+        "--milestones",
+        metavar="E1,E2",
+        help="with --scheduler multistep: increasing epochs, like 4,6 (default: every step_size)",
+    )
+    params.add_argument(
+        "--warmup",
+        metavar="EPOCHS",
+        help="with --scheduler warmup-step: the warmup's length in epochs (default: 1)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,6 +155,40 @@ def _fail(parser: argparse.ArgumentParser, message: str) -> None:
     parser.exit(2, f"steplr-tui: {message}\n")
 
 
+def _scheduler_values(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> dict:
+    """--scheduler, --milestones, --warmup: each checked, in one line naming the fix."""
+    from steplr_tui.runfolder.schedule import parse_milestones
+
+    values: dict = {}
+    if ns.scheduler is not None:
+        kind = ns.scheduler.strip().lower()
+        if kind not in SCHEDULER_KINDS:
+            _fail(
+                parser,
+                f"--scheduler must be one of {', '.join(SCHEDULER_KINDS)} "
+                f"(got {ns.scheduler!r:.30})",
+            )
+        values["scheduler"] = kind
+    kind = values.get("scheduler", "step")
+    if ns.milestones is not None:
+        if kind != "multistep":
+            _fail(parser, "--milestones goes with --scheduler multistep")
+        try:
+            values["milestones"] = parse_milestones(ns.milestones, "--milestones")
+        except ValueError as exc:
+            _fail(parser, str(exc))
+    if ns.warmup is not None:
+        if kind != "warmup-step":
+            _fail(parser, "--warmup goes with --scheduler warmup-step")
+        text = ns.warmup.strip()
+        if not text.isascii() or not text.isdigit() or int(text) < 1:
+            _fail(
+                parser, f"--warmup must be a whole number of epochs from 1 (got {ns.warmup!r:.30})"
+            )
+        values["warmup"] = int(text)
+    return values
+
+
 def parse_options(argv: Sequence[str] | None = None) -> Options:
     """Parse and validate flags; a bad value exits 2 with one line naming the flag and rule."""
     parser = build_parser()
@@ -147,6 +202,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
             values[spec.name] = spec.parse(text, who=spec.flag)
         except FieldError as exc:
             _fail(parser, str(exc))
+    values.update(_scheduler_values(parser, ns))
     for flag, value in (("--data-dir", ns.data_dir), ("--runs-dir", ns.runs_dir)):
         if value is not None and not value.strip():
             _fail(parser, f"{flag} is empty: give a folder path")
@@ -165,6 +221,10 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     if ns.detach and ns.headless:
         _fail(parser, "--detach runs headless already, in the background: drop --headless")
     config = TrainConfig(**values, data_dir=ns.data_dir, download=not ns.no_download)
+    try:
+        config.validated()
+    except FieldError as exc:
+        _fail(parser, f"--{exc}")
     notes = []
     if "momentum" in values and config.optimizer != "sgd":
         notes.append(
@@ -176,7 +236,11 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     runs_dir = resolve_runs_dir(ns.runs_dir)
     resume = None
     if ns.resume is not None:
-        fixed = [SPECS[name].flag for name in values if name not in ("device", "threads")]
+        fixed = [
+            SPECS[name].flag if name in SPECS else "--" + name
+            for name in values
+            if name not in ("device", "threads")
+        ]
         if fixed:
             _fail(
                 parser,

@@ -415,8 +415,7 @@ def learned(optimizer: torch.optim.Optimizer, scheduler: Any, dist: Any) -> dict
         "optimizer": type(optimizer).__name__.lower(),
         "optimizer_params": groups,
         "lr": _base_lr(optimizer, scheduler),
-        "scheduler": schedulers.name_of(scheduler),
-        "scheduler_params": schedulers.describe(scheduler),
+        "scheduler_params": schedulers.describe(scheduler),  # its "class" and settings
         "world_size": dist.world_size if dist else 1,
     }
     momentum = groups[0].get("momentum") if groups else None
