@@ -469,3 +469,42 @@ def test_a_per_iteration_warmup_is_found_out_and_replanned_per_step(tmp_path: Pa
     assert replanned.first_epoch == 2 and replanned.steps_per_epoch == STEPS
     assert replanned.step_lrs == tuple(u[0] for u in used[STEPS:])
     assert [x for e in epochs_of(run.path) for x in e.step_lrs][:6] == [u[0] for u in used[:6]]
+
+
+# ---- export: the snippet follows the run's scheduler ----------------------------------
+
+
+def test_the_export_snippet_rebuilds_a_script_runs_scheduler_and_edits(tmp_path: Path):
+    import csv
+    import io
+
+    from steplr_tui.runfolder.export import metrics_csv, run_snippet
+    from steplr_tui.runfolder.reader import read_run
+    from tests.test_export_compare import lrs_from_snippet
+
+    model, optimizer = model_and_optimizer(groups=1)
+    scheduler = SCHEDULERS["Constant->MultiStepLR"](optimizer)
+    run = steplr_tui.track(optimizer, scheduler, runs_dir=tmp_path, epochs=EPOCHS)
+    _edit(run.path, milestones=(4,), gamma=0.5)
+    with run:
+        used = train(run, model, optimizer, scheduler)
+    info = read_run(run.path)
+    snippet = run_snippet(info)
+    assert "ConstantLR(optimizer, factor=0.25, total_iters=2)" in snippet
+    assert "MultiStepLR(optimizer, milestones=[2, 3], gamma=0.1)" in snippet
+    pasted = snippet.replace("model = ...  # your model", "model = nn.Linear(4, 2)")
+    assert lrs_from_snippet(pasted) == [u[0] for u in used[::STEPS]]
+    rows = list(csv.DictReader(io.StringIO(metrics_csv(info))))
+    assert rows[0]["edit_milestones"] == "4" and rows[0]["edit_gamma"] == "0.5"
+
+
+@pytest.mark.parametrize("kind", ["multistep", "warmup-step", "cosine"])
+def test_the_export_snippet_of_a_builtin_alternative_gives_its_lrs(kind):
+    from steplr_tui.runfolder.export import pytorch_snippet
+    from steplr_tui.runfolder.params import TrainConfig
+    from tests.test_builtin_schedulers import torch_lrs
+    from tests.test_export_compare import lrs_from_snippet
+
+    config = TrainConfig(scheduler=kind, epochs=6, step_size=2, gamma=0.5, warmup=2, lr=0.01)
+    snippet = pytorch_snippet(config.as_dict(), {})
+    assert lrs_from_snippet(snippet) == torch_lrs(config)
