@@ -508,3 +508,25 @@ def test_the_export_snippet_of_a_builtin_alternative_gives_its_lrs(kind):
     config = TrainConfig(scheduler=kind, epochs=6, step_size=2, gamma=0.5, warmup=2, lr=0.01)
     snippet = pytorch_snippet(config.as_dict(), {})
     assert lrs_from_snippet(snippet) == torch_lrs(config)
+
+
+def test_the_lr_pane_gets_every_step_of_a_per_batch_scheduler(tmp_path: Path):
+    from steplr_tui.viewer.preview import torch_pane_data
+
+    model, optimizer = model_and_optimizer(groups=1)
+    scheduler = S.OneCycleLR(optimizer, max_lr=0.5, total_steps=EPOCHS * STEPS)
+    run = steplr_tui.track(
+        optimizer, scheduler, runs_dir=tmp_path, epochs=EPOCHS, steps_per_epoch=STEPS
+    )
+    used = train(run, model, optimizer, scheduler, epochs=2, per_batch=True)
+    fine = torch_pane_data(_view_of(run.path)).fine
+    assert fine is not None and fine.steps == STEPS and fine.start == 0
+    assert fine.actual == [u[0] for u in used] and fine.planned[: len(used)] == fine.actual
+    assert len(fine.planned) == EPOCHS * STEPS
+    run.finish()
+
+
+def test_resume_without_a_scheduler_is_refused(tmp_path: Path):
+    _model, optimizer = model_and_optimizer()
+    with pytest.raises(TrackingError, match="resume= continues from the restored scheduler"):
+        steplr_tui.track(optimizer, None, runs_dir=tmp_path, resume="somerun")

@@ -14,12 +14,25 @@ from steplr_tui.viewer.run_view import RunView
 
 
 @dataclass(frozen=True)
+class FineLrs:
+    """A scheduler stepped once a batch (OneCycleLR): the lr at every step, drawn as a
+    curve. `planned` starts at epoch `start` (0-based), `actual` at epoch 0; `steps`
+    scheduler steps make an epoch."""
+
+    planned: list[float]
+    actual: list[float]
+    steps: int
+    start: int
+
+
+@dataclass(frozen=True)
 class LrPaneData:
     planned: list[float]
     actual: list[float]
     pending: list[float] = field(default_factory=list)
     pending_from: int = 0
     subtitle: str = ""
+    fine: FineLrs | None = None
 
 
 def now_summary(view: RunView) -> str:
@@ -67,13 +80,24 @@ def torch_pane_data(view: RunView, mismatch: str = "") -> LrPaneData:
     the lrs used over it, and the plan its queued edits give."""
     actual = [e.lr for e in view.epochs]
     planned = view.torch_plan()
+    known = [v for v in planned if v == v]
+    planned = [v if v == v else known[0] for v in planned]  # an epoch the view never saw
     queued = view.lr_plan_queued
     pending: list[float] = []
     start = 0
     if queued is not None and view.active and queued.lrs:
         start = queued.first_epoch - 1
         pending = [row[0] for row in queued.lrs if row]
-    return LrPaneData(planned, actual, pending, start, mismatch or scheduler_summary(view))
+    fine = None
+    plan = view.lr_plan
+    if plan is not None and plan.steps_per_epoch > 1 and plan.step_lrs:
+        steps = plan.steps_per_epoch
+        used: list[float] = []
+        for e in view.epochs:  # an epoch whose lr did not change holds no step_lrs
+            used += list(e.step_lrs) if e.step_lrs else [e.lr] * (e.steps or steps)
+        fine = FineLrs(list(plan.step_lrs), used, steps, plan.first_epoch - 1)
+    subtitle = mismatch or scheduler_summary(view)
+    return LrPaneData(planned, actual, pending, start, subtitle, fine)
 
 
 def scheduler_summary(view: RunView) -> str:

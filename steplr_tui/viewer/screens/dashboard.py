@@ -299,7 +299,7 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
             self.view, self.draft, panel.field_texts(), errors, self._plan_values, self._plan_note
         )
         self.query_one(PlotStack).draw_lr(
-            data.planned, data.actual, data.pending, data.pending_from, data.subtitle
+            data.planned, data.actual, data.pending, data.pending_from, data.subtitle, data.fine
         )
 
     def _span(self) -> int:
