@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     space = parser.add_argument_group("the search space (one value fixes a parameter)")
     for name in DIMENSIONS:
         space.add_argument(SPECS[name].flag, dest=name, metavar="SPACE", help=SPECS[name].help)
+    space.add_argument(
+        "--scheduler",
+        metavar="KINDS",
+        help="the built-in trainer's schedulers to compare, e.g. step,cosine,plateau (default: "
+        "step); each uses lr, and step_size and gamma where it has them",
+    )
     fixed = parser.add_argument_group("every trial's fixed parameters")
     for name in FIXED:
         spec = SPECS[name]
@@ -201,7 +207,10 @@ def new_spec(ns: argparse.Namespace, script_args: list[str]) -> SweepSpec:
             except FieldError as exc:
                 raise SpaceError(str(exc)) from exc
         fixed[name] = value
-    space = parse_space({n: getattr(ns, n) for n in DIMENSIONS}, defaults.as_dict())
+    kinds = _kinds(ns.scheduler)
+    space = parse_space(
+        {n: getattr(ns, n) for n in DIMENSIONS}, defaults.as_dict(), others=len(kinds) > 1
+    )
     script: tuple[str, ...] = ()
     if ns.script is not None:
         path = Path(ns.script).expanduser()
@@ -221,8 +230,18 @@ def new_spec(ns: argparse.Namespace, script_args: list[str]) -> SweepSpec:
         pruner=(ns.pruner or "median").lower(),
         script=script,
         storage=(ns.storage or "").strip(),
+        schedulers=kinds,
     )
     return spec.checked()
+
+
+def _kinds(text: str | None) -> tuple[str, ...]:
+    if text is None:
+        return ()
+    kinds = tuple(k.strip().lower() for k in text.split(","))
+    if not all(kinds):
+        raise SpaceError(f"--scheduler {text!r}: an empty item in the list")
+    return kinds
 
 
 def start(
@@ -477,7 +496,7 @@ def list_main(runs_dir: Path) -> int:
 
 def show_main(runs_dir: Path, name: str) -> int:
     from steplr_tui.study.engine import StudyError, read_trials
-    from steplr_tui.study.report import best_snippet, best_trial, write_reports
+    from steplr_tui.study.report import best_snippet, best_trial, by_scheduler, write_reports
     from steplr_tui.study.table import (
         COLUMNS,
         best_number,
@@ -505,6 +524,8 @@ def show_main(runs_dir: Path, name: str) -> int:
     state = sweep_state(folder)
     done = sum(1 for r in rows if r.counted)
     print(f"({spec.name}: {state.status.value}, {done} of {spec.trials_planned} trials done)")
+    for line in by_scheduler(spec, rows):  # which scheduler wins here, and by how much
+        print(f"  {line}")
     write_reports(folder, spec, rows)
     row = best_trial(rows)
     if row is not None:

@@ -194,7 +194,7 @@ class Sweeper:
             return
         trial = self.study.ask()
         self._follow(trial.number)
-        params = suggest(trial, self.spec.space)
+        params = suggest(trial, self.spec.space, self.spec.schedulers)
         try:
             if self.spec.script:
                 self._start_script(trial.number, params)
@@ -455,7 +455,7 @@ class Sweeper:
 
 
 def _params(params: dict[str, Any]) -> str:
-    parts = []
+    parts = [str(params["scheduler"])] if "scheduler" in params else []
     for name in ("lr", "step_size", "gamma"):
         if name in params:
             value = params[name]
