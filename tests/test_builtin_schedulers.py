@@ -93,3 +93,44 @@ def test_scheduler_flags_reach_the_config():
     options = parse_options(["--scheduler", "multistep", "--milestones", "2,4"])
     assert options.config.scheduler == "multistep" and options.config.milestones == (2, 4)
     assert options.config.as_dict()["milestones"] == [2, 4]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"scheduler": "multistep"},
+        {"scheduler": "multistep", "milestones": (1, 4), "gamma": 0.3},
+        {"scheduler": "warmup-step", "warmup": 1},
+        {"scheduler": "warmup-step", "warmup": 3, "step_size": 1, "gamma": 0.7},
+        {"scheduler": "cosine", "lr": 0.37},
+        {"scheduler": "cosine", "epochs": 12},
+    ],
+)
+def test_the_viewers_plan_of_each_kind_is_torchs_bit_for_bit(values):
+    """The preview's pure-Python plan (no torch in the viewer) against torch's own."""
+    from steplr_tui.runfolder.schedule import kind_lrs
+
+    config = CONFIG.with_values(**values).validated()
+    assert kind_lrs(
+        config.scheduler,
+        config.lr,
+        config.step_size,
+        config.gamma,
+        config.epochs,
+        config.milestones,
+        config.warmup,
+    ) == torch_lrs(config)
+
+
+async def test_the_dashboard_previews_the_scheduler_the_flags_chose():
+    from steplr_tui.runfolder.schedule import kind_lrs
+    from steplr_tui.viewer.widgets.plots import LrPlot
+    from tests.test_app import SIZE, make_app, wait_for
+
+    config = TrainConfig(data_dir="/data/mnist", scheduler="warmup-step", warmup=2, epochs=8)
+    app = make_app(lambda *a: None, config=config)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.screen.query_one(LrPlot)
+        want = kind_lrs("warmup-step", 0.001, 2, 0.1, 8, (), 2)
+        await wait_for(pilot, lambda: pane.planned == want)
+        assert "LinearLR warmup of 2 then StepLR" in str(pane.border_subtitle)

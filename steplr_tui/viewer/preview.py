@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from steplr_tui.runfolder.schedule import format_lr, plan
+from steplr_tui.runfolder.schedule import format_lr, kind_lrs, plan
 from steplr_tui.viewer.draft import SteeringDraft
 from steplr_tui.viewer.run_view import RunView
 
@@ -57,6 +57,7 @@ def lr_pane_data(
     errors: dict[str, str],
     plan_values: dict[str, Any],
     plan_note: str = "",
+    config: Any = None,
 ) -> LrPaneData:
     """During a run: its schedule so far, and the future of what is queued and typed.
     Otherwise: the staircase the fields plan (over the last run's lr used, if any)."""
@@ -71,8 +72,37 @@ def lr_pane_data(
         subtitle = mismatch or draft.subtitle(view, texts, errors) or now_summary(view)
         return LrPaneData(view.planned_lrs(), actual, pending, start, subtitle)
     v = plan_values
+    kind = getattr(config, "scheduler", "step")
+    if kind != "step":  # --scheduler: the plan torch will follow, computed as torch does
+        lrs = kind_lrs(
+            kind,
+            float(v["lr"]),
+            int(v["step_size"]),
+            float(v["gamma"]),
+            int(v["epochs"]),
+            tuple(getattr(config, "milestones", ())),
+            int(getattr(config, "warmup", 1)),
+        )
+        note = kind_summary(kind, lrs, config)
+        return LrPaneData(lrs, actual, subtitle=mismatch or plan_note or note)
     schedule = plan(v["lr"], v["step_size"], v["gamma"], v["epochs"])
     return LrPaneData(schedule.lrs, actual, subtitle=mismatch or plan_note or schedule.summary())
+
+
+def kind_summary(kind: str, lrs: list[float], config: Any) -> str:
+    """The preview's line for a --scheduler other than step."""
+    if kind == "plateau":
+        return (
+            "ReduceLROnPlateau on the test accuracy: lr x gamma after step_size epochs "
+            "without a better accuracy (no plan: it follows the run)"
+        )
+    names = {
+        "multistep": "MultiStepLR",
+        "warmup-step": f"LinearLR warmup of {getattr(config, 'warmup', 1)} then StepLR",
+        "cosine": "CosineAnnealingLR over the run",
+    }
+    final = f" · final {format_lr(lrs[-1])}" if lrs else ""
+    return f"{names.get(kind, kind)}{final}"
 
 
 def torch_pane_data(view: RunView, mismatch: str = "") -> LrPaneData:

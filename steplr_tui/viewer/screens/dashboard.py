@@ -296,7 +296,13 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         panel = self.query_one(ParamPanel)
         _values, errors = panel.read()
         data = lr_pane_data(
-            self.view, self.draft, panel.field_texts(), errors, self._plan_values, self._plan_note
+            self.view,
+            self.draft,
+            panel.field_texts(),
+            errors,
+            self._plan_values,
+            self._plan_note,
+            self.config,  # its --scheduler: the preview is that scheduler's plan
         )
         self.query_one(PlotStack).draw_lr(
             data.planned, data.actual, data.pending, data.pending_from, data.subtitle, data.fine
