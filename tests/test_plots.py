@@ -125,3 +125,22 @@ async def test_the_top_lr_level_keeps_its_label_after_an_edit():
             plan = [lr * top / 0.0123 if i >= 2 else lr for i, lr in enumerate(planned)]
             pane.set_data(plan, plan[:2])
             assert labels[-1][0].strip() == format_lr(max(plan)), (top, labels[-1])
+
+
+async def test_a_scheduler_stepped_per_batch_is_drawn_step_by_step():
+    """OneCycleLR's curve over 3 epochs of 40 steps: the plan at every step, in epochs."""
+    from steplr_tui.viewer.preview import FineLrs
+
+    app = make_app(lambda *a: None)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        pane = app.screen.query_one(LrPlot)
+        steps = [0.1 * math.sin(math.pi * (i + 1) / 121) for i in range(120)]
+        calls = record_calls(pane)
+        fine = FineLrs(steps, steps[:50], 40, 0)
+        pane.set_data(steps[::40], steps[:40:40], fine=fine)
+        plan, used = calls[0], calls[-1]
+        assert plan[1][0] == 0 and plan[1][-1] == 119 / 40  # every step, x in epochs
+        assert len(set(plan[2])) > 3  # a curve, not a staircase of 3 epoch levels
+        assert used[1][-1] == 49 / 40
+        assert len(plan[1]) <= 4 * pane.plot_width  # bounded for a long run too

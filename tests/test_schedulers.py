@@ -316,7 +316,6 @@ def test_the_record_says_what_track_learned_by_itself(tmp_path: Path):
     config = json.loads((run.path / "config.json").read_text())["config"]
     assert config["optimizer"] == "adadelta"
     assert config["optimizer_params"][0]["rho"] == 0.9 and "momentum" not in config
-    assert config["scheduler"] == "StepLR"
     assert config["scheduler_params"] == {"class": "StepLR", "step_size": 1, "gamma": 0.7}
     assert config["world_size"] == 1
     assert config["batch_size"] is None  # not given: unknown, not a default
@@ -470,3 +469,64 @@ def test_a_per_iteration_warmup_is_found_out_and_replanned_per_step(tmp_path: Pa
     assert replanned.first_epoch == 2 and replanned.steps_per_epoch == STEPS
     assert replanned.step_lrs == tuple(u[0] for u in used[STEPS:])
     assert [x for e in epochs_of(run.path) for x in e.step_lrs][:6] == [u[0] for u in used[:6]]
+
+
+# ---- export: the snippet follows the run's scheduler ----------------------------------
+
+
+def test_the_export_snippet_rebuilds_a_script_runs_scheduler_and_edits(tmp_path: Path):
+    import csv
+    import io
+
+    from steplr_tui.runfolder.export import metrics_csv, run_snippet
+    from steplr_tui.runfolder.reader import read_run
+    from tests.test_export_compare import lrs_from_snippet
+
+    model, optimizer = model_and_optimizer(groups=1)
+    scheduler = SCHEDULERS["Constant->MultiStepLR"](optimizer)
+    run = steplr_tui.track(optimizer, scheduler, runs_dir=tmp_path, epochs=EPOCHS)
+    _edit(run.path, milestones=(4,), gamma=0.5)
+    with run:
+        used = train(run, model, optimizer, scheduler)
+    info = read_run(run.path)
+    snippet = run_snippet(info)
+    assert "ConstantLR(optimizer, factor=0.25, total_iters=2)" in snippet
+    assert "MultiStepLR(optimizer, milestones=[2, 3], gamma=0.1)" in snippet
+    pasted = snippet.replace("model = ...  # your model", "model = nn.Linear(4, 2)")
+    assert lrs_from_snippet(pasted) == [u[0] for u in used[::STEPS]]
+    rows = list(csv.DictReader(io.StringIO(metrics_csv(info))))
+    assert rows[0]["edit_milestones"] == "4" and rows[0]["edit_gamma"] == "0.5"
+
+
+@pytest.mark.parametrize("kind", ["multistep", "warmup-step", "cosine"])
+def test_the_export_snippet_of_a_builtin_alternative_gives_its_lrs(kind):
+    from steplr_tui.runfolder.export import pytorch_snippet
+    from steplr_tui.runfolder.params import TrainConfig
+    from tests.test_builtin_schedulers import torch_lrs
+    from tests.test_export_compare import lrs_from_snippet
+
+    config = TrainConfig(scheduler=kind, epochs=6, step_size=2, gamma=0.5, warmup=2, lr=0.01)
+    snippet = pytorch_snippet(config.as_dict(), {})
+    assert lrs_from_snippet(snippet) == torch_lrs(config)
+
+
+def test_the_lr_pane_gets_every_step_of_a_per_batch_scheduler(tmp_path: Path):
+    from steplr_tui.viewer.preview import torch_pane_data
+
+    model, optimizer = model_and_optimizer(groups=1)
+    scheduler = S.OneCycleLR(optimizer, max_lr=0.5, total_steps=EPOCHS * STEPS)
+    run = steplr_tui.track(
+        optimizer, scheduler, runs_dir=tmp_path, epochs=EPOCHS, steps_per_epoch=STEPS
+    )
+    used = train(run, model, optimizer, scheduler, epochs=2, per_batch=True)
+    fine = torch_pane_data(_view_of(run.path)).fine
+    assert fine is not None and fine.steps == STEPS and fine.start == 0
+    assert fine.actual == [u[0] for u in used] and fine.planned[: len(used)] == fine.actual
+    assert len(fine.planned) == EPOCHS * STEPS
+    run.finish()
+
+
+def test_resume_without_a_scheduler_is_refused(tmp_path: Path):
+    _model, optimizer = model_and_optimizer()
+    with pytest.raises(TrackingError, match="resume= continues from the restored scheduler"):
+        steplr_tui.track(optimizer, None, runs_dir=tmp_path, resume="somerun")

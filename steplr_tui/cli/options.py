@@ -14,7 +14,13 @@ from pathlib import Path
 
 from steplr_tui import __version__
 from steplr_tui.runfolder.checkpoints import KeepError, KeepPolicy
-from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
+from steplr_tui.runfolder.params import (
+    SCHEDULER_HELP,
+    SCHEDULER_KINDS,
+    SPECS,
+    FieldError,
+    TrainConfig,
+)
 
 USAGE = """\
 steplr-tui [flags]            the dashboard (--headless, --detach: no UI)
@@ -24,7 +30,7 @@ COMMANDS_HELP = """\
 commands (steplr-tui COMMAND --help for each):
   attach [RUN]          watch and steer a run from this terminal
   stop RUN [--wait S]   stop a run at its next batch
-  edit RUN [--lr X] [--step-size N] [--gamma G]
+  edit RUN [--lr X] [--step-size N] [--gamma G] [--milestones E1,E2] [--warmup N]
                         queue a live edit for the next epoch boundary
   export RUN [--csv] [--tensorboard DIR]
                         a run's PyTorch snippet, metrics.csv, TensorBoard files
@@ -94,6 +100,21 @@ def _add_param_flags(parser: argparse.ArgumentParser) -> None:
             else "{" + ",".join(spec.choices) + "}",
             help=f"{spec.help}: {spec.rule} (default: {spec.format(getattr(defaults, spec.name))})",
         )
+    params.add_argument(
+        "--scheduler",
+        metavar="{" + ",".join(SCHEDULER_KINDS) + "}",
+        help=f"the lr scheduler (default: step): {SCHEDULER_HELP}",
+    )
+    params.add_argument(
+        "--milestones",
+        metavar="E1,E2",
+        help="with --scheduler multistep: increasing epochs, like 4,6 (default: every step_size)",
+    )
+    params.add_argument(
+        "--warmup",
+        metavar="EPOCHS",
+        help="with --scheduler warmup-step: the warmup's length in epochs (default: 1)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +177,40 @@ def _fail(parser: argparse.ArgumentParser, message: str) -> None:
     parser.exit(2, f"steplr-tui: {message}\n")
 
 
+def _scheduler_values(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> dict:
+    """--scheduler, --milestones, --warmup: each checked, in one line naming the fix."""
+    from steplr_tui.runfolder.schedule import parse_milestones
+
+    values: dict = {}
+    if ns.scheduler is not None:
+        kind = ns.scheduler.strip().lower()
+        if kind not in SCHEDULER_KINDS:
+            _fail(
+                parser,
+                f"--scheduler must be one of {', '.join(SCHEDULER_KINDS)} "
+                f"(got {ns.scheduler!r:.30})",
+            )
+        values["scheduler"] = kind
+    kind = values.get("scheduler", "step")
+    if ns.milestones is not None:
+        if kind != "multistep":
+            _fail(parser, "--milestones goes with --scheduler multistep")
+        try:
+            values["milestones"] = parse_milestones(ns.milestones, "--milestones")
+        except ValueError as exc:
+            _fail(parser, str(exc))
+    if ns.warmup is not None:
+        if kind != "warmup-step":
+            _fail(parser, "--warmup goes with --scheduler warmup-step")
+        text = ns.warmup.strip()
+        if not text.isascii() or not text.isdigit() or int(text) < 1:
+            _fail(
+                parser, f"--warmup must be a whole number of epochs from 1 (got {ns.warmup!r:.30})"
+            )
+        values["warmup"] = int(text)
+    return values
+
+
 def parse_options(argv: Sequence[str] | None = None) -> Options:
     """Parse and validate flags; a bad value exits 2 with one line naming the flag and rule."""
     parser = build_parser()
@@ -169,8 +224,10 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
             values[spec.name] = spec.parse(text, who=spec.flag)
         except FieldError as exc:
             _fail(parser, str(exc))
-    if ns.runs_dir is not None and not ns.runs_dir.strip():
-        _fail(parser, "--runs-dir is empty: give a folder path")
+    values.update(_scheduler_values(parser, ns))
+    for flag, value in (("--data-dir", ns.data_dir), ("--runs-dir", ns.runs_dir)):
+        if value is not None and not value.strip():
+            _fail(parser, f"{flag} is empty: give a folder path")
     from steplr_tui.runfolder.paths import data_dir_problem
 
     problem = data_dir_problem(ns.data_dir)
@@ -191,6 +248,10 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     if ns.detach and ns.headless:
         _fail(parser, "--detach runs headless already, in the background: drop --headless")
     config = TrainConfig(**values, data_dir=ns.data_dir, download=not ns.no_download)
+    try:
+        config.validated()
+    except FieldError as exc:
+        _fail(parser, f"--{exc}")
     keep = None
     if ns.keep_checkpoints is not None:
         try:
@@ -214,7 +275,11 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     runs_dir = resolve_runs_dir(ns.runs_dir)
     resume = None
     if ns.resume is not None:
-        fixed = [SPECS[name].flag for name in values if name not in ("device", "threads")]
+        fixed = [
+            SPECS[name].flag if name in SPECS else "--" + name
+            for name in values
+            if name not in ("device", "threads")
+        ]
         if fixed:
             _fail(
                 parser,

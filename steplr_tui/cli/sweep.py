@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     space = parser.add_argument_group("the search space (one value fixes a parameter)")
     for name in DIMENSIONS:
         space.add_argument(SPECS[name].flag, dest=name, metavar="SPACE", help=SPECS[name].help)
+    space.add_argument(
+        "--scheduler",
+        metavar="KINDS",
+        help="the built-in trainer's schedulers to compare, e.g. step,cosine,plateau (default: "
+        "step); each uses lr, and step_size and gamma where it has them",
+    )
     fixed = parser.add_argument_group("every trial's fixed parameters")
     for name in FIXED:
         spec = SPECS[name]
@@ -224,7 +230,10 @@ def new_spec(ns: argparse.Namespace, script_args: list[str]) -> SweepSpec:
             except FieldError as exc:
                 raise SpaceError(str(exc)) from exc
         fixed[name] = value
-    space = parse_space({n: getattr(ns, n) for n in DIMENSIONS}, defaults.as_dict())
+    kinds = _kinds(ns.scheduler)
+    space = parse_space(
+        {n: getattr(ns, n) for n in DIMENSIONS}, defaults.as_dict(), others=len(kinds) > 1
+    )
     script: tuple[str, ...] = ()
     if ns.script is not None:
         path = Path(ns.script).expanduser()
@@ -246,6 +255,7 @@ def new_spec(ns: argparse.Namespace, script_args: list[str]) -> SweepSpec:
         storage=_storage(ns.storage),
         heartbeat=_int(ns.heartbeat, "--heartbeat", HEARTBEAT_S, 1, 3600),
         grace=_int(ns.grace, "--grace", GRACE_S, 1, 86400),
+        schedulers=kinds,
     )
     return spec.checked()
 
@@ -256,6 +266,15 @@ def _storage(text: str | None) -> str:
     from steplr_tui.study.engine import without_password
 
     return without_password((text or "").strip())
+
+
+def _kinds(text: str | None) -> tuple[str, ...]:
+    if text is None:
+        return ()
+    kinds = tuple(k.strip().lower() for k in text.split(","))
+    if not all(kinds):
+        raise SpaceError(f"--scheduler {text!r}: an empty item in the list")
+    return kinds
 
 
 def start(
@@ -510,7 +529,7 @@ def list_main(runs_dir: Path) -> int:
 
 def show_main(runs_dir: Path, name: str) -> int:
     from steplr_tui.study.engine import StudyError, read_trials
-    from steplr_tui.study.report import best_snippet, best_trial, write_reports
+    from steplr_tui.study.report import best_snippet, best_trial, by_scheduler, write_reports
     from steplr_tui.study.table import (
         COLUMNS,
         best_number,
@@ -541,6 +560,8 @@ def show_main(runs_dir: Path, name: str) -> int:
         f"({spec.name}: {state.status.value}, {done} of "
         f"{plural(spec.trials_planned, 'trial')} done)"
     )
+    for line in by_scheduler(spec, rows):  # which scheduler wins here, and by how much
+        print(f"  {line}")
     write_reports(folder, spec, rows)
     row = best_trial(rows)
     if row is not None:

@@ -225,7 +225,7 @@ class Sweeper:
                 f"trial {trial.number} takes over trial {retried}, whose heartbeat stopped: "
                 "the same parameters, from the start"
             )
-        params = suggest(trial, self.spec.space)
+        params = suggest(trial, self.spec.space, self.spec.schedulers)
         try:
             if self.spec.script:
                 self._start_script(trial.number, params)
@@ -560,7 +560,7 @@ class Sweeper:
 
 
 def _params(params: dict[str, Any]) -> str:
-    parts = []
+    parts = [str(params["scheduler"])] if "scheduler" in params else []
     for name in ("lr", "step_size", "gamma"):
         if name in params:
             value = params[name]

@@ -46,7 +46,12 @@ Emit = Callable[[Event], None]
 
 # Parameters a resumed run takes from its record; the rest (device, threads, data
 # folder) belong to the machine it resumes on.
-RECORDED = tuple(name for name in SPECS if name not in ("device", "threads"))
+RECORDED = (
+    *(name for name in SPECS if name not in ("device", "threads")),
+    "scheduler",
+    "milestones",
+    "warmup",
+)
 
 
 @dataclass(frozen=True)

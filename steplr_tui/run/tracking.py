@@ -281,6 +281,11 @@ def track(
             f"track() takes your torch.optim optimizer first (got {type(optimizer).__name__})"
         )
     _check_scheduler(optimizer, scheduler)
+    if resume is not None and scheduler is None:
+        raise TrackingError(
+            "resume= continues from the restored scheduler's last_epoch: pass the scheduler "
+            "(restored from your checkpoint), or start a new run without resume="
+        )
     user = dict(config or {})
     epochs = epochs if epochs is not None else _int_or_none(user.get("epochs"))
     batch = batch_size if batch_size is not None else _int_or_none(user.get("batch_size"))
@@ -415,8 +420,7 @@ def learned(optimizer: torch.optim.Optimizer, scheduler: Any, dist: Any) -> dict
         "optimizer": type(optimizer).__name__.lower(),
         "optimizer_params": groups,
         "lr": _base_lr(optimizer, scheduler),
-        "scheduler": schedulers.name_of(scheduler),
-        "scheduler_params": schedulers.describe(scheduler),
+        "scheduler_params": schedulers.describe(scheduler),  # its "class" and settings
         "world_size": dist.world_size if dist else 1,
     }
     momentum = groups[0].get("momentum") if groups else None

@@ -130,10 +130,29 @@ def build_model(config: TrainConfig, device: torch.device):
             optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
         except (RuntimeError, ValueError, TypeError):
             optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    scheduler = torch.optim.lr_scheduler.StepLR(
-        optimizer, step_size=config.step_size, gamma=config.gamma
-    )
-    return model, optimizer, scheduler
+    return model, optimizer, make_scheduler(config, optimizer)
+
+
+def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> Any:
+    """The run's scheduler: StepLR (the seed's), or one of its alternatives (--scheduler)."""
+    lr_s = torch.optim.lr_scheduler
+    kind = config.scheduler
+    if kind == "multistep":
+        milestones = list(config.milestones) or list(
+            range(config.step_size, config.epochs, config.step_size)
+        )
+        return lr_s.MultiStepLR(optimizer, milestones=milestones, gamma=config.gamma)
+    if kind == "warmup-step":
+        warmup = lr_s.LinearLR(optimizer, start_factor=0.1, total_iters=config.warmup)
+        decay = lr_s.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
+        return lr_s.SequentialLR(optimizer, [warmup, decay], milestones=[config.warmup])
+    if kind == "cosine":
+        return lr_s.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    if kind == "plateau":
+        return lr_s.ReduceLROnPlateau(
+            optimizer, mode="max", factor=config.gamma, patience=config.step_size
+        )
+    return lr_s.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
 
 
 def optimizer_impl(optimizer: torch.optim.Optimizer) -> str:
@@ -320,6 +339,7 @@ class _Setup:
             progress_interval=self.progress_interval,
             fail_on_nonfinite=f"the run diverged; try a lower lr than {config.lr:g}",
             trial=self.trial if main else None,
+            plans=config.scheduler != "step",  # StepLR: the viewer computes its staircase
         )
         _ACTIVE[self.key] = tracker
         if self.on_ready is not None and main:
@@ -341,11 +361,13 @@ class _Setup:
                 model=MODEL_DESCRIPTIONS.get(config.model, config.model),
             )
         )
+        tracker.send_plan()  # another scheduler than StepLR: torch's plan, for the viewer
         # On the CPU reading a loss costs nothing, so a NaN stops the run at its own
         # batch; on a GPU that would synchronise every batch, so it is caught at the
         # next progress report (a tenth of a second later), still naming its batch.
         check_each_batch = device.type == "cpu"
         eval_batch = EVAL_BATCH.get(config.model, 1000)
+        plateau = config.scheduler == "plateau"
         tracker.restart_clock()
         for epoch in range(tracker.first_epoch, config.epochs + 1):
             perm = torch.randperm(n, generator=shuffle)
@@ -369,12 +391,15 @@ class _Setup:
                         f"the run diverged; try a lower lr than {config.lr:g}"
                     )
                 tracker.log_batch(loss)
-            scheduler.step()
+            if not plateau:
+                scheduler.step()
             acc, eval_seconds = math.nan, 0.0
             if main:
                 eval_start = time.perf_counter()
                 acc = evaluate(model, test_x, test_y, eval_batch)
                 eval_seconds = time.perf_counter() - eval_start
+            if plateau:  # on the test accuracy, the same on every rank
+                scheduler.step(dist.broadcast(acc) if dist is not None else acc)
             ended = tracker.end_epoch({"test_acc": acc}, eval_seconds)
             _flush_warnings(caught, tracker.send)
             if main and self.checkpoint_path is not None:

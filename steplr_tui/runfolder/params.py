@@ -7,6 +7,7 @@ and every message names the parameter and the rule it broke.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass, fields, replace
@@ -17,6 +18,14 @@ OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DATASETS = ("auto", "mnist", "fashion-mnist", "kmnist", "sample")
 MODELS = ("linear", "mlp", "cnn")
+# The built-in trainer's schedulers: StepLR (the seed's), and its alternatives.
+SCHEDULER_KINDS = ("step", "multistep", "warmup-step", "cosine", "plateau")
+SCHEDULER_HELP = (
+    "step: StepLR(step_size, gamma); multistep: MultiStepLR(milestones, gamma); "
+    "warmup-step: LinearLR from lr/10 over --warmup epochs, then StepLR; cosine: "
+    "CosineAnnealingLR over the run; plateau: ReduceLROnPlateau on the test accuracy "
+    "(factor gamma, patience step_size)"
+)
 
 # Longer input is refused before any conversion: int() of a huge digit string is slow
 # and Python refuses more than 4300 digits anyway.
@@ -237,18 +246,57 @@ class TrainConfig:
     dataset: str = "auto"
     data_dir: str | None = None
     download: bool = True
+    # The scheduler (SCHEDULER_KINDS); milestones for multistep (empty: every
+    # step_size epochs), warmup epochs for warmup-step.
+    scheduler: str = "step"
+    milestones: tuple[int, ...] = ()
+    warmup: int = 1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.milestones, tuple):
+            object.__setattr__(self, "milestones", tuple(self.milestones))
 
     def validated(self) -> TrainConfig:
         """Re-check every rule (a config may come from code, not from text); raise FieldError."""
         for spec in SPECS.values():
             spec.check_value(getattr(self, spec.name))
+        if self.scheduler not in SCHEDULER_KINDS:
+            raise FieldError(
+                f"scheduler must be one of {', '.join(SCHEDULER_KINDS)} "
+                f"(got {self.scheduler!r:.30})"
+            )
+        values = self.milestones
+        if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values) or any(
+            b <= a for a, b in itertools.pairwise(values)
+        ):
+            raise FieldError(
+                f"milestones must be increasing whole epochs from 1, like 4,6 (got "
+                f"{','.join(str(v) for v in values)})"
+            )
+        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 1:
+            raise FieldError(
+                f"warmup must be a whole number of epochs from 1 (got {self.warmup!r})"
+            )
+        if self.scheduler == "warmup-step" and self.warmup >= self.epochs:
+            raise FieldError(
+                f"warmup {self.warmup} is longer than the run ({self.epochs} epochs): give a "
+                f"warmup shorter than {self.epochs}"
+            )
         return self
 
     def with_values(self, **values: Any) -> TrainConfig:
         return replace(self, **values)
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """Every parameter; the scheduler's only when it is not the default StepLR (a
+        StepLR run's record stays as it always was)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.scheduler == "step":
+            for name in ("scheduler", "milestones", "warmup"):
+                del out[name]
+        else:
+            out["milestones"] = list(self.milestones)
+        return out
 
 
 def parse_values(texts: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:

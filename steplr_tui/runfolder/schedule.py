@@ -149,6 +149,63 @@ def lrs_with_edits(
     return lrs
 
 
+def kind_lrs(
+    kind: str,
+    lr: float,
+    step_size: int,
+    gamma: float,
+    epochs: int,
+    milestones: tuple[int, ...] = (),
+    warmup: int = 1,
+) -> list[float]:
+    """The lr of each epoch for the built-in trainer's `--scheduler` kinds, in pure Python
+    with torch's own chain of float operations (tests check them against torch, bit for
+    bit): step, multistep, warmup-step, cosine. plateau has no plan ([]): it follows
+    the test accuracy."""
+    if kind == "step":
+        return step_lrs(lr, step_size, gamma, epochs)
+    if kind == "plateau":
+        return []
+    out: list[float] = []
+    if kind == "multistep":
+        counts: dict[int, int] = {}
+        for m in milestones or range(step_size, epochs, step_size):
+            counts[m] = counts.get(m, 0) + 1
+        current = lr
+        for t in range(epochs):
+            if t in counts:
+                current = current * gamma ** counts[t]
+            out.append(current)
+        return out
+    if kind == "cosine":  # CosineAnnealingLR(T_max=epochs, eta_min=0): its recursive form
+        current, t_max, eta = lr, epochs, 0.0
+        for t in range(epochs):
+            if t > 0:
+                if (t - 1 - t_max) % (2 * t_max) == 0:
+                    current = current + (lr - eta) * (1 - math.cos(math.pi / t_max)) / 2
+                else:
+                    current = (1 + math.cos(math.pi * t / t_max)) / (
+                        1 + math.cos(math.pi * (t - 1) / t_max)
+                    ) * (current - eta) + eta
+            out.append(current)
+        return out
+    if kind == "warmup-step":  # SequentialLR(LinearLR(0.1, 1.0, warmup), StepLR), [warmup]
+        start, end = 0.1, 1.0
+        current = lr * start
+        for t in range(epochs):
+            if 0 < t < warmup:
+                current = current * (
+                    1.0 + (end - start) / (warmup * start + (t - 1) * (end - start))
+                )
+            elif t == warmup and t > 0:
+                current = lr * gamma**0  # StepLR restarts from its base lr (closed form)
+            elif t > warmup and (t - warmup) % step_size == 0:
+                current = current * gamma
+            out.append(current)
+        return out
+    raise ValueError(f"unknown scheduler kind {kind!r}")
+
+
 def drop_epochs(step_size: int, epochs: int) -> list[int]:
     """1-based epochs whose lr is lower than the previous epoch's (gamma < 1)."""
     return [t + 1 for t in range(step_size, epochs, step_size)]

@@ -388,7 +388,10 @@ def make_sampler(spec: SweepSpec, seed: int | None = None) -> Any:
     kind = spec.sampler_used
     seed = spec.seed if seed is None else seed
     if kind == "grid":
-        return _grid_sampler(optuna)(spec.space.grid, seed=seed)
+        grid = dict(spec.space.grid)
+        if len(spec.schedulers) > 1:
+            grid["scheduler"] = list(spec.schedulers)
+        return _grid_sampler(optuna)(grid, seed=seed)
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
@@ -483,9 +486,12 @@ def load_study(name: str, url: str, heartbeat: bool = False) -> tuple[Any, Sweep
     return study, spec
 
 
-def suggest(trial: Any, space: Space) -> dict[str, float | int]:
-    """The trial's lr, step_size and gamma (the fixed ones as they are)."""
-    params: dict[str, float | int] = {}
+def suggest(trial: Any, space: Space, schedulers: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The trial's lr, step_size and gamma (the fixed ones as they are), and its scheduler
+    when the sweep searches the built-in trainer's schedulers."""
+    params: dict[str, Any] = {}
+    if len(schedulers) > 1:
+        params["scheduler"] = trial.suggest_categorical("scheduler", list(schedulers))
     for dim in space.dimensions:
         if dim.fixed:
             params[dim.name] = dim.values[0]

@@ -18,7 +18,7 @@ from steplr_tui.study.spec import BEST_FILE, TRIALS_CSV, SweepSpec
 
 CSV_COLUMNS = (
     "trial", "state", "status", "lr", "step_size", "gamma", "epochs", "peak", "last",
-    "seconds", "run", "host", "reason",
+    "seconds", "run", "host", "reason", "scheduler",
 )  # fmt: skip
 
 
@@ -69,9 +69,42 @@ def trials_csv(spec: SweepSpec, rows: list[TrialRow]) -> str:
                 r.run_folder,
                 r.host,
                 r.reason,
+                params.get("scheduler", "step"),
             ]
         )
     return out.getvalue()
+
+
+def by_scheduler(spec: SweepSpec, rows: list[TrialRow]) -> list[str]:
+    """Which scheduler wins here, and by how much: one line per kind, the best first,
+    'cosine: best 92.10% · median 91.40% of 4 · +0.80 over step'. Empty when the sweep
+    does not compare schedulers."""
+    if len(spec.schedulers) < 2:
+        return []
+    results: dict[str, list[float]] = {kind: [] for kind in spec.schedulers}
+    for r in rows:
+        kind = r.params.get("scheduler", spec.schedulers[0])
+        if r.state == "COMPLETE" and r.value is not None and kind in results:
+            results[kind].append(float(r.value))
+    best = {k: max(v) for k, v in results.items() if v}
+    order = sorted(best, key=lambda k: best[k], reverse=True)
+    lines = []
+    for i, kind in enumerate(order):
+        values = sorted(results[kind])
+        median = (
+            values[len(values) // 2]
+            if len(values) % 2
+            else sum(values[len(values) // 2 - 1 : len(values) // 2 + 1]) / 2
+        )
+        if i == 0 and len(order) > 1:
+            gap = f" · +{best[kind] - best[order[1]]:.2f} over {order[1]}"
+        elif i > 0:
+            gap = f" · {best[kind] - best[order[0]]:+.2f} behind {order[0]}"
+        else:
+            gap = ""
+        lines.append(f"{kind}: best {best[kind]:.2f}% · median {median:.2f}% of {len(values)}{gap}")
+    lines += [f"{kind}: no finished trial yet" for kind in spec.schedulers if kind not in best]
+    return lines
 
 
 def _cell(value: float | None) -> str:

@@ -205,9 +205,12 @@ class Space:
         return all(d.contains(params.get(d.name)) for d in self.dimensions)
 
 
-def parse_space(texts: Mapping[str, str | None], defaults: Mapping[str, Any]) -> Space:
+def parse_space(
+    texts: Mapping[str, str | None], defaults: Mapping[str, Any], others: bool = False
+) -> Space:
     """The space the flags give; a dimension not given is fixed at its default.
-    Raises SpaceError for a bad dimension, or a space with nothing to search."""
+    Raises SpaceError for a bad dimension, or a space with nothing to search (`others`:
+    the sweep searches something else, the schedulers, so this one may be all fixed)."""
     dims = []
     for name in DIMENSIONS:
         text = texts.get(name)
@@ -217,7 +220,7 @@ def parse_space(texts: Mapping[str, str | None], defaults: Mapping[str, Any]) ->
             else parse_dimension(name, _text(defaults[name]))
         )
     space = Space(tuple(dims))
-    if not space.searched:
+    if not space.searched and not others:
         raise SpaceError(
             "the search space is empty: give a list or a range for at least one of "
             "--lr, --step-size and --gamma (for example --gamma 0.1:0.9 or --step-size 1,2,3)"

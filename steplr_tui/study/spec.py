@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from steplr_tui.runfolder.files import json_bytes, write_atomic
-from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
+from steplr_tui.runfolder.params import SCHEDULER_KINDS, SPECS, FieldError, TrainConfig
 from steplr_tui.study.space import DIMENSIONS, Space, SpaceError
 
 SWEEPS_DIR = "sweeps"
@@ -65,6 +65,9 @@ class SweepSpec:
     # the trial over (RDB storages): the same for every worker, so kept with the study.
     heartbeat: int = HEARTBEAT_S
     grace: int = GRACE_S
+    # The built-in trainer's schedulers searched as a dimension (params["scheduler"]);
+    # empty: StepLR, as every sweep before had.
+    schedulers: tuple[str, ...] = ()
 
     @property
     def sampler_used(self) -> str:
@@ -76,6 +79,8 @@ class SweepSpec:
     def trials_planned(self) -> int:
         """--trials, or the grid's size where a grid sampler has fewer points."""
         size = self.space.grid_size if self.sampler_used == "grid" else None
+        if size is not None and len(self.schedulers) > 1:
+            size *= len(self.schedulers)
         return min(self.trials, size) if size is not None else self.trials
 
     def trial_config(self, params: Mapping[str, Any], machine: TrainConfig) -> TrainConfig:
@@ -83,6 +88,8 @@ class SweepSpec:
         values = {k: v for k, v in self.fixed.items() if k in SPECS and k not in MACHINE_FIELDS}
         values.update(self.space.fixed)
         values.update({k: params[k] for k in DIMENSIONS if k in params})
+        if self.schedulers:
+            values["scheduler"] = params.get("scheduler", self.schedulers[0])
         return replace(machine, **values).validated()
 
     def as_dict(self) -> dict[str, Any]:
@@ -101,6 +108,7 @@ class SweepSpec:
             "created": self.created,
             "heartbeat": self.heartbeat,
             "grace": self.grace,
+            **({"schedulers": list(self.schedulers)} if self.schedulers else {}),
         }
 
     @classmethod
@@ -123,6 +131,7 @@ class SweepSpec:
                 created=float(data.get("created", 0.0)),
                 heartbeat=int(data.get("heartbeat", HEARTBEAT_S)),
                 grace=int(data.get("grace", GRACE_S)),
+                schedulers=tuple(str(k) for k in data.get("schedulers") or ()),
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, SpaceError):
@@ -154,6 +163,17 @@ class SweepSpec:
             raise SpaceError(
                 f"--grace must be a whole number of seconds from twice --heartbeat "
                 f"({2 * self.heartbeat}) to 86400 (got {self.grace}): a live trial may miss a beat"
+            )
+        bad = [k for k in self.schedulers if k not in SCHEDULER_KINDS]
+        if bad or len(set(self.schedulers)) != len(self.schedulers):
+            raise SpaceError(
+                f"--scheduler takes a list of {', '.join(SCHEDULER_KINDS)}, each once "
+                f"(got {','.join(self.schedulers)})"
+            )
+        if self.schedulers and self.script:
+            raise SpaceError(
+                "--scheduler searches the built-in trainer's schedulers: a --script builds "
+                "its own (search it with trial.suggest_categorical in the script)"
             )
         if self.pruner not in PRUNERS:
             raise SpaceError(f"--pruner must be one of {', '.join(PRUNERS)} (got {self.pruner!r})")

@@ -9,9 +9,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from steplr_tui.runfolder.reader import resume_hint
-from steplr_tui.runfolder.schedule import format_lr, plan
+from steplr_tui.runfolder.schedule import format_lr, kind_lrs, plan
 from steplr_tui.viewer.draft import SteeringDraft
 from steplr_tui.viewer.run_view import RunView
+
+
+@dataclass(frozen=True)
+class FineLrs:
+    """A scheduler stepped once a batch (OneCycleLR): the lr at every step, drawn as a
+    curve. `planned` starts at epoch `start` (0-based), `actual` at epoch 0; `steps`
+    scheduler steps make an epoch."""
+
+    planned: list[float]
+    actual: list[float]
+    steps: int
+    start: int
 
 
 @dataclass(frozen=True)
@@ -21,6 +33,7 @@ class LrPaneData:
     pending: list[float] = field(default_factory=list)
     pending_from: int = 0
     subtitle: str = ""
+    fine: FineLrs | None = None
 
 
 def now_summary(view: RunView) -> str:
@@ -45,6 +58,7 @@ def lr_pane_data(
     errors: dict[str, str],
     plan_values: dict[str, Any],
     plan_note: str = "",
+    config: Any = None,
 ) -> LrPaneData:
     """During a run: its schedule so far, and the future of what is queued and typed.
     Otherwise: the staircase the fields plan (over the last run's lr used, if any)."""
@@ -59,8 +73,37 @@ def lr_pane_data(
         subtitle = mismatch or draft.subtitle(view, texts, errors) or now_summary(view)
         return LrPaneData(view.planned_lrs(), actual, pending, start, subtitle)
     v = plan_values
+    kind = getattr(config, "scheduler", "step")
+    if kind != "step":  # --scheduler: the plan torch will follow, computed as torch does
+        lrs = kind_lrs(
+            kind,
+            float(v["lr"]),
+            int(v["step_size"]),
+            float(v["gamma"]),
+            int(v["epochs"]),
+            tuple(getattr(config, "milestones", ())),
+            int(getattr(config, "warmup", 1)),
+        )
+        note = kind_summary(kind, lrs, config)
+        return LrPaneData(lrs, actual, subtitle=mismatch or plan_note or note)
     schedule = plan(v["lr"], v["step_size"], v["gamma"], v["epochs"])
     return LrPaneData(schedule.lrs, actual, subtitle=mismatch or plan_note or schedule.summary())
+
+
+def kind_summary(kind: str, lrs: list[float], config: Any) -> str:
+    """The preview's line for a --scheduler other than step."""
+    if kind == "plateau":
+        return (
+            "ReduceLROnPlateau on the test accuracy: lr x gamma after step_size epochs "
+            "without a better accuracy (no plan: it follows the run)"
+        )
+    names = {
+        "multistep": "MultiStepLR",
+        "warmup-step": f"LinearLR warmup of {getattr(config, 'warmup', 1)} then StepLR",
+        "cosine": "CosineAnnealingLR over the run",
+    }
+    final = f" · final {format_lr(lrs[-1])}" if lrs else ""
+    return f"{names.get(kind, kind)}{final}"
 
 
 def torch_pane_data(view: RunView, mismatch: str = "") -> LrPaneData:
@@ -68,13 +111,24 @@ def torch_pane_data(view: RunView, mismatch: str = "") -> LrPaneData:
     the lrs used over it, and the plan its queued edits give."""
     actual = [e.lr for e in view.epochs]
     planned = view.torch_plan()
+    known = [v for v in planned if v == v]
+    planned = [v if v == v else known[0] for v in planned]  # an epoch the view never saw
     queued = view.lr_plan_queued
     pending: list[float] = []
     start = 0
     if queued is not None and view.active and queued.lrs:
         start = queued.first_epoch - 1
         pending = [row[0] for row in queued.lrs if row]
-    return LrPaneData(planned, actual, pending, start, mismatch or scheduler_summary(view))
+    fine = None
+    plan = view.lr_plan
+    if plan is not None and plan.steps_per_epoch > 1 and plan.step_lrs:
+        steps = plan.steps_per_epoch
+        used: list[float] = []
+        for e in view.epochs:  # an epoch whose lr did not change holds no step_lrs
+            used += list(e.step_lrs) if e.step_lrs else [e.lr] * (e.steps or steps)
+        fine = FineLrs(list(plan.step_lrs), used, steps, plan.first_epoch - 1)
+    subtitle = mismatch or scheduler_summary(view)
+    return LrPaneData(planned, actual, pending, start, subtitle, fine)
 
 
 def scheduler_summary(view: RunView) -> str:

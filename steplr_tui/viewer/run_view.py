@@ -47,6 +47,8 @@ class PlanParams:
 
     @classmethod
     def from_config(cls, config: Any) -> PlanParams | None:
+        if config.get("scheduler", "step") != "step":
+            return None  # the built-in trainer's other schedulers: the run writes torch's plan
         try:
             lr, step, gamma = float(config["lr"]), int(config["step_size"]), float(config["gamma"])
         except (KeyError, TypeError, ValueError):

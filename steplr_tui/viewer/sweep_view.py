@@ -9,6 +9,7 @@ from itertools import combinations
 from steplr_tui.runfolder.schedule import format_lr
 from steplr_tui.runfolder.text import plural
 from steplr_tui.study.engine import TrialRow
+from steplr_tui.study.report import by_scheduler
 from steplr_tui.study.table import best_number, trial_cells
 from steplr_tui.viewer.sweep_source import SweepSnapshot, shown_status
 from steplr_tui.viewer.widgets.sweep_plots import Axis, Curve, Point
@@ -117,7 +118,12 @@ def header_text(snapshot: SweepSnapshot) -> str:
             f"lr {format_lr(float(params['lr']))} step_size {params['step_size']} "
             f"gamma {float(params['gamma']):.3g}"
         )
+        if "scheduler" in params:
+            what = f"{params['scheduler']} {what}"
         parts.append(f"best {row.value:.2f}% (trial {best}: {what})")
+        ranking = by_scheduler(spec, rows)
+        if len(ranking) > 1:  # the winning kind, and by how much
+            parts.append(ranking[0])
     if snapshot.error:
         parts.append(f"⚠ {snapshot.error}")
     if snapshot.note:

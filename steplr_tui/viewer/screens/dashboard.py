@@ -356,9 +356,17 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         _values, errors = panel.read()
         texts = panel.field_texts()
         note = self.fields.lost_subtitle(texts) or self._plan_note
-        data = lr_pane_data(self.view, self.draft, texts, errors, self._plan_values, note)
+        data = lr_pane_data(
+            self.view,
+            self.draft,
+            texts,
+            errors,
+            self._plan_values,
+            note,
+            self.config,  # its --scheduler: the preview is that scheduler's plan
+        )
         self.query_one(PlotStack).draw_lr(
-            data.planned, data.actual, data.pending, data.pending_from, data.subtitle
+            data.planned, data.actual, data.pending, data.pending_from, data.subtitle, data.fine
         )
 
     def _span(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -42,13 +43,14 @@ class PlotStack(Vertical):
         pending: Sequence[float],
         pending_from: int,
         subtitle: str,
+        fine: Any = None,
     ) -> None:
         pane = self.query_one(LrPlot)
         pane.border_title = lr_title(
             self.context.lr_log, bool(pending), bool(self.context.edit_epochs)
         )
         pane.border_subtitle = subtitle
-        pane.set_data(planned, actual, pending, pending_from)
+        pane.set_data(planned, actual, pending, pending_from, fine)
 
     def draw(self, dirty: set[str], view: RunView, span: int) -> None:
         """The loss and metric panes and the legend, where `dirty` says they changed."""

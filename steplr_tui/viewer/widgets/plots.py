@@ -16,6 +16,7 @@ import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from textual_plotext import PlotextPlot
 
@@ -370,6 +371,8 @@ class LrPlot(Pane):
         self.actual: list[float] = []
         self.pending: list[float] = []
         self.pending_from = 0  # 0-based epoch where the pending future starts
+        # Per-step lrs (preview.FineLrs) of a scheduler stepped once a batch, or None.
+        self.fine: Any = None
 
     def set_data(
         self,
@@ -377,11 +380,13 @@ class LrPlot(Pane):
         actual: Sequence[float],
         pending: Sequence[float] = (),
         pending_from: int = 0,
+        fine: Any = None,
     ) -> None:
         self.planned = list(planned)
         self.actual = list(actual)
         self.pending = list(pending)
         self.pending_from = pending_from
+        self.fine = fine
         self.redraw()
 
     def draw(self) -> None:
@@ -394,6 +399,8 @@ class LrPlot(Pane):
         shown = self.draw_overlays(lambda o: o.lrs, span, y if log else None, steps=True)
         levels = self.planned + self.actual + self.pending
         values = [y(v) for v in levels] + shown
+        if self.fine is not None:  # per-step lrs: their extremes set the scale too
+            values += [y(v) for v in self.fine.planned + self.fine.actual]
         lo, hi = min(values), max(values)
         if log:
             pad = min(max((hi - lo) * 0.08, 0.25), 1.0)  # at most a decade
@@ -404,6 +411,12 @@ class LrPlot(Pane):
         # The lr used is drawn over the plan; where the two agree the plan can't be
         # seen, so only its future is drawn (half the points of a long run), from
         # the last epoch used on, so the drop after it is still drawn.
+        if self.fine is not None:
+            self._draw_fine(y)
+            self.epoch_axis(span)
+            ticks, labels = lr_ticks(self, lo, hi, levels, log)
+            self.y_axis(lo, hi, ticks, labels)
+            return
         done = len(self.actual)
         covered = max(done - 1, 0) if self.planned[:done] == self.actual else 0
         for series, start, color in (
@@ -417,6 +430,19 @@ class LrPlot(Pane):
         self.epoch_axis(span)
         ticks, labels = lr_ticks(self, lo, hi, levels, log)
         self.y_axis(lo, hi, ticks, labels)
+
+    def _draw_fine(self, y) -> None:
+        """The lr at every step as a curve: the plan from where it starts, the lrs used
+        over it (x in epochs, `steps` steps to an epoch)."""
+        fine = self.fine
+        for series, start, color in (
+            (fine.planned, fine.start, PLAN_COLOR),
+            (fine.actual, 0, ACTUAL_COLOR),
+        ):
+            if series:
+                xs = [start + i / fine.steps for i in range(len(series))]
+                xs, ys = line_points(xs, [y(v) for v in series], self.plot_width * 2)
+                self.plt.plot(xs, ys, marker="braille", color=color)
 
 
 class EpochPane(Pane):
