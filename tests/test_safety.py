@@ -782,3 +782,17 @@ def test_a_dashboard_whose_request_is_refused_says_so_instead_of_crashing(tmp_pa
     (notice,) = message.events
     assert notice.level == "error" and "symbolic link" in notice.text
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_the_sweep_view_is_given_no_escape_sequence_from_a_study(tmp_path: Path):
+    from dataclasses import replace
+
+    from steplr_tui.viewer.sweep_source import SweepUpdate
+    from tests.fakes import sweep_snapshot
+
+    snapshot = sweep_snapshot(tmp_path, trials=3, running=1)
+    evil = replace(snapshot.rows[0], reason="done\x1b]0;owned\x07", host="box\x1b[2J")
+    snapshot = replace(snapshot, rows=[evil, *snapshot.rows[1:]], error="bad\x1b[31m")
+    shown = SweepUpdate(snapshot).snapshot
+    assert "\x1b" not in repr(shown.rows) and "\x1b" not in shown.error
+    assert shown.rows[0].reason == "done" and shown.rows[1:] == snapshot.rows[1:]
