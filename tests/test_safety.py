@@ -796,3 +796,34 @@ def test_the_sweep_view_is_given_no_escape_sequence_from_a_study(tmp_path: Path)
     shown = SweepUpdate(snapshot).snapshot
     assert "\x1b" not in repr(shown.rows) and "\x1b" not in shown.error
     assert shown.rows[0].reason == "done" and shown.rows[1:] == snapshot.rows[1:]
+
+
+def test_a_track_resume_after_a_torn_metrics_line_restores_it_and_says_so(tmp_path: Path):
+    import torch
+    from torch.optim.lr_scheduler import StepLR
+
+    import steplr_tui
+
+    def loop(resume: Path | None, epochs: int) -> Path:
+        model = torch.nn.Linear(2, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        scheduler = StepLR(opt, 1, 0.5)
+        for _ in range(2 if resume else 0):
+            opt.step()
+            scheduler.step()
+        run = steplr_tui.track(opt, scheduler, runs_dir=tmp_path, epochs=epochs, resume=resume)
+        with run:
+            for _ in range(scheduler.last_epoch, epochs):
+                opt.step()
+                run.log_batch(0.5)
+                scheduler.step()
+                run.end_epoch()
+        return run.path
+
+    path = loop(None, 2)
+    lines = (path / METRICS_FILE).read_bytes().splitlines(keepends=True)
+    (path / METRICS_FILE).write_bytes(lines[0] + lines[1][:10])  # epoch 2's line torn
+    loop(path, 3)
+    assert [m["epoch"] for m in read_metrics(path)] == [1, 2, 3]
+    notices = [e.text for e in read_history(path).events if isinstance(e, Notice)]
+    assert any("epoch 2 restored from events.jsonl" in t for t in notices), notices
