@@ -827,3 +827,21 @@ def test_a_track_resume_after_a_torn_metrics_line_restores_it_and_says_so(tmp_pa
     assert [m["epoch"] for m in read_metrics(path)] == [1, 2, 3]
     notices = [e.text for e in read_history(path).events if isinstance(e, Notice)]
     assert any("epoch 2 restored from events.jsonl" in t for t in notices), notices
+
+
+def test_on_a_filesystem_without_locks_liveness_falls_back_to_the_pid(tmp_path, monkeypatch):
+    import fcntl
+
+    import steplr_tui.runfolder.lock as lock_module
+
+    def no_locks(_fd, _op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    record = new_record(tmp_path)
+    monkeypatch.setattr(lock_module.fcntl, "flock", no_locks)
+    record.lock()  # runs anyway
+    record.mark_running()
+    assert lock_state(record.path) is None
+    assert read_status(record.path)[0] is Status.RUNNING  # its pid (ours) is alive
+    record.close()
+    monkeypatch.setattr(lock_module.fcntl, "flock", fcntl.flock)
