@@ -845,3 +845,18 @@ def test_on_a_filesystem_without_locks_liveness_falls_back_to_the_pid(tmp_path, 
     assert read_status(record.path)[0] is Status.RUNNING  # its pid (ours) is alive
     record.close()
     monkeypatch.setattr(lock_module.fcntl, "flock", fcntl.flock)
+
+
+def test_a_full_disk_at_the_checkpoint_write_says_what_to_do(tmp_path, monkeypatch):
+    import steplr_tui.run.checkpoint as checkpoint
+
+    def full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "write_atomic", full)
+    config = TrainConfig(epochs=2, batch_size=64, device="cpu", threads=1)
+    end = run_job(Job(config, runs_dir=tmp_path), lambda e: None, data=synthetic_data(128, 64))
+    (run,) = list_runs(tmp_path)
+    assert end.status is Status.FAILED and run.status is Status.FAILED
+    assert "No space left on device" in run.reason and "free some disk space" in run.reason
+    assert [m["epoch"] for m in run.metrics] == [1]  # the epoch printed is recorded
