@@ -860,3 +860,14 @@ def test_a_full_disk_at_the_checkpoint_write_says_what_to_do(tmp_path, monkeypat
     assert end.status is Status.FAILED and run.status is Status.FAILED
     assert "No space left on device" in run.reason and "free some disk space" in run.reason
     assert [m["epoch"] for m in run.metrics] == [1]  # the epoch printed is recorded
+
+
+def test_stop_of_a_run_named_with_escape_sequences_prints_none(tmp_path: Path):
+    path = _recorded(tmp_path, CONFIG, "run-\x1b]0;owned\x07x")
+    result = _cli(tmp_path, "stop", path.name)
+    assert result.returncode == 1 and "is not running (COMPLETED)" in result.stderr
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    ambiguous = _recorded(tmp_path, CONFIG, "run-\x1b[2Jy")
+    result = _cli(tmp_path, "export", "run-")
+    assert result.returncode == 2 and "matches 2 runs" in result.stderr
+    assert "\x1b" not in result.stderr and ambiguous.exists()

@@ -84,7 +84,12 @@ def attach_main(argv: Sequence[str]) -> int:
             )
             return 1
         path = newest.path
-        print(f"steplr-tui: attaching to {path.name}, the newest running run", file=sys.stderr)
+        from steplr_tui.runfolder.text import clean_text
+
+        print(
+            f"steplr-tui: attaching to {clean_text(path.name)}, the newest running run",
+            file=sys.stderr,
+        )
     else:
         path = find_run_or_exit(parser, ns.run, ns.runs_dir)
     from steplr_tui.viewer.app import SteplrApp
@@ -112,7 +117,9 @@ def stop_main(argv: Sequence[str]) -> int:
     try:
         return stop_run(path, sys.stdout)
     except CommandError as exc:
-        print(f"steplr-tui stop: {exc}", file=sys.stderr)
+        from steplr_tui.runfolder.text import clean_text
+
+        print(f"steplr-tui stop: {clean_text(exc)}", file=sys.stderr)
         return 1
 
 
@@ -151,7 +158,9 @@ def edit_main(argv: Sequence[str]) -> int:
     try:
         return edit_run(path, ScheduleEdit(**values), sys.stdout)
     except CommandError as exc:
-        print(f"steplr-tui edit: {exc}", file=sys.stderr)
+        from steplr_tui.runfolder.text import clean_text
+
+        print(f"steplr-tui edit: {clean_text(exc)}", file=sys.stderr)
         return 1
 
 
