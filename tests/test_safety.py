@@ -782,3 +782,92 @@ def test_a_dashboard_whose_request_is_refused_says_so_instead_of_crashing(tmp_pa
     (notice,) = message.events
     assert notice.level == "error" and "symbolic link" in notice.text
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_the_sweep_view_is_given_no_escape_sequence_from_a_study(tmp_path: Path):
+    from dataclasses import replace
+
+    from steplr_tui.viewer.sweep_source import SweepUpdate
+    from tests.fakes import sweep_snapshot
+
+    snapshot = sweep_snapshot(tmp_path, trials=3, running=1)
+    evil = replace(snapshot.rows[0], reason="done\x1b]0;owned\x07", host="box\x1b[2J")
+    snapshot = replace(snapshot, rows=[evil, *snapshot.rows[1:]], error="bad\x1b[31m")
+    shown = SweepUpdate(snapshot).snapshot
+    assert "\x1b" not in repr(shown.rows) and "\x1b" not in shown.error
+    assert shown.rows[0].reason == "done" and shown.rows[1:] == snapshot.rows[1:]
+
+
+def test_a_track_resume_after_a_torn_metrics_line_restores_it_and_says_so(tmp_path: Path):
+    import torch
+    from torch.optim.lr_scheduler import StepLR
+
+    import steplr_tui
+
+    def loop(resume: Path | None, epochs: int) -> Path:
+        model = torch.nn.Linear(2, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        scheduler = StepLR(opt, 1, 0.5)
+        for _ in range(2 if resume else 0):
+            opt.step()
+            scheduler.step()
+        run = steplr_tui.track(opt, scheduler, runs_dir=tmp_path, epochs=epochs, resume=resume)
+        with run:
+            for _ in range(scheduler.last_epoch, epochs):
+                opt.step()
+                run.log_batch(0.5)
+                scheduler.step()
+                run.end_epoch()
+        return run.path
+
+    path = loop(None, 2)
+    lines = (path / METRICS_FILE).read_bytes().splitlines(keepends=True)
+    (path / METRICS_FILE).write_bytes(lines[0] + lines[1][:10])  # epoch 2's line torn
+    loop(path, 3)
+    assert [m["epoch"] for m in read_metrics(path)] == [1, 2, 3]
+    notices = [e.text for e in read_history(path).events if isinstance(e, Notice)]
+    assert any("epoch 2 restored from events.jsonl" in t for t in notices), notices
+
+
+def test_on_a_filesystem_without_locks_liveness_falls_back_to_the_pid(tmp_path, monkeypatch):
+    import fcntl
+
+    import steplr_tui.runfolder.lock as lock_module
+
+    def no_locks(_fd, _op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    record = new_record(tmp_path)
+    monkeypatch.setattr(lock_module.fcntl, "flock", no_locks)
+    record.lock()  # runs anyway
+    record.mark_running()
+    assert lock_state(record.path) is None
+    assert read_status(record.path)[0] is Status.RUNNING  # its pid (ours) is alive
+    record.close()
+    monkeypatch.setattr(lock_module.fcntl, "flock", fcntl.flock)
+
+
+def test_a_full_disk_at_the_checkpoint_write_says_what_to_do(tmp_path, monkeypatch):
+    import steplr_tui.run.checkpoint as checkpoint
+
+    def full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "write_atomic", full)
+    config = TrainConfig(epochs=2, batch_size=64, device="cpu", threads=1)
+    end = run_job(Job(config, runs_dir=tmp_path), lambda e: None, data=synthetic_data(128, 64))
+    (run,) = list_runs(tmp_path)
+    assert end.status is Status.FAILED and run.status is Status.FAILED
+    assert "No space left on device" in run.reason and "free some disk space" in run.reason
+    assert [m["epoch"] for m in run.metrics] == [1]  # the epoch printed is recorded
+
+
+def test_stop_of_a_run_named_with_escape_sequences_prints_none(tmp_path: Path):
+    path = _recorded(tmp_path, CONFIG, "run-\x1b]0;owned\x07x")
+    result = _cli(tmp_path, "stop", path.name)
+    assert result.returncode == 1 and "is not running (COMPLETED)" in result.stderr
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    ambiguous = _recorded(tmp_path, CONFIG, "run-\x1b[2Jy")
+    result = _cli(tmp_path, "export", "run-")
+    assert result.returncode == 2 and "matches 2 runs" in result.stderr
+    assert "\x1b" not in result.stderr and ambiguous.exists()

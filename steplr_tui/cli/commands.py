@@ -87,7 +87,12 @@ def attach_main(argv: Sequence[str]) -> int:
             )
             return 1
         path = newest.path
-        print(f"steplr-tui: attaching to {path.name}, the newest running run", file=sys.stderr)
+        from steplr_tui.runfolder.text import clean_text
+
+        print(
+            f"steplr-tui: attaching to {clean_text(path.name)}, the newest running run",
+            file=sys.stderr,
+        )
     else:
         path = find_run_or_exit(parser, ns.run, ns.runs_dir)
     from steplr_tui.viewer.app import SteplrApp

@@ -316,7 +316,9 @@ def find_run_or_exit(parser: argparse.ArgumentParser, spec: str, runs_dir: str |
     try:
         return find_run(spec, resolve_runs_dir(runs_dir))
     except RunNotFound as exc:
-        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        from steplr_tui.runfolder.text import clean_text
+
+        print(f"{parser.prog}: {clean_text(exc)}", file=sys.stderr)  # folder names in it
         raise SystemExit(2) from None
 
 

@@ -44,7 +44,13 @@ def save_checkpoint(
     }
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    write_atomic(path, buffer.getvalue())
+    try:
+        write_atomic(path, buffer.getvalue())
+    except OSError as exc:  # a full disk: the old checkpoint is whole, and the run fails
+        raise CheckpointError(
+            f"cannot write the checkpoint {path} ({exc.strerror or exc}); the previous one "
+            "is kept: free some disk space or choose another --runs-dir"
+        ) from None
 
 
 def load_checkpoint(path: Path, fix: str = "start a new run") -> dict[str, Any]:

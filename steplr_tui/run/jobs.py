@@ -19,7 +19,7 @@ from typing import Any
 
 from steplr_tui import __version__
 from steplr_tui.run.control import ControlReader, Inbox
-from steplr_tui.run.record import RecordError, RunRecord
+from steplr_tui.run.record import RecordError, RunRecord, torn_notice
 from steplr_tui.runfolder import (
     CHECKPOINT_FILE,
     BatchProgress,
@@ -128,27 +128,6 @@ def resume_problem(info: RunInfo) -> str | None:
     return None
 
 
-def _torn_notice(skipped: int, restored: list[int], missing: list[int]) -> str:
-    """What a resume found wrong in metrics.jsonl (a line torn by a kill or a full disk),
-    and what it did about it."""
-
-    def epochs(numbers: list[int]) -> str:
-        shown = ", ".join(map(str, numbers[:10])) + ("…" if len(numbers) > 10 else "")
-        return f"epoch{'s' if len(numbers) != 1 else ''} {shown}"
-
-    parts = []
-    if skipped:
-        parts.append(
-            f"{skipped} unreadable line{'s' if skipped != 1 else ''} of metrics.jsonl skipped "
-            "(a write cut by a kill or a full disk)"
-        )
-    if restored:
-        parts.append(f"{epochs(restored)} restored from events.jsonl")
-    if missing:
-        parts.append(f"{epochs(missing)} missing from the record (in no file)")
-    return "; ".join(parts)
-
-
 def meta(config: TrainConfig, world_size: int = 1, backend: str = "") -> dict[str, Any]:
     """config.json's facts besides the parameters (no torch: versions come at run time)."""
     return {"kind": "builtin", "host": platform.node(), **_dist_meta(config, world_size, backend)}
@@ -199,7 +178,7 @@ def run_job(
                 kept = {m["epoch"] for m in read_metrics(info.path)}
                 missing = [e for e in range(1, state["epoch"] + 1) if e not in kept]
                 if skipped or missing or restored:
-                    lost = _torn_notice(skipped, restored, missing)
+                    lost = torn_notice(skipped, restored, missing)
         elif job.folder is not None and main:
             record = RunRecord(job.folder)
             record.lock()

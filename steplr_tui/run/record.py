@@ -429,3 +429,24 @@ def _last_seq(path: Path) -> int:
         if isinstance(seq, int):
             return seq
     return 0
+
+
+def torn_notice(skipped: int, restored: list[int], missing: list[int]) -> str:
+    """What a resume found wrong in metrics.jsonl (a line torn by a kill or a full disk),
+    and what it did about it."""
+
+    def epochs(numbers: list[int]) -> str:
+        shown = ", ".join(map(str, numbers[:10])) + ("…" if len(numbers) > 10 else "")
+        return f"epoch{'s' if len(numbers) != 1 else ''} {shown}"
+
+    parts = []
+    if skipped:
+        parts.append(
+            f"{skipped} unreadable line{'s' if skipped != 1 else ''} of metrics.jsonl skipped "
+            "(a write cut by a kill or a full disk)"
+        )
+    if restored:
+        parts.append(f"{epochs(restored)} restored from events.jsonl")
+    if missing:
+        parts.append(f"{epochs(missing)} missing from the record (in no file)")
+    return "; ".join(parts)

@@ -485,7 +485,7 @@ def _open_record(recorded, runs_dir, resume, scheduler, dist, epochs, sweep=None
                 raise TrackingError(f"resume={str(resume)!r}: {exc}") from exc
             record = RunRecord(path)
             record.lock()  # one writer per folder: a live run refuses this one
-            from steplr_tui.run.jobs import _torn_notice
+            from steplr_tui.run.record import torn_notice
             from steplr_tui.runfolder.reader import read_metrics, read_metrics_counted
 
             last = scheduler.last_epoch if scheduler is not None else 0
@@ -494,7 +494,7 @@ def _open_record(recorded, runs_dir, resume, scheduler, dist, epochs, sweep=None
             kept = {m["epoch"] for m in read_metrics(path)}
             missing = [e for e in range(1, last + 1) if e not in kept]
             if skipped or restored or missing:
-                lost = _torn_notice(skipped, restored, missing)
+                lost = torn_notice(skipped, restored, missing)
             record.update_config(**{k: v for k, v in meta.items() if k != "kind"})
         else:
             record = RunRecord.create(folder, recorded, meta)

@@ -32,21 +32,26 @@ def clean_text(text: object) -> str:
 _TEXT_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
+# Fields that name a file to open, not text to show: kept as they are.
+_PATHS = ("path", "run_folder")
+
+
 def _text_fields(kind: type) -> tuple[str, ...]:
     names = _TEXT_FIELDS.get(kind)
     if names is None:
         names = tuple(
             f.name
             for f in dataclasses.fields(kind)
-            if f.name != "path" and ("str" in str(f.type) or f.name == "config")
+            if f.name not in _PATHS and ("str" in str(f.type) or f.name == "config")
         )
         _TEXT_FIELDS[kind] = names
     return names
 
 
 def clean_event(event: Any) -> Any:
-    """An event read from a run folder with every text field (but its path) made safe
-    for a terminal, as a viewer shows it; the event itself is returned when it is clean."""
+    """An event (or any record of plain fields: a sweep's trial row) read from disk with
+    every text field, and the text of its dicts, made safe for a terminal, as a viewer
+    shows it; paths are kept. The same object is returned when it is clean."""
     if not dataclasses.is_dataclass(event) or isinstance(event, type):
         return event
     changes: dict[str, Any] = {}

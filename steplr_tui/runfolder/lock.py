@@ -35,6 +35,14 @@ except ImportError:  # pragma: no cover - not Unix: no locks, liveness unknown
     fcntl = None  # type: ignore[assignment]
 
 
+# flock errors of a filesystem that has no locks (some FUSE and network mounts).
+_UNSUPPORTED = {
+    getattr(errno, name)
+    for name in ("ENOLCK", "EOPNOTSUPP", "ENOTSUP", "ENOSYS", "EINVAL")
+    if hasattr(errno, name)
+}
+
+
 class FolderLocked(OSError):
     """Another live process writes this run folder; the message says which and what to do."""
 
@@ -65,6 +73,11 @@ class RunLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except OSError as exc:
+                if exc.errno in _UNSUPPORTED:
+                    # A filesystem without locks: no lock to hold; readers, finding it
+                    # unsupported too, fall back to the pid in status.json.
+                    os.close(fd)
+                    return cls(folder, None)
                 if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     os.close(fd)
                     raise
@@ -165,6 +178,8 @@ def lock_state(folder: Path) -> bool | None:
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError as exc:
+        if exc.errno in _UNSUPPORTED:
+            return None  # no locks on this filesystem: liveness is the pid's
         return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
     finally:
         os.close(fd)  # our probe's shared lock goes with it

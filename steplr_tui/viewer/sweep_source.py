@@ -18,13 +18,14 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from textual.message import Message
 
 from steplr_tui.runfolder import METRICS_FILE
+from steplr_tui.runfolder.clean import clean_event, clean_text
 from steplr_tui.runfolder.reader import read_metrics, read_status
 from steplr_tui.study.engine import TrialRow
 from steplr_tui.study.spec import SweepSpec
@@ -59,7 +60,14 @@ class SweepSnapshot:
 class SweepUpdate(Message):
     def __init__(self, snapshot: SweepSnapshot) -> None:
         super().__init__()
-        self.snapshot = snapshot
+        # Nothing of a study or a trial's folder may drive the terminal.
+        self.snapshot = replace(
+            snapshot,
+            rows=[clean_event(row) for row in snapshot.rows],
+            state=clean_event(snapshot.state),
+            error=clean_text(snapshot.error),
+            local={n: clean_text(v) for n, v in snapshot.local.items()},
+        )
 
 
 def _number(value: Any) -> float:
