@@ -530,3 +530,23 @@ def test_resume_without_a_scheduler_is_refused(tmp_path: Path):
     _model, optimizer = model_and_optimizer()
     with pytest.raises(TrackingError, match="resume= continues from the restored scheduler"):
         steplr_tui.track(optimizer, None, runs_dir=tmp_path, resume="somerun")
+
+
+def test_a_scheduler_that_cannot_be_copied_costs_the_plan_not_the_run(tmp_path: Path):
+    import threading
+
+    from steplr_tui.runfolder import Notice
+
+    class Locked(S.StepLR):  # a custom scheduler holding a lock: deepcopy fails
+        def __init__(self, optimizer):
+            self.lock = threading.Lock()
+            super().__init__(optimizer, 2, 0.5)
+
+    model, optimizer = model_and_optimizer(groups=1)
+    scheduler = Locked(optimizer)
+    with steplr_tui.track(optimizer, scheduler, runs_dir=tmp_path, epochs=3) as run:
+        used = train(run, model, optimizer, scheduler, epochs=3)
+    assert [e.lr for e in epochs_of(run.path)] == [u[0] for u in used[::STEPS]]
+    notices = [e.text for e in events(run.path) if isinstance(e, Notice)]
+    assert len(notices) == 1 and "could not be copied" in notices[0]
+    assert plans(run.path) == []
