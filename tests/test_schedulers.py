@@ -550,3 +550,32 @@ def test_a_scheduler_that_cannot_be_copied_costs_the_plan_not_the_run(tmp_path: 
     notices = [e.text for e in events(run.path) if isinstance(e, Notice)]
     assert len(notices) == 1 and "could not be copied" in notices[0]
     assert plans(run.path) == []
+
+
+def test_a_per_batch_scheduler_resumes_at_the_epoch_its_steps_reached(tmp_path: Path):
+    model, optimizer = model_and_optimizer(groups=1)
+    scheduler = S.OneCycleLR(optimizer, max_lr=0.5, total_steps=EPOCHS * STEPS)
+    first = steplr_tui.track(
+        optimizer, scheduler, runs_dir=tmp_path, epochs=EPOCHS, steps_per_epoch=STEPS
+    )
+    train(first, model, optimizer, scheduler, epochs=2, per_batch=True)
+    state = scheduler.state_dict()
+    first.finish()
+    model, optimizer = model_and_optimizer(groups=1)
+    again = S.OneCycleLR(optimizer, max_lr=0.5, total_steps=EPOCHS * STEPS)
+    again.load_state_dict(state)
+    with steplr_tui.track(
+        optimizer,
+        again,
+        runs_dir=tmp_path,
+        epochs=EPOCHS,
+        steps_per_epoch=STEPS,
+        resume=first.path,
+    ) as run:
+        assert run.epoch == 3  # 8 steps of 4 an epoch: epoch 3 is next
+        train(run, model, optimizer, again, per_batch=True)
+    from steplr_tui.runfolder import RunOpened
+
+    opened = [e.first_epoch for e in events(run.path) if isinstance(e, RunOpened)]
+    assert opened == [1, 3]  # viewers drop what the resumed session trains again
+    assert [e.epoch for e in epochs_of(run.path)] == list(range(1, EPOCHS + 1))
