@@ -579,3 +579,14 @@ def test_a_per_batch_scheduler_resumes_at_the_epoch_its_steps_reached(tmp_path: 
     opened = [e.first_epoch for e in events(run.path) if isinstance(e, RunOpened)]
     assert opened == [1, 3]  # viewers drop what the resumed session trains again
     assert [e.epoch for e in epochs_of(run.path)] == list(range(1, EPOCHS + 1))
+
+
+def test_the_runs_table_names_a_schedule_that_is_not_a_steplr():
+    from steplr_tui.runfolder.runs_table import describe_params
+
+    multistep = {"class": "MultiStepLR", "milestones": [2, 4], "gamma": 0.3}
+    script = {"optimizer": "adadelta", "lr": 1.0, "batch_size": 32, "scheduler_params": multistep}
+    assert describe_params(script) == "adadelta lr 1 MultiStepLR m2,4 g0.3 b32"  # was "unknown"
+    builtin = {"optimizer": "adam", "lr": 1e-3, "step_size": 2, "gamma": 0.1}
+    assert describe_params(builtin) == "adam lr 1e-3 s2 g0.1"  # StepLR: as before
+    assert describe_params({**builtin, "scheduler": "cosine"}) == "adam lr 1e-3 cosine"
