@@ -134,3 +134,22 @@ async def test_the_dashboard_previews_the_scheduler_the_flags_chose():
         want = kind_lrs("warmup-step", 0.001, 2, 0.1, 8, (), 2)
         await wait_for(pilot, lambda: pane.planned == want)
         assert "LinearLR warmup of 2 then StepLR" in str(pane.border_subtitle)
+
+
+async def test_typing_a_steplr_value_draws_its_alternatives_faintly():
+    from steplr_tui.runfolder.schedule import kind_lrs
+    from steplr_tui.viewer.widgets.plots import LrPlot
+    from tests.test_app import SIZE, make_app, wait_for
+
+    app = make_app(lambda *a: None)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.screen.query_one(LrPlot)
+        await pilot.pause(0.2)
+        assert pane.alternatives == []  # the screen as it opens: the staircase alone
+        gamma = app.screen.query_one("#field-gamma")
+        gamma.value = "0.5"
+        await wait_for(pilot, lambda: len(pane.alternatives) == 3)
+        assert dict(pane.alternatives)["cosine"] == kind_lrs("cosine", 0.001, 2, 0.5, 5)
+        assert "━ cosine" in str(pane.border_title)
+        gamma.value = "7"  # not a gamma: nothing to compare
+        await wait_for(pilot, lambda: pane.alternatives == [])

@@ -530,3 +530,63 @@ def test_resume_without_a_scheduler_is_refused(tmp_path: Path):
     _model, optimizer = model_and_optimizer()
     with pytest.raises(TrackingError, match="resume= continues from the restored scheduler"):
         steplr_tui.track(optimizer, None, runs_dir=tmp_path, resume="somerun")
+
+
+def test_a_scheduler_that_cannot_be_copied_costs_the_plan_not_the_run(tmp_path: Path):
+    import threading
+
+    from steplr_tui.runfolder import Notice
+
+    class Locked(S.StepLR):  # a custom scheduler holding a lock: deepcopy fails
+        def __init__(self, optimizer):
+            self.lock = threading.Lock()
+            super().__init__(optimizer, 2, 0.5)
+
+    model, optimizer = model_and_optimizer(groups=1)
+    scheduler = Locked(optimizer)
+    with steplr_tui.track(optimizer, scheduler, runs_dir=tmp_path, epochs=3) as run:
+        used = train(run, model, optimizer, scheduler, epochs=3)
+    assert [e.lr for e in epochs_of(run.path)] == [u[0] for u in used[::STEPS]]
+    notices = [e.text for e in events(run.path) if isinstance(e, Notice)]
+    assert len(notices) == 1 and "could not be copied" in notices[0]
+    assert plans(run.path) == []
+
+
+def test_a_per_batch_scheduler_resumes_at_the_epoch_its_steps_reached(tmp_path: Path):
+    model, optimizer = model_and_optimizer(groups=1)
+    scheduler = S.OneCycleLR(optimizer, max_lr=0.5, total_steps=EPOCHS * STEPS)
+    first = steplr_tui.track(
+        optimizer, scheduler, runs_dir=tmp_path, epochs=EPOCHS, steps_per_epoch=STEPS
+    )
+    train(first, model, optimizer, scheduler, epochs=2, per_batch=True)
+    state = scheduler.state_dict()
+    first.finish()
+    model, optimizer = model_and_optimizer(groups=1)
+    again = S.OneCycleLR(optimizer, max_lr=0.5, total_steps=EPOCHS * STEPS)
+    again.load_state_dict(state)
+    with steplr_tui.track(
+        optimizer,
+        again,
+        runs_dir=tmp_path,
+        epochs=EPOCHS,
+        steps_per_epoch=STEPS,
+        resume=first.path,
+    ) as run:
+        assert run.epoch == 3  # 8 steps of 4 an epoch: epoch 3 is next
+        train(run, model, optimizer, again, per_batch=True)
+    from steplr_tui.runfolder import RunOpened
+
+    opened = [e.first_epoch for e in events(run.path) if isinstance(e, RunOpened)]
+    assert opened == [1, 3]  # viewers drop what the resumed session trains again
+    assert [e.epoch for e in epochs_of(run.path)] == list(range(1, EPOCHS + 1))
+
+
+def test_the_runs_table_names_a_schedule_that_is_not_a_steplr():
+    from steplr_tui.runfolder.runs_table import describe_params
+
+    multistep = {"class": "MultiStepLR", "milestones": [2, 4], "gamma": 0.3}
+    script = {"optimizer": "adadelta", "lr": 1.0, "batch_size": 32, "scheduler_params": multistep}
+    assert describe_params(script) == "adadelta lr 1 MultiStepLR m2,4 g0.3 b32"  # was "unknown"
+    builtin = {"optimizer": "adam", "lr": 1e-3, "step_size": 2, "gamma": 0.1}
+    assert describe_params(builtin) == "adam lr 1e-3 s2 g0.1"  # StepLR: as before
+    assert describe_params({**builtin, "scheduler": "cosine"}) == "adam lr 1e-3 cosine"

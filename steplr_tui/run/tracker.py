@@ -153,6 +153,7 @@ class Tracker:
         self._last_seen = last  # the scheduler's last_epoch at the last boundary
         self._replan = False  # the first boundary showed how the scheduler steps
         self._at_boundary = False
+        self._plan_failed = False
         # The run writes torch's own plan of its lrs (a user's script: any scheduler).
         self.plans = plans
         if steering is not None:
@@ -438,9 +439,24 @@ class Tracker:
         )
 
     def send_plan(self, edit: ScheduleEdit | None = None, pending: str = "") -> None:
+        """Write the plan; a scheduler that cannot be copied (a custom one holding a lock,
+        a file) costs the run its plan, never the run."""
         if not self.plans or self.emit is None:
             return
-        event = self.plan(edit, pending)
+        try:
+            event = self.plan(edit, pending)
+        except Exception as exc:
+            if not self._plan_failed:
+                self._plan_failed = True
+                self.send(
+                    Notice(
+                        f"no plan of the lrs ahead: {name_of(self.scheduler)} could not be "
+                        f"copied to simulate it ({type(exc).__name__}: {str(exc)[:100]}); "
+                        "the lrs used are recorded as always",
+                        level="warning",
+                    )
+                )
+            return
         if event is not None:
             self.send(event)
 

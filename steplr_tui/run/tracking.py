@@ -312,7 +312,7 @@ def track(
     if dist is None or dist.is_main:
         sweep = link.as_dict() if isinstance(link, TrialLink) else None
         record, steering, emit, path = _open_record(
-            recorded, runs_dir, resume, scheduler, dist, epochs, sweep
+            recorded, runs_dir, resume, scheduler, dist, epochs, sweep, steps
         )
         if link is not None:
             link.where(path)
@@ -454,7 +454,18 @@ def _raise_pruned(reason: str) -> None:
     raise optuna.TrialPruned(reason)
 
 
-def _open_record(recorded, runs_dir, resume, scheduler, dist, epochs, sweep=None):
+def first_epoch_of(scheduler: Any, steps_per_epoch: int | None) -> int:
+    """The epoch to train next: the scheduler's last_epoch counts epochs, or batches for
+    one built to step per batch (OneCycleLR, CyclicLR) when the epoch's steps are known."""
+    from steplr_tui.run import schedulers
+
+    last = scheduler.last_epoch if scheduler is not None else 0
+    if isinstance(scheduler, schedulers.PER_BATCH) and steps_per_epoch:
+        return last // steps_per_epoch + 1
+    return last + 1
+
+
+def _open_record(recorded, runs_dir, resume, scheduler, dist, epochs, sweep=None, steps=None):
     import json
 
     from steplr_tui.run.record import RecordError, RunRecord
@@ -488,7 +499,7 @@ def _open_record(recorded, runs_dir, resume, scheduler, dist, epochs, sweep=None
             from steplr_tui.run.record import torn_notice
             from steplr_tui.runfolder.reader import read_metrics, read_metrics_counted
 
-            last = scheduler.last_epoch if scheduler is not None else 0
+            last = first_epoch_of(scheduler, steps) - 1
             _, skipped = read_metrics_counted(path)
             restored = record.truncate_metrics(last)
             kept = {m["epoch"] for m in read_metrics(path)}
@@ -513,7 +524,7 @@ def _open_record(recorded, runs_dir, resume, scheduler, dist, epochs, sweep=None
     steering = Steering(
         ControlReader(record.path, status_offset),
         emit,
-        epoch=(scheduler.last_epoch if scheduler is not None else 0) + 1,
+        epoch=first_epoch_of(scheduler, steps),
         epochs=epochs,
     )
     steering_ref.append(steering)
@@ -521,7 +532,7 @@ def _open_record(recorded, runs_dir, resume, scheduler, dist, epochs, sweep=None
         RunOpened(
             str(record.path),
             recorded,
-            first_epoch=(scheduler.last_epoch if scheduler is not None else 0) + 1,
+            first_epoch=first_epoch_of(scheduler, steps),
             kind="script",
             pid=os.getpid(),
             host=socket.gethostname(),

@@ -32,10 +32,11 @@ SORT_KEYS = ("newest", "best acc", "last acc", "last loss", "time")
 def describe_params(config: dict[str, Any]) -> str:
     """A run named by what distinguishes it: 'adam lr 1e-3 s2 g0.1 b64'."""
     try:
-        text = (
-            f"{config['optimizer']} lr {format_lr(float(config['lr']))} "
-            f"s{config['step_size']} g{float(config['gamma']):g}"
-        )
+        head = f"{config['optimizer']} lr {format_lr(float(config['lr']))}"
+        schedule = _schedule(config)
+        if schedule is None:
+            schedule = f"s{config['step_size']} g{float(config['gamma']):g}"
+        text = f"{head} {schedule}"
     except (KeyError, TypeError, ValueError):
         return "unknown parameters"
     batch = config.get("batch_size")
@@ -45,6 +46,35 @@ def describe_params(config: dict[str, Any]) -> str:
     if isinstance(model, str) and model not in ("", "linear"):
         text += f" {model}"
     return text
+
+
+def _schedule(config: dict[str, Any]) -> str | None:
+    """A schedule other than StepLR in a few characters ('MultiStepLR m2,4 g0.3',
+    'cosine', 'OneCycleLR'); None for StepLR (its 's2 g0.1')."""
+    kind = config.get("scheduler", "step")
+    if isinstance(kind, str) and kind != "step":  # the built-in trainer's --scheduler
+        gamma = config.get("gamma")
+        if kind == "multistep" and config.get("milestones"):
+            return f"multistep m{','.join(str(m) for m in config['milestones'])} g{gamma:g}"
+        return {"multistep": f"multistep s{config.get('step_size')} g{gamma:g}",
+                "warmup-step": f"warmup{config.get('warmup', 1)} s{config.get('step_size')} "
+                f"g{gamma:g}"}.get(kind, kind)  # fmt: skip
+    recorded = config.get("scheduler_params")
+    if not isinstance(recorded, dict) or recorded.get("class") in (None, "StepLR"):
+        return None
+    name = str(recorded["class"])
+    if name == "none":
+        return "no scheduler"
+    if name == "SequentialLR":
+        parts = recorded.get("schedulers") or []
+        name = "+".join(str(p.get("class", "?")).removesuffix("LR") for p in parts) or name
+    milestones = recorded.get("milestones")
+    if recorded.get("class") == "MultiStepLR" and isinstance(milestones, list):
+        name += f" m{','.join(str(m) for m in milestones)}"
+    gamma = recorded.get("gamma")
+    if isinstance(gamma, (int, float)) and not isinstance(gamma, bool):
+        name += f" g{gamma:g}"
+    return name
 
 
 def _series(run: RunInfo, key: str) -> list[float]:

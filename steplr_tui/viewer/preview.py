@@ -34,6 +34,9 @@ class LrPaneData:
     pending_from: int = 0
     subtitle: str = ""
     fine: FineLrs | None = None
+    # While the user types a StepLR's values: the other --scheduler kinds with the same
+    # values, (kind, lrs), drawn faintly beside the staircase.
+    alternatives: list[tuple[str, list[float]]] = field(default_factory=list)
 
 
 def now_summary(view: RunView) -> str:
@@ -87,7 +90,42 @@ def lr_pane_data(
         note = kind_summary(kind, lrs, config)
         return LrPaneData(lrs, actual, subtitle=mismatch or plan_note or note)
     schedule = plan(v["lr"], v["step_size"], v["gamma"], v["epochs"])
-    return LrPaneData(schedule.lrs, actual, subtitle=mismatch or plan_note or schedule.summary())
+    others = alternatives(v, config) if not errors and not actual else []
+    return LrPaneData(
+        schedule.lrs,
+        actual,
+        subtitle=mismatch or plan_note or schedule.summary(),
+        alternatives=others,
+    )
+
+
+ALTERNATIVES = ("multistep", "warmup-step", "cosine")
+
+
+def alternatives(values: dict[str, Any], config: Any) -> list[tuple[str, list[float]]]:
+    """StepLR's alternatives with the values typed, once the user has typed a plan value
+    (the screen as it opens stays the staircase alone): multistep (a milestone every
+    step_size epochs: StepLR's own drops), a warmup of one epoch then StepLR, cosine."""
+    if config is None:
+        return []
+    typed = any(values.get(name) != getattr(config, name, None) for name in PLAN_NAMES)
+    if not typed:
+        return []
+    lr, step, gamma, epochs = (
+        float(values["lr"]),
+        int(values["step_size"]),
+        float(values["gamma"]),
+        int(values["epochs"]),
+    )
+    out = []
+    for kind in ALTERNATIVES:
+        if kind == "warmup-step" and epochs < 2:
+            continue
+        out.append((kind, kind_lrs(kind, lr, step, gamma, epochs)))
+    return out
+
+
+PLAN_NAMES = ("lr", "step_size", "gamma", "epochs")
 
 
 def kind_summary(kind: str, lrs: list[float], config: Any) -> str:

@@ -366,7 +366,13 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
             self.config,  # its --scheduler: the preview is that scheduler's plan
         )
         self.query_one(PlotStack).draw_lr(
-            data.planned, data.actual, data.pending, data.pending_from, data.subtitle, data.fine
+            data.planned,
+            data.actual,
+            data.pending,
+            data.pending_from,
+            data.subtitle,
+            data.fine,
+            data.alternatives,
         )
 
     def _span(self) -> int:

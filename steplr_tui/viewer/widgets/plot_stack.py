@@ -44,13 +44,17 @@ class PlotStack(Vertical):
         pending_from: int,
         subtitle: str,
         fine: Any = None,
+        alternatives: Sequence[tuple[str, list[float]]] = (),
     ) -> None:
         pane = self.query_one(LrPlot)
         pane.border_title = lr_title(
-            self.context.lr_log, bool(pending), bool(self.context.edit_epochs)
+            self.context.lr_log,
+            bool(pending),
+            bool(self.context.edit_epochs),
+            [kind for kind, _ in alternatives],
         )
         pane.border_subtitle = subtitle
-        pane.set_data(planned, actual, pending, pending_from, fine)
+        pane.set_data(planned, actual, pending, pending_from, fine, alternatives)
 
     def draw(self, dirty: set[str], view: RunView, span: int) -> None:
         """The loss and metric panes and the legend, where `dirty` says they changed."""

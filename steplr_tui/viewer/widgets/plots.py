@@ -37,6 +37,8 @@ EPOCH_COLOR = (255, 175, 0)
 ACC_COLOR = (0, 215, 95)
 PENDING_COLOR = (95, 215, 255)  # sky blue; bright cyan on 16 colours
 EDIT_COLOR = (215, 95, 215)
+# StepLR's alternatives in the preview: dim, apart from the plan's grey and each other.
+ALTERNATIVE_COLORS = ((95, 95, 135), (95, 135, 95), (135, 95, 95))
 # Faint, distinct from the current run's colours; the legend uses the same ones.
 OVERLAY_COLORS = ((135, 135, 175), (175, 135, 175), (135, 175, 150), (180, 165, 125))
 # Every pane's y labels take this many columns, so the x axes line up.
@@ -83,11 +85,15 @@ def _key(color: tuple[int, int, int], text: str) -> str:
 EDIT_KEY = " " + _key(EDIT_COLOR, "│ edit")
 
 
-def lr_title(log: bool = True, pending: bool = False, edits: bool = False) -> str:
+def lr_title(
+    log: bool = True, pending: bool = False, edits: bool = False, alternatives: Sequence[str] = ()
+) -> str:
     scale = "log scale" if log else "linear"
     keys = f"{_key(PLAN_COLOR, '━ plan')} {_key(ACTUAL_COLOR, '━ used')}"
     if pending:
         keys += " " + _key(PENDING_COLOR, "━ pending")
+    for i, kind in enumerate(alternatives):
+        keys += " " + _key(ALTERNATIVE_COLORS[i % 3], f"━ {kind}")
     return f"LR schedule ({scale}) {keys}" + (EDIT_KEY if edits else "")
 
 
@@ -373,6 +379,8 @@ class LrPlot(Pane):
         self.pending_from = 0  # 0-based epoch where the pending future starts
         # Per-step lrs (preview.FineLrs) of a scheduler stepped once a batch, or None.
         self.fine: Any = None
+        # Faint (kind, lrs) curves of StepLR's alternatives, while the user types.
+        self.alternatives: list[tuple[str, list[float]]] = []
 
     def set_data(
         self,
@@ -381,12 +389,14 @@ class LrPlot(Pane):
         pending: Sequence[float] = (),
         pending_from: int = 0,
         fine: Any = None,
+        alternatives: Sequence[tuple[str, list[float]]] = (),
     ) -> None:
         self.planned = list(planned)
         self.actual = list(actual)
         self.pending = list(pending)
         self.pending_from = pending_from
         self.fine = fine
+        self.alternatives = list(alternatives)
         self.redraw()
 
     def draw(self) -> None:
@@ -401,6 +411,8 @@ class LrPlot(Pane):
         values = [y(v) for v in levels] + shown
         if self.fine is not None:  # per-step lrs: their extremes set the scale too
             values += [y(v) for v in self.fine.planned + self.fine.actual]
+        for _kind, lrs in self.alternatives:
+            values += [y(v) for v in lrs]
         lo, hi = min(values), max(values)
         if log:
             pad = min(max((hi - lo) * 0.08, 0.25), 1.0)  # at most a decade
@@ -417,6 +429,9 @@ class LrPlot(Pane):
             ticks, labels = lr_ticks(self, lo, hi, levels, log)
             self.y_axis(lo, hi, ticks, labels)
             return
+        for i, (_kind, lrs) in enumerate(self.alternatives):  # under the plan, faintly
+            xs, ys = step_points([y(v) for v in lrs], self.plot_width, 0)
+            plt.plot(xs, ys, marker="braille", color=ALTERNATIVE_COLORS[i % 3])
         done = len(self.actual)
         covered = max(done - 1, 0) if self.planned[:done] == self.actual else 0
         for series, start, color in (
