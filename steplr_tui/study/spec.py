@@ -59,6 +59,7 @@ class SweepSpec:
     script: tuple[str, ...] = ()  # a user's script and its arguments, else the built-in trainer
     storage: str = ""  # '' : the SQLite file in the sweep's folder
     created: float = field(default_factory=time.time)
+    share: bool = True  # train shared prefixes once, branch the trials (--no-share: off)
 
     @property
     def sampler_used(self) -> str:
@@ -93,6 +94,7 @@ class SweepSpec:
             "script": list(self.script),
             "storage": self.storage,
             "created": self.created,
+            "share": self.share,
         }
 
     @classmethod
@@ -113,6 +115,7 @@ class SweepSpec:
                 script=tuple(str(a) for a in data.get("script") or ()),
                 storage=str(data.get("storage", "")),
                 created=float(data.get("created", 0.0)),
+                share=data.get("share", True) is not False,
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, SpaceError):
