@@ -44,8 +44,9 @@ def _sweep(runs: Path, name: str, args: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def _account(runs: Path, name: str) -> tuple[int, dict[tuple, float], int]:
-    """(epochs trained, final objective by (step_size, gamma), run folders)."""
+def _account(runs: Path, name: str) -> tuple[int, dict[tuple, float], int, dict[str, list]]:
+    """(epochs trained, final objective by (step_size, gamma), run folders, and each
+    trial's last epoch: lr, train_loss, test_acc)."""
     from steplr_tui.run.branch import branch_of
     from steplr_tui.runfolder.reader import list_runs
     from steplr_tui.study.engine import load_study, read_trials
@@ -53,9 +54,14 @@ def _account(runs: Path, name: str) -> tuple[int, dict[tuple, float], int]:
 
     folders = list_runs(runs)
     trained = 0
+    last: dict[str, list] = {}
     for info in folders:
         section = branch_of(info)
         trained += info.epochs_done - (section["epoch"] if section else 0)
+        if "sweep" in info.meta and info.metrics:
+            m = info.metrics[-1]
+            key = f"s{info.config['step_size']}-g{info.config['gamma']:g}"
+            last[key] = [m["epoch"], m["lr"], m["train_loss"], m["test_acc"]]
     folder = sweep_folder(runs, name)
     study, _ = load_study(name, storage_url(read_spec(folder), folder))
     finals = {
@@ -63,13 +69,16 @@ def _account(runs: Path, name: str) -> tuple[int, dict[tuple, float], int]:
         for r in read_trials(study)
         if r.state == "COMPLETE"
     }
-    return trained, finals, len(folders)
+    return trained, finals, len(folders), dict(sorted(last.items()))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", default="1", help="each trial's threads (default 1)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="rounds, the order alternating (default 1)"
+    )
     ns = parser.parse_args()
     steps, gammas, epochs = (
         ("2,4", "0.1,0.5", 5) if ns.quick else ("2,4,6,8", "0.1,0.3,0.5,0.7", 10)
@@ -79,27 +88,38 @@ def main() -> int:
         "--dataset", "mnist", "--no-download", "--device", "cpu", "--threads", ns.threads,
         "--pruner", "none", "--parallel", "1",
     ]  # fmt: skip
-    results = {}
+    results: dict[str, dict] = {}
+    modes = [("shared prefixes", []), ("independent (--no-share)", ["--no-share"])]
     with tempfile.TemporaryDirectory() as tmp:
-        for label, extra in (("shared prefixes", []), ("independent (--no-share)", ["--no-share"])):
-            runs = Path(tmp) / label.split()[0]
-            wall = _sweep(runs, "bench", [*common, *extra])
-            trained, finals, folders = _account(runs, "bench")
-            results[label] = {
-                "epochs_trained": trained,
-                "wall_s": round(wall, 1),
-                "run_folders": folders,
-                "finals": {f"s{s}-g{g:g}": v for (s, g), v in sorted(finals.items())},
-            }
-            print(f"{label}: {trained} epochs, {wall:.0f} s", file=sys.stderr)
+        for round_ in range(ns.rounds):
+            # The machine's load drifts: alternate which goes first.
+            for label, extra in modes if round_ % 2 == 0 else modes[::-1]:
+                runs = Path(tmp) / f"{label.split()[0]}-{round_}"
+                wall = _sweep(runs, "bench", [*common, *extra])
+                trained, finals, folders, last = _account(runs, "bench")
+                r = results.setdefault(label, {"walls_s": []})
+                r["walls_s"].append(round(wall, 1))
+                r.update(
+                    epochs_trained=trained,
+                    run_folders=folders,
+                    finals={f"s{s}-g{g:g}": v for (s, g), v in sorted(finals.items())},
+                    last_epochs=last,
+                )
+                print(f"{label}: {trained} epochs, {wall:.0f} s", file=sys.stderr)
+    for r in results.values():
+        r["wall_s"] = sorted(r["walls_s"])[len(r["walls_s"]) // 2]
     shared, alone = results["shared prefixes"], results["independent (--no-share)"]
-    identical = shared["finals"] == alone["finals"] and len(shared["finals"]) == len(
-        alone["finals"]
+    # The objective, and the last epoch's lr, loss and accuracy, as floats: bit for bit.
+    identical = (
+        shared["finals"] == alone["finals"]
+        and shared["last_epochs"] == alone["last_epochs"]
+        and len(shared["last_epochs"]) == len(alone["finals"]) > 0
     )
     print(f"{'':28}{'epochs trained':>16}{'wall time':>12}{'trials':>8}")
     for label, r in results.items():
         trials = len(r["finals"])
-        print(f"{label:28}{r['epochs_trained']:>16}{r['wall_s']:>11.0f}s{trials:>8}")
+        walls = ", ".join(f"{w:.0f}" for w in r["walls_s"])
+        print(f"{label:28}{r['epochs_trained']:>16}{r['wall_s']:>11.0f}s{trials:>8}  ({walls})")
     print(
         f"shared/independent: {shared['epochs_trained'] / alone['epochs_trained']:.2f} of the "
         f"epochs, {shared['wall_s'] / alone['wall_s']:.2f} of the wall time; every final "
@@ -109,6 +129,7 @@ def main() -> int:
     payload = {
         "grid": {"step_size": steps, "gamma": gammas, "epochs": epochs, "lr": 0.001},
         "threads": ns.threads,
+        "rounds": ns.rounds,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "results": results,
         "finals_identical": identical,
