@@ -66,7 +66,9 @@ def shell(runs: Path, *args: str) -> subprocess.CompletedProcess:
 def test_a_killed_trial_a_stopped_one_ctrl_c_and_resume(tmp_path: Path):
     runs = tmp_path / "runs"
     args = [*TRAINER, "--name", "f", "--epochs", "100", "--batch-size", "16"]
-    args += ["--gamma", "0.1:0.9", "--trials", "4", "--parallel", "2"]
+    # --no-share: "a trial with an epoch" must be one that trains (a branched trial has its
+    # prefix's epochs before its process is up); tests/test_shared_prefix.py covers sharing.
+    args += ["--gamma", "0.1:0.9", "--trials", "4", "--parallel", "2", "--no-share"]
     with Launch(sweep_command(runs, *args), runs) as launch:
 
         def running_with_epochs(count):

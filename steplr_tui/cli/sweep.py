@@ -117,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="median: stop a trial whose accuracy falls below the others' median (default)",
     )
     study.add_argument("--script", metavar="PATH", help="trials run this script (see README)")
+    study.add_argument(
+        "--no-share",
+        action="store_true",
+        help="train every trial from scratch (by default, trials that agree until their first "
+        "decay share that prefix: trained once, branched from its checkpoint)",
+    )
     study.add_argument("--detach", action="store_true", help="work in the background")
     what = parser.add_argument_group("other sweeps")
     what.add_argument("--join", metavar="NAME", help="work on an existing study too")
@@ -189,8 +195,8 @@ def main(argv: Sequence[str]) -> int:
     given = [SPECS[n].flag for n in (*DIMENSIONS, *FIXED) if getattr(ns, n) is not None]
     given += [f for f, v in (("--trials", ns.trials), ("--name", ns.name),
               ("--sampler", ns.sampler), ("--pruner", ns.pruner), ("--script", ns.script),
-              ("--heartbeat", ns.heartbeat), ("--grace", ns.grace))
-              if v is not None]  # fmt: skip
+              ("--heartbeat", ns.heartbeat), ("--grace", ns.grace),
+              ("--no-share", ns.no_share or None)) if v is not None]  # fmt: skip
     if modes and modes[0] not in ("--list",) and given:
         return fail(
             f"{modes[0]} works on a sweep as it was made: drop {', '.join(given)} "
@@ -256,6 +262,7 @@ def new_spec(ns: argparse.Namespace, script_args: list[str]) -> SweepSpec:
         heartbeat=_int(ns.heartbeat, "--heartbeat", HEARTBEAT_S, 1, 3600),
         grace=_int(ns.grace, "--grace", GRACE_S, 1, 86400),
         schedulers=kinds,
+        share=not ns.no_share,
     )
     return spec.checked()
 

@@ -38,8 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from steplr_tui.run.branch import BranchError
 from steplr_tui.run.launch import launch, spawn
 from steplr_tui.run.record import RecordError, RunRecord
+from steplr_tui.run.shared_prefix import SharedPrefixes, branch_points
 from steplr_tui.runfolder import (
     CONTROL_FILE,
     Status,
@@ -125,6 +127,7 @@ class Sweeper:
         self.heartbeat = Heartbeat(self.study, spec.heartbeat)
         self._next_reclaim = 0.0
         self._awaited: set[int] = set()  # others' trials this worker waits for, said once
+        self.shared = SharedPrefixes(spec.name, runs_dir)  # prefixes trained once
 
     # ---- what the worker says --------------------------------------------------------
 
@@ -149,7 +152,12 @@ class Sweeper:
                     break
                 self._take_over()
                 left = self._left()
-                if left <= 0 and not self.running and not self._others_running():
+                if (
+                    left <= 0
+                    and not self.running
+                    and not self.shared.waiting
+                    and not self._others_running()
+                ):
                     break
                 if self._fails >= FAILS_IN_A_ROW:
                     self._finish_sweep(
@@ -161,7 +169,10 @@ class Sweeper:
                     self._stop_all("the sweep stopped: its trials keep failing")
                     self.heartbeat.stop()
                     return 1
-                if left > 0 and len(self.running) < self.parallel:
+                free = self.parallel - len(self.running) - self.shared.running
+                if free > 0 and self._start_shared():
+                    continue
+                if left > 0 and free > 0 and len(self.shared.waiting) < self.parallel:
                     self._start_one()
                     continue
                 time.sleep(POLL_S)
@@ -249,6 +260,50 @@ class Sweeper:
         env = self._threads()
         if env:
             config = config.with_values(threads=int(env["OMP_NUM_THREADS"]))
+        points = branch_points(self.spec, config)
+        prefix = self.shared.share(number, params, config, points, env) if points else None
+        if prefix is not None:
+            self.say(
+                f"trial {number} asked: {_params(params)} · branches from the shared prefix "
+                f"{prefix.path.name} after epoch {config.step_size}"
+            )
+            return
+        self._launch_builtin(number, params, config, env)
+
+    def _start_shared(self) -> bool:
+        """Start a trial that waited for its prefix: a branch of it, or on its own if the
+        prefix ended without its checkpoint. False when none can start yet."""
+        ready = self.shared.ready()
+        if ready is None:
+            return False
+        waiting, checkpoint = ready
+        number, params = waiting.number, waiting.params
+        env = self._threads()
+        try:
+            if checkpoint is None:
+                self.shared.waiting.pop(number, None)
+                self.say(f"trial {number}: its prefix ended early; it trains on its own")
+                self._launch_builtin(number, params, waiting.config, env)
+                return True
+            link = TrialLink(self.url, self.spec.name, number)
+            meta = {"sweep": {**link.as_dict(), "name": self.spec.name}}
+            launched = self.shared.branch(waiting, meta, env)
+        except (BranchError, RecordError, OSError, ValueError) as exc:
+            self.shared.waiting.pop(number, None)
+            tell(self.study, number, Status.FAILED, None, "FAIL", f"could not start: {exc}")
+            self._failed_early(f"trial {number} could not start: {exc}")
+            return True
+        self._where(number, launched.path)
+        self.running[number] = Running(number, launched.pid, launched.path)
+        self.say(
+            f"trial {number} started: {_params(params)} · {launched.name}, branched after "
+            f"epoch {waiting.config.step_size} (pid {launched.pid})"
+        )
+        return True
+
+    def _launch_builtin(
+        self, number: int, params: dict[str, Any], config: TrainConfig, env: dict[str, str]
+    ) -> None:
         link = TrialLink(self.url, self.spec.name, number)
         meta = {"sweep": {**link.as_dict(), "name": self.spec.name}}
         launched = launch(config, self.runs_dir, meta=meta, env=env, reap=True)
@@ -475,6 +530,8 @@ class Sweeper:
 
     def _stop_all(self, why: str) -> None:
         """Stop every trial this worker runs, and wait for them (at most STOP_WAIT_S)."""
+        for number in self.shared.stop(why):  # trials that waited for a prefix never started
+            tell(self.study, number, Status.STOPPED, None, "FAIL", "stopped with its sweep")
         if not self.running:
             return
         self.say(f"{why}: stopping {len(self.running)} trial(s) at their next batch…")

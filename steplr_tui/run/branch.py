@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from steplr_tui.run.jobs import config_from_record, meta
+from steplr_tui.run import jobs
+from steplr_tui.run.jobs import config_from_record
 from steplr_tui.run.record import RecordError, RunRecord
 from steplr_tui.runfolder import (
     EVENTS_FILE,
@@ -142,8 +143,14 @@ def _no_checkpoint(epoch: int, kept: list[int]) -> str:
     )
 
 
-def create_branch(plan: BranchPlan, runs_dir: Path, keep: KeepPolicy | None = None) -> Path:
-    """The branch's run folder, ready for a run to open (a launcher or `run_job`)."""
+def create_branch(
+    plan: BranchPlan,
+    runs_dir: Path,
+    keep: KeepPolicy | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Path:
+    """The branch's run folder, ready for a run to open (a launcher or `run_job`); `meta`
+    is added to its config.json (a sweep's trial names its study there)."""
     parent = plan.parent
     section = {
         "parent": parent.name,
@@ -152,14 +159,14 @@ def create_branch(plan: BranchPlan, runs_dir: Path, keep: KeepPolicy | None = No
         "edit": plan.edit.as_dict(),
         "checkpoint": str(plan.checkpoint.resolve()),
     }
-    extra: dict[str, Any] = {BRANCH_KEY: section}
+    extra: dict[str, Any] = {**(meta or {}), BRANCH_KEY: section}
     if keep is not None:
         extra["keep_checkpoints"] = keep.as_json()
     label = "-".join(
         [f"branch-e{plan.epoch}"] + [f"{_short(k)}{v:g}" for k, v in plan.edit.as_dict().items()]
     )
     config = plan.config.as_dict()
-    record = RunRecord.create(runs_dir, config, {**meta(plan.config), **extra}, label)
+    record = RunRecord.create(runs_dir, config, {**jobs.meta(plan.config), **extra}, label)
     try:
         _link_or_copy(plan.checkpoint, record.path / START_FILE)
         prefix = [dict(m) for m in parent.metrics if m["epoch"] <= plan.epoch]

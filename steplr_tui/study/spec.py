@@ -68,6 +68,7 @@ class SweepSpec:
     # The built-in trainer's schedulers searched as a dimension (params["scheduler"]);
     # empty: StepLR, as every sweep before had.
     schedulers: tuple[str, ...] = ()
+    share: bool = True  # train shared prefixes once, branch the trials (--no-share: off)
 
     @property
     def sampler_used(self) -> str:
@@ -109,6 +110,7 @@ class SweepSpec:
             "heartbeat": self.heartbeat,
             "grace": self.grace,
             **({"schedulers": list(self.schedulers)} if self.schedulers else {}),
+            "share": self.share,
         }
 
     @classmethod
@@ -132,6 +134,7 @@ class SweepSpec:
                 heartbeat=int(data.get("heartbeat", HEARTBEAT_S)),
                 grace=int(data.get("grace", GRACE_S)),
                 schedulers=tuple(str(k) for k in data.get("schedulers") or ()),
+                share=data.get("share", True) is not False,
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, SpaceError):
