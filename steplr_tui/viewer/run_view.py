@@ -157,6 +157,7 @@ class RunView:
             return {"log"}
         if isinstance(event, RunEnded):
             self.end = event
+            self.loading = None  # ended before it wrote anything else: nothing more to read
             self.status = event.status
             self.stopping = False
             self.pending.clear()
