@@ -220,3 +220,55 @@ async def test_a_scripts_run_shows_what_it_recorded_and_unknown_for_the_rest(tmp
         await pilot.press("ctrl+r")  # a new run can't start from what the script did not say
         await pilot.pause(0.2)
         assert trainer.calls == []
+
+
+async def test_after_ctrl_n_nothing_starts_until_the_detached_runs_record_is_read(
+    tmp_path, monkeypatch
+):
+    """ctrl+n attaches to the run it launched: that is a load too (defect 5)."""
+    import steplr_tui.viewer.sources as sources
+    from steplr_tui.viewer.controller import RunController
+
+    path, thread = run_in_folder(FakeTrainer(), CONFIG, tmp_path)
+    thread.join(5)
+    gate = threading.Event()
+    real = sources.read_history
+    monkeypatch.setattr(sources, "read_history", lambda folder: gate.wait(10) and real(folder))
+
+    def launched(self, config, runs_dir, resume=None):
+        self.attach(path)
+        return path
+
+    monkeypatch.setattr(RunController, "start_detached", launched)
+    trainer = FakeTrainer()
+    app = make_app(trainer, CONFIG)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: app.screen.view.loading)
+        await pilot.press("ctrl+r", "ctrl+n")
+        await pilot.pause(0.3)
+        assert trainer.calls == [] and "loading the run" in status(app)
+        gate.set()
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
+        assert trainer.calls == []
+
+
+async def test_a_run_that_died_before_writing_anything_leaves_the_form_usable(tmp_path):
+    import os
+
+    from steplr_tui.run.record import RunRecord
+
+    record = RunRecord.create(tmp_path, CONFIG.as_dict(), {})
+    dead = os.fork()
+    if dead == 0:  # pragma: no cover - a child that is gone at once
+        os._exit(0)
+    os.waitpid(dead, 0)
+    record.mark_running(pid=dead)
+    (record.path / "events.jsonl").write_text("")  # it never wrote a line
+    app = viewer(record.path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.view.status == "INTERRUPTED")
+        await pilot.pause()
+        lr = app.screen.query_one("#field-lr", Input)
+        assert lr.value == "0.001" and not lr.disabled and app.screen.view.loading is None
+        assert "loading" not in status(app)

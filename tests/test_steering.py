@@ -345,6 +345,9 @@ async def test_resumed_edited_run_shows_its_recorded_values(tmp_path: Path):
         )
         assert view.mismatches == []
         assert app.screen.context.edit_epochs == [1]
+        # The fields show its record: the config, then the edit applied after epoch 1.
+        texts = {n: app.screen.query_one(f"#field-{n}", Input).value for n in ("lr", "gamma")}
+        assert texts == {"lr": "0.02", "gamma": "0.25"}
 
 
 async def test_real_trainer_takes_a_live_edit_from_the_dashboard():

@@ -118,7 +118,11 @@ class FieldsModel:
         self.lost = ""
 
     def to_write(
-        self, view: RunView, texts: dict[str, str], everything: bool = False, keep: set[str] = ()
+        self,
+        view: RunView,
+        texts: dict[str, str],
+        everything: bool = False,
+        keep: set[str] | frozenset[str] = frozenset(),
     ) -> dict[str, Shown]:
         """What to write into the fields to show the run on screen: every field that
         holds no typed text (all of them when `everything`: a run was just opened),

@@ -169,6 +169,7 @@ class RunView:
             return {"lr"}
         if isinstance(event, RunEnded):
             self.end = event
+            self.loading = None  # ended before it wrote anything else: nothing more to read
             self.status = event.status
             self.stopping = False
             self.pending.clear()

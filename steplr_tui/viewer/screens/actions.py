@@ -338,6 +338,7 @@ class DashboardActions(_Base):
             self.notify(f"Not started: {exc}", title="Detached run", severity="error", markup=False)
             return
         self.config = config
+        self.show_loading(path)  # nothing starts again until its record is read
         self.notify(
             f"{path.name} trains in its own process: it goes on when you quit "
             f"(steplr-tui attach {short_name(path.name)} comes back to it).",

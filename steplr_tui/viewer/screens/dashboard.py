@@ -26,12 +26,12 @@ from steplr_tui.runfolder import (
     RunOpened,
     RunStarted,
 )
-from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.runfolder.params import SPECS, TrainConfig
 from steplr_tui.runfolder.paths import resolve_data_dir
 from steplr_tui.runfolder.text import short_path
 from steplr_tui.viewer.controller import RunController, TrainFn, real_train
 from steplr_tui.viewer.draft import SteeringDraft, describe_request
-from steplr_tui.viewer.fields import FieldsModel
+from steplr_tui.viewer.fields import FieldsModel, Shown
 from steplr_tui.viewer.preview import fields_note, lr_pane_data, preview_steps
 from steplr_tui.viewer.run_view import RunView
 from steplr_tui.viewer.screens.actions import KEYS, DashboardActions
@@ -210,6 +210,14 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         if shown:
             self.query_one(ParamPanel).show(shown)
 
+    def _show_form(self) -> None:
+        """The fields as the form for the next run: this dashboard's own config."""
+        shown = {
+            name: Shown(spec.format(getattr(self.config, name))) for name, spec in SPECS.items()
+        }
+        self.fields.reset({name: s.text for name, s in shown.items()})
+        self.query_one(ParamPanel).show(shown)
+
     def show_loading(self, path: Path) -> None:
         """A run was asked for: until its record is read, the fields say so and are locked,
         and nothing starts (no built-in default is ever shown as the run's)."""
@@ -262,6 +270,8 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         # Once per batch of events: a replay opens and ends a run, and restyling costs.
         if self._locked != self.view.active and not self.view.loading:
             self._locked = self.view.active
+            if self.view.opened is None:  # a run that ended before saying what it was
+                self._show_form()
             self.query_one(ParamPanel).set_running(self.view.active)
             self.refresh_bindings()  # Stop in the footer during a run, Start and Detach not
             if self._focus_after_loading is not None:

@@ -18,7 +18,9 @@ STEERING = """\
   At the epoch's end, after scheduler.step(), the run sets StepLR's
   step_size and gamma and every param group's lr, as a script would.
   In the last epoch there is no boundary left: the edit is refused.
-  A field you are typing in is never overwritten by the run's values.
+  A field you are typing in is never overwritten by the run's values;
+  only a field you typed in sends (a tab through a field sends nothing).
+  Every other field shows the run's record: 'unknown' where it has no value.
 
 [b]Runs that outlive the terminal[/b]
   ctrl+n starts the fields as a detached run and watches it; ctrl+q then

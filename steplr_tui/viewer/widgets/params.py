@@ -235,6 +235,10 @@ class ParamPanel(Vertical):
         values, errors = self.read()
         # What a run wrote is no mistake of the user's: said when a run is started.
         shown = {n: m for n, m in errors.items() if self.from_run.get(n) != self.text_of(n)}
-        self.query_one("#param-errors", Static).update("\n".join(shown.values()))
+        text = "\n".join(shown.values())
+        if text != getattr(self, "_errors_text", None):
+            # Only when it changes: an update lays the screen out again, on every key.
+            self._errors_text = text
+            self.query_one("#param-errors", Static).update(text)
         self.set_class(bool(shown), "-invalid")
         self.post_message(self.Changed(values, errors))
