@@ -39,7 +39,7 @@ def launched(monkeypatch):
     class Proc:
         pid = 999_999
 
-    def spawn(command, log, env=None, reap=False):
+    def spawn(command, log, env=None, reap=False, pass_fds=()):
         commands.append(command)
         return Proc()
 

@@ -22,7 +22,9 @@ CONFIG = TrainConfig(data_dir="/data/mnist", epochs=6, step_size=2, gamma=0.1, l
 
 def shell_edit(path, **values) -> None:
     """What `steplr-tui edit RUN --lr ...` appends to control.jsonl."""
-    request = EditRequest(f"shell-{sorted(values)}", ScheduleEdit(**values), "shell 1@box")
+    request = EditRequest(
+        "shell-" + "-".join(sorted(values)), ScheduleEdit(**values), "shell 1@box"
+    )
     append_line(path / CONTROL_FILE, encode_request(request))
 
 

@@ -30,12 +30,12 @@ COMMANDS_HELP = """\
 commands (steplr-tui COMMAND --help for each):
   attach [RUN]          watch and steer a run from this terminal
   stop RUN [--wait S]   stop a run at its next batch
-  edit RUN [--lr X] [--step-size N] [--gamma G] [--milestones E1,E2] [--warmup N]
+  edit RUN [--lr X] [--step-size N] [--gamma G] [--milestones E,..] [--warmup N]
                         queue a live edit for the next epoch boundary
   export RUN [--csv] [--tensorboard DIR]
                         a run's PyTorch snippet, metrics.csv, TensorBoard files
   branch RUN --at EPOCH [--lr X] [--step-size N] [--gamma G] [--epochs N]
-                        a new run from RUN's checkpoint after EPOCH, with an edit
+                        a new run from RUN's checkpoint after EPOCH, edited
   sweep [--lr SPACE] [--trials N] [--parallel K] [--view NAME] ...
                         tune lr, step_size and gamma: trials on Optuna
 """
