@@ -301,6 +301,32 @@ def figure_attach_finished(
     ]
 
 
+def figure_attach_vs_dashboard(runs_count: int, epochs: int = 1000) -> list[Figure]:
+    """Attach to a finished run (its whole history replayed, its end shown) against the
+    dashboard's own first frame, alternated in the same pty."""
+    from benchmarks.run_all import first_frame_seconds
+
+    attach, dashboard = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _finished_run(Path(tmp), epochs)
+        env = {"STEPLR_TUI_RUNS": tmp}
+        shown = (b"Quit", f"epoch {epochs}/{epochs}".encode(), b"done")
+        for _ in range(runs_count):
+            dashboard.append(first_frame_seconds([], env))
+            attach.append(first_frame_seconds(["attach", str(path)], env, shown=shown))
+    ratio = median(attach) / median(dashboard)
+    return [
+        Figure(
+            f"attach to a finished {epochs:,}-epoch run / the dashboard's first frame",
+            ratio,
+            "x",
+            "<= 1.2x",
+            ratio <= 1.2,
+            f"attach {median(attach):.2f}s, dashboard {median(dashboard):.2f}s",
+        )
+    ]
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -422,6 +448,7 @@ def figures(quick: bool) -> list[Figure]:
     out += figure_events_cost(8 if quick else 24)
     out += figure_attach_finished(2 if quick else 5)
     out += figure_attach_finished(2 if quick else 5, 10_000, 1.5)
+    out += figure_attach_vs_dashboard(3 if quick else 7)
     out += figure_viewer_cpu(4 if quick else 10)
     out += figure_live(20 if quick else 60)
     out += figure_viewer_cost(3 if quick else 10)

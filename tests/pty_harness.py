@@ -22,16 +22,24 @@ def _controlling_terminal() -> None:
 
 
 class PtyProcess:
-    """steplr-tui on a pty of a given size; output is collected in the background."""
+    """steplr-tui (or another program) on a pty of a given size; output is collected in
+    the background."""
 
-    def __init__(self, args: list[str], env: dict[str, str], size=(120, 40)) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        size=(120, 40),
+        program: list[str] | None = None,
+    ) -> None:
+        """`program` (default: `python -m steplr_tui`) runs with `args`."""
         master, slave = os.openpty()
         cols, rows = size
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.master = master
         self.output = bytearray()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "steplr_tui", *args],
+            [*(program or [sys.executable, "-m", "steplr_tui"]), *args],
             stdin=slave,
             stdout=slave,
             stderr=slave,

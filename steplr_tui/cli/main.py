@@ -23,9 +23,16 @@ from steplr_tui.cli.commands import (
     stop_main,
 )
 from steplr_tui.cli.options import parse_options
-from steplr_tui.cli.sweep import main as sweep_main
 
 COMMANDS = ("attach", "stop", "edit", "export", "sweep", "_run")
+
+
+def sweep_main(argv: Sequence[str]) -> int:
+    """`steplr-tui sweep`, imported when asked for: the dashboard's first frame needs none
+    of the study's modules."""
+    from steplr_tui.cli.sweep import main
+
+    return main(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,11 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    from steplr_tui.run.jobs import Job
-
-    job = Job(config, options.runs_dir, options.resume)
     if options.headless:
-        return headless_job(job, config)
+        from steplr_tui.run.jobs import Job
+
+        return headless_job(Job(config, options.runs_dir, options.resume), config)
     from steplr_tui.viewer.app import SteplrApp
 
     app = SteplrApp(

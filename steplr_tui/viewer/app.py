@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from textual.app import App, SystemCommand
@@ -84,6 +84,17 @@ class SteplrApp(App[int]):
         self.theme = theme
         self.farewell = ""  # printed after the app exits (a run that goes on)
         self._hung_up = False
+        self._after_display: list[Callable[[], object]] = []
+
+    def call_after_display(self, callback: Callable[[], object]) -> None:
+        """Call `callback` once the next frame has been written to the terminal."""
+        self._after_display.append(callback)
+
+    def post_display_hook(self) -> None:
+        if self._after_display:
+            callbacks, self._after_display = self._after_display, []
+            for callback in callbacks:
+                self.call_later(callback)
 
     def get_default_screen(self) -> Screen:
         return DashboardScreen(

@@ -13,13 +13,13 @@ from steplr_tui.runfolder.params import FieldError, TrainConfig
 from steplr_tui.runfolder.reader import RunNotFound, read_run, resolve_runs_dir
 from steplr_tui.runfolder.runs_table import short_name
 from steplr_tui.viewer.compare import MAX_OVERLAYS, Overlay
-from steplr_tui.viewer.screens.runs import RunsChoice, RunsScreen
 from steplr_tui.viewer.widgets.keys import after_keys
 from steplr_tui.viewer.widgets.params import ParamPanel
 from steplr_tui.viewer.widgets.plots import SMOOTHING
 
 if TYPE_CHECKING:  # pragma: no cover
     from steplr_tui.viewer.screens.dashboard import DashboardScreen as _Base
+    from steplr_tui.viewer.screens.runs import RunsChoice
 else:
     _Base = object
 
@@ -173,6 +173,8 @@ class DashboardActions(_Base):
     # ---- the runs table ------------------------------------------------------------
 
     def action_runs(self) -> None:
+        from steplr_tui.viewer.screens.runs import RunsScreen  # not before the first frame
+
         runs_dir = self.runs_dir or resolve_runs_dir(None)
         overlaid = {o.key for o in self.context.overlays}
         self.app.push_screen(RunsScreen(runs_dir, overlaid), callback=self._on_runs_closed)

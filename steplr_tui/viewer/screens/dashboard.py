@@ -48,6 +48,7 @@ from steplr_tui.viewer.widgets.status_line import StatusLine
 __all__ = ["DashboardScreen", "TrainFn", "real_train"]
 
 PLAN_FIELDS = ("lr", "step_size", "gamma", "epochs")
+WARM_UP_AFTER_S = 0.3  # after the first frame is written, before torch is imported
 
 
 class DashboardScreen(DashboardActions, SweepActions, Screen):
@@ -95,6 +96,10 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         return list(self.query_one(RunLog).kept)
 
     def compose(self) -> ComposeResult:
+        # The size classes before the first style pass: set on mount, they restyled
+        # every widget once more before the first frame.
+        for name, wanted in size_classes(self.app.size.width, self.app.size.height).items():
+            self.set_class(wanted, name, update=False)
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield ParamPanel(self.config, cursor_blink=self.cursor_blink, id="params")
@@ -124,7 +129,10 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         if self.warm_up and what != "attach":
             # torch, imported ahead for a run started here; a viewer of a run elsewhere
             # needs none (it took a second of CPU and 800 MB while following a run).
-            self.call_after_refresh(self.query_one(StatusLine).warm_up)
+            # Once the first frame is on the terminal: a thread importing torch holds the
+            # GIL for much of a second, and the frame waited for it.
+            warm_up = self.query_one(StatusLine).warm_up
+            self.app.call_after_display(lambda: self.set_timer(WARM_UP_AFTER_S, warm_up))
 
     def on_unmount(self) -> None:
         # However the app ends (ctrl+q says so first), a run folder's watcher stops with
