@@ -351,7 +351,7 @@ def figure_key_latency(presses: int) -> list[Figure]:
 
 
 def figure_bytes(epochs: int) -> list[Figure]:
-    from tests.pty_harness import PtyProcess
+    from tests.helpers import PtyProcess
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {"STEPLR_TUI_RUNS": tmp, "STEPLR_TUI_DATA": str(data_root())}
@@ -406,7 +406,7 @@ def first_frame_seconds(
 ) -> float:
     """From the command to its first full screen in a 120x40 pty: the footer is drawn
     last, and its "Quit" means the whole screen is out (and so do `shown`'s texts)."""
-    from tests.pty_harness import PtyProcess
+    from tests.helpers import PtyProcess
 
     start = time.monotonic()
     app = PtyProcess(args, env, size=(120, 40), program=program)

@@ -81,7 +81,7 @@ class Viewer:
     """`steplr-tui attach` in a pty, its output read with time stamps."""
 
     def __init__(self, path: Path, size=(120, 40)) -> None:
-        from tests.pty_harness import PtyProcess
+        from tests.helpers import PtyProcess
 
         self.chunks: list[tuple[float, bytes]] = []
         self.proc = PtyProcess(["attach", str(path)], {"STEPLR_TUI_RUNS": str(path.parent)}, size)

@@ -18,7 +18,7 @@ import pytest
 from steplr_tui.runfolder import CONTROL_FILE, EVENTS_FILE, METRICS_FILE, Status
 from steplr_tui.runfolder.reader import list_runs, read_run
 from steplr_tui.runfolder.schedule import ScheduleEdit, lrs_with_edits
-from tests.pty_harness import PtyProcess, wait_until
+from tests.helpers import PtyProcess, wait_until
 
 SAMPLE = ["--dataset", "sample", "--device", "cpu", "--threads", "1"]
 

@@ -15,7 +15,7 @@ from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.viewer.screens.runs import RunsScreen
 from steplr_tui.viewer.widgets.plots import LrPlot
 from tests.fakes import FakeTrainer
-from tests.pty_harness import PtyProcess, wait_until
+from tests.helpers import PtyProcess, wait_until
 from tests.test_app import SIZE, log_text, make_app, wait_for
 from tests.test_steering import advance, type_into
 
