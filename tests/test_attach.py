@@ -16,8 +16,7 @@ from steplr_tui.runfolder.schedule import ScheduleEdit
 from steplr_tui.viewer.app import SteplrApp
 from steplr_tui.viewer.widgets.plots import LossPlot, LrPlot, MetricPlot
 from tests.fakes import FakeTrainer, run_in_folder, scripted_events, spy_log_writes
-from tests.test_app import SIZE, log_text, wait_for
-from tests.test_steering import type_into
+from tests.helpers import SIZE, log_text, type_into, wait_for
 
 CONFIG = TrainConfig(data_dir="/data/mnist", epochs=6, step_size=2, gamma=0.1, lr=0.001)
 

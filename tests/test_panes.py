@@ -39,8 +39,8 @@ from steplr_tui.viewer.widgets.plots import (
 )
 from steplr_tui.viewer.widgets.run_log import RunLog
 from tests.fakes import FakeTrainer, spy_log_writes
+from tests.helpers import SIZE, advance, log_text, make_app, status, type_into, wait_for
 from tests.synthetic import synthetic_data
-from tests.test_app import SIZE, log_text, make_app, status, wait_for
 
 DATA = synthetic_data(n_train=256, n_test=64)
 
@@ -461,7 +461,6 @@ async def test_momentum_with_adam_and_edited_fields_are_said(tmp_path: Path):
         assert "--momentum is ignored" in log_text(app)
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: len(app.screen.view.epochs) == 1)
-        from tests.test_steering import advance, type_into
 
         await type_into(pilot, "gamma", "0.5")
         await pilot.press("enter")

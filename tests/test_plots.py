@@ -6,7 +6,7 @@ import math
 
 from steplr_tui.runfolder import EpochEnd
 from steplr_tui.viewer.widgets.plots import AccuracyPlot, LossPlot, LrPlot
-from tests.test_app import SIZE, make_app
+from tests.helpers import SIZE, make_app
 
 
 def record_calls(pane) -> list[tuple[str, list[float], list[float]]]:

@@ -16,7 +16,7 @@ from steplr_tui.viewer.app import SteplrApp
 from steplr_tui.viewer.screens.layout import MIN_HEIGHT, MIN_WIDTH
 from steplr_tui.viewer.sources import SourceEvents
 from tests.fakes import FakeTrainer
-from tests.test_app import wait_for
+from tests.helpers import wait_for
 
 NUMERIC = [name for name, spec in SPECS.items() if spec.kind != "choice"]
 nasty_text = st.one_of(
