@@ -30,12 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.run_all import Figure, data_root, median, print_table  # noqa: E402
-
-PY = sys.executable
+from harness import PY, Figure, data_root, first_frame_seconds, median, print_table
 
 
 def _env(runs: Path) -> dict[str, str]:
@@ -304,8 +299,6 @@ def figure_attach_finished(
 def figure_attach_vs_dashboard(runs_count: int, epochs: int = 1000) -> list[Figure]:
     """Attach to a finished run (its whole history replayed, its end shown) against the
     dashboard's own first frame, alternated in the same pty."""
-    from benchmarks.run_all import first_frame_seconds
-
     attach, dashboard = [], []
     with tempfile.TemporaryDirectory() as tmp:
         path = _finished_run(Path(tmp), epochs)

@@ -25,15 +25,12 @@ import time
 from pathlib import Path
 from unittest import mock
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import torch
+from harness import ROOT, write_results
+from torch import nn
 
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-import steplr_tui  # noqa: E402
-from benchmarks.run_all import write_results  # noqa: E402
-from steplr_tui.run.tracker import Tracker  # noqa: E402
+import steplr_tui
+from steplr_tui.run.tracker import Tracker
 
 
 def new_optimizer():
