@@ -290,7 +290,7 @@ def detach_main(
     *,
     resume: bool = False,
 ) -> int:
-    from steplr_tui.cli.sweeper import detach_worker
+    from steplr_tui.sweep.worker import detach_worker
 
     what = ["--worker", str(folder), *(["--worker-resume"] if resume else [])]
     pid = detach_worker([*what, *_machine_args(machine, runs_dir, parallel)], folder)
@@ -313,7 +313,7 @@ def run_worker(
     parallel: int,
     resume: bool,
 ) -> int:
-    from steplr_tui.cli.sweeper import Sweeper
+    from steplr_tui.sweep.worker import Sweeper
 
     sweeper = Sweeper(spec, folder, url, study, runs_dir, machine, parallel, sys.stdout, resume)
     return sweeper.run()
