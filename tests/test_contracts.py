@@ -115,7 +115,7 @@ def test_the_public_api_loads_no_textual():
         "import sys, steplr_tui\n"
         "before = sorted(m for m in ('torch', 'textual', 'plotext') if m in sys.modules)\n"
         "track = steplr_tui.track\n"
-        "import steplr_tui.run.tracking\n"
+        "import steplr_tui.run.script_run\n"
         "from steplr_tui import RunStopped, TrackingError, Run\n"
         "after = sorted(m for m in ('textual', 'textual_plotext', 'plotext') if m in sys.modules)\n"
         "print(before, after, callable(track), issubclass(RunStopped, Exception))\n"
