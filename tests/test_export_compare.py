@@ -24,7 +24,7 @@ from steplr_tui.runfolder.reader import list_runs, read_run
 from steplr_tui.runfolder.runs_table import sort_runs
 from steplr_tui.runfolder.schedule import ScheduleEdit, lrs_with_edits
 from steplr_tui.viewer.compare import Overlay
-from steplr_tui.viewer.phases import phases
+from steplr_tui.viewer.lr_phases import phases
 from tests.synthetic import synthetic_data
 
 DATA = synthetic_data(n_train=256, n_test=64)

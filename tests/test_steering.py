@@ -15,7 +15,7 @@ from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.reader import list_runs
 from steplr_tui.runfolder.runs_table import sort_runs
 from steplr_tui.runfolder.schedule import ScheduleEdit, format_lr, lrs_with_edits
-from steplr_tui.viewer.phases import phases
+from steplr_tui.viewer.lr_phases import phases
 from steplr_tui.viewer.screens.export import ExportScreen
 from steplr_tui.viewer.screens.runs import RunsScreen
 from steplr_tui.viewer.widgets.phases import PhaseTable
