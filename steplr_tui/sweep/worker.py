@@ -82,24 +82,30 @@ class Running:
         return process_alive(self.pid, socket.gethostname())
 
 
-class Sweeper:
-    """One worker of a sweep, on this box."""
+@dataclass(frozen=True)
+class WorkerPlan:
+    """What one worker works on: the sweep and its folder, the study's storage URL, where
+    the trials' runs go, this machine's parameters (device, threads, data), how many
+    trials at a time, and whether it resumes a stopped sweep."""
 
-    def __init__(
-        self,
-        spec: SweepSpec,
-        folder: Path,
-        url: str,
-        study: Any,
-        runs_dir: Path,
-        machine: TrainConfig,
-        parallel: int,
-        out: TextIO,
-        resume: bool = False,
-    ) -> None:
-        self.spec, self.folder, self.url, self.study = spec, folder, url, study
-        self.runs_dir, self.machine, self.parallel, self.out = runs_dir, machine, parallel, out
-        self.resume = resume
+    spec: SweepSpec
+    folder: Path
+    url: str
+    runs_dir: Path
+    machine: TrainConfig
+    parallel: int
+    resume: bool = False
+
+
+class Sweeper:
+    """One worker of a sweep, on this box: `plan` says what on, `study` is the study it
+    asks and tells (loaded from `plan.url`), `out` takes the best trial's snippet."""
+
+    def __init__(self, plan: WorkerPlan, study: Any, out: TextIO) -> None:
+        self.plan, self.study, self.out = plan, study, out
+        self.spec, self.folder, self.url = plan.spec, plan.folder, plan.url
+        self.runs_dir, self.machine, self.parallel = plan.runs_dir, plan.machine, plan.parallel
+        self.resume = plan.resume
         self.running: dict[int, Running] = {}
         self.to_resume: list[tuple[int, Path]] = []
         self.stopping: str | None = None
