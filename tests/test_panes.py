@@ -19,11 +19,12 @@ from hypothesis import strategies as st
 from rich.color import Color, ColorSystem
 
 from steplr_tui.run.datasets import download_reason
-from steplr_tui.run.jobs import Job, config_from_record, run_job
+from steplr_tui.run.jobs import Job, run_job
 from steplr_tui.runfolder import EpochEnd, RunEnded, Status
 from steplr_tui.runfolder.losses import MinMaxSeries
 from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.reader import list_runs, read_run
+from steplr_tui.runfolder.resume import config_from_record
 from steplr_tui.viewer.compare import Overlay
 from steplr_tui.viewer.widgets.legend import legend_lines
 from steplr_tui.viewer.widgets.plots import (

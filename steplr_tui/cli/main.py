@@ -56,8 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return print_runs(options.runs_dir, sys.stdout)
     config = options.config
     if options.resume is not None:
-        from steplr_tui.run.jobs import config_from_record, resume_problem
         from steplr_tui.runfolder.reader import RunNotFound, read_run
+        from steplr_tui.runfolder.resume import config_from_record, resume_problem
 
         try:
             info = read_run(options.resume)
@@ -85,9 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return headless_job(Job(config, options.runs_dir, options.resume), config)
     from steplr_tui.viewer.app import SteplrApp
+    from steplr_tui.viewer.warmup import starter
 
     app = SteplrApp(
         config,
+        starter=starter(),
         start=options.start,
         runs_dir=options.runs_dir,
         resume=options.resume,

@@ -516,8 +516,9 @@ def view_main(runs_dir: Path, name: str) -> int:
     except SpaceError as exc:
         return fail(str(exc))
     from steplr_tui.viewer.app import SteplrApp
+    from steplr_tui.viewer.warmup import starter
 
-    app = SteplrApp(TrainConfig(), runs_dir=runs_dir, sweep=folder)
+    app = SteplrApp(TrainConfig(), runs_dir=runs_dir, sweep=folder, starter=starter())
     app.run()
     return app.return_code or 0
 

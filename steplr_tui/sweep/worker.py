@@ -480,7 +480,7 @@ def _last_line(log: Path | None, limit: int = 200) -> str:
 
 
 def _recorded_config(info: Any, base: TrainConfig) -> TrainConfig:
-    from steplr_tui.run.jobs import config_from_record
+    from steplr_tui.runfolder.resume import config_from_record
 
     return config_from_record(info, base)
 

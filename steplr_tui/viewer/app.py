@@ -20,8 +20,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from steplr_tui.runfolder.params import TrainConfig
-from steplr_tui.viewer.controller import TrainFn, real_train
 from steplr_tui.viewer.screens.dashboard import DashboardScreen
+from steplr_tui.viewer.starter import Starter, TrainFn
 
 # After SIGTERM or SIGHUP: how long the run may take to stop and write its record,
 # then how long Textual's own shutdown may take before the process ends anyway.
@@ -60,7 +60,7 @@ class SteplrApp(App[int]):
         config: TrainConfig | None = None,
         *,
         start: bool = False,
-        train_fn: TrainFn = real_train,
+        train_fn: TrainFn | None = None,
         warm_up: bool = True,
         cursor_blink: bool = True,
         theme: str = "textual-dark",
@@ -69,8 +69,12 @@ class SteplrApp(App[int]):
         attach: Path | None = None,
         notes: tuple[str, ...] = (),
         sweep: Path | None = None,
+        starter: Starter | None = None,
     ) -> None:
+        """`starter` is the run side (the command line's); `train_fn`, a trainer of the
+        caller's own, takes the place of its `train`."""
         super().__init__()
+        self.starter = starter
         self.config = config or TrainConfig()
         self.runs_dir = runs_dir
         self.resume = resume
@@ -108,6 +112,7 @@ class SteplrApp(App[int]):
             attach=self.attach,
             sweep=self.sweep,
             notes=self.notes,
+            starter=self.starter,
         )
 
     @property

@@ -1,4 +1,5 @@
-"""The run side's import, done once and by one thread at a time.
+"""The run side, as the command line hands it to the viewer (a `Starter`): a job trained
+in the app's thread worker, a detached run, and torch imported ahead of a run.
 
 The dashboard imports torch in the background after its first frame (so a run
 started a few seconds later begins at once), and a run started sooner imports it
@@ -10,6 +11,13 @@ through `import_run_side`.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from steplr_tui.runfolder.job import Job
+from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.viewer.starter import Starter, StartError
 
 _LOCK = threading.Lock()
 
@@ -27,3 +35,27 @@ def describe_auto_device() -> str:
     from steplr_tui.run.trainer import describe_device, resolve_device
 
     return describe_device(resolve_device("auto"))
+
+
+def real_train(job: Job, emit: Callable, should_stop: Callable) -> Any:
+    """The real trainer, imported in the worker thread so torch never loads on the UI thread."""
+    import_run_side()  # never at the same time as the warm-up thread
+    from steplr_tui.run.jobs import run_job
+
+    return run_job(job, emit, should_stop)
+
+
+def detach(config: TrainConfig, runs_dir: Path, resume: Path | None = None) -> Path:
+    """A run in a background process of its own (ctrl+n); its folder."""
+    from steplr_tui.run.launch import launch
+    from steplr_tui.run.record import RecordError
+
+    try:
+        return launch(config, runs_dir, resume=resume, reap=True).path
+    except RecordError as exc:
+        raise StartError(str(exc)) from exc
+
+
+def starter() -> Starter:
+    """What the viewer starts runs with."""
+    return Starter(train=real_train, detach=detach, warm_up=describe_auto_device)

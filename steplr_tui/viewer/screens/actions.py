@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING
 
 from textual.binding import Binding
 
-from steplr_tui.run.jobs import Job, config_from_record, resume_problem
+from steplr_tui.runfolder.job import Job
 from steplr_tui.runfolder.params import FieldError, TrainConfig
 from steplr_tui.runfolder.reader import RunNotFound, read_run, resolve_runs_dir
+from steplr_tui.runfolder.resume import config_from_record, resume_problem
 from steplr_tui.runfolder.runs_table import short_name
 from steplr_tui.viewer.compare import MAX_OVERLAYS, Overlay
+from steplr_tui.viewer.starter import StartError
 from steplr_tui.viewer.widgets.keys import after_keys
 from steplr_tui.viewer.widgets.params import ParamPanel
 from steplr_tui.viewer.widgets.plots import SMOOTHING
@@ -262,12 +264,11 @@ class DashboardActions(_Base):
         config = self._fields_config()
         if config is None or self.controller is None:
             return
-        from steplr_tui.run.record import RecordError
         from steplr_tui.runfolder.reader import resolve_runs_dir
 
         try:
             path = self.controller.start_detached(config, self.runs_dir or resolve_runs_dir(None))
-        except (RecordError, OSError) as exc:
+        except (StartError, OSError) as exc:
             self.notify(f"Not started: {exc}", title="Detached run", severity="error", markup=False)
             return
         self.config = config
