@@ -87,8 +87,8 @@ def attach_main(argv: Sequence[str]) -> int:
         print(f"steplr-tui: attaching to {path.name}, the newest running run", file=sys.stderr)
     else:
         path = find_run_or_exit(parser, ns.run, ns.runs_dir)
+    from steplr_tui.cli.run_side import starter
     from steplr_tui.viewer.app import SteplrApp
-    from steplr_tui.viewer.warmup import starter
 
     app = SteplrApp(
         TrainConfig(), attach=path, runs_dir=resolve_runs_dir(ns.runs_dir), starter=starter()

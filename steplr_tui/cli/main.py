@@ -84,8 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from steplr_tui.run.jobs import Job
 
         return headless_job(Job(config, options.runs_dir, options.resume), config)
+    from steplr_tui.cli.run_side import starter
     from steplr_tui.viewer.app import SteplrApp
-    from steplr_tui.viewer.warmup import starter
 
     app = SteplrApp(
         config,

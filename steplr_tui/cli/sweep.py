@@ -515,8 +515,8 @@ def view_main(runs_dir: Path, name: str) -> int:
         folder, _spec = _find(runs_dir, name)
     except SpaceError as exc:
         return fail(str(exc))
+    from steplr_tui.cli.run_side import starter
     from steplr_tui.viewer.app import SteplrApp
-    from steplr_tui.viewer.warmup import starter
 
     app = SteplrApp(TrainConfig(), runs_dir=runs_dir, sweep=folder, starter=starter())
     app.run()
