@@ -32,12 +32,12 @@ def test_help_does_not_import_torch():
     assert result.stdout.strip().endswith("NO-TORCH")
 
 
-def test_the_first_frame_imports_no_sweep_and_no_runs_table():
+def test_the_first_frame_imports_no_sweep_no_runs_table_and_no_run_side():
     """What only a later screen or another command needs is imported when it is asked for."""
     code = (
         "import sys, steplr_tui.cli.main, steplr_tui.viewer.app; "
         "bad = ('optuna', 'steplr_tui.study', 'steplr_tui.cli.sweep', "
-        "'steplr_tui.viewer.screens.runs'); "
+        "'steplr_tui.viewer.screens.runs', 'steplr_tui.run'); "
         "print(','.join(sorted(m for m in bad if m in sys.modules)))"
     )
     result = subprocess.run(
