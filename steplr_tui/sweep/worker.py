@@ -56,6 +56,7 @@ from steplr_tui.study.engine import (
 from steplr_tui.study.report import best_params, best_snippet, best_trial, write_reports
 from steplr_tui.study.spec import SWEEP_LOG, SweepSpec
 from steplr_tui.study.table import mark_worker
+from steplr_tui.study.trials import set_trial_attrs
 
 POLL_S = 0.25
 STOP_WAIT_S = 30.0  # for every trial to stop, after Ctrl+C
@@ -267,10 +268,7 @@ class Sweeper:
         return {"threads": int(env["OMP_NUM_THREADS"])} if env else {}
 
     def _attrs(self, number: int, **attrs: Any) -> None:
-        storage = self.study._storage
-        trial_id = storage.get_trial_id_from_study_id_trial_number(self.study._study_id, number)
-        for key, value in attrs.items():
-            storage.set_trial_user_attr(trial_id, key, value)
+        set_trial_attrs(self.study, number, **attrs)
 
     def _follow(self, number: int) -> None:
         """This worker follows the trial: another worker on this box leaves it be."""
