@@ -1,5 +1,6 @@
 """study/trials.py, the one place that uses Optuna's private API, against the installed
-Optuna (CI: the pinned one; 4.0.0, the oldest pyproject.toml allows, passed too: pip install --target DIR optuna==4.0.0, then PYTHONPATH=DIR first)."""
+Optuna: in CI the pinned one. 4.0.0, the oldest pyproject.toml allows, passes too
+(pip install --no-deps --target DIR optuna==4.0.0, then PYTHONPATH=DIR first)."""
 
 from __future__ import annotations
 
