@@ -17,8 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from steplr_tui import __version__
 from steplr_tui.run.control import ControlReader
+from steplr_tui.run.facts import distributed_facts, versions
 from steplr_tui.run.record import RecordError, RunRecord
 from steplr_tui.runfolder import (
     CHECKPOINT_FILE,
@@ -31,7 +31,7 @@ from steplr_tui.runfolder import (
 )
 from steplr_tui.runfolder.job import Job
 from steplr_tui.runfolder.params import TrainConfig
-from steplr_tui.runfolder.reader import RunInfo, RunNotFound, read_run, read_status
+from steplr_tui.runfolder.reader import RunInfo, RunNotFound, control_offset, read_run
 from steplr_tui.runfolder.resume import resume_problem
 
 StopCheck = Callable[[], "bool | str"]
@@ -40,7 +40,11 @@ Emit = Callable[[Event], None]
 
 def meta(config: TrainConfig, world_size: int = 1, backend: str = "") -> dict[str, Any]:
     """config.json's facts besides the parameters (no torch: versions come at run time)."""
-    return {"kind": "builtin", "host": platform.node(), **_dist_meta(config, world_size, backend)}
+    return {
+        "kind": "builtin",
+        "host": platform.node(),
+        "distributed": distributed_facts(world_size, backend, config.batch_size),
+    }
 
 
 def run_job(
@@ -107,7 +111,9 @@ def run_job(
         if record is not None:
             backend = dist.backend if dist is not None else ""
             record.update_config(
-                versions=_versions(), **facts, **_dist_meta(config, world, backend)
+                versions=versions(),
+                **facts,
+                distributed=distributed_facts(world, backend, config.batch_size),
             )
 
     sink = recording_emit if main else None
@@ -126,7 +132,7 @@ def run_job(
     trial = _sweep_trial(record.path, recording_emit) if main and record is not None else None
     control = None
     if main and (record is not None or job.inbox is not None):
-        offset = _control_offset(record.path) if record is not None else 0
+        offset = control_offset(record.path) if record is not None else 0
         control = ControlReader(record.path if record else None, offset, job.inbox)
     try:
         return train(
@@ -193,30 +199,3 @@ def _unchanged(end: RunEnded, before: dict[str, Any]) -> RunEnded:
 
 def _kept(info: RunInfo) -> dict[str, Any]:
     return {k: v for k, v in info.extra.items() if k in ("finished",)}
-
-
-def _control_offset(path: Path) -> int:
-    _status, _reason, data = read_status(path)
-    offset = data.get("control_offset", 0)
-    return offset if isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0 else 0
-
-
-def _versions() -> dict[str, str]:
-    import torch
-
-    return {
-        "steplr_tui": __version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def _dist_meta(config: TrainConfig, world: int, backend: str) -> dict[str, Any]:
-    return {
-        "distributed": {
-            "world_size": world,
-            "backend": backend,
-            "batch_size_per_rank": config.batch_size,
-            "global_batch_size": config.batch_size * world,
-        }
-    }

@@ -22,6 +22,7 @@ import torch
 
 from steplr_tui.run.control import ControlReader, Steering
 from steplr_tui.run.distributed import DistContext
+from steplr_tui.run.facts import distributed_facts, versions
 from steplr_tui.run.tracker import (
     PROGRESS_INTERVAL_S,
     RunStopped,
@@ -29,6 +30,7 @@ from steplr_tui.run.tracker import (
     TrackingError,
 )
 from steplr_tui.runfolder import Event, RunOpened, RunStarted, Status
+from steplr_tui.runfolder.reader import control_offset
 from steplr_tui.runfolder.schedule import ScheduleEdit
 from steplr_tui.study.engine import TrialLink
 
@@ -273,8 +275,10 @@ def _open_record(recorded, runs_dir, resume, scheduler, dist, epochs, sweep=None
         "kind": "script",
         "script": os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else "",
         "host": socket.gethostname(),
-        "versions": _versions(),
-        "distributed": _dist_meta(dist, recorded.get("batch_size")),
+        "versions": versions(),
+        "distributed": distributed_facts(
+            dist.world_size if dist else 1, dist.backend if dist else "", recorded.get("batch_size")
+        ),
     }
     if sweep is not None:
         meta["sweep"] = sweep
@@ -297,7 +301,7 @@ def _open_record(recorded, runs_dir, resume, scheduler, dist, epochs, sweep=None
     def emit(event: Event) -> None:
         record.write(event)
 
-    status_offset = _control_offset(record.path)
+    status_offset = control_offset(record.path)
     steering = Steering(
         ControlReader(record.path, status_offset),
         emit,
@@ -318,17 +322,6 @@ def _open_record(recorded, runs_dir, resume, scheduler, dist, epochs, sweep=None
     return record, steering, emit, record.path
 
 
-def _control_offset(path: Path) -> int:
-    import json
-
-    try:
-        status = json.loads((path / "status.json").read_text())
-        offset = status.get("control_offset", 0)
-        return offset if isinstance(offset, int) and offset >= 0 else 0
-    except (OSError, ValueError, AttributeError):
-        return 0
-
-
 def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
@@ -342,26 +335,3 @@ def _device_of(optimizer: torch.optim.Optimizer) -> str:
                 return f"cuda:{index} {torch.cuda.get_device_name(index)}"
             return str(device)
     return "unknown device"
-
-
-def _versions() -> dict[str, str]:
-    import platform
-
-    from steplr_tui import __version__
-
-    return {
-        "steplr_tui": __version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def _dist_meta(dist: DistContext | None, batch: Any) -> dict[str, Any]:
-    world = dist.world_size if dist else 1
-    per_rank = batch if isinstance(batch, int) else None
-    return {
-        "world_size": world,
-        "backend": dist.backend if dist else "",
-        "batch_size_per_rank": per_rank,
-        "global_batch_size": per_rank * world if per_rank else None,
-    }
