@@ -309,7 +309,7 @@ def figure_render(epochs_list: tuple[int, ...] = RENDER_EPOCHS) -> tuple[list[Fi
     from steplr_tui.runfolder.losses import MinMaxSeries
     from steplr_tui.runfolder.params import TrainConfig
     from steplr_tui.viewer.app import SteplrApp
-    from steplr_tui.viewer.widgets.plots import AccuracyPlot, LossPlot, LrPlot
+    from steplr_tui.viewer.widgets.plots import LossPlot, LrPlot, MetricPlot
 
     def run_of(epochs: int) -> tuple[MinMaxSeries, list, list[float]]:
         steps = 938
@@ -331,7 +331,7 @@ def figure_render(epochs_list: tuple[int, ...] = RENDER_EPOCHS) -> tuple[list[Fi
             panes = {
                 "lr": app.screen.query_one(LrPlot),
                 "loss": app.screen.query_one(LossPlot),
-                "acc": app.screen.query_one(AccuracyPlot),
+                "acc": app.screen.query_one(MetricPlot),
             }
             # Round-robin over run lengths and panes, so a slow spell on the shared
             # machine lands on all of them rather than on one run length.
