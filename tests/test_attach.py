@@ -34,8 +34,7 @@ def viewer(path, **kwargs) -> SteplrApp:
 
 def panes(app) -> dict[str, str]:
     screen = app.screen
-    screen._dirty |= {"lr", "loss", "acc"}
-    screen.redraw()
+    screen.redraw("lr", "loss", "acc")
     out = {
         cls.__name__: screen.query_one(cls).plt.build() for cls in (LrPlot, LossPlot, MetricPlot)
     }

@@ -237,8 +237,7 @@ async def test_the_three_panes_share_one_x_alignment_and_the_lr_levels_are_label
         screen = app.screen
         # The panes get the run's data at the screen's bounded redraw rate, which a busy
         # machine may not have reached yet: redraw now (a pane without data has no axis).
-        screen._dirty |= {"lr", "loss", "acc"}
-        screen.redraw()
+        screen.redraw("lr", "loss", "acc")
         labels = {}
         for cls in (LrPlot, LossPlot, MetricPlot):
             pane = screen.query_one(cls)

@@ -81,8 +81,7 @@ async def test_every_terminal_size_renders_and_small_ones_say_so():
         for width, height in SIZES:
             await pilot.resize_terminal(width, height)
             await pilot.pause()
-            app.screen._dirty |= {"lr", "loss", "acc", "status"}
-            app.screen.redraw()
+            app.screen.redraw("lr", "loss", "acc", "status")
             await pilot.pause()
             small = width < MIN_WIDTH or height < MIN_HEIGHT
             assert app.screen.has_class("-too-small") == small, (width, height)

@@ -19,7 +19,7 @@ from steplr_tui.runfolder import Request, sender_name
 from steplr_tui.runfolder.job import Job
 from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.requests import Inbox
-from steplr_tui.viewer.sources import FolderSource, ThreadSource
+from steplr_tui.viewer.sources import FolderSource, Source, ThreadSource
 from steplr_tui.viewer.starter import StartError, TrainFn, no_trainer
 
 DetachFn = Callable[[TrainConfig, Path, "Path | None"], Path]
@@ -39,7 +39,7 @@ class RunController:
         self.run_worker = run_worker
         self.train_fn = train_fn
         self.detach = detach  # the command line's: a run in a process of its own
-        self.source: ThreadSource | FolderSource | None = None
+        self.source: Source | None = None
         self.sender = sender_name("viewer")
         self._ids = 0
 
@@ -69,7 +69,7 @@ class RunController:
         self._ids += 1
         return self._ids
 
-    def _replace(self, source: ThreadSource | FolderSource) -> None:
+    def _replace(self, source: Source) -> None:
         if isinstance(self.source, FolderSource):
             self.source.close()
         self.source = source

@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from textual.message import Message
 
@@ -40,6 +40,7 @@ from steplr_tui.runfolder import (
     new_request_id,
 )
 from steplr_tui.runfolder.history import decode_lines, read_history
+from steplr_tui.runfolder.job import Job
 from steplr_tui.runfolder.reader import (
     RunNotFound,
     read_metrics,
@@ -47,6 +48,7 @@ from steplr_tui.runfolder.reader import (
     read_status,
     resume_hint,
 )
+from steplr_tui.viewer.starter import TrainFn
 
 POLL_S = 0.1  # how often a watcher reads new events: the lag a viewer adds
 LIVENESS_S = 1.0  # how often it checks that the run's process lives
@@ -62,6 +64,31 @@ class SourceEvents(Message):
         self.replay = replay
 
 
+class Source(Protocol):
+    """What the run controller asks of a source, whichever it is."""
+
+    id: int
+    attached: bool  # the run lives in another process (or has ended there)
+    done: threading.Event  # set once nothing of the run lives in this process
+
+    @property
+    def path(self) -> Path | None:
+        """The run's folder, where there is one to show."""
+        ...
+
+    def start(self) -> None:
+        """Begin delivering the run's events (its past first, where it has one)."""
+
+    def send(self, request: Request) -> None:
+        """Carry a viewer's request to the run."""
+
+    def stop(self, sender: str) -> None:
+        """Ask the run to stop before its next batch."""
+
+    def close(self, reason: str = ...) -> None:
+        """The viewer lets go: a run of this process stops, a run elsewhere goes on."""
+
+
 class ThreadSource:
     """A run trained in this app's own thread worker."""
 
@@ -70,8 +97,8 @@ class ThreadSource:
     def __init__(
         self,
         source_id: int,
-        job: Any,
-        train_fn: Callable[..., Any],
+        job: Job,
+        train_fn: TrainFn,
         post: Callable[[Message], Any],
         run_worker: Callable[..., Any],
         history: Path | None = None,

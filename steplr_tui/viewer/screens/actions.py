@@ -75,12 +75,12 @@ class DashboardActions(_Base):
             return
         self.controller.stop()
         self.view.stopping = True
-        self._dirty.add("status")
+        self.request_redraw("status")
 
     # ---- views -------------------------------------------------------------------
 
     def _redraw_all_panes(self) -> None:
-        self._dirty |= {"lr", "loss", "acc"}
+        self.request_redraw("lr", "loss", "acc")
         self.redraw()
 
     def action_toggle_x(self) -> None:
@@ -119,7 +119,7 @@ class DashboardActions(_Base):
 
     def action_toggle_phases(self) -> None:
         self.toggle_class("-phases")
-        self._dirty.add("phases")
+        self.request_redraw("phases")
         self.redraw()
 
     def action_help(self) -> None:
@@ -151,7 +151,7 @@ class DashboardActions(_Base):
             self.notify(f"At most {MAX_OVERLAYS} overlays: the oldest was dropped.", markup=False)
             overlays = overlays[-MAX_OVERLAYS:]
         self.context.overlays = overlays
-        self._dirty |= {"lr", "loss", "acc", "legend"}
+        self.request_redraw("lr", "loss", "acc", "legend")
         self.redraw()
 
     def action_export(self) -> None:

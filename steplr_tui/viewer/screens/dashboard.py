@@ -278,8 +278,14 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         self.redraw()
         self._dirty |= held
 
-    def redraw(self) -> None:
-        """Redraw everything that changed since the last call."""
+    def request_redraw(self, *panes: str) -> None:
+        """Redraw `panes` ("lr", "loss", "acc", "status", "notice", "legend", "phases",
+        "log") at the next tick, at the rate the cadence allows."""
+        self._dirty.update(panes)
+
+    def redraw(self, *panes: str) -> None:
+        """Redraw `panes` and everything else that changed since the last call, now."""
+        self._dirty.update(panes)
         dirty, self._dirty = self._dirty, set()
         dirty.discard("fields")
         if not dirty:
