@@ -1,7 +1,7 @@
 """steplr-tui: set, preview, watch and steer PyTorch's StepLR schedule, in the terminal.
 
 `steplr_tui.track(optimizer, scheduler, ...)` gives your own training loop the
-dashboard and live edits (see the README). Importing this package imports
+dashboard and live edits (see docs/your-script.md). Importing this package imports
 neither torch nor Textual; `track` brings torch in when it is first used.
 """
 
