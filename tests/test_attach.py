@@ -227,16 +227,17 @@ async def test_a_long_replay_shows_its_last_log_lines_first_then_all_of_them(tmp
 
 
 async def test_a_viewer_that_ends_stops_watching_the_run_folder(tmp_path):
-    """However the app ends (here the test's own exit, not ctrl+q), its watcher stops."""
+    """However the app ends (here the test's own exit, not ctrl+q), its watcher stops: it
+    is a worker of the screen that shows the run, not a thread of its own."""
     path, thread = run_in_folder(FakeTrainer(), CONFIG, tmp_path)
     thread.join(5)
     app = viewer(path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
-        watcher = app.screen.controller.source._thread
-        assert watcher.is_alive()
-    watcher.join(2)
-    assert not watcher.is_alive()
+        watcher = app.screen.controller.source.worker
+        assert watcher.node is app.screen and watcher.group == "watchers"
+        assert not watcher.is_finished
+    assert watcher.is_finished
 
 
 async def test_an_attached_viewer_never_imports_torch_ahead(tmp_path):

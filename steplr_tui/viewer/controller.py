@@ -93,7 +93,7 @@ class RunController:
 
     def attach(self, path: Path) -> None:
         """Show the run in `path`: replayed, then followed live."""
-        self._replace(FolderSource(self._next_id(), path, self.post))
+        self._replace(FolderSource(self._next_id(), path, self.post, self.run_worker))
 
     def start_detached(
         self, config: TrainConfig, runs_dir: Path, resume: Path | None = None

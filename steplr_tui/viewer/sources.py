@@ -9,7 +9,8 @@ fold the same events either way:
   by the run exactly as control.jsonl's lines are). Its run writes a folder too,
   so other viewers can attach to it.
 - `FolderSource` follows a folder written by another process (a detached run, a
-  user's script, rank 0 of a DDP job) or a finished run: a watcher thread
+  user's script, rank 0 of a DDP job) or a finished run: a watcher (a thread
+  worker of the screen, which ends with it)
   replays events.jsonl, then tails it (toolong-style) every `POLL_S`, waits for
   a torn last line, and checks the run's process: a RUNNING status whose
   process is gone becomes INTERRUPTED within `LIVENESS_S`. Requests are
@@ -168,23 +169,33 @@ class FolderSource:
 
     attached = True
 
-    def __init__(self, source_id: int, path: Path, post: Callable[[Message], Any]) -> None:
+    def __init__(
+        self,
+        source_id: int,
+        path: Path,
+        post: Callable[[Message], Any],
+        run_worker: Callable[..., Any],
+    ) -> None:
         self.id = source_id
         self.path = path
         self.post = post
+        self.run_worker = run_worker  # the screen's: its watcher ends when the screen does
         self._closing = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.worker: Any = None
         self.done = threading.Event()
         self.done.set()  # nothing of the run lives in this process
         self.finished = True
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._watch, name=f"steplr-watch-{self.id}", daemon=True
+        """Watch the folder in a thread worker of the screen that asked."""
+        self.worker = self.run_worker(
+            self._watch, name=f"watch-{self.id}", group="watchers", thread=True, exit_on_error=False
         )
-        self._thread.start()
 
     def _watch(self) -> None:
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
         history = read_history(self.path)
         events, tail, bad = history.items, history.tail, history.bad
         ended = isinstance(_last_session_end(events), RunEnded)
@@ -192,7 +203,7 @@ class FolderSource:
             events.append(Notice(f"{bad} unreadable line(s) in events.jsonl were skipped"))
         self.post(SourceEvents(self.id, events, replay=True))
         since_check = LIVENESS_S  # check at once: a run may be dead already
-        while not self._closing.wait(POLL_S):
+        while not self._closing.wait(POLL_S) and not worker.is_cancelled:
             new, bad = decode_lines(tail.read())
             if bad:
                 new.append(Notice(f"{bad} unreadable line(s) in events.jsonl were skipped"))
@@ -243,6 +254,8 @@ class FolderSource:
     def close(self, reason: str = "") -> None:
         """Stop watching; the run goes on."""
         self._closing.set()
+        if self.worker is not None:
+            self.worker.cancel()
 
 
 def _last_session_end(events: list[Event]) -> Event | None:
