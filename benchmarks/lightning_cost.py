@@ -20,16 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import lightning.pytorch as pl
+import torch
+from harness import ROOT, write_results
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
-import lightning.pytorch as pl  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
-
-from benchmarks.run_all import write_results  # noqa: E402
-from steplr_tui.lightning import SteplrCallback  # noqa: E402
+from steplr_tui.lightning import SteplrCallback
 
 
 class Linear(pl.LightningModule):

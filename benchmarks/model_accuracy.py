@@ -18,10 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.run_all import write_results  # noqa: E402
+from harness import ROOT, write_results
 
 # Final test accuracy (%) after the 5 reference epochs: (lowest accepted, what to expect).
 EXPECTED = {

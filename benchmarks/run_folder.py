@@ -30,12 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.run_all import Figure, data_root, median, print_table  # noqa: E402
-
-PY = sys.executable
+from harness import PY, Figure, data_root, first_frame_seconds, median, print_table
 
 
 def _env(runs: Path) -> dict[str, str]:
@@ -81,7 +76,7 @@ class Viewer:
     """`steplr-tui attach` in a pty, its output read with time stamps."""
 
     def __init__(self, path: Path, size=(120, 40)) -> None:
-        from tests.pty_harness import PtyProcess
+        from tests.helpers import PtyProcess
 
         self.chunks: list[tuple[float, bytes]] = []
         self.proc = PtyProcess(["attach", str(path)], {"STEPLR_TUI_RUNS": str(path.parent)}, size)
@@ -301,6 +296,30 @@ def figure_attach_finished(
     ]
 
 
+def figure_attach_vs_dashboard(runs_count: int, epochs: int = 1000) -> list[Figure]:
+    """Attach to a finished run (its whole history replayed, its end shown) against the
+    dashboard's own first frame, alternated in the same pty."""
+    attach, dashboard = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _finished_run(Path(tmp), epochs)
+        env = {"STEPLR_TUI_RUNS": tmp}
+        shown = (b"Quit", f"epoch {epochs}/{epochs}".encode(), b"done")
+        for _ in range(runs_count):
+            dashboard.append(first_frame_seconds([], env))
+            attach.append(first_frame_seconds(["attach", str(path)], env, shown=shown))
+    ratio = median(attach) / median(dashboard)
+    return [
+        Figure(
+            f"attach to a finished {epochs:,}-epoch run / the dashboard's first frame",
+            ratio,
+            "x",
+            "<= 1.2x",
+            ratio <= 1.2,
+            f"attach {median(attach):.2f}s, dashboard {median(dashboard):.2f}s",
+        )
+    ]
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -422,6 +441,7 @@ def figures(quick: bool) -> list[Figure]:
     out += figure_events_cost(8 if quick else 24)
     out += figure_attach_finished(2 if quick else 5)
     out += figure_attach_finished(2 if quick else 5, 10_000, 1.5)
+    out += figure_attach_vs_dashboard(3 if quick else 7)
     out += figure_viewer_cpu(4 if quick else 10)
     out += figure_live(20 if quick else 60)
     out += figure_viewer_cost(3 if quick else 10)

@@ -24,12 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from harness import PY, ROOT, Figure, data_root, median, print_table, write_results
 
-from benchmarks.run_all import Figure, data_root, median, print_table, write_results  # noqa: E402
-
-PY = sys.executable
 TRAINER = ["--dataset", "mnist", "--no-download", "--device", "cpu"]
 
 

@@ -8,7 +8,7 @@ Per epoch: `run.end_epoch()` in milliseconds, with the record's fsyncs (what a r
 does), with fsync made a no-op (what the fsyncs cost), and with no record at all
 (the tracker alone). For scale, one step of the reference model (Linear(784, 10),
 Adam, batch 64) on this CPU. Import: `import steplr_tui` in a fresh interpreter, and
-what `steplr_tui.track` imports on its first call (`steplr_tui.run.tracking`) after
+what `steplr_tui.track` imports on its first call (`steplr_tui.run.script_run`) after
 `import torch`, which a script has done already; median of fresh interpreters.
 
 Usage: python benchmarks/tracking_cost.py [--calls N] [--epochs N] [--repeats N] [--json PATH]
@@ -25,15 +25,12 @@ import time
 from pathlib import Path
 from unittest import mock
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import torch
+from harness import ROOT, write_results
+from torch import nn
 
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-import steplr_tui  # noqa: E402
-from benchmarks.run_all import write_results  # noqa: E402
-from steplr_tui.run.tracker import Tracker  # noqa: E402
+import steplr_tui
+from steplr_tui.run.tracker import Tracker
 
 
 def new_optimizer():
@@ -51,7 +48,7 @@ import steplr_tui
 t1 = time.perf_counter()
 import torch
 t2 = time.perf_counter()
-import steplr_tui.run.tracking
+import steplr_tui.run.script_run
 t3 = time.perf_counter()
 ui = [m for m in ("textual", "textual_plotext", "plotext") if m in sys.modules]
 print(t1 - t0, t2 - t1, t3 - t2, ",".join(ui) or "-")

@@ -14,8 +14,8 @@ __all__ = ["Run", "RunStopped", "TrackingError", "__version__", "join_sweep", "t
 
 
 def track(*args: Any, **kwargs: Any) -> Any:
-    """Record and steer your own loop; see `steplr_tui.run.tracking.track`."""
-    from steplr_tui.run.tracking import track as _track
+    """Record and steer your own loop; see `steplr_tui.run.script_run.track`."""
+    from steplr_tui.run.script_run import track as _track
 
     return _track(*args, **kwargs)
 
@@ -29,7 +29,7 @@ def join_sweep(*args: Any, **kwargs: Any) -> Any:
 
 def __getattr__(name: str) -> Any:
     if name == "Run":
-        from steplr_tui.run.tracking import Run
+        from steplr_tui.run.script_run import Run
 
         return Run
     if name in ("RunStopped", "TrackingError"):

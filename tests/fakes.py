@@ -276,7 +276,7 @@ class FixedSweepSource:
         self.post = post
         return self
 
-    def start(self) -> None:
+    def start(self, run_worker=None) -> None:
         from steplr_tui.viewer.sweep_source import SweepUpdate
 
         self.post(SweepUpdate(self.snapshot))

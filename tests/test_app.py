@@ -12,36 +12,10 @@ from steplr_tui.runfolder import EpochEnd
 from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.viewer.app import SteplrApp
 from steplr_tui.viewer.screens.dashboard import DashboardScreen
-from steplr_tui.viewer.widgets.plots import AccuracyPlot, LossPlot, LrPlot
+from steplr_tui.viewer.widgets.plots import LossPlot, LrPlot, MetricPlot
 from steplr_tui.viewer.widgets.run_log import event_lines
 from tests.fakes import FakeTrainer, scripted_events
-
-SIZE = (120, 40)
-
-
-def make_app(trainer, config=None, **kwargs) -> SteplrApp:
-    return SteplrApp(
-        config or TrainConfig(data_dir="/data/mnist"),
-        train_fn=trainer,
-        warm_up=False,
-        cursor_blink=False,
-        **kwargs,
-    )
-
-
-async def wait_for(pilot, predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        await pilot.pause(0.01)
-
-
-def log_text(app) -> str:
-    return "\n".join(app.screen.log_lines)
-
-
-def status(app) -> str:
-    return str(app.screen.query_one("#status", Static).render())
+from tests.helpers import SIZE, log_text, make_app, status, wait_for
 
 
 async def test_flags_fill_fields():
@@ -107,7 +81,7 @@ async def test_start_runs_and_shows_results():
         logged = list(app.screen.log_lines)
         start = logged.index(expected[0])
         assert logged[start : start + len(expected)] == expected
-        plot = app.screen.query_one(AccuracyPlot)
+        plot = app.screen.query_one(MetricPlot)
         await wait_for(pilot, lambda: plot.epochs and plot.epochs[-1].epoch == 5)
         lr = app.screen.query_one(LrPlot)
         await wait_for(pilot, lambda: lr.actual == [0.001, 0.001, 0.0001, 0.0001, 1e-05])

@@ -16,27 +16,14 @@ from steplr_tui.runfolder.schedule import ScheduleEdit
 from steplr_tui.viewer.app import SteplrApp
 from steplr_tui.viewer.widgets.plots import LossPlot, LrPlot, MetricPlot
 from tests.fakes import FakeTrainer, run_in_folder, scripted_events, spy_log_writes
-from tests.test_app import SIZE, log_text, wait_for
-from tests.test_steering import type_into
+from tests.helpers import SIZE, log_text, type_into, viewer, wait_for
 
 CONFIG = TrainConfig(data_dir="/data/mnist", epochs=6, step_size=2, gamma=0.1, lr=0.001)
 
 
-def viewer(path, **kwargs) -> SteplrApp:
-    return SteplrApp(
-        TrainConfig(data_dir="/data/mnist"),
-        attach=path,
-        warm_up=False,
-        cursor_blink=False,
-        theme="textual-dark",
-        **kwargs,
-    )
-
-
 def panes(app) -> dict[str, str]:
     screen = app.screen
-    screen._dirty |= {"lr", "loss", "acc"}
-    screen.redraw()
+    screen.redraw("lr", "loss", "acc")
     out = {
         cls.__name__: screen.query_one(cls).plt.build() for cls in (LrPlot, LossPlot, MetricPlot)
     }
@@ -232,16 +219,17 @@ async def test_a_long_replay_shows_its_last_log_lines_first_then_all_of_them(tmp
 
 
 async def test_a_viewer_that_ends_stops_watching_the_run_folder(tmp_path):
-    """However the app ends (here the test's own exit, not ctrl+q), its watcher stops."""
+    """However the app ends (here the test's own exit, not ctrl+q), its watcher stops: it
+    is a worker of the screen that shows the run, not a thread of its own."""
     path, thread = run_in_folder(FakeTrainer(), CONFIG, tmp_path)
     thread.join(5)
     app = viewer(path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
-        watcher = app.screen.controller.source._thread
-        assert watcher.is_alive()
-    watcher.join(2)
-    assert not watcher.is_alive()
+        watcher = app.screen.controller.source.worker
+        assert watcher.node is app.screen and watcher.group == "watchers"
+        assert not watcher.is_finished
+    assert watcher.is_finished
 
 
 async def test_an_attached_viewer_never_imports_torch_ahead(tmp_path):

@@ -13,7 +13,7 @@ import torch
 from steplr_tui.cli.main import main
 from steplr_tui.run.branch import BranchError, branch_of, create_branch, plan_branch
 from steplr_tui.run.control import Inbox
-from steplr_tui.run.jobs import Job, config_from_record, resume_problem, run_job
+from steplr_tui.run.jobs import Job, run_job
 from steplr_tui.run.record import write_status
 from steplr_tui.runfolder import EditRequest, EpochEnd, RunStarted, Status, new_request_id
 from steplr_tui.runfolder.checkpoints import (
@@ -25,6 +25,7 @@ from steplr_tui.runfolder.checkpoints import (
 from steplr_tui.runfolder.lock import RunLock
 from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.reader import list_runs, read_run
+from steplr_tui.runfolder.resume import config_from_record, resume_problem
 from steplr_tui.runfolder.schedule import ScheduleEdit
 from tests.synthetic import synthetic_data
 

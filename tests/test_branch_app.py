@@ -20,9 +20,10 @@ from steplr_tui.runfolder.runs_table import nest_branches
 from steplr_tui.runfolder.schedule import ScheduleEdit
 from steplr_tui.viewer.compare import Overlay
 from steplr_tui.viewer.screens.branch_form import BranchScreen
+from steplr_tui.viewer.starter import Starter
 from tests.fakes import FakeTrainer
+from tests.helpers import make_app, wait_for
 from tests.synthetic import synthetic_data
-from tests.test_app import make_app, wait_for
 
 SIZE = (120, 40)
 CONFIG = TrainConfig(epochs=4, batch_size=128, lr=0.02, step_size=2, gamma=0.5, device="cpu")
@@ -45,6 +46,13 @@ def launched(monkeypatch):
 
     monkeypatch.setattr(launch, "spawn", spawn)
     return commands
+
+
+def branching() -> Starter:
+    """The run side as the command line hands it, for branches (launch() is faked)."""
+    from steplr_tui.cli.run_side import branch
+
+    return Starter(train=FakeTrainer(), branch=branch)
 
 
 def make_parent(folder: Path) -> Path:
@@ -81,7 +89,7 @@ def test_an_overlaid_branch_is_drawn_from_its_branch_point(tmp_path):
 
 async def test_b_in_the_runs_table_starts_a_branch_detached(tmp_path, launched):
     parent = make_parent(tmp_path)
-    app = make_app(FakeTrainer(), runs_dir=tmp_path)
+    app = make_app(FakeTrainer(), runs_dir=tmp_path, starter=branching())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+o")
         await wait_for(pilot, lambda: app.screen.query(DataTable) and app.screen.runs)
@@ -113,7 +121,7 @@ async def test_ctrl_b_branches_the_run_on_screen_and_its_branch_is_drawn_over_it
     tmp_path, launched
 ):
     parent = make_parent(tmp_path)
-    app = make_app(FakeTrainer(), runs_dir=tmp_path, attach=parent)
+    app = make_app(FakeTrainer(), runs_dir=tmp_path, attach=parent, starter=branching())
     async with app.run_test(size=SIZE) as pilot:
         dashboard = app.screen
         await wait_for(pilot, lambda: len(dashboard.view.epochs) == 4)

@@ -4,13 +4,13 @@ alternatives, each the torch class it names, with torch's plan written for the v
 from __future__ import annotations
 
 import pytest
-import torch
 
 from steplr_tui.cli.options import parse_options
-from steplr_tui.run.trainer import make_scheduler, train
+from steplr_tui.run.trainer import train
 from steplr_tui.runfolder import EpochEnd, LrPlan
 from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.schedule import step_lrs
+from tests.helpers import torch_lrs
 from tests.synthetic import synthetic_data
 
 CONFIG = TrainConfig(epochs=5, batch_size=128, step_size=2, gamma=0.5, lr=0.01, device="cpu")
@@ -21,21 +21,6 @@ def run(config):
     events = []
     train(config, events.append, should_stop=lambda: False, data=DATA, progress_interval=1.0)
     return events
-
-
-def torch_lrs(config, metrics=None):
-    """The same scheduler driven by hand over the same epochs."""
-    optimizer = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=config.lr)
-    scheduler = make_scheduler(config, optimizer)
-    out = []
-    for epoch in range(config.epochs):
-        out.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        if metrics is None:
-            scheduler.step()
-        else:
-            scheduler.step(metrics[epoch])
-    return out
 
 
 @pytest.mark.parametrize(
@@ -125,7 +110,7 @@ def test_the_viewers_plan_of_each_kind_is_torchs_bit_for_bit(values):
 async def test_the_dashboard_previews_the_scheduler_the_flags_chose():
     from steplr_tui.runfolder.schedule import kind_lrs
     from steplr_tui.viewer.widgets.plots import LrPlot
-    from tests.test_app import SIZE, make_app, wait_for
+    from tests.helpers import SIZE, make_app, wait_for
 
     config = TrainConfig(data_dir="/data/mnist", scheduler="warmup-step", warmup=2, epochs=8)
     app = make_app(lambda *a: None, config=config)
@@ -139,7 +124,7 @@ async def test_the_dashboard_previews_the_scheduler_the_flags_chose():
 async def test_typing_a_steplr_value_draws_its_alternatives_faintly():
     from steplr_tui.runfolder.schedule import kind_lrs
     from steplr_tui.viewer.widgets.plots import LrPlot
-    from tests.test_app import SIZE, make_app, wait_for
+    from tests.helpers import SIZE, make_app, wait_for
 
     app = make_app(lambda *a: None)
     async with app.run_test(size=SIZE) as pilot:

@@ -1,12 +1,12 @@
 """The architecture, enforced: import-linter's contracts (pyproject.toml), and what each
 side actually loads when it is imported.
 
-The contracts are static: the layers (the command line over the viewer over the run
-side over the run folder's format) and the libraries each layer may not import. The
-tests below check the running truth the contracts cannot see: a viewer module
-imported alone loads no torch (a lazy import of the run side is allowed, so the
-app can train in its own thread), and `import steplr_tui` with `steplr_tui.track`
-loads no Textual.
+The contracts are static: the layers (the command line over the sweep's worker over
+the viewer and the run side, which are independent, over the study over the run
+folder's format) and the libraries each layer may not import. The tests below check
+the running truth the contracts cannot see: a viewer module imported alone loads no
+torch and nothing of the run side (the command line hands it what starts a run), and
+`import steplr_tui` with `steplr_tui.track` loads no Textual.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import steplr_tui
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ("cli", "viewer", "run", "study", "runfolder")
+LAYERS = ("cli", "sweep", "viewer", "run", "study", "runfolder")
 # Modules of the package outside the layers: its public face.
 TOP = {"steplr_tui", "steplr_tui.__main__", "steplr_tui.lightning"}
 UI = ("textual", "textual_plotext", "plotext")
@@ -94,6 +94,10 @@ def test_the_viewer_loads_no_torch():
     assert _loaded(_modules("viewer"), TORCH) == {}
 
 
+def test_the_viewer_loads_nothing_of_the_run_side():
+    assert _loaded(_modules("viewer"), ("steplr_tui.run",)) == {}
+
+
 def test_the_run_side_loads_no_textual():
     assert _loaded(_modules("run"), UI) == {}
 
@@ -115,7 +119,7 @@ def test_the_public_api_loads_no_textual():
         "import sys, steplr_tui\n"
         "before = sorted(m for m in ('torch', 'textual', 'plotext') if m in sys.modules)\n"
         "track = steplr_tui.track\n"
-        "import steplr_tui.run.tracking\n"
+        "import steplr_tui.run.script_run\n"
         "from steplr_tui import RunStopped, TrackingError, Run\n"
         "after = sorted(m for m in ('textual', 'textual_plotext', 'plotext') if m in sys.modules)\n"
         "print(before, after, callable(track), issubclass(RunStopped, Exception))\n"

@@ -10,14 +10,11 @@ Each torchrun costs a few seconds of imports, so the tests share launches
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -25,40 +22,27 @@ import pytest
 from steplr_tui.cli.shell import send
 from steplr_tui.runfolder import (
     CONFIG_FILE,
-    EVENTS_FILE,
     EditRequest,
     RunEnded,
     RunOpened,
     RunStarted,
     Status,
     StopRequest,
-    decode_event,
     new_request_id,
     sender_name,
 )
 from steplr_tui.runfolder.reader import list_runs, read_run
 from steplr_tui.runfolder.schedule import ScheduleEdit, lrs_with_edits, step_lrs
+from tests.helpers import LAUNCH_LIMIT_S, Launch, events_of, facts_of, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "ddp_script.py"
-LAUNCH_LIMIT_S = 150.0  # hang guard for one launch (most take 10-30 s on 2 busy cores)
 SIGTERM_LIMIT_S = 10.0  # the promise: SIGTERM to torchrun ends every process within this
 WORLD = 2
-MARK = "STEPLR_TUI_TEST_LAUNCH"  # in every process of one launch, to find them all
 
 # The built-in trainer's schedule in these runs (the sample's 10,000 images).
 TRAINER = ["--dataset", "sample", "--device", "cpu", "--lr", "0.002", "--step-size", "2"]
 TRAINER += ["--gamma", "0.5"]
-
-
-def env_for(runs_dir: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "STEPLR_TUI_RUNS": str(runs_dir),
-        "STEPLR_TUI_DATA": str(runs_dir / "no-data"),
-        "OMP_NUM_THREADS": "1",  # two ranks on two cores must not oversubscribe them
-        "PYTHONPATH": str(ROOT),
-    }
 
 
 def torchrun_command(*args: str) -> list[str]:
@@ -76,92 +60,11 @@ def torchrun_command(*args: str) -> list[str]:
     ]
 
 
-class Launch:
-    """torchrun (or one process), whose every process carries a mark of this launch in
-    its environment: torchrun starts its ranks in sessions of their own, and a rank
-    outlives a killed agent, so they are found by the mark, and all of them are
-    killed if they are still there when the test is done with the launch."""
-
-    def __init__(self, command: list[str], runs_dir: Path) -> None:
-        self.mark = f"{MARK}={uuid.uuid4().hex}".encode()
-        self.proc = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env={**env_for(runs_dir), MARK: self.mark.decode().split("=", 1)[1]},
-            start_new_session=True,
-        )
-        self.out = self.err = ""
-
-    def processes(self) -> list[int]:
-        """The launch's processes alive now (zombies don't count)."""
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            with contextlib.suppress(OSError):
-                if self.mark in (entry / "environ").read_bytes().split(b"\0"):
-                    state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                    if state not in ("Z", "X"):
-                        found.append(int(entry.name))
-        return found
-
-    def wait(self, limit: float = LAUNCH_LIMIT_S) -> int:
-        try:
-            self.out, self.err = self.proc.communicate(timeout=limit)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            pytest.fail(f"{self.proc.args} still ran after {limit:.0f} s:\n{self.err[-3000:]}")
-        return self.proc.returncode
-
-    def kill(self) -> None:
-        for pid in self.processes():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired, ValueError):
-            out, err = self.proc.communicate(timeout=10)
-            self.out, self.err = self.out + out, self.err + err
-
-    def __enter__(self) -> Launch:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.proc.returncode is None or self.processes():
-            self.kill()
-
-
 def run_to_end(command: list[str], runs_dir: Path) -> Launch:
     with Launch(command, runs_dir) as launch:
         code = launch.wait()
         assert code == 0, launch.err[-3000:]
     return launch
-
-
-def wait_for(predicate, what: str, limit: float = LAUNCH_LIMIT_S, launch: Launch | None = None):
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if launch is not None and launch.proc.poll() is not None:
-            launch.kill()  # collects its output
-            pytest.fail(f"the run ended while waiting for {what}:\n{launch.err[-3000:]}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {limit:.0f} s waiting for {what}")
-        time.sleep(0.02)
-
-
-def events_of(path: Path) -> list:
-    out = []
-    for line in (path / EVENTS_FILE).read_text().splitlines():
-        decoded = decode_event(json.loads(line))
-        if decoded is not None:
-            out.append(decoded)
-    return out
-
-
-def facts_of(facts: Path, rank: int) -> list[dict]:
-    file = facts / f"rank{rank}.jsonl"
-    return [json.loads(line) for line in file.read_text().splitlines()] if file.exists() else []
 
 
 def assert_one_writer(path: Path, pid: int | None = None) -> None:
@@ -237,7 +140,7 @@ def sigterm_run(tmp_path_factory):
             found = list_runs(runs)
             return bool(found) and found[0].epochs_done >= 1
 
-        wait_for(one_epoch_done, "epoch 1 on disk", launch=launch)
+        wait_until(one_epoch_done, LAUNCH_LIMIT_S, "epoch 1 on disk", launch=launch)
         ranks = launch.processes()
         launch.proc.send_signal(signal.SIGTERM)
         sent = time.monotonic()
@@ -247,10 +150,10 @@ def sigterm_run(tmp_path_factory):
             launch.kill()
             pytest.fail(f"torchrun still ran {SIGTERM_LIMIT_S:.0f} s after SIGTERM")
         # The agent is gone; every rank too, at most moments after it.
-        wait_for(
+        wait_until(
             lambda: not launch.processes(),
-            "every rank to exit",
             SIGTERM_LIMIT_S - (time.monotonic() - sent),
+            "every rank to exit",
         )
     (run,) = list_runs(runs)
     return run, ranks, launch
@@ -314,8 +217,9 @@ def script_run(tmp_path_factory):
             ((4, 3), StopRequest(new_request_id(), sender_name("shell"), "")),
         ):
             paused = [facts / f"paused-{epoch}-{step}-rank{r}" for r in range(WORLD)]
-            wait_for(
+            wait_until(
                 lambda p=paused: all(f.exists() for f in p),
+                LAUNCH_LIMIT_S,
                 f"the pause at {epoch}:{step}",
                 launch=launch,
             )

@@ -18,7 +18,7 @@ import pytest
 from steplr_tui.runfolder import CONTROL_FILE, EVENTS_FILE, Status
 from steplr_tui.runfolder.reader import list_runs, read_run
 from steplr_tui.runfolder.schedule import ScheduleEdit, lrs_with_edits
-from tests.pty_harness import PtyProcess, wait_until
+from tests.helpers import PtyProcess, cli, detach, epochs_done, kill_run, wait_status, wait_until
 
 SAMPLE = ["--dataset", "sample", "--device", "cpu", "--threads", "1"]
 
@@ -32,41 +32,9 @@ def env_for(runs_dir: Path) -> dict[str, str]:
     }
 
 
-def cli(runs_dir: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "steplr_tui", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **env_for(runs_dir)},
-    )
-
-
-def detach(runs_dir: Path, *args: str) -> Path:
-    result = cli(runs_dir, "--detach", *SAMPLE, *args)
-    assert result.returncode == 0, result.stderr
-    (run,) = [r for r in list_runs(runs_dir) if r.name in result.stdout]
-    return run.path
-
-
 def decisions(path: Path) -> list[dict]:
     lines = (path / EVENTS_FILE).read_text().splitlines()
     return [e for e in map(json.loads, lines) if e["type"] == "decision"]
-
-
-def epochs_done(path: Path) -> int:
-    return len(read_run(path).metrics)
-
-
-def wait_status(path: Path, status: Status, timeout: float) -> None:
-    wait_until(lambda: read_run(path).status is status, timeout, f"{path.name} {status.value}")
-
-
-def kill_run(path: Path) -> None:
-    pid = read_run(path).pid
-    if pid:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
 
 
 def test_detach_prints_where_the_run_is_without_importing_torch(tmp_path: Path):

@@ -14,7 +14,6 @@ from steplr_tui.run.jobs import Job, run_job
 from steplr_tui.runfolder import EditRequest, EpochEnd, RunOpened, new_request_id
 from steplr_tui.runfolder.export import (
     CSV_COLUMNS,
-    TRAIN_PLACEHOLDER,
     metrics_csv,
     pytorch_snippet,
     run_snippet,
@@ -24,7 +23,8 @@ from steplr_tui.runfolder.reader import list_runs, read_run
 from steplr_tui.runfolder.runs_table import sort_runs
 from steplr_tui.runfolder.schedule import ScheduleEdit, lrs_with_edits
 from steplr_tui.viewer.compare import Overlay
-from steplr_tui.viewer.phases import phases
+from steplr_tui.viewer.lr_phases import phases
+from tests.helpers import lrs_from_snippet
 from tests.synthetic import synthetic_data
 
 DATA = synthetic_data(n_train=256, n_test=64)
@@ -49,17 +49,6 @@ def recorded_run(tmp_path: Path, edits: dict[int, ScheduleEdit] | None = None, *
 
     run_job(Job(config, tmp_path, inbox=inbox), emit, data=DATA)
     return next(r for r in list_runs(tmp_path) if r.config["lr"] == config.lr)
-
-
-def lrs_from_snippet(snippet: str) -> list[float]:
-    """Run the pasted snippet, recording the lr each epoch trains with."""
-    body = snippet.replace(
-        TRAIN_PLACEHOLDER, '    LRS.append(optimizer.param_groups[0]["lr"]); optimizer.step()'
-    )
-    assert body != snippet
-    namespace = {"LRS": []}
-    exec(compile(body, "<snippet>", "exec"), namespace)
-    return namespace["LRS"]
 
 
 EDITS = {2: ScheduleEdit(lr=0.05), 3: ScheduleEdit(step_size=1, gamma=0.5)}

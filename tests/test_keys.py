@@ -8,28 +8,25 @@ import time
 from pathlib import Path
 
 from textual import events
-from textual.keys import _character_to_key
 from textual.widgets import DataTable, Input
 
 from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.viewer.screens.runs import RunsScreen
 from steplr_tui.viewer.widgets.plots import LrPlot
 from tests.fakes import FakeTrainer
-from tests.pty_harness import PtyProcess, wait_until
-from tests.test_app import SIZE, log_text, make_app, wait_for
-from tests.test_steering import advance, type_into
+from tests.helpers import (
+    SIZE,
+    PtyProcess,
+    advance,
+    burst,
+    log_text,
+    make_app,
+    type_into,
+    wait_for,
+    wait_until,
+)
 
 CONFIG = TrainConfig(data_dir="/data/mnist", epochs=20, step_size=5, gamma=0.5, batch_size=16)
-
-
-def burst(app, *keys: str) -> None:
-    """Keys as a laggy SSH link delivers them: all at once, with no pause between."""
-    for key in keys:
-        if len(key) == 1:
-            app.post_message(events.Key(_character_to_key(key), key))
-        else:
-            char = {"backspace": "\x7f", "enter": "\r", "tab": "\t"}.get(key)
-            app.post_message(events.Key(key, char))
 
 
 def field(app, name: str) -> Input:

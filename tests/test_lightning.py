@@ -1,7 +1,7 @@
 """steplr_tui.lightning.SteplrCallback: a LightningModule's run recorded, steered and stopped,
 in one process and under Lightning's DDP strategy on the CPU (2 processes over gloo),
 resumed from Lightning's own checkpoint. Every launch is bounded in time and killed
-with all its processes (tests/test_ddp.py's Launch).
+with all its processes (tests/helpers.py's Launch).
 
 Lightning is an optional extra; without it these tests skip, saying so.
 """
@@ -30,7 +30,7 @@ from steplr_tui.runfolder import (
 )
 from steplr_tui.runfolder.reader import list_runs
 from steplr_tui.runfolder.schedule import ScheduleEdit, lrs_with_edits
-from tests.test_ddp import Launch, events_of, facts_of, wait_for
+from tests.helpers import LAUNCH_LIMIT_S, Launch, events_of, facts_of, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "lightning_script.py"
@@ -48,7 +48,12 @@ def launch_script(base: Path, *args: str, requests: dict | None = None):
     with Launch(command, runs) as launch:
         for (epoch, batch), request in (requests or {}).items():
             paused = [facts / f"paused-{epoch}-{batch}-rank{r}" for r in range(devices)]
-            wait_for(lambda p=paused: all(f.exists() for f in p), f"{epoch}:{batch}", launch=launch)
+            wait_until(
+                lambda p=paused: all(f.exists() for f in p),
+                LAUNCH_LIMIT_S,
+                f"{epoch}:{batch}",
+                launch=launch,
+            )
             (path,) = [p for p in runs.iterdir() if p.is_dir()]
             send(path, request)
             (facts / f"go-{epoch}-{batch}").touch()

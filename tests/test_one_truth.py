@@ -13,9 +13,17 @@ from steplr_tui.runfolder.schedule import ScheduleEdit, plan
 from steplr_tui.viewer.widgets.plots import LrPlot
 from steplr_tui.viewer.widgets.run_log import RunLog
 from tests.fakes import FakeTrainer, run_in_folder
-from tests.test_app import SIZE, log_text, make_app, status, wait_for
-from tests.test_attach import viewer
-from tests.test_steering import advance, start_and_finish_epoch_1, type_into
+from tests.helpers import (
+    SIZE,
+    advance,
+    log_text,
+    make_app,
+    start_and_finish_epoch_1,
+    status,
+    type_into,
+    viewer,
+    wait_for,
+)
 
 CONFIG = TrainConfig(data_dir="/data/mnist", epochs=6, step_size=2, gamma=0.1, lr=0.001)
 

@@ -8,8 +8,16 @@ from pathlib import Path
 
 from steplr_tui.runfolder import CONTROL_FILE, EVENTS_FILE, Status
 from steplr_tui.runfolder.reader import list_runs
-from tests.pty_harness import PtyProcess, wait_until
-from tests.test_detach import cli, detach, env_for, epochs_done, kill_run, wait_status
+from tests.helpers import (
+    PtyProcess,
+    cli,
+    detach,
+    env_for,
+    epochs_done,
+    kill_run,
+    wait_status,
+    wait_until,
+)
 
 
 def decisions(path: Path) -> list[dict]:

@@ -19,11 +19,12 @@ from hypothesis import strategies as st
 from rich.color import Color, ColorSystem
 
 from steplr_tui.run.datasets import download_reason
-from steplr_tui.run.jobs import Job, config_from_record, run_job
+from steplr_tui.run.jobs import Job, run_job
 from steplr_tui.runfolder import EpochEnd, RunEnded, Status
 from steplr_tui.runfolder.losses import MinMaxSeries
 from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.reader import list_runs, read_run
+from steplr_tui.runfolder.resume import config_from_record
 from steplr_tui.viewer.compare import Overlay
 from steplr_tui.viewer.widgets.legend import legend_lines
 from steplr_tui.viewer.widgets.plots import (
@@ -39,8 +40,8 @@ from steplr_tui.viewer.widgets.plots import (
 )
 from steplr_tui.viewer.widgets.run_log import RunLog
 from tests.fakes import FakeTrainer, spy_log_writes
+from tests.helpers import SIZE, advance, log_text, make_app, status, type_into, wait_for
 from tests.synthetic import synthetic_data
-from tests.test_app import SIZE, log_text, make_app, status, wait_for
 
 DATA = synthetic_data(n_train=256, n_test=64)
 
@@ -236,8 +237,7 @@ async def test_the_three_panes_share_one_x_alignment_and_the_lr_levels_are_label
         screen = app.screen
         # The panes get the run's data at the screen's bounded redraw rate, which a busy
         # machine may not have reached yet: redraw now (a pane without data has no axis).
-        screen._dirty |= {"lr", "loss", "acc"}
-        screen.redraw()
+        screen.redraw("lr", "loss", "acc")
         labels = {}
         for cls in (LrPlot, LossPlot, MetricPlot):
             pane = screen.query_one(cls)
@@ -499,7 +499,6 @@ async def test_momentum_with_adam_and_edited_fields_are_said(tmp_path: Path):
         assert "--momentum is ignored" in log_text(app)
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: len(app.screen.view.epochs) == 1)
-        from tests.test_steering import advance, type_into
 
         await type_into(pilot, "gamma", "0.5")
         await pilot.press("enter")

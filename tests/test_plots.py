@@ -6,8 +6,8 @@ import math
 
 from steplr_tui.runfolder import EpochEnd
 from steplr_tui.runfolder.schedule import ScheduleEdit, format_lr
-from steplr_tui.viewer.widgets.plots import AccuracyPlot, LossPlot, LrPlot
-from tests.test_app import SIZE, make_app
+from steplr_tui.viewer.widgets.plots import LossPlot, LrPlot, MetricPlot
+from tests.helpers import SIZE, make_app
 
 
 def record_calls(pane) -> list[tuple[str, list[float], list[float]]]:
@@ -34,7 +34,7 @@ async def test_a_1000_epoch_run_draws_a_bounded_line_that_keeps_a_bad_epoch():
     app = make_app(lambda *a: None)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        pane = app.screen.query_one(AccuracyPlot)
+        pane = app.screen.query_one(MetricPlot)
         accs = [92.0 + e / 1000 for e in range(1000)]
         accs[700] = 40.0
         calls = record_calls(pane)

@@ -20,7 +20,7 @@ from steplr_tui.run.checkpoint import load_checkpoint
 from steplr_tui.runfolder import CHECKPOINT_FILE
 from steplr_tui.runfolder.reader import list_runs, read_run
 from steplr_tui.runfolder.schedule import step_lrs
-from tests.pty_harness import PtyProcess, metrics_lines, wait_until
+from tests.helpers import PtyProcess, metrics_lines, wait_until
 
 LONG_RUN = ["--dataset", "sample", "--epochs", "200", "--batch-size", "64", "--device", "cpu"]
 LEAVE_ALT_SCREEN = b"\x1b[?1049l"

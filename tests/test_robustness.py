@@ -16,7 +16,7 @@ from steplr_tui.viewer.app import SteplrApp
 from steplr_tui.viewer.screens.layout import MIN_HEIGHT, MIN_WIDTH
 from steplr_tui.viewer.sources import SourceEvents
 from tests.fakes import FakeTrainer
-from tests.test_app import wait_for
+from tests.helpers import wait_for
 
 NUMERIC = [name for name, spec in SPECS.items() if spec.kind != "choice"]
 nasty_text = st.one_of(
@@ -81,8 +81,7 @@ async def test_every_terminal_size_renders_and_small_ones_say_so():
         for width, height in SIZES:
             await pilot.resize_terminal(width, height)
             await pilot.pause()
-            app.screen._dirty |= {"lr", "loss", "acc", "status"}
-            app.screen.redraw()
+            app.screen.redraw("lr", "loss", "acc", "status")
             await pilot.pause()
             small = width < MIN_WIDTH or height < MIN_HEIGHT
             assert app.screen.has_class("-too-small") == small, (width, height)

@@ -12,7 +12,7 @@ import torch
 
 from steplr_tui.run.checkpoint import CheckpointError, load_checkpoint
 from steplr_tui.run.control import Inbox
-from steplr_tui.run.jobs import Job, config_from_record, resume_problem, run_job
+from steplr_tui.run.jobs import Job, run_job
 from steplr_tui.run.record import RunRecord
 from steplr_tui.runfolder import (
     CHECKPOINT_FILE,
@@ -29,6 +29,7 @@ from steplr_tui.runfolder import (
 from steplr_tui.runfolder.lock import LOCK_FILE, RunLock
 from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.reader import RunNotFound, find_run, list_runs, read_run
+from steplr_tui.runfolder.resume import config_from_record, resume_problem
 from steplr_tui.runfolder.runs_table import SUMMARY_COLUMNS
 from steplr_tui.runfolder.schedule import ScheduleEdit, lrs_with_edits, step_lrs
 from tests.synthetic import synthetic_data

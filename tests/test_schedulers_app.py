@@ -7,8 +7,8 @@ from pathlib import Path
 
 import steplr_tui
 from steplr_tui.viewer.widgets.plots import LrPlot
-from tests.test_app import SIZE, make_app, wait_for
-from tests.test_schedulers import EPOCHS, SCHEDULERS, STEPS, _edit, model_and_optimizer, train
+from tests.helpers import SIZE, make_app, wait_for
+from tests.scheduler_cases import EPOCHS, SCHEDULERS, STEPS, _edit, model_and_optimizer, train
 
 
 def script_run(tmp_path: Path, name: str, per_batch: bool = False) -> Path:

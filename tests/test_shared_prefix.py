@@ -81,8 +81,9 @@ def test_sharing_needs_listed_lrs_and_step_sizes_below_the_epochs():
 
 
 def test_a_grid_sweep_trains_its_prefix_once_and_its_finals_equal_no_share(tmp_path: Path):
-    from tests.test_ddp import Launch
-    from tests.test_sweep_cli import TRAINER, sweep_command, trials
+    from tests.helpers import SWEEP_TRAINER as TRAINER
+    from tests.helpers import Launch, sweep_command
+    from tests.helpers import sweep_trials as trials
 
     finals = {}
     for name, extra in (("shared", []), ("alone", ["--no-share"])):

@@ -55,8 +55,7 @@ async def settle(pilot, predicate, timeout=5.0):
         assert time.monotonic() < deadline, "timed out waiting for the fake run"
         await pilot.pause(0.01)
     screen = pilot.app.screen
-    screen._dirty |= {"lr", "loss", "acc", "status", "notice"}
-    screen.redraw()
+    screen.redraw("lr", "loss", "acc", "status", "notice")
     await pilot.pause()
     # The log scrolls to its end after a refresh of its own: wait for it.
     scrolled = time.monotonic() + 10.0

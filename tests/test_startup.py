@@ -30,3 +30,45 @@ def test_help_does_not_import_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip().endswith("NO-TORCH")
+
+
+def test_the_first_frame_imports_no_sweep_no_runs_table_and_no_run_side():
+    """What only a later screen or another command needs is imported when it is asked for."""
+    code = (
+        "import sys, steplr_tui.cli.main, steplr_tui.viewer.app; "
+        "bad = ('optuna', 'steplr_tui.study', 'steplr_tui.cli.sweep', "
+        "'steplr_tui.viewer.screens.runs', 'steplr_tui.run'); "
+        "print(','.join(sorted(m for m in bad if m in sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""
+
+
+async def test_call_after_display_waits_for_a_frame_on_the_terminal():
+    from steplr_tui.runfolder.params import TrainConfig
+    from steplr_tui.viewer.app import SteplrApp
+
+    app = SteplrApp(TrainConfig(), warm_up=False, cursor_blink=False)
+    displays: list[int] = []
+    called: list[int] = []
+    hook = app.post_display_hook
+
+    def counting_hook() -> None:
+        displays.append(1)
+        hook()
+
+    app.post_display_hook = counting_hook  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        before = len(displays)
+        app.call_after_display(lambda: called.append(len(displays)))
+        await pilot.pause()
+        assert called == [] or called[0] > before
+        app.screen.refresh()
+        for _ in range(50):
+            if called:
+                break
+            await pilot.pause(0.02)
+    assert called and called[0] > before

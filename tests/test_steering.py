@@ -15,37 +15,24 @@ from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.reader import list_runs
 from steplr_tui.runfolder.runs_table import sort_runs
 from steplr_tui.runfolder.schedule import ScheduleEdit, format_lr, lrs_with_edits
-from steplr_tui.viewer.phases import phases
+from steplr_tui.viewer.lr_phases import phases
 from steplr_tui.viewer.screens.export import ExportScreen
 from steplr_tui.viewer.screens.runs import RunsScreen
 from steplr_tui.viewer.widgets.phases import PhaseTable
 from steplr_tui.viewer.widgets.plots import LossPlot, LrPlot
 from tests.fakes import FakeTrainer, scripted_events
+from tests.helpers import (
+    SIZE,
+    advance,
+    log_text,
+    make_app,
+    start_and_finish_epoch_1,
+    type_into,
+    wait_for,
+)
 from tests.synthetic import synthetic_data
-from tests.test_app import SIZE, log_text, make_app, wait_for
 
 CONFIG = TrainConfig(data_dir="/data/mnist", epochs=6, step_size=2, gamma=0.1, lr=0.001)
-
-
-async def type_into(pilot, field: str, text: str) -> None:
-    widget = pilot.app.screen.query_one(f"#field-{field}", Input)
-    widget.focus()
-    await pilot.press("end", *["backspace"] * (len(widget.value) + 1), *text)
-    await pilot.pause()
-
-
-async def start_and_finish_epoch_1(pilot) -> None:
-    """Start a blocking FakeTrainer(epochs_done=1) run and wait for its first epoch."""
-    await pilot.press("ctrl+r")
-    await wait_for(pilot, lambda: len(pilot.app.screen.view.epochs) == 1)
-
-
-async def advance(pilot, trainer: FakeTrainer, epochs: int) -> None:
-    want = len(pilot.app.screen.view.epochs) + 1
-    trainer.advance()
-    await wait_for(pilot, lambda: len(pilot.app.screen.view.epochs) == want)
-    if epochs > 1:
-        await advance(pilot, trainer, epochs - 1)
 
 
 async def test_typed_edit_previews_at_once_and_applies_only_once_queued():

@@ -4,7 +4,7 @@ by hand, Ctrl+C on the sweep, then --resume), two workers sharing one SQLite stu
 bad input, which is one line and never a traceback.
 
 Every launch is bounded in time and killed with all its processes, trials included (they
-carry the launch's mark in their environment: tests/test_ddp.py's Launch).
+carry the launch's mark in their environment: tests/helpers.py's Launch).
 """
 
 from __future__ import annotations
@@ -21,29 +21,12 @@ import pytest
 from steplr_tui.cli import main
 from steplr_tui.runfolder import RunOpened, Status
 from steplr_tui.runfolder.reader import list_runs, read_run
-from steplr_tui.study.engine import load_study, read_trials
-from steplr_tui.study.spec import read_spec, storage_url, sweep_folder, write_spec
+from steplr_tui.study.spec import storage_url, sweep_folder, write_spec
 from steplr_tui.study.table import status_of, sweep_state
-from tests.test_ddp import Launch, env_for, events_of, wait_for
-from tests.test_sweep_study import spec as make_spec
-
-TRAINER = ["--dataset", "sample", "--no-download", "--device", "cpu", "--pruner", "none"]
-
-
-def sweep_command(runs: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "steplr_tui", "sweep", "--runs-dir", str(runs), *args]
-
-
-def trials(runs: Path, name: str):
-    folder = sweep_folder(runs, name)
-    spec_file = folder / "sweep.json"
-    if not spec_file.is_file() or not (folder / "study.db").is_file():
-        return []
-    try:
-        study, _spec = load_study(name, storage_url(read_spec(folder), folder))
-    except Exception:  # not made yet, or being written
-        return []
-    return read_trials(study)
+from tests.helpers import LAUNCH_LIMIT_S, Launch, env_for, events_of, sweep_command, wait_until
+from tests.helpers import SWEEP_TRAINER as TRAINER
+from tests.helpers import spec as make_spec
+from tests.helpers import sweep_trials as trials
 
 
 def epochs_of(path: str) -> int:
@@ -76,27 +59,39 @@ def test_a_killed_trial_a_stopped_one_ctrl_c_and_resume(tmp_path: Path):
             ready = [r for r in rows if epochs_of(r.run_folder) >= 1]
             return ready if len(ready) >= count else None
 
-        wait_for(lambda: running_with_epochs(2), "two trials with an epoch each", launch=launch)
+        wait_until(
+            lambda: running_with_epochs(2),
+            LAUNCH_LIMIT_S,
+            "two trials with an epoch each",
+            launch=launch,
+        )
         first, second = sorted(running_with_epochs(2), key=lambda r: r.number)[:2]
         pid = read_run(Path(first.run_folder)).pid
         os.kill(pid, signal.SIGKILL)
-        wait_for(
+        wait_until(
             lambda: any(
                 r.number == first.number and r.status == "INTERRUPTED" for r in trials(runs, "f")
             ),
+            LAUNCH_LIMIT_S,
             "the killed trial recorded INTERRUPTED",
             launch=launch,
         )
         stopped = shell(runs, "stop", second.run_folder)
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
-        wait_for(
+        wait_until(
             lambda: any(
                 r.number == second.number and r.state == "PRUNED" for r in trials(runs, "f")
             ),
+            LAUNCH_LIMIT_S,
             "the trial stopped by hand counted as pruned",
             launch=launch,
         )
-        wait_for(lambda: running_with_epochs(2), "two more trials under way", launch=launch)
+        wait_until(
+            lambda: running_with_epochs(2),
+            LAUNCH_LIMIT_S,
+            "two more trials under way",
+            launch=launch,
+        )
         os.kill(launch.proc.pid, signal.SIGINT)
         code = launch.wait()
     assert code == 130, launch.err[-2000:]
@@ -139,7 +134,7 @@ def test_two_workers_share_one_sqlite_study(tmp_path: Path):
     runs = tmp_path / "runs"
     args = [*TRAINER, "--name", "j", "--epochs", "2", "--gamma", "0.1:0.9", "--trials", "6"]
     with Launch(sweep_command(runs, *args), runs) as one:
-        wait_for(lambda: trials(runs, "j"), "the study's first trial", launch=one)
+        wait_until(lambda: trials(runs, "j"), LAUNCH_LIMIT_S, "the study's first trial", launch=one)
         join = sweep_command(runs, "--join", "j", "--device", "cpu")
         with Launch(join, runs) as two:
             assert two.wait() == 0, two.err[-2000:]

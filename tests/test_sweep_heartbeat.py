@@ -40,12 +40,12 @@ from steplr_tui.study.engine import (
     reclaim,
 )
 from steplr_tui.study.spec import read_spec, sweep_folder, write_spec
-from tests.test_ddp import Launch, wait_for
-from tests.test_sweep_study import spec as make_spec
+from tests.helpers import LAUNCH_LIMIT_S, Launch, sweep_command, wait_until
+from tests.helpers import SWEEP_TRAINER as TRAINER
+from tests.helpers import spec as make_spec
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PASSWORD = "Pw-4f9c-secret"  # a string no file of a run folder may hold
-TRAINER = ["--dataset", "sample", "--no-download", "--device", "cpu", "--pruner", "none"]
 FAST = ["--heartbeat", "1", "--grace", "2"]
 
 
@@ -252,10 +252,6 @@ def test_the_documented_postgresql_url_opens_with_the_password_from_the_environm
 # ---- two workers as two boxes, for real -------------------------------------------------
 
 
-def sweep_command(runs: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "steplr_tui", "sweep", "--runs-dir", str(runs), *args]
-
-
 def _trials(name: str, url: str):
     try:
         study, _spec = load_study(name, url)
@@ -295,11 +291,18 @@ def _killed_and_taken_over(
     with Launch(sweep_command(box_b, "--join", "hb", "--storage", url_b, *machine), box_b) as b:
         for variable in env_b:
             monkeypatch.delenv(variable)
-        wait_for(lambda: _running_trial_of(watch, b.proc.pid), "box B's trial", launch=b)
+        wait_until(
+            lambda: _running_trial_of(watch, b.proc.pid), LAUNCH_LIMIT_S, "box B's trial", launch=b
+        )
         killed, pid = _running_trial_of(watch, b.proc.pid)
         join_a = sweep_command(box_a, "--join", "hb", "--storage", url_a, *machine)
         with Launch(join_a, box_a) as a:
-            wait_for(lambda: _running_trial_of(watch, a.proc.pid), "box A's trial", launch=a)
+            wait_until(
+                lambda: _running_trial_of(watch, a.proc.pid),
+                LAUNCH_LIMIT_S,
+                "box A's trial",
+                launch=a,
+            )
             os.kill(b.proc.pid, signal.SIGKILL)  # the worker first: it would tell
             os.kill(pid, signal.SIGKILL)
             b.kill()

@@ -14,7 +14,7 @@ from steplr_tui.study.engine import TrialRow, create_study, suggest
 from steplr_tui.study.report import by_scheduler, trials_csv
 from steplr_tui.study.space import SpaceError
 from steplr_tui.study.spec import SweepSpec
-from tests.test_sweep_study import spec
+from tests.helpers import spec
 
 KINDS = ("step", "cosine", "plateau")
 

@@ -22,20 +22,10 @@ from steplr_tui.study.engine import (
     suggest,
     tell,
 )
-from steplr_tui.study.space import SpaceError, parse_dimension, parse_space
+from steplr_tui.study.space import SpaceError, parse_dimension
 from steplr_tui.study.spec import SweepSpec, read_spec, write_spec
 from steplr_tui.study.table import sort_rows, status_of, trial_cells
-
-DEFAULTS = TrainConfig().as_dict()
-
-
-def space(**texts):
-    return parse_space(texts, DEFAULTS)
-
-
-def spec(name="s", trials=8, **texts) -> SweepSpec:
-    fixed = {k: v for k, v in DEFAULTS.items() if k not in ("lr", "step_size", "gamma")}
-    return SweepSpec(name, space(**texts), fixed, trials).checked()
+from tests.helpers import space, spec
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import steplr_tui
 from steplr_tui.runfolder import Status
 from steplr_tui.runfolder.reader import list_runs
 from steplr_tui.study.engine import create_study, read_trials
-from tests.test_sweep_study import spec
+from tests.helpers import spec
 
 
 class Link:

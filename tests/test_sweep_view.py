@@ -18,7 +18,7 @@ from steplr_tui.viewer.app import SteplrApp
 from steplr_tui.viewer.screens.sweep import SweepScreen
 from steplr_tui.viewer.widgets.sweep_plots import Axis, CurvesPlot, RegionPlot
 from tests.fakes import FixedSweepSource, sweep_snapshot
-from tests.test_app import wait_for
+from tests.helpers import burst, spec, wait_for
 
 
 def app_on(snapshot, **kwargs) -> tuple[SteplrApp, FixedSweepSource]:
@@ -136,7 +136,6 @@ def test_the_source_reads_a_real_study_and_local_folders(tmp_path):
     from steplr_tui.study.engine import create_study
     from steplr_tui.study.spec import storage_url, sweep_folder, write_spec
     from steplr_tui.viewer.sweep_source import SweepSource
-    from tests.test_sweep_study import spec
 
     s = spec(name="real", gamma="0.1:0.9")
     folder = sweep_folder(tmp_path, "real")
@@ -162,7 +161,6 @@ def test_the_source_reads_a_real_study_and_local_folders(tmp_path):
 async def test_the_new_sweep_form_takes_a_burst_of_keys_whole(tmp_path):
     """tab, ctrl+u and typing as a laggy link delivers them: every field gets its text."""
     from steplr_tui.viewer.screens.sweep_form import NewSweepScreen
-    from tests.test_keys import burst
 
     snapshot = sweep_snapshot(tmp_path)
     app, source = app_on(snapshot)

@@ -19,7 +19,7 @@ import steplr_tui
 from steplr_tui.run.tracker import TrackingError
 from steplr_tui.runfolder import METRICS_FILE, STATUS_FILE
 from steplr_tui.study.engine import create_study, read_trials
-from tests.test_sweep_study import spec
+from tests.helpers import spec
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -95,9 +95,12 @@ def attach_main(argv: Sequence[str]) -> int:
         )
     else:
         path = find_run_or_exit(parser, ns.run, ns.runs_dir)
+    from steplr_tui.cli.run_side import starter
     from steplr_tui.viewer.app import SteplrApp
 
-    app = SteplrApp(TrainConfig(), attach=path, runs_dir=resolve_runs_dir(ns.runs_dir))
+    app = SteplrApp(
+        TrainConfig(), attach=path, runs_dir=resolve_runs_dir(ns.runs_dir), starter=starter()
+    )
     app.run()
     say_after(app)
     return app.return_code or 0
@@ -299,8 +302,9 @@ def run_main(argv: Sequence[str]) -> int:
     parser.add_argument("--data-dir")
     parser.add_argument("--no-download", action="store_true")
     ns = parser.parse_args(argv)
-    from steplr_tui.run.jobs import Job, config_from_record
+    from steplr_tui.run.jobs import Job
     from steplr_tui.runfolder.reader import RunNotFound, read_run
+    from steplr_tui.runfolder.resume import config_from_record
 
     folder = Path(ns.folder)
     try:

@@ -24,9 +24,16 @@ from steplr_tui.cli.commands import (
     stop_main,
 )
 from steplr_tui.cli.options import parse_options
-from steplr_tui.cli.sweep import main as sweep_main
 
 COMMANDS = ("attach", "stop", "edit", "export", "sweep", "branch", "_run")
+
+
+def sweep_main(argv: Sequence[str]) -> int:
+    """`steplr-tui sweep`, imported when asked for: the dashboard's first frame needs none
+    of the study's modules."""
+    from steplr_tui.cli.sweep import main
+
+    return main(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,8 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return print_runs(options.runs_dir, sys.stdout)
     config = options.config
     if options.resume is not None:
-        from steplr_tui.run.jobs import config_from_record, resume_problem
         from steplr_tui.runfolder.reader import RunNotFound, read_run
+        from steplr_tui.runfolder.resume import config_from_record, resume_problem
 
         try:
             info = read_run(options.resume)
@@ -75,15 +82,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    from steplr_tui.run.jobs import Job
-
-    job = Job(config, options.runs_dir, options.resume, keep=options.keep)
     if options.headless:
-        return headless_job(job, config)
+        from steplr_tui.run.jobs import Job
+
+        return headless_job(
+            Job(config, options.runs_dir, options.resume, keep=options.keep), config
+        )
+    from steplr_tui.cli.run_side import starter
     from steplr_tui.viewer.app import SteplrApp
 
     app = SteplrApp(
         config,
+        starter=starter(),
         start=options.start,
         runs_dir=options.runs_dir,
         resume=options.resume,

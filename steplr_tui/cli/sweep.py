@@ -44,6 +44,7 @@ from steplr_tui.study.spec import (
     sweep_folder,
     write_spec,
 )
+from steplr_tui.sweep.worker import Sweeper, WorkerPlan
 
 PROG = "steplr-tui sweep"
 FIXED = tuple(n for n in SPECS if n not in DIMENSIONS and n not in ("device", "threads"))
@@ -327,7 +328,9 @@ def start(
     )
     if detach:
         return detach_main(spec, folder, runs_dir, parallel, machine)
-    return run_worker(spec, folder, url, study, runs_dir, machine, parallel, resume=False)
+    return run_worker(
+        WorkerPlan(spec, folder, url, runs_dir, machine, parallel, resume=False), study
+    )
 
 
 def _machine_args(machine: TrainConfig, runs_dir: Path, parallel: int) -> list[str]:
@@ -349,7 +352,7 @@ def detach_main(
     *,
     resume: bool = False,
 ) -> int:
-    from steplr_tui.cli.sweeper import detach_worker
+    from steplr_tui.sweep.worker import detach_worker
 
     what = ["--worker", str(folder), *(["--worker-resume"] if resume else [])]
     pid = detach_worker([*what, *_machine_args(machine, runs_dir, parallel)], folder)
@@ -362,20 +365,8 @@ def detach_main(
     return 0
 
 
-def run_worker(
-    spec: SweepSpec,
-    folder: Path,
-    url: str,
-    study: Any,
-    runs_dir: Path,
-    machine: TrainConfig,
-    parallel: int,
-    resume: bool,
-) -> int:
-    from steplr_tui.cli.sweeper import Sweeper
-
-    sweeper = Sweeper(spec, folder, url, study, runs_dir, machine, parallel, sys.stdout, resume)
-    return sweeper.run()
+def run_worker(plan: WorkerPlan, study: Any) -> int:
+    return Sweeper(plan, study, sys.stdout).run()
 
 
 def _find(runs_dir: Path, name: str) -> tuple[Path, SweepSpec]:
@@ -436,7 +427,9 @@ def work(folder: Path, runs_dir: Path, machine: TrainConfig, parallel: int, resu
         url, study = _open(spec, folder)
     except (SpaceError, StudyError) as exc:
         return fail(str(exc), 1)
-    return run_worker(spec, folder, url, study, runs_dir, machine, parallel, resume)
+    return run_worker(
+        WorkerPlan(spec, folder, url, runs_dir, machine, parallel, resume=resume), study
+    )
 
 
 def resume_main(
@@ -468,7 +461,9 @@ def resume_main(
     except StudyError as exc:
         return fail(str(exc), 1)
     print(f"{PROG}: resuming {spec.name} ({folder})", file=sys.stderr)
-    return run_worker(spec, folder, url, study, runs_dir, machine, parallel, resume=True)
+    return run_worker(
+        WorkerPlan(spec, folder, url, runs_dir, machine, parallel, resume=True), study
+    )
 
 
 def join_main(runs_dir: Path, ns: argparse.Namespace, machine: TrainConfig, parallel: int) -> int:
@@ -498,7 +493,9 @@ def join_main(runs_dir: Path, ns: argparse.Namespace, machine: TrainConfig, para
     print(f"{PROG}: joining {spec.name} in {masked(url)} ({parallel} at a time)", file=sys.stderr)
     if ns.detach:
         return detach_main(spec, folder, runs_dir, parallel, machine)
-    return run_worker(spec, folder, url, study, runs_dir, machine, parallel, resume=False)
+    return run_worker(
+        WorkerPlan(spec, folder, url, runs_dir, machine, parallel, resume=False), study
+    )
 
 
 def list_main(runs_dir: Path) -> int:
@@ -582,9 +579,10 @@ def view_main(runs_dir: Path, name: str) -> int:
         folder, _spec = _find(runs_dir, name)
     except SpaceError as exc:
         return fail(str(exc))
+    from steplr_tui.cli.run_side import starter
     from steplr_tui.viewer.app import SteplrApp
 
-    app = SteplrApp(TrainConfig(), runs_dir=runs_dir, sweep=folder)
+    app = SteplrApp(TrainConfig(), runs_dir=runs_dir, sweep=folder, starter=starter())
     app.run()
     return app.return_code or 0
 

@@ -17,9 +17,7 @@ Plain Python, no torch and no Textual.
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,36 +35,14 @@ from steplr_tui.runfolder import (
     StopRequest,
     WithdrawRequest,
     decode_request,
-    encode_request,
 )
 from steplr_tui.runfolder.files import open_file
 from steplr_tui.runfolder.params import SPECS, FieldError
+from steplr_tui.runfolder.requests import Inbox
 from steplr_tui.runfolder.schedule import ScheduleEdit, check_milestones
 
 # How often the run looks at control.jsonl while it trains (a stat and, rarely, a read).
 POLL_INTERVAL_S = 0.05
-
-
-class Inbox:
-    """Requests from the run's own process (the dashboard's thread), as encoded lines,
-    so that they are decoded and decided exactly as control.jsonl's are."""
-
-    def __init__(self) -> None:
-        self._lines: deque[bytes] = deque()
-        self._lock = threading.Lock()
-
-    def put(self, request: Request) -> None:
-        with self._lock:
-            self._lines.append(encode_request(request).rstrip(b"\n"))
-
-    def drain(self) -> list[bytes]:
-        with self._lock:
-            lines = list(self._lines)
-            self._lines.clear()
-            return lines
-
-    def __bool__(self) -> bool:
-        return bool(self._lines)
 
 
 class ControlReader:

@@ -13,12 +13,12 @@ import os
 import platform
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from steplr_tui import __version__
-from steplr_tui.run.control import ControlReader, Inbox
+from steplr_tui.run.control import ControlReader
+from steplr_tui.run.facts import distributed_facts, versions
 from steplr_tui.run.record import RecordError, RunRecord, torn_notice
 from steplr_tui.runfolder import (
     CHECKPOINT_FILE,
@@ -30,107 +30,29 @@ from steplr_tui.runfolder import (
     Status,
 )
 from steplr_tui.runfolder.checkpoints import KeepPolicy
-from steplr_tui.runfolder.lock import lock_holder
-from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
+from steplr_tui.runfolder.job import Job
+from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.reader import (
     RunInfo,
     RunNotFound,
+    control_offset,
     read_metrics,
     read_metrics_counted,
     read_run,
-    read_status,
 )
+from steplr_tui.runfolder.resume import resume_problem
 
 StopCheck = Callable[[], "bool | str"]
 Emit = Callable[[Event], None]
 
-# Parameters a resumed run takes from its record; the rest (device, threads, data
-# folder) belong to the machine it resumes on.
-RECORDED = (
-    *(name for name in SPECS if name not in ("device", "threads")),
-    "scheduler",
-    "milestones",
-    "warmup",
-)
-
-
-@dataclass(frozen=True)
-class Job:
-    """What to run: a config, where to keep its record, and optionally a run to resume.
-
-    `folder` is a run folder a launcher already created (a detached run);
-    `inbox` carries requests from the dashboard that runs the job in its thread.
-    """
-
-    config: TrainConfig
-    runs_dir: Path | None = None  # None: no record (tests, throwaway runs)
-    resume: Path | None = None
-    folder: Path | None = None
-    control_offset: int | None = None  # where a launched run starts reading control.jsonl
-    inbox: Inbox | None = field(default=None, compare=False)
-    keep: KeepPolicy | None = None  # a new run's kept checkpoints (--keep-checkpoints)
-
-
-def config_from_record(info: RunInfo, base: TrainConfig) -> TrainConfig:
-    """The recorded run's parameters over `base` (which brings device, threads and data
-    folder). With no data folder given (flag or STEPLR_TUI_DATA), the recorded one."""
-    if info.kind == "script":
-        raise RunNotFound(
-            f"run {info.name} was recorded by your own script ({info.meta.get('script', '?')}): "
-            "resume it from that script (steplr_tui.track(..., resume=...))"
-        )
-    values: dict[str, Any] = {name: info.config[name] for name in RECORDED if name in info.config}
-    resolved = info.meta.get("dataset_used")
-    # Resume on the data the run started on, not whatever 'auto' would find today.
-    if values.get("dataset") == "auto" and resolved in ("mnist", "sample"):
-        values["dataset"] = resolved
-    recorded_dir = info.meta.get("data_dir_used") or info.config.get("data_dir")
-    if (
-        base.data_dir is None
-        and not os.environ.get("STEPLR_TUI_DATA")
-        and isinstance(recorded_dir, str)
-        and values.get("dataset") != "sample"
-        and Path(recorded_dir).is_dir()
-    ):
-        values["data_dir"] = recorded_dir
-    try:
-        return base.with_values(**values).validated()
-    except (FieldError, TypeError) as exc:
-        raise RunNotFound(f"{info.path} has a config.json that is not valid ({exc})") from exc
-
-
-def resume_problem(info: RunInfo) -> str | None:
-    """Why this run cannot be resumed, or None if it can."""
-    if info.kind == "script":
-        return f"run {info.name} was recorded by your own script: resume it from that script"
-    if info.status is Status.COMPLETED:
-        return f"run {info.name} already completed all {info.config.get('epochs')} epochs"
-    if info.status is Status.RUNNING:
-        holder = lock_holder(info.path) or (f"pid {info.pid}" if info.pid else "")
-        who = f" ({holder} holds its folder's lock)" if holder else ""
-        return (
-            f"run {info.name} is still running{who}: one trainer per run folder; "
-            f"steplr-tui attach {info.name}"
-        )
-    if info.config_damaged:
-        return f"run {info.name} cannot be resumed: {'; '.join(info.damage)}"
-    if not info.has_checkpoint and not _unstarted_branch(info):
-        if info.epochs_done > 0:
-            return (
-                f"run {info.name} recorded {info.epochs_done} epochs but its "
-                f"{CHECKPOINT_FILE} is missing (deleted or moved): put it back to resume, "
-                "or start a new run"
-            )
-        return (
-            f"run {info.name} has no checkpoint (it ended before its first epoch finished); "
-            "start a new run"
-        )
-    return None
-
 
 def meta(config: TrainConfig, world_size: int = 1, backend: str = "") -> dict[str, Any]:
     """config.json's facts besides the parameters (no torch: versions come at run time)."""
-    return {"kind": "builtin", "host": platform.node(), **_dist_meta(config, world_size, backend)}
+    return {
+        "kind": "builtin",
+        "host": platform.node(),
+        "distributed": distributed_facts(world_size, backend, config.batch_size),
+    }
 
 
 def run_job(
@@ -223,7 +145,9 @@ def run_job(
         if record is not None:
             backend = dist.backend if dist is not None else ""
             record.update_config(
-                versions=_versions(), **facts, **_dist_meta(config, world, backend)
+                versions=versions(),
+                **facts,
+                distributed=distributed_facts(world, backend, config.batch_size),
             )
 
     sink = recording_emit if main else None
@@ -246,7 +170,7 @@ def run_job(
     trial = _sweep_trial(record.path, recording_emit) if main and record is not None else None
     control = None
     if main and (record is not None or job.inbox is not None):
-        offset = _control_offset(record.path) if record is not None else 0
+        offset = control_offset(record.path) if record is not None else 0
         control = ControlReader(record.path if record else None, offset, job.inbox)
     end: RunEnded | None = None
     try:
@@ -364,30 +288,3 @@ def _unchanged(end: RunEnded, before: dict[str, Any]) -> RunEnded:
 
 def _kept(info: RunInfo) -> dict[str, Any]:
     return {k: v for k, v in info.extra.items() if k in ("finished",)}
-
-
-def _control_offset(path: Path) -> int:
-    _status, _reason, data = read_status(path)
-    offset = data.get("control_offset", 0)
-    return offset if isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0 else 0
-
-
-def _versions() -> dict[str, str]:
-    import torch
-
-    return {
-        "steplr_tui": __version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def _dist_meta(config: TrainConfig, world: int, backend: str) -> dict[str, Any]:
-    return {
-        "distributed": {
-            "world_size": world,
-            "backend": backend,
-            "batch_size_per_rank": config.batch_size,
-            "global_batch_size": config.batch_size * world,
-        }
-    }

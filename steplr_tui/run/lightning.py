@@ -29,8 +29,8 @@ from typing import Any
 
 import torch
 
+from steplr_tui.run.script_run import Run, track
 from steplr_tui.run.tracker import RESERVED_METRICS, RunStopped, TrackingError
-from steplr_tui.run.tracking import Run, track
 
 try:  # the unified package first, then the standalone one
     import lightning.pytorch as pl

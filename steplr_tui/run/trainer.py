@@ -198,7 +198,7 @@ def train(
     # them as notices instead.
     with _frozen_heap(), _threads(config.threads), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        key = object()
+        loop: _RunLoop | None = None  # its tracker records a stop or a failure with its epochs
         try:
             config.validated()
             torch_device = resolve_device(device or config.device)
@@ -208,7 +208,7 @@ def train(
                 )
             if data.notice:
                 send(Notice(data.notice, level="warning", persistent=True))
-            setup = _Setup(
+            loop = _RunLoop(
                 config,
                 send if emit else None,
                 should_stop,
@@ -221,38 +221,32 @@ def train(
                 dist,
                 on_ready,
             )
-            setup.key = key
-            setup.trial = trial
-            setup.keep = keep
-            setup.branch_edit = branch_edit
-            end = setup.run(caught).finish(Status.COMPLETED)
+            loop.trial = trial
+            loop.keep = keep
+            loop.branch_edit = branch_edit
+            end = loop.run(caught).finish(Status.COMPLETED)
         except (RunStopped, _StoppedEarly):
-            tracker = _ACTIVE[key]
+            tracker = loop.tracker  # type: ignore[union-attr]  # only the loop's tracker stops
             end = tracker.finish(Status.STOPPED, tracker.stop_reason or "stopped")
         except Exception as exc:  # the UI must survive any failure; report, don't raise
             message = failure_message(exc, config)
-            tracker = _ACTIVE.get(key)
+            tracker = loop.tracker if loop is not None else None
             if tracker is not None:
                 end = tracker.finish(Status.FAILED, message)
             else:
                 end = RunEnded(Status.FAILED, message, 0, time.perf_counter() - started)
                 send(end)
-        finally:
-            _ACTIVE.pop(key, None)
         _flush_warnings(caught, send)
     return end
-
-
-# The tracker of each run in progress, so a stop or a failure is recorded with its epochs.
-_ACTIVE: dict[object, Tracker] = {}
 
 
 class _StoppedEarly(Exception):
     """A stop before the epoch's end: the partial epoch is not recorded."""
 
 
-class _Setup:
-    """One run's state and loop (split from `train` so the loop reads top to bottom)."""
+class _RunLoop:
+    """One run's state and loop (split from `train` so the loop reads top to bottom); its
+    tracker, once made, is `train`'s to finish a stop or a failure with."""
 
     def __init__(
         self,
@@ -279,10 +273,10 @@ class _Setup:
         self.resume_state = resume_state
         self.dist = dist
         self.on_ready = on_ready
-        self.key: object = None
         self.trial: Any = None
         self.keep: KeepPolicy | None = None
         self.branch_edit: ScheduleEdit | None = None
+        self.tracker: Tracker | None = None
 
     def run(self, caught: list) -> Tracker:
         config, device, dist, data = self.config, self.device, self.dist, self.data
@@ -341,7 +335,7 @@ class _Setup:
             trial=self.trial if main else None,
             plans=config.scheduler != "step",  # StepLR: the viewer computes its staircase
         )
-        _ACTIVE[self.key] = tracker
+        self.tracker = tracker
         if self.on_ready is not None and main:
             self.on_ready({"optimizer_impl": optimizer_impl(optimizer), "model": config.model})
         tracker.send(

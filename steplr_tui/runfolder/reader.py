@@ -313,3 +313,11 @@ def newest_running(runs_dir: Path) -> RunInfo | None:
         if run.status is Status.RUNNING:
             return run
     return None
+
+
+def control_offset(path: Path) -> int:
+    """Where a launched run starts reading control.jsonl: the byte offset its launcher put
+    in status.json, or 0 when there is none or it is not a count of bytes."""
+    _status, _reason, data = read_status(path)
+    offset = data.get("control_offset", 0)
+    return offset if isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0 else 0

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,3 +183,25 @@ def decode_request(line: bytes) -> Request:
     raise RequestError(
         f"unknown request type (a {_kind_of(kind)}): expected edit, stop or withdraw", rid, action
     )
+
+
+class Inbox:
+    """Requests from the run's own process (the dashboard's thread), as encoded lines,
+    so that they are decoded and decided exactly as control.jsonl's are."""
+
+    def __init__(self) -> None:
+        self._lines: deque[bytes] = deque()
+        self._lock = threading.Lock()
+
+    def put(self, request: Request) -> None:
+        with self._lock:
+            self._lines.append(encode_request(request).rstrip(b"\n"))
+
+    def drain(self) -> list[bytes]:
+        with self._lock:
+            lines = list(self._lines)
+            self._lines.clear()
+            return lines
+
+    def __bool__(self) -> bool:
+        return bool(self._lines)

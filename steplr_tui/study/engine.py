@@ -50,6 +50,7 @@ from steplr_tui.runfolder import Status
 from steplr_tui.runfolder.reader import process_alive
 from steplr_tui.study.space import Space, SpaceError
 from steplr_tui.study.spec import SweepSpec
+from steplr_tui.study.trials import set_trial_attrs, trial_of, trial_state
 
 ATTR_SPEC = "steplr_tui"  # the study's definition, for workers on other boxes
 TRIAL_ENV = "STEPLR_TUI_SWEEP_TRIAL"  # a script's trial process: which trial it is
@@ -538,13 +539,11 @@ def tell(
 ) -> None:
     """Record a trial's end in the study (once: a finished trial is left as it is)."""
     optuna = _optuna()
-    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
     states = optuna.trial.TrialState
-    if study._storage.get_trial(trial_id).state.is_finished():
+    if trial_state(study, number).is_finished():
         return  # told already (by the script's own process, or another worker)
     try:
-        study._storage.set_trial_user_attr(trial_id, "status", status.value)
-        study._storage.set_trial_user_attr(trial_id, "reason", reason[:500])
+        set_trial_attrs(study, number, status=status.value, reason=reason[:500])
         study.tell(
             number,
             values=value if state == "COMPLETE" else None,
@@ -611,13 +610,10 @@ class TrialLink:
         The trial's heartbeat is this process's too from now, while it runs."""
         optuna = _optuna()
         study, spec = load_study(self.study_name, self.storage)
-        trial_id = study._storage.get_trial_id_from_study_id_trial_number(
-            study._study_id, self.number
-        )
-        state = study._storage.get_trial(trial_id).state
+        state = trial_state(study, self.number)
         if state != optuna.trial.TrialState.RUNNING:
             raise StudyError(f"trial {self.number} of {self.study_name} is already {state.name}")
-        self._study, self._trial = study, optuna.trial.Trial(study, trial_id)
+        self._study, self._trial = study, trial_of(study, self.number)
         self.objective, self.spec = spec.objective, spec
         self.beat()
         return self

@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from textual.app import App, SystemCommand
@@ -20,8 +20,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from steplr_tui.runfolder.params import TrainConfig
-from steplr_tui.viewer.controller import TrainFn, real_train
 from steplr_tui.viewer.screens.dashboard import DashboardScreen
+from steplr_tui.viewer.starter import Starter, TrainFn
 
 # After SIGTERM or SIGHUP: how long the run may take to stop and write its record,
 # then how long Textual's own shutdown may take before the process ends anyway.
@@ -61,7 +61,7 @@ class SteplrApp(App[int]):
         config: TrainConfig | None = None,
         *,
         start: bool = False,
-        train_fn: TrainFn = real_train,
+        train_fn: TrainFn | None = None,
         warm_up: bool = True,
         cursor_blink: bool = True,
         theme: str = "textual-dark",
@@ -70,8 +70,12 @@ class SteplrApp(App[int]):
         attach: Path | None = None,
         notes: tuple[str, ...] = (),
         sweep: Path | None = None,
+        starter: Starter | None = None,
     ) -> None:
+        """`starter` is the run side (the command line's); `train_fn`, a trainer of the
+        caller's own, takes the place of its `train`."""
         super().__init__()
+        self.starter = starter
         self.config = config or TrainConfig()
         self.runs_dir = runs_dir
         self.resume = resume
@@ -85,6 +89,17 @@ class SteplrApp(App[int]):
         self.theme = theme
         self.farewell = ""  # printed after the app exits (a run that goes on)
         self._hung_up = False
+        self._after_display: list[Callable[[], object]] = []
+
+    def call_after_display(self, callback: Callable[[], object]) -> None:
+        """Call `callback` once the next frame has been written to the terminal."""
+        self._after_display.append(callback)
+
+    def post_display_hook(self) -> None:
+        if self._after_display:
+            callbacks, self._after_display = self._after_display, []
+            for callback in callbacks:
+                self.call_later(callback)
 
     def get_default_screen(self) -> Screen:
         return DashboardScreen(
@@ -98,6 +113,7 @@ class SteplrApp(App[int]):
             attach=self.attach,
             sweep=self.sweep,
             notes=self.notes,
+            starter=self.starter,
         )
 
     @property

@@ -15,22 +15,14 @@ from typing import Any
 
 from textual.message import Message
 
-from steplr_tui.run.control import Inbox
-from steplr_tui.run.jobs import Job
 from steplr_tui.runfolder import Request, sender_name
-from steplr_tui.viewer.sources import FolderSource, ThreadSource
+from steplr_tui.runfolder.job import Job
+from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.runfolder.requests import Inbox
+from steplr_tui.viewer.sources import FolderSource, Source, ThreadSource
+from steplr_tui.viewer.starter import StartError, TrainFn, no_trainer
 
-TrainFn = Callable[..., Any]
-
-
-def real_train(job: Job, emit: Callable, should_stop: Callable) -> Any:
-    """The real trainer, imported in the worker thread so torch never loads on the UI thread."""
-    from steplr_tui.viewer.warmup import import_run_side
-
-    import_run_side()  # never at the same time as the warm-up thread
-    from steplr_tui.run.jobs import run_job
-
-    return run_job(job, emit, should_stop)
+DetachFn = Callable[[TrainConfig, Path, "Path | None"], Path]
 
 
 class RunController:
@@ -40,12 +32,14 @@ class RunController:
         self,
         post: Callable[[Message], Any],
         run_worker: Callable[..., Any],
-        train_fn: TrainFn = real_train,
+        train_fn: TrainFn = no_trainer,
+        detach: DetachFn | None = None,
     ) -> None:
         self.post = post
         self.run_worker = run_worker
         self.train_fn = train_fn
-        self.source: ThreadSource | FolderSource | None = None
+        self.detach = detach  # the command line's: a run in a process of its own
+        self.source: Source | None = None
         self.sender = sender_name("viewer")
         self._ids = 0
 
@@ -75,7 +69,7 @@ class RunController:
         self._ids += 1
         return self._ids
 
-    def _replace(self, source: ThreadSource | FolderSource) -> None:
+    def _replace(self, source: Source) -> None:
         if isinstance(self.source, FolderSource):
             self.source.close()
         self.source = source
@@ -99,15 +93,17 @@ class RunController:
 
     def attach(self, path: Path) -> None:
         """Show the run in `path`: replayed, then followed live."""
-        self._replace(FolderSource(self._next_id(), path, self.post))
+        self._replace(FolderSource(self._next_id(), path, self.post, self.run_worker))
 
-    def start_detached(self, config: Any, runs_dir: Path, resume: Path | None = None) -> Path:
+    def start_detached(
+        self, config: TrainConfig, runs_dir: Path, resume: Path | None = None
+    ) -> Path:
         """Start a run in a background process of its own, and attach to it (ctrl+n)."""
-        from steplr_tui.run.launch import launch
-
-        launched = launch(config, runs_dir, resume=resume, reap=True)
-        self.attach(launched.path)
-        return launched.path
+        if self.detach is None:
+            raise StartError("this viewer has no run side: start runs with steplr-tui")
+        path = self.detach(config, runs_dir, resume)
+        self.attach(path)
+        return path
 
     def send(self, request: Request) -> None:
         if self.source is not None:

@@ -9,7 +9,8 @@ fold the same events either way:
   by the run exactly as control.jsonl's lines are). Its run writes a folder too,
   so other viewers can attach to it.
 - `FolderSource` follows a folder written by another process (a detached run, a
-  user's script, rank 0 of a DDP job) or a finished run: a watcher thread
+  user's script, rank 0 of a DDP job) or a finished run: a watcher (a thread
+  worker of the screen, which ends with it)
   replays events.jsonl, then tails it (toolong-style) every `POLL_S`, waits for
   a torn last line, and checks the run's process: a RUNNING status whose
   process is gone becomes INTERRUPTED within `LIVENESS_S`. Requests are
@@ -21,7 +22,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from textual.message import Message
 
@@ -41,6 +42,7 @@ from steplr_tui.runfolder import (
 )
 from steplr_tui.runfolder.clean import clean_event
 from steplr_tui.runfolder.history import decode_lines, read_history
+from steplr_tui.runfolder.job import Job
 from steplr_tui.runfolder.reader import (
     RunNotFound,
     read_metrics,
@@ -48,6 +50,7 @@ from steplr_tui.runfolder.reader import (
     read_status,
     resume_hint,
 )
+from steplr_tui.viewer.starter import TrainFn
 
 POLL_S = 0.1  # how often a watcher reads new events: the lag a viewer adds
 LIVENESS_S = 1.0  # how often it checks that the run's process lives
@@ -109,6 +112,31 @@ class Mailbox:
         return events
 
 
+class Source(Protocol):
+    """What the run controller asks of a source, whichever it is."""
+
+    id: int
+    attached: bool  # the run lives in another process (or has ended there)
+    done: threading.Event  # set once nothing of the run lives in this process
+
+    @property
+    def path(self) -> Path | None:
+        """The run's folder, where there is one to show."""
+        ...
+
+    def start(self) -> None:
+        """Begin delivering the run's events (its past first, where it has one)."""
+
+    def send(self, request: Request) -> None:
+        """Carry a viewer's request to the run."""
+
+    def stop(self, sender: str) -> None:
+        """Ask the run to stop before its next batch."""
+
+    def close(self, reason: str = ...) -> None:
+        """The viewer lets go: a run of this process stops, a run elsewhere goes on."""
+
+
 class ThreadSource:
     """A run trained in this app's own thread worker."""
 
@@ -117,8 +145,8 @@ class ThreadSource:
     def __init__(
         self,
         source_id: int,
-        job: Any,
-        train_fn: Callable[..., Any],
+        job: Job,
+        train_fn: TrainFn,
         post: Callable[[Message], Any],
         run_worker: Callable[..., Any],
         history: Path | None = None,
@@ -189,23 +217,33 @@ class FolderSource:
 
     attached = True
 
-    def __init__(self, source_id: int, path: Path, post: Callable[[Message], Any]) -> None:
+    def __init__(
+        self,
+        source_id: int,
+        path: Path,
+        post: Callable[[Message], Any],
+        run_worker: Callable[..., Any],
+    ) -> None:
         self.id = source_id
         self.path = path
         self.post = post
+        self.run_worker = run_worker  # the screen's: its watcher ends when the screen does
         self._closing = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.worker: Any = None
         self.done = threading.Event()
         self.done.set()  # nothing of the run lives in this process
         self.finished = True
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._watch, name=f"steplr-watch-{self.id}", daemon=True
+        """Watch the folder in a thread worker of the screen that asked."""
+        self.worker = self.run_worker(
+            self._watch, name=f"watch-{self.id}", group="watchers", thread=True, exit_on_error=False
         )
-        self._thread.start()
 
     def _watch(self) -> None:
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
         history = read_history(self.path)
         events, tail, bad = history.items, history.tail, history.bad
         ended = isinstance(_last_session_end(events), RunEnded)
@@ -214,7 +252,7 @@ class FolderSource:
         self.post(SourceEvents(self.id, events, replay=True))
         self._mailbox = mailbox = Mailbox(self.id, self.post)
         since_check = LIVENESS_S  # check at once: a run may be dead already
-        while not self._closing.wait(POLL_S):
+        while not self._closing.wait(POLL_S) and not worker.is_cancelled:
             new, bad = decode_lines(tail.read())
             if bad:
                 new.append(Notice(f"{bad} unreadable line(s) in events.jsonl were skipped"))
@@ -270,6 +308,8 @@ class FolderSource:
     def close(self, reason: str = "") -> None:
         """Stop watching; the run goes on."""
         self._closing.set()
+        if self.worker is not None:
+            self.worker.cancel()
 
 
 def _last_session_end(events: list[Event]) -> Event | None:

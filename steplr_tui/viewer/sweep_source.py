@@ -1,5 +1,6 @@
-"""Where the sweep view's trials come from: a watcher thread that reads the sweep's study
-(every trial, from every box that works on it) and the run folders of its trials on this
+"""Where the sweep view's trials come from: a watcher (a thread worker of the sweep
+screen, which ends with it) that reads the sweep's study (every trial, from every box
+that works on it) and the run folders of its trials on this
 box, and posts what it found as one `SweepSnapshot` a second.
 
 The study gives each trial's parameters, state and accuracy after every epoch; a local
@@ -84,20 +85,30 @@ class SweepSource:
         self._closing = threading.Event()
         self._cache: dict[str, tuple[tuple[int, int], TrialCurves]] = {}
         self._study: Any = None
+        self.worker: Any = None
 
-    def start(self) -> None:
-        threading.Thread(target=self._watch, name="steplr-sweep-watch", daemon=True).start()
+    def start(self, run_worker: Callable[..., Any]) -> None:
+        """Watch the sweep in a thread worker of the screen that asked (`run_worker` is
+        its), which ends with the screen."""
+        self.worker = run_worker(
+            self._watch, name="sweep-watch", group="watchers", thread=True, exit_on_error=False
+        )
 
     def close(self) -> None:
         self._closing.set()
+        if self.worker is not None:
+            self.worker.cancel()
 
     def _watch(self) -> None:
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
         # The study takes seconds to open (Optuna and SQLAlchemy load first): the table
         # the sweep's workers last wrote is drawn meanwhile.
         first = self.read_written()
         if first is not None and not self._closing.is_set():
             self.post(SweepUpdate(first))
-        while not self._closing.is_set():
+        while not self._closing.is_set() and not worker.is_cancelled:
             self.post(SweepUpdate(self.read()))
             self._closing.wait(POLL_S)
 

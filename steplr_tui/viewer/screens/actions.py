@@ -8,18 +8,20 @@ from typing import TYPE_CHECKING
 
 from textual.binding import Binding
 
-from steplr_tui.run.jobs import Job, config_from_record, resume_problem
+from steplr_tui.runfolder.job import Job
 from steplr_tui.runfolder.params import FieldError, TrainConfig
 from steplr_tui.runfolder.reader import RunNotFound, read_run, resolve_runs_dir
+from steplr_tui.runfolder.resume import branch_of, config_from_record, resume_problem
 from steplr_tui.runfolder.runs_table import short_name
 from steplr_tui.viewer.compare import MAX_OVERLAYS, Overlay
-from steplr_tui.viewer.screens.runs import RunsChoice, RunsScreen
+from steplr_tui.viewer.starter import StartError
 from steplr_tui.viewer.widgets.keys import after_keys
 from steplr_tui.viewer.widgets.params import ParamPanel
 from steplr_tui.viewer.widgets.plots import SMOOTHING
 
 if TYPE_CHECKING:  # pragma: no cover
     from steplr_tui.viewer.screens.dashboard import DashboardScreen as _Base
+    from steplr_tui.viewer.screens.runs import RunsChoice
 else:
     _Base = object
 
@@ -84,12 +86,12 @@ class DashboardActions(_Base):
             return
         self.controller.stop()
         self.view.stopping = True
-        self._dirty.add("status")
+        self.request_redraw("status")
 
     # ---- views -------------------------------------------------------------------
 
     def _redraw_all_panes(self) -> None:
-        self._dirty |= {"lr", "loss", "acc"}
+        self.request_redraw("lr", "loss", "acc")
         self.redraw()
 
     def action_toggle_x(self) -> None:
@@ -135,7 +137,7 @@ class DashboardActions(_Base):
 
     def action_toggle_phases(self) -> None:
         self.toggle_class("-phases")
-        self._dirty.add("phases")
+        self.request_redraw("phases")
         self.redraw()
 
     def action_help(self) -> None:
@@ -167,7 +169,7 @@ class DashboardActions(_Base):
             self.notify(f"At most {MAX_OVERLAYS} overlays: the oldest was dropped.", markup=False)
             overlays = overlays[-MAX_OVERLAYS:]
         self.context.overlays = overlays
-        self._dirty |= {"lr", "loss", "acc", "legend"}
+        self.request_redraw("lr", "loss", "acc", "legend")
         self.redraw()
 
     def action_export(self) -> None:
@@ -221,8 +223,6 @@ class DashboardActions(_Base):
 
     def overlay_parent(self, path: Path) -> None:
         """A branch on screen is drawn over its parent: overlay the parent's run."""
-        from steplr_tui.run.branch import branch_of
-
         try:
             section = branch_of(read_run(path))
             if section is None:
@@ -237,6 +237,8 @@ class DashboardActions(_Base):
     # ---- the runs table ------------------------------------------------------------
 
     def action_runs(self) -> None:
+        from steplr_tui.viewer.screens.runs import RunsScreen  # not before the first frame
+
         runs_dir = self.runs_dir or resolve_runs_dir(None)
         overlaid = {o.key for o in self.context.overlays}
         self.app.push_screen(
@@ -329,12 +331,11 @@ class DashboardActions(_Base):
         config = self._fields_config()
         if config is None or self.controller is None:
             return
-        from steplr_tui.run.record import RecordError
         from steplr_tui.runfolder.reader import resolve_runs_dir
 
         try:
             path = self.controller.start_detached(config, self.runs_dir or resolve_runs_dir(None))
-        except (RecordError, OSError) as exc:
+        except (StartError, OSError) as exc:
             self.notify(f"Not started: {exc}", title="Detached run", severity="error", markup=False)
             return
         self.config = config

@@ -16,12 +16,13 @@ from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Static
 
-from steplr_tui.run.branch import BranchError, BranchPlan, plan_branch
+from steplr_tui.runfolder.branch import BranchError, BranchPlan, plan_branch
 from steplr_tui.runfolder.checkpoints import branchable_epochs
 from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
 from steplr_tui.runfolder.reader import RunNotFound, read_run
 from steplr_tui.runfolder.schedule import ScheduleEdit
 from steplr_tui.viewer.screens.sweep_form import FormInput
+from steplr_tui.viewer.starter import StartError
 
 EDIT_FIELDS = ("lr", "step_size", "gamma")
 
@@ -129,14 +130,12 @@ class BranchScreen(ModalScreen[Path | None]):
         if self.plan is None:
             self.notify(self.problem, title="Not started", severity="error", markup=False)
             return
-        from steplr_tui.run.branch import create_branch
-        from steplr_tui.run.launch import launch
-        from steplr_tui.run.record import RecordError
-
+        starter = getattr(self.app, "starter", None)
         try:
-            folder = create_branch(self.plan, self.runs_dir)
-            launch(self.plan.config, self.runs_dir, folder=folder, reap=True)
-        except (RecordError, OSError) as exc:
+            if starter is None or starter.branch is None:
+                raise StartError("this viewer has no run side: start branches with steplr-tui")
+            folder = starter.branch(self.plan, self.runs_dir)
+        except StartError as exc:
             self.query_one("#branch-errors", Static).update(f"not started: {exc}")
             return
         self.dismiss(folder)

@@ -29,7 +29,7 @@ from steplr_tui.runfolder import (
 from steplr_tui.runfolder.params import SPECS, TrainConfig
 from steplr_tui.runfolder.paths import resolve_data_dir
 from steplr_tui.runfolder.text import short_path
-from steplr_tui.viewer.controller import RunController, TrainFn, real_train
+from steplr_tui.viewer.controller import RunController
 from steplr_tui.viewer.draft import SteeringDraft, describe_request
 from steplr_tui.viewer.fields import FieldsModel, Shown
 from steplr_tui.viewer.preview import fields_note, lr_pane_data, preview_steps
@@ -39,6 +39,7 @@ from steplr_tui.viewer.screens.cadence import TICK_S, Cadence
 from steplr_tui.viewer.screens.layout import size_classes, too_small_text
 from steplr_tui.viewer.screens.sweep_actions import SweepActions
 from steplr_tui.viewer.sources import SourceEvents
+from steplr_tui.viewer.starter import Starter, TrainFn, no_trainer
 from steplr_tui.viewer.widgets.footer import FittedFooter
 from steplr_tui.viewer.widgets.params import ParamPanel
 from steplr_tui.viewer.widgets.phases import PhaseTable
@@ -47,9 +48,10 @@ from steplr_tui.viewer.widgets.plots import PlotContext
 from steplr_tui.viewer.widgets.run_log import RunLog, event_lines
 from steplr_tui.viewer.widgets.status_line import StatusLine
 
-__all__ = ["DashboardScreen", "TrainFn", "real_train"]
+__all__ = ["DashboardScreen", "TrainFn"]
 
 PLAN_FIELDS = ("lr", "step_size", "gamma", "epochs")
+WARM_UP_AFTER_S = 0.3  # after the first frame is written, before torch is imported
 
 
 class DashboardScreen(DashboardActions, SweepActions, Screen):
@@ -60,7 +62,7 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
     def __init__(
         self,
         config: TrainConfig,
-        train_fn: TrainFn = real_train,
+        train_fn: TrainFn | None = None,
         start: bool = False,
         warm_up: bool = True,
         cursor_blink: bool = True,
@@ -69,11 +71,13 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         attach: Path | None = None,
         notes: tuple[str, ...] = (),
         sweep: Path | None = None,
+        starter: Starter | None = None,
     ) -> None:
         super().__init__()
         self.config = config
         self.runs_dir = runs_dir
-        self.train_fn = train_fn
+        self.starter = starter  # the run side, handed in by the command line
+        self.train_fn = train_fn or (starter.train if starter else no_trainer)
         what = "resume" if resume else "attach" if attach else "start" if start else None
         what = "sweep" if sweep else what
         self.at_launch = (what, sweep or resume or attach)
@@ -101,6 +105,10 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         return list(self.query_one(RunLog).kept)
 
     def compose(self) -> ComposeResult:
+        # The size classes before the first style pass: set on mount, they restyled
+        # every widget once more before the first frame.
+        for name, wanted in size_classes(self.app.size.width, self.app.size.height).items():
+            self.set_class(wanted, name, update=False)
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield ParamPanel(self.config, cursor_blink=self.cursor_blink, id="params")
@@ -114,7 +122,8 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         yield FittedFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.controller = RunController(self.post_message, self.run_worker, self.train_fn)
+        detach = self.starter.detach if self.starter else None
+        self.controller = RunController(self.post_message, self.run_worker, self.train_fn, detach)
         self.draft.sender = self.controller.sender
         self._check_size(self.app.size.width, self.app.size.height)
         self.note(*(f"note: {n}" for n in self.notes))
@@ -127,10 +136,16 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         elif what is not None:
             act = {"resume": self.resume_run, "sweep": self.open_sweep_folder}
             self.call_after_refresh(*((act[what], path) if what in act else (self.action_start,)))
-        if self.warm_up and what != "attach":
+        probe = self.starter.warm_up if self.starter else None
+        if self.warm_up and probe is not None and what != "attach":
             # torch, imported ahead for a run started here; a viewer of a run elsewhere
             # needs none (it took a second of CPU and 800 MB while following a run).
-            self.call_after_refresh(self.query_one(StatusLine).warm_up)
+            # Once the first frame is on the terminal: a thread importing torch holds the
+            # GIL for much of a second, and the frame waited for it.
+            status = self.query_one(StatusLine)
+            self.app.call_after_display(
+                lambda: self.set_timer(WARM_UP_AFTER_S, lambda: status.warm_up(probe))
+            )
 
     def on_unmount(self) -> None:
         # However the app ends (ctrl+q says so first), a run folder's watcher stops with
@@ -321,8 +336,14 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         self.redraw()
         self._dirty |= held
 
-    def redraw(self) -> None:
-        """Redraw everything that changed since the last call."""
+    def request_redraw(self, *panes: str) -> None:
+        """Redraw `panes` ("lr", "loss", "acc", "status", "notice", "legend", "phases",
+        "log") at the next tick, at the rate the cadence allows."""
+        self._dirty.update(panes)
+
+    def redraw(self, *panes: str) -> None:
+        """Redraw `panes` and everything else that changed since the last call, now."""
+        self._dirty.update(panes)
         dirty, self._dirty = self._dirty, set()
         dirty.discard("fields")
         if not dirty:

@@ -17,9 +17,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
-from steplr_tui.run.jobs import resume_problem
 from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.reader import RunInfo, list_runs
+from steplr_tui.runfolder.resume import resume_problem
 from steplr_tui.runfolder.runs_table import (
     SORT_KEYS,
     SUMMARY_COLUMNS,

@@ -111,7 +111,7 @@ class SweepScreen(Screen[SweepChoice | None]):
         self.query_one("#loss-curves", CurvesPlot).border_title = curves_title("Training loss")
         self._layout(self.app.size.width)
         self.source = self._source_factory(self.folder, self.spec, self.post_message)
-        self.source.start()
+        self.source.start(self.run_worker)
         table.focus()
 
     def on_unmount(self) -> None:
@@ -285,7 +285,7 @@ class SweepScreen(Screen[SweepChoice | None]):
             self.query_one(TrialsTable).clear()
         self.query_one("#sweep-head", Static).update(f"Sweep {spec.name}: reading its study…")
         self.source = self._source_factory(folder, spec, self.post_message)
-        self.source.start()
+        self.source.start(self.run_worker)
 
     @on(DataTable.RowSelected)
     def _on_row_selected(self, event: DataTable.RowSelected) -> None:

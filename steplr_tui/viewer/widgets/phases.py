@@ -10,7 +10,7 @@ from textual.widgets import DataTable
 from steplr_tui.runfolder import EpochEnd
 from steplr_tui.runfolder.schedule import format_lr
 from steplr_tui.runfolder.text import format_duration
-from steplr_tui.viewer.phases import LrPhase, phases
+from steplr_tui.viewer.lr_phases import LrPhase, phases
 
 # Changes only: the panes beside the table show the levels.
 COLUMNS = ("lr", "epochs", "Δloss", "Δacc", "time")

@@ -596,9 +596,6 @@ class MetricPlot(EpochPane):
         self.draw_epoch_points([x for x, _ in points], ys, ACC_COLOR, lo, hi)
 
 
-AccuracyPlot = MetricPlot  # the pane's usual job
-
-
 def accuracy_summary(epochs: Sequence[EpochEnd], name: str = "test_acc") -> str:
     finite = [e for e in epochs if math.isfinite(e.metric(name))]
     if not finite:

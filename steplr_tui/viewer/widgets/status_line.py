@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from textual import on
@@ -13,7 +14,6 @@ from textual.widgets import Static
 from steplr_tui.runfolder.reader import short_name
 from steplr_tui.viewer.cpuwatch import CpuWatch
 from steplr_tui.viewer.run_view import RunView, fit_parts, status_parts
-from steplr_tui.viewer.warmup import describe_auto_device
 
 
 class DeviceProbed(Message):
@@ -33,14 +33,17 @@ class StatusLine(Static):
         self.cpu = CpuWatch()
         self._last: tuple[RunView, str, bool] | None = None
 
-    def warm_up(self) -> None:
+    def warm_up(self, probe: Callable[[], str]) -> None:
         """Import torch in a daemon thread (quitting never waits for it), to show the device
-        'auto' picks; a run started a few seconds later then begins at once."""
-        threading.Thread(target=self._probe, name="steplr-warm-up", daemon=True).start()
+        'auto' picks (`probe` says it); a run started a few seconds later then begins at
+        once."""
+        threading.Thread(
+            target=self._probe, args=(probe,), name="steplr-warm-up", daemon=True
+        ).start()
 
-    def _probe(self) -> None:
+    def _probe(self, probe: Callable[[], str]) -> None:
         try:
-            text = describe_auto_device()
+            text = probe()
         except Exception:
             return  # the run itself will report any real problem
         self.post_message(DeviceProbed(text))

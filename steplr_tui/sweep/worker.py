@@ -73,6 +73,7 @@ from steplr_tui.study.engine import (
 from steplr_tui.study.report import best_params, best_snippet, best_trial, write_reports
 from steplr_tui.study.spec import SWEEP_LOG, SweepSpec
 from steplr_tui.study.table import mark_worker
+from steplr_tui.study.trials import set_trial_attrs
 
 POLL_S = 0.25
 STOP_WAIT_S = 30.0  # for every trial to stop, after Ctrl+C
@@ -99,35 +100,41 @@ class Running:
         return process_alive(self.pid, socket.gethostname())
 
 
-class Sweeper:
-    """One worker of a sweep, on this box."""
+@dataclass(frozen=True)
+class WorkerPlan:
+    """What one worker works on: the sweep and its folder, the study's storage URL, where
+    the trials' runs go, this machine's parameters (device, threads, data), how many
+    trials at a time, and whether it resumes a stopped sweep."""
 
-    def __init__(
-        self,
-        spec: SweepSpec,
-        folder: Path,
-        url: str,
-        study: Any,
-        runs_dir: Path,
-        machine: TrainConfig,
-        parallel: int,
-        out: TextIO,
-        resume: bool = False,
-    ) -> None:
-        self.spec, self.folder, self.url, self.study = spec, folder, url, study
-        self.runs_dir, self.machine, self.parallel, self.out = runs_dir, machine, parallel, out
-        self.resume = resume
+    spec: SweepSpec
+    folder: Path
+    url: str
+    runs_dir: Path
+    machine: TrainConfig
+    parallel: int
+    resume: bool = False
+
+
+class Sweeper:
+    """One worker of a sweep, on this box: `plan` says what on, `study` is the study it
+    asks and tells (loaded from `plan.url`), `out` takes the best trial's snippet."""
+
+    def __init__(self, plan: WorkerPlan, study: Any, out: TextIO) -> None:
+        self.plan, self.study, self.out = plan, study, out
+        self.spec, self.folder, self.url = plan.spec, plan.folder, plan.url
+        self.runs_dir, self.machine, self.parallel = plan.runs_dir, plan.machine, plan.parallel
+        self.resume = plan.resume
         self.running: dict[int, Running] = {}
         self.to_resume: list[tuple[int, Path]] = []
         self.stopping: str | None = None
         self._fails = 0
         self._trials: list[TrialRow] = []
         if hasattr(study._storage, "record_heartbeat") and not heartbeat_on(study._storage):
-            self.study, _ = load_study(spec.name, url, heartbeat=True)  # fails stale trials
-        self.heartbeat = Heartbeat(self.study, spec.heartbeat)
+            self.study, _ = load_study(self.spec.name, self.url, heartbeat=True)  # fails stale
+        self.heartbeat = Heartbeat(self.study, self.spec.heartbeat)
         self._next_reclaim = 0.0
         self._awaited: set[int] = set()  # others' trials this worker waits for, said once
-        self.shared = SharedPrefixes(spec.name, runs_dir)  # prefixes trained once
+        self.shared = SharedPrefixes(self.spec.name, self.runs_dir)  # prefixes trained once
 
     # ---- what the worker says --------------------------------------------------------
 
@@ -350,10 +357,7 @@ class Sweeper:
         return {"threads": int(env["OMP_NUM_THREADS"])} if env else {}
 
     def _attrs(self, number: int, **attrs: Any) -> None:
-        storage = self.study._storage
-        trial_id = storage.get_trial_id_from_study_id_trial_number(self.study._study_id, number)
-        for key, value in attrs.items():
-            storage.set_trial_user_attr(trial_id, key, value)
+        set_trial_attrs(self.study, number, **attrs)
 
     def _follow(self, number: int) -> None:
         """This worker follows the trial: another worker on this box leaves it be, and
@@ -636,7 +640,7 @@ def _last_line(log: Path | None, limit: int = 200) -> str:
 
 
 def _recorded_config(info: Any, base: TrainConfig) -> TrainConfig:
-    from steplr_tui.run.jobs import config_from_record
+    from steplr_tui.runfolder.resume import config_from_record
 
     return config_from_record(info, base)
 

@@ -27,6 +27,7 @@ import torch
 
 from steplr_tui.run.control import ControlReader, Steering
 from steplr_tui.run.distributed import DistContext
+from steplr_tui.run.facts import distributed_facts, versions
 from steplr_tui.run.tracker import (
     PROGRESS_INTERVAL_S,
     RunStopped,
@@ -34,6 +35,7 @@ from steplr_tui.run.tracker import (
     TrackingError,
 )
 from steplr_tui.runfolder import Event, Notice, RunOpened, RunStarted, Status
+from steplr_tui.runfolder.reader import control_offset
 from steplr_tui.runfolder.schedule import ScheduleEdit
 from steplr_tui.study.engine import TrialLink
 
@@ -481,8 +483,10 @@ def _open_record(recorded, runs_dir, resume, scheduler, dist, epochs, sweep=None
         "kind": "script",
         "script": os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else "",
         "host": socket.gethostname(),
-        "versions": _versions(),
-        "distributed": _dist_meta(dist, recorded.get("batch_size")),
+        "versions": versions(),
+        "distributed": distributed_facts(
+            dist.world_size if dist else 1, dist.backend if dist else "", recorded.get("batch_size")
+        ),
     }
     if sweep is not None:
         meta["sweep"] = sweep
@@ -520,7 +524,7 @@ def _open_record(recorded, runs_dir, resume, scheduler, dist, epochs, sweep=None
     def emit(event: Event) -> None:
         record.write(event)
 
-    status_offset = _control_offset(record.path)
+    status_offset = control_offset(record.path)
     steering = Steering(
         ControlReader(record.path, status_offset),
         emit,
@@ -543,18 +547,6 @@ def _open_record(recorded, runs_dir, resume, scheduler, dist, epochs, sweep=None
     return record, steering, emit, record.path
 
 
-def _control_offset(path: Path) -> int:
-
-    from steplr_tui.runfolder.files import read_json
-
-    try:
-        status = read_json(path / "status.json")
-        offset = status.get("control_offset", 0)
-        return offset if isinstance(offset, int) and offset >= 0 else 0
-    except (OSError, ValueError, AttributeError):
-        return 0
-
-
 def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
@@ -568,26 +560,3 @@ def _device_of(optimizer: torch.optim.Optimizer) -> str:
                 return f"cuda:{index} {torch.cuda.get_device_name(index)}"
             return str(device)
     return "unknown device"
-
-
-def _versions() -> dict[str, str]:
-    import platform
-
-    from steplr_tui import __version__
-
-    return {
-        "steplr_tui": __version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def _dist_meta(dist: DistContext | None, batch: Any) -> dict[str, Any]:
-    world = dist.world_size if dist else 1
-    per_rank = batch if isinstance(batch, int) else None
-    return {
-        "world_size": world,
-        "backend": dist.backend if dist else "",
-        "batch_size_per_rank": per_rank,
-        "global_batch_size": per_rank * world if per_rank else None,
-    }
