@@ -50,7 +50,17 @@ from steplr_tui.runfolder import Status
 from steplr_tui.runfolder.reader import process_alive
 from steplr_tui.study.space import Space, SpaceError
 from steplr_tui.study.spec import SweepSpec
-from steplr_tui.study.trials import set_trial_attrs, trial_of, trial_state
+from steplr_tui.study.trials import (
+    frozen_of,
+    running_with_heartbeat,
+    set_trial_attrs,
+    stale_trial_ids,
+    storage_of,
+    trial_of,
+    trial_state,
+    trial_user_attrs,
+)
+from steplr_tui.study.trials import trial_id as trial_id_of
 
 ATTR_SPEC = "steplr_tui"  # the study's definition, for workers on other boxes
 TRIAL_ENV = "STEPLR_TUI_SWEEP_TRIAL"  # a script's trial process: which trial it is
@@ -273,13 +283,13 @@ def reclaim(study: Any) -> list[int]:
     by number. Each is marked INTERRUPTED with the cause first. Nothing for a storage
     without heartbeat."""
     optuna = _optuna()
-    storage = study._storage
+    storage = storage_of(study)
     if not heartbeat_on(storage):
         return []
     callback = _stale_callback(storage)
     if not isinstance(callback, TakenOver):
         callback = TakenOver(0)
-    stale = storage._get_stale_trial_ids(study._study_id)
+    stale = stale_trial_ids(study)
     if not stale:
         return []
     for trial_id in stale:
@@ -302,7 +312,7 @@ def reclaim(study: Any) -> list[int]:
 def retried_from(study: Any, trial: Any) -> int | None:
     """The trial a trial queued again by the heartbeat runs again, by number (None for a
     new one)."""
-    frozen = study._storage.get_trial(trial._trial_id)
+    frozen = frozen_of(study, trial)
     number = frozen.system_attrs.get("failed_trial")
     return number if isinstance(number, int) else None
 
@@ -310,22 +320,9 @@ def retried_from(study: Any, trial: Any) -> int | None:
 def beating(study: Any) -> set[int]:
     """The study's RUNNING trials that have a heartbeat (alive, or stale and to be taken
     over), by number; empty for a storage without heartbeat."""
-    storage = study._storage
-    if not heartbeat_on(storage):
+    if not heartbeat_on(storage_of(study)):
         return set()
-    from optuna.storages._rdb import models
-    from sqlalchemy import select
-
-    trials, beats = models.TrialModel.__table__, models.TrialHeartbeatModel.__table__
-    query = (
-        select(trials.c.number)
-        .join(beats, beats.c.trial_id == trials.c.trial_id)
-        .where(trials.c.study_id == study._study_id)
-        .where(trials.c.state == _optuna().trial.TrialState.RUNNING)
-    )
-    engine = getattr(storage, "_backend", storage).engine
-    with engine.connect() as connection:
-        return {int(n) for (n,) in connection.execute(query)}
+    return running_with_heartbeat(study)
 
 
 class Heartbeat:
@@ -333,8 +330,8 @@ class Heartbeat:
     own, until stopped (a process that dies stops beating: that is the point)."""
 
     def __init__(self, study: Any, interval: int) -> None:
-        self.storage = study._storage
-        self.study_id = study._study_id
+        self.study = study
+        self.storage = storage_of(study)
         self.interval = max(1, int(interval))
         self._ids: dict[int, int] = {}  # trial number -> trial id
         self._lock = threading.Lock()
@@ -350,7 +347,7 @@ class Heartbeat:
         """Beat for this trial too, from now (its first beat at once)."""
         if not self.enabled:
             return
-        trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
+        trial_id = trial_id_of(self.study, number)
         with self._lock:
             self._ids[number] = trial_id
         self._beat({number: trial_id})
@@ -681,11 +678,7 @@ class TrialLink:
     def _orphan(self) -> bool:
         """The sweep worker that follows this trial, on this box, is gone."""
         try:
-            storage = self._study._storage
-            trial_id = storage.get_trial_id_from_study_id_trial_number(
-                self._study._study_id, self.number
-            )
-            attrs = storage.get_trial(trial_id).user_attrs
+            attrs = trial_user_attrs(self._study, self.number)
         except Exception:
             return False
         worker, host = attrs.get("worker"), attrs.get("host")

@@ -73,7 +73,7 @@ from steplr_tui.study.engine import (
 from steplr_tui.study.report import best_params, best_snippet, best_trial, write_reports
 from steplr_tui.study.spec import SWEEP_LOG, SweepSpec
 from steplr_tui.study.table import mark_worker
-from steplr_tui.study.trials import set_trial_attrs
+from steplr_tui.study.trials import set_trial_attrs, storage_of
 
 POLL_S = 0.25
 STOP_WAIT_S = 30.0  # for every trial to stop, after Ctrl+C
@@ -129,7 +129,8 @@ class Sweeper:
         self.stopping: str | None = None
         self._fails = 0
         self._trials: list[TrialRow] = []
-        if hasattr(study._storage, "record_heartbeat") and not heartbeat_on(study._storage):
+        storage = storage_of(study)
+        if hasattr(storage, "record_heartbeat") and not heartbeat_on(storage):
             self.study, _ = load_study(self.spec.name, self.url, heartbeat=True)  # fails stale
         self.heartbeat = Heartbeat(self.study, self.spec.heartbeat)
         self._next_reclaim = 0.0
