@@ -871,3 +871,17 @@ def test_stop_of_a_run_named_with_escape_sequences_prints_none(tmp_path: Path):
     result = _cli(tmp_path, "export", "run-")
     assert result.returncode == 2 and "matches 2 runs" in result.stderr
     assert "\x1b" not in result.stderr and ambiguous.exists()
+
+
+def test_the_sweep_table_shows_a_folder_s_escape_sequences_as_text(tmp_path, capsys):
+    """Item 11: `steplr-tui sweep --list` prints a sweep folder's name; one named with an
+    escape sequence (clear the screen, retitle the terminal) must not drive the terminal."""
+    from steplr_tui.cli.sweep import list_main
+
+    evil = tmp_path / "sweeps" / "s\x1b]0;owned\x07\x1b[2Jx"
+    evil.mkdir(parents=True)
+    (evil / "sweep.json").write_text("{not json")
+    assert list_main(tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "unreadable sweep.json" in out
+    assert "\x1b" not in out and "\x07" not in out

@@ -353,3 +353,24 @@ def test_two_boxes_on_postgresql_a_killed_worker_s_trial_is_taken_over(
             assert PASSWORD.encode() not in file.read_bytes(), file
     spec = json.loads((sweep_folder(result["a"], "hb") / "sweep.json").read_text())
     assert spec["storage"] == plain
+
+
+def test_a_worker_marks_a_dead_trial_s_run_under_its_lock_and_leaves_a_live_one_be(tmp_path):
+    """Issue 25: every writer takes the folder's lock first; a run that still holds it is
+    alive, whatever its status says, and the worker writes nothing into it."""
+    from steplr_tui.run.record import RunRecord
+    from steplr_tui.runfolder.lock import RunLock
+    from steplr_tui.runfolder.reader import read_status
+    from steplr_tui.sweep.worker import _finish_dead
+
+    record = RunRecord.create(tmp_path, {"lr": 0.1}, {"kind": "builtin"})
+    record.lock()
+    record.mark_running()
+    record.close()  # the trial's process "dies": its lock is free, its status RUNNING
+    path = record.path
+    with RunLock.acquire(path):  # ...unless something still holds the folder
+        _finish_dead(path, "no heartbeat")
+        assert read_status(path)[2].get("status") == "RUNNING"
+    _finish_dead(path, "no heartbeat for 2 s from its sweep worker")
+    status, reason, _ = read_status(path)
+    assert status.value == "INTERRUPTED" and "no heartbeat" in reason

@@ -28,7 +28,7 @@ from steplr_tui.cli.options import OneLineParser
 from steplr_tui.runfolder import Status
 from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
 from steplr_tui.runfolder.paths import resolve_runs_dir
-from steplr_tui.runfolder.text import plural
+from steplr_tui.runfolder.text import clean_text, plural
 from steplr_tui.study.space import DIMENSIONS, SpaceError, parse_space
 from steplr_tui.study.spec import (
     GRACE_S,
@@ -498,6 +498,15 @@ def join_main(runs_dir: Path, ns: argparse.Namespace, machine: TrainConfig, para
     )
 
 
+def _print_table(table: list) -> None:
+    """Rows of cells in aligned columns; nothing a sweep's files hold (a folder's name, a
+    trial's reason, a script's values) can drive the terminal."""
+    rows = [[clean_text(c) for c in r] for r in table]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
 def list_main(runs_dir: Path) -> int:
     """The sweeps here, newest first: their state, trials done, best, and space."""
     import datetime
@@ -525,9 +534,7 @@ def list_main(runs_dir: Path) -> int:
             (spec.name, created, sweep_state(folder).status.value,
              f"{done}/{spec.trials_planned}", best, spec.space.describe())
         )  # fmt: skip
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    for r in table:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    _print_table(table)
     return 0
 
 
@@ -555,9 +562,7 @@ def show_main(runs_dir: Path, name: str) -> int:
     table = [COLUMNS] + [
         trial_cells(spec, r, best, local_status(r), time.time()) for r in sort_rows(rows, "trial")
     ]
-    widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
-    for r in table:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    _print_table(table)
     state = sweep_state(folder)
     done = sum(1 for r in rows if r.counted)
     print(
@@ -565,7 +570,7 @@ def show_main(runs_dir: Path, name: str) -> int:
         f"{plural(spec.trials_planned, 'trial')} done)"
     )
     for line in by_scheduler(spec, rows):  # which scheduler wins here, and by how much
-        print(f"  {line}")
+        print(f"  {clean_text(line)}")
     write_reports(folder, spec, rows)
     row = best_trial(rows)
     if row is not None:
@@ -605,5 +610,5 @@ def stop_main(runs_dir: Path, name: str) -> int:
     while time.monotonic() < deadline and sweep_state(folder).status is Status.RUNNING:
         time.sleep(0.2)
     state = sweep_state(folder)
-    print(f"{PROG}: {spec.name} {state.status.value}: {state.reason}")
+    print(clean_text(f"{PROG}: {spec.name} {state.status.value}: {state.reason}"))
     return 0 if state.status is not Status.RUNNING else 1

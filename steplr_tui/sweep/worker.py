@@ -411,8 +411,7 @@ class Sweeper:
             status = Status.INTERRUPTED
         if status is Status.INTERRUPTED:
             reason = f"its process (pid {r.pid}) died without a final status"
-            with contextlib.suppress(OSError):
-                RunRecord(r.folder).finish(Status.INTERRUPTED, reason)
+            _finish_dead(Path(r.folder), reason)
             tell(self.study, r.number, Status.INTERRUPTED, None, "FAIL", reason)
             self.say(f"trial {r.number} INTERRUPTED: {reason}; another trial takes its place")
             self._last_reason = reason
@@ -475,8 +474,7 @@ class Sweeper:
             path = Path(row.run_folder)
             status, _, data = read_status(path)
             if status is Status.INTERRUPTED and data.get("status") == Status.RUNNING.value:
-                with contextlib.suppress(OSError, RecordError):
-                    RunRecord(path).finish(Status.INTERRUPTED, row.reason)
+                _finish_dead(path, row.reason)
 
     def _others_running(self) -> bool:
         """Trials of other workers the study holds RUNNING with a heartbeat: this worker
@@ -651,3 +649,17 @@ def detach_worker(argv: list[str], folder: Path) -> int:
     pid = spawn([sys.executable, "-m", "steplr_tui", "sweep", *argv], folder / SWEEP_LOG).pid
     mark_worker(folder, pid, Status.RUNNING)  # until it says so itself
     return pid
+
+
+def _finish_dead(path: Path, reason: str) -> None:
+    """A trial's run whose process is gone: INTERRUPTED with `reason`, written under its
+    folder's lock like every write (a run that still holds the lock is alive after all,
+    and is left alone)."""
+    record = RunRecord(path)
+    try:
+        record.lock()
+        record.finish(Status.INTERRUPTED, reason)
+    except (OSError, RecordError):
+        pass  # alive (FolderLocked), or its folder is gone: nothing to mark
+    finally:
+        record.close()
