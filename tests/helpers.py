@@ -399,8 +399,8 @@ def sweep_command(runs: Path, *args: str) -> list[str]:
 
 def sweep_trials(runs: Path, name: str):
     """A sweep's trials as its study has them now (none while it is being made)."""
-    from steplr_tui.study.engine import load_study, read_trials, storage_url
-    from steplr_tui.study.spec import read_spec, sweep_folder
+    from steplr_tui.study.engine import load_study, read_trials
+    from steplr_tui.study.spec import read_spec, storage_url, sweep_folder
 
     folder = sweep_folder(runs, name)
     spec_file = folder / "sweep.json"

@@ -777,7 +777,7 @@ def test_a_dashboard_whose_request_is_refused_says_so_instead_of_crashing(tmp_pa
     record = new_record(tmp_path / "runs")
     (record.path / CONTROL_FILE).symlink_to(tmp_path / "elsewhere")
     posted = []
-    FolderSource(1, record.path, posted.append).stop("viewer 1@box")
+    FolderSource(1, record.path, posted.append, lambda *_a, **_k: None).stop("viewer 1@box")
     (message,) = posted
     (notice,) = message.events
     assert notice.level == "error" and "symbolic link" in notice.text

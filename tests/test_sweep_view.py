@@ -263,6 +263,7 @@ def test_the_table_counts_running_trials_time_and_says_1_trial(tmp_path):
 def test_a_finished_sweep_shows_its_trials_before_its_study_is_open(tmp_path):
     """trials.csv, as the sweep left it, is drawn at once; the study (seconds to open
     with Optuna) replaces it. Here there is no study at all: the table still shows."""
+    import threading
     import time
 
     from steplr_tui.study.report import trials_csv
@@ -276,7 +277,7 @@ def test_a_finished_sweep_shows_its_trials_before_its_study_is_open(tmp_path):
     posted = []
     source = SweepSource(folder, done.spec, posted.append)
     started = time.monotonic()
-    source.start()
+    source.start(lambda watch, **_kw: threading.Thread(target=watch, daemon=True).start())
     try:
         deadline = started + 30
         while len(posted) < 2:

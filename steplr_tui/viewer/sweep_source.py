@@ -100,15 +100,18 @@ class SweepSource:
             self.worker.cancel()
 
     def _watch(self) -> None:
-        from textual.worker import get_current_worker
+        from textual.worker import NoActiveWorker, get_current_worker
 
-        worker = get_current_worker()
+        try:
+            worker = get_current_worker()
+        except NoActiveWorker:  # a plain thread (a test's): `close` alone ends it
+            worker = None
         # The study takes seconds to open (Optuna and SQLAlchemy load first): the table
         # the sweep's workers last wrote is drawn meanwhile.
         first = self.read_written()
         if first is not None and not self._closing.is_set():
             self.post(SweepUpdate(first))
-        while not self._closing.is_set() and not worker.is_cancelled:
+        while not self._closing.is_set() and not (worker is not None and worker.is_cancelled):
             self.post(SweepUpdate(self.read()))
             self._closing.wait(POLL_S)
 
