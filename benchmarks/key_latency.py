@@ -29,11 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.run_all import Figure, print_table  # noqa: E402
-from benchmarks.run_folder import Viewer, _epochs, _wait  # noqa: E402
+from harness import Figure, print_table
+from run_folder import Viewer, _epochs, _wait
 
 PY = sys.executable
 GOAL_S = 0.100

@@ -24,12 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.run_all import data_root  # noqa: E402
-
-PY = sys.executable
+from harness import PY, ROOT, data_root
 
 
 def _sweep(runs: Path, name: str, args: list[str]) -> float:
