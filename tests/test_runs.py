@@ -341,3 +341,17 @@ def test_runs_started_in_the_same_second_have_distinct_short_names(tmp_path, mon
     assert names.index(next(n for n in made if short_name(n) == "20261206-101500.2")) < names.index(
         next(n for n in made if short_name(n) == "20261206-101500")
     )
+
+
+def test_list_runs_counts_its_runs_in_words(tmp_path: Path, capsys):
+    import sys
+
+    from steplr_tui.cli.shell import print_runs
+    from steplr_tui.run.record import RunRecord
+
+    RunRecord.create(tmp_path, CONFIG.as_dict(), {})
+    assert print_runs(tmp_path, sys.stdout) == 0
+    assert f"(1 run in {tmp_path}, 0 running)" in capsys.readouterr().out
+    RunRecord.create(tmp_path, CONFIG.as_dict(), {})
+    assert print_runs(tmp_path, sys.stdout) == 0
+    assert f"(2 runs in {tmp_path}, 0 running)" in capsys.readouterr().out

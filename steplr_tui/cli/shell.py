@@ -49,7 +49,7 @@ from steplr_tui.runfolder.runs_table import (
     summary_row,
 )
 from steplr_tui.runfolder.schedule import ScheduleEdit
-from steplr_tui.runfolder.text import clean_text, describe_decision
+from steplr_tui.runfolder.text import clean_text, describe_decision, plural
 
 STOP_WAIT_S = 10.0
 TAKEN_QUIET_S = 1.0  # a run that took the stop and ends within this says nothing more
@@ -279,5 +279,5 @@ def print_runs(runs_dir: Path, out: TextIO) -> int:
         for damage in run.damage:
             _say(f"  {run.name}: {damage}", out)
     live = sum(1 for r in runs if r.status is Status.RUNNING)
-    _say(f"({len(runs)} runs in {runs_dir}, {live} running)", out)
+    _say(f"({plural(len(runs), 'run')} in {runs_dir}, {live} running)", out)
     return 0
