@@ -411,3 +411,27 @@ def sweep_trials(runs: Path, name: str):
     except Exception:  # not made yet, or being written
         return []
     return read_trials(study)
+
+
+def run_to_its_end(job, stop_after_epochs=None, edits_during=None, *, data=None):
+    """Run `job`; `edits_during[k]` is sent while epoch k trains (as a user would type it)."""
+    from steplr_tui.run.jobs import run_job
+    from steplr_tui.runfolder import EditRequest, EpochEnd, RunStarted, new_request_id
+
+    events = []
+    done = {"epochs": 0}
+
+    def emit(event):
+        events.append(event)
+        if isinstance(event, EpochEnd):
+            done["epochs"] += 1
+        if edits_during and job.inbox is not None and isinstance(event, RunStarted | EpochEnd):
+            edit = edits_during.get(done["epochs"] + 1)
+            if edit:
+                job.inbox.put(EditRequest(new_request_id(), edit, "test"))
+
+    def should_stop():
+        return stop_after_epochs is not None and done["epochs"] >= stop_after_epochs
+
+    end = run_job(job, emit, should_stop, data=data)
+    return end, events

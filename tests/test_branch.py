@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -13,9 +14,9 @@ import torch
 from steplr_tui.cli.main import main
 from steplr_tui.run.branch import BranchError, branch_of, create_branch, plan_branch
 from steplr_tui.run.control import Inbox
-from steplr_tui.run.jobs import Job, run_job
+from steplr_tui.run.jobs import Job
 from steplr_tui.run.record import write_status
-from steplr_tui.runfolder import EditRequest, EpochEnd, RunStarted, Status, new_request_id
+from steplr_tui.runfolder import EpochEnd, Status
 from steplr_tui.runfolder.checkpoints import (
     KeepError,
     KeepPolicy,
@@ -27,6 +28,7 @@ from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.reader import list_runs, read_run
 from steplr_tui.runfolder.resume import config_from_record, resume_problem
 from steplr_tui.runfolder.schedule import ScheduleEdit
+from tests.helpers import run_to_its_end
 from tests.synthetic import synthetic_data
 
 CONFIG = TrainConfig(epochs=5, batch_size=64, step_size=2, gamma=0.5, lr=0.01, device="cpu")
@@ -34,25 +36,7 @@ DATA = synthetic_data(n_train=512, n_test=128)
 BASE = TrainConfig(device="cpu")
 
 
-def job_run(job, stop_after_epochs=None, edits_during=None):
-    """Run `job`; `edits_during[k]` is sent while epoch k trains (as a user would type it)."""
-    events = []
-    done = {"epochs": 0}
-
-    def emit(event):
-        events.append(event)
-        if isinstance(event, EpochEnd):
-            done["epochs"] += 1
-        if edits_during and job.inbox is not None and isinstance(event, RunStarted | EpochEnd):
-            edit = edits_during.get(done["epochs"] + 1)
-            if edit:
-                job.inbox.put(EditRequest(new_request_id(), edit, "test"))
-
-    def should_stop():
-        return stop_after_epochs is not None and done["epochs"] >= stop_after_epochs
-
-    end = run_job(job, emit, should_stop, data=DATA)
-    return end, events
+job_run = functools.partial(run_to_its_end, data=DATA)
 
 
 def only_run(folder: Path):

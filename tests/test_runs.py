@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pickle
@@ -22,9 +23,7 @@ from steplr_tui.runfolder import (
     EditRequest,
     EpochEnd,
     RunEnded,
-    RunStarted,
     Status,
-    new_request_id,
 )
 from steplr_tui.runfolder.lock import LOCK_FILE, RunLock
 from steplr_tui.runfolder.params import TrainConfig
@@ -32,31 +31,14 @@ from steplr_tui.runfolder.reader import RunNotFound, find_run, list_runs, read_r
 from steplr_tui.runfolder.resume import config_from_record, resume_problem
 from steplr_tui.runfolder.runs_table import SUMMARY_COLUMNS
 from steplr_tui.runfolder.schedule import ScheduleEdit, lrs_with_edits, step_lrs
+from tests.helpers import run_to_its_end
 from tests.synthetic import synthetic_data
 
 CONFIG = TrainConfig(epochs=6, batch_size=64, step_size=2, gamma=0.5, lr=0.01, device="cpu")
 DATA = synthetic_data(n_train=1024, n_test=256)
 
 
-def job_run(job, stop_after_epochs=None, edits_during=None):
-    """Run `job`; `edits_during[k]` is sent while epoch k trains (as a user would type it)."""
-    events = []
-    done = {"epochs": 0}
-
-    def emit(event):
-        events.append(event)
-        if isinstance(event, EpochEnd):
-            done["epochs"] += 1
-        if edits_during and job.inbox is not None and isinstance(event, RunStarted | EpochEnd):
-            edit = edits_during.get(done["epochs"] + 1)
-            if edit:
-                job.inbox.put(EditRequest(new_request_id(), edit, "test"))
-
-    def should_stop():
-        return stop_after_epochs is not None and done["epochs"] >= stop_after_epochs
-
-    end = run_job(job, emit, should_stop, data=DATA)
-    return end, events
+job_run = functools.partial(run_to_its_end, data=DATA)
 
 
 def test_a_completed_run_leaves_a_full_record(tmp_path: Path):
