@@ -231,7 +231,7 @@ def test_stop_and_edit_say_clearly_when_there_is_nothing_to_do(tmp_path: Path):
     missing = cli(tmp_path, "stop", "nope")
     assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
     listed = cli(tmp_path, "--list-runs")
-    assert "COMPLETED" in listed.stdout and "1 runs" in listed.stdout
+    assert "COMPLETED" in listed.stdout and "1 run in" in listed.stdout
 
 
 # A script in the usual shape: it evaluates after its batch loop, stop or not.
