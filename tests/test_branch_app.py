@@ -107,7 +107,7 @@ async def test_b_in_the_runs_table_starts_a_branch_detached(tmp_path, launched):
         form.query_one("#branch-gamma", Input).value = "0.9"
         await pilot.pause()
         assert form.problem == ""
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+r")  # as in the sweep form: ctrl+s means Stop
         await wait_for(pilot, lambda: app.screen is runs and len(runs.runs) == 2)
         assert len(launched) == 1
         branch = next(r for r in runs.runs if r.path != parent)

@@ -9,44 +9,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Grid, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Footer, Label, Static
 
 from steplr_tui.runfolder.branch import BranchError, BranchPlan, plan_branch
 from steplr_tui.runfolder.checkpoints import branchable_epochs
 from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
 from steplr_tui.runfolder.reader import RunNotFound, read_run
 from steplr_tui.runfolder.schedule import ScheduleEdit
-from steplr_tui.viewer.screens.sweep_form import FormInput
+from steplr_tui.viewer.screens.form import FormInput, FormScreen
 from steplr_tui.viewer.starter import StartError
 
 EDIT_FIELDS = ("lr", "step_size", "gamma")
 
 
-class BranchScreen(ModalScreen[Path | None]):
+class BranchScreen(FormScreen):
     """Dismisses with the branch's folder once it started, or None."""
 
-    DEFAULT_CSS = """
-    BranchScreen { align: center middle; background: $background 60%; }
-    #branch-form {
-        width: 80%; max-width: 80; height: auto; border: round $primary;
-        background: $surface; padding: 0 1;
-    }
-    #branch-title { text-style: bold; height: auto; }
-    #branch-grid { grid-size: 2; grid-columns: 11 1fr; grid-rows: 1; grid-gutter: 0 1;
-        height: auto; }
-    #branch-hint { color: $text-muted; height: auto; }
-    #branch-errors { color: $error; height: auto; }
-    """
-
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "start", "Start", priority=True),
-    ]
+    FIELDS_PREFIX = "branch-"
+    FIRST = "at"
 
     def __init__(self, parent: Path, runs_dir: Path, base: TrainConfig | None = None) -> None:
         super().__init__()
@@ -84,26 +66,11 @@ class BranchScreen(ModalScreen[Path | None]):
             yield Static("", id="branch-errors", markup=False)
         yield Footer()
 
-    def on_mount(self) -> None:
-        self._check()
-        self.query_one("#branch-at", Input).focus()
-
-    @on(Input.Changed)
-    def _changed(self, _event: Input.Changed) -> None:
-        self._check()
-
-    @on(Input.Submitted)
-    def _submitted(self, _event: Input.Submitted) -> None:
-        self.action_start()
-
-    def _text(self, key: str) -> str:
-        return self.query_one(f"#branch-{key}", Input).value.strip()
-
     def _check(self) -> None:
         epochs = branchable_epochs(self.parent_path)
         listed = ", ".join(str(e) for e in epochs) or "none yet"
         self.query_one("#branch-hint", Static).update(
-            f"epochs with a checkpoint: {listed}. ctrl+s (or enter) starts it detached, "
+            f"epochs with a checkpoint: {listed}. ctrl+r (or enter) starts it detached, "
             "escape cancels"
         )
         self.plan, self.problem = None, ""
@@ -139,6 +106,3 @@ class BranchScreen(ModalScreen[Path | None]):
             self.query_one("#branch-errors", Static).update(f"not started: {exc}")
             return
         self.dismiss(folder)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

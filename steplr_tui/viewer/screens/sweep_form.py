@@ -16,18 +16,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Grid, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Footer, Label, Static
 
 from steplr_tui.runfolder.params import SPECS, FieldError
 from steplr_tui.runfolder.paths import resolve_runs_dir
 from steplr_tui.study.space import DIMENSIONS, SpaceError, parse_dimension, step_notes
 from steplr_tui.study.spec import SweepSpec, check_name, new_name, read_spec, sweep_folder
-from steplr_tui.viewer.widgets.keys import OrderedKeys
+from steplr_tui.viewer.screens.form import FormInput, FormScreen
 
 # The dashboard's fields a sweep takes as its fixed parameters (the box's own too).
 FIXED = ("epochs", "batch_size", "optimizer", "momentum", "model", "seed", "dataset")
@@ -42,18 +40,12 @@ def form_words(text: str) -> str:
     return _FLAG.sub(lambda m: m.group(1).replace("-", "_"), text)
 
 
-class FormInput(OrderedKeys, Input):
-    """A form field whose keys land in the order they arrive (tab, then typing, fast)."""
-
-
-class NewSweepScreen(ModalScreen[tuple[Path, Any] | None]):
+class NewSweepScreen(FormScreen):
     """Dismisses with (the sweep's folder, its spec) once it started, or None. From a
     sweep's view (`like`), the new sweep starts as a copy of that one."""
 
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+r", "start", "Start", priority=True),
-    ]
+    FIELDS_PREFIX = "sweep-"
+    FIRST = "name"
 
     def __init__(self, dashboard: Any, like: SweepSpec | None = None, parallel: int = 1) -> None:
         super().__init__()
@@ -100,21 +92,6 @@ class NewSweepScreen(ModalScreen[tuple[Path, Any] | None]):
             yield Static("", id="form-fixed", markup=False)
             yield Static("", id="form-errors", markup=False)
         yield Footer()
-
-    def on_mount(self) -> None:
-        self._check()
-        self.query_one("#sweep-name", Input).focus()
-
-    @on(Input.Changed)
-    def _changed(self, _event: Input.Changed) -> None:
-        self._check()
-
-    @on(Input.Submitted)
-    def _submitted(self, _event: Input.Submitted) -> None:
-        self.action_start()
-
-    def _text(self, key: str) -> str:
-        return self.query_one(f"#sweep-{key}", Input).value
 
     def _check(self) -> None:
         """Every field by the sweep command's rules; the first problem is shown."""
@@ -213,6 +190,3 @@ class NewSweepScreen(ModalScreen[tuple[Path, Any] | None]):
             self.query_one("#form-errors", Static).update(form_words(str(exc)))
             return
         self.dismiss((folder, spec))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
