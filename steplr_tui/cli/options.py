@@ -46,8 +46,9 @@ EPILOG = (
 keys in the dashboard (f1 lists them all, ctrl+p searches the actions):
   ctrl+r start here   ctrl+n start detached   ctrl+s stop   ctrl+o runs
   ctrl+q quit (a detached or attached run goes on)   tab/shift+tab fields
-  up/down nudge a number; while a run trains, lr, step_size and gamma stay
-  editable and enter queues the edit for the next epoch boundary.
+  up/down nudge a number; while a run trains, the fields its scheduler takes
+  edits of (StepLR: lr, step_size, gamma) stay editable and enter queues the
+  edit for the next epoch boundary.
 RUN is a run folder, a run name, or the start of one (--list-runs shows them).
 data: --data-dir, else $STEPLR_TUI_DATA, else a per-user cache folder. With
 --dataset auto, a machine that cannot download MNIST trains on a bundled sample.

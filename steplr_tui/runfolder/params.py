@@ -47,7 +47,7 @@ class FieldSpec:
 
     name: str
     label: str
-    kind: Literal["float", "int", "choice"]
+    kind: Literal["float", "int", "choice", "epochs"]  # epochs: a list, like 4,6
     help: str
     lo: float | None = None
     hi: float | None = None
@@ -65,6 +65,8 @@ class FieldSpec:
         """The rule in words, as every message about this parameter states it."""
         if self.kind == "choice":
             return "one of " + ", ".join(self.choices)
+        if self.kind == "epochs":
+            return "increasing whole epochs from 1, like 4,6 (empty: every step_size epochs)"
         noun = "a number" if self.kind == "float" else "a whole number"
         lo, hi = _fmt_bound(self.lo), _fmt_bound(self.hi)
         if self.auto_zero:
@@ -86,6 +88,8 @@ class FieldSpec:
         """
         who = who or self.label
         raw = text.strip()
+        if self.kind == "epochs":
+            return _parse_epochs(raw, who)
         if not raw:
             raise FieldError(f"{who} is empty: enter {self.rule}")
         if len(raw) > MAX_TEXT:
@@ -127,6 +131,11 @@ class FieldSpec:
         if self.kind == "choice":
             self.parse(str(value), who)
             return
+        if self.kind == "epochs":
+            if not isinstance(value, (list, tuple)):
+                raise FieldError(f"{who} must be {self.rule} (got {value!r:.30})")
+            self.parse(",".join(str(v) for v in value), who)
+            return
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise FieldError(f"{who} must be {self.rule} (got {value!r})")
         if self.kind == "int" and not float(value).is_integer():
@@ -140,6 +149,8 @@ class FieldSpec:
         """The text a field shows for a value (repr keeps floats exact and short)."""
         if self.auto_zero and value == 0:
             return "auto"
+        if self.kind == "epochs":
+            return ",".join(str(v) for v in value)
         if self.kind == "float":
             return repr(float(value))
         return str(value)
@@ -151,7 +162,7 @@ class FieldSpec:
         0.001 -> 0.002 -> ... -> 0.009 -> 0.01, and down from 0.001 to 0.0009:
         the steps a person would take by hand across decades.
         """
-        if self.kind == "choice":
+        if self.kind in ("choice", "epochs"):
             return None
         try:
             value = self.parse(text)
@@ -182,6 +193,23 @@ def _fmt_bound(bound: float | None) -> str:
     if bound is None:
         return ""
     return str(int(bound)) if float(bound).is_integer() else repr(bound)
+
+
+def _parse_epochs(raw: str, who: str) -> tuple[int, ...]:
+    """'4,6' -> (4, 6); '' -> () (every step_size epochs)."""
+    if len(raw) > 200:
+        raise FieldError(f"{who} is too long: list at most a few dozen epochs, like 4,6")
+    parts = [p.strip() for p in raw.split(",") if p.strip()]  # '4,' while typing '4,6'.
+    if any(not _INT_RE.fullmatch(p) or int(p) < 1 or int(p) > 1_000_000 for p in parts):
+        raise FieldError(
+            f"{who} must be whole epochs from 1, separated by commas, like 4,6 (got {_show(raw)})"
+        )
+    values = tuple(int(p) for p in parts)
+    if any(b <= a for a, b in itertools.pairwise(values)):
+        raise FieldError(
+            f"{who} must be increasing (got {_show(raw)}): list each epoch once, in order, like 4,6"
+        )
+    return values
 
 
 def _show(raw: str) -> str:
@@ -226,6 +254,28 @@ SPECS: dict[str, FieldSpec] = {
         ),
     )
 }
+
+
+# The scheduler's own fields: the dashboard's panel shows them (milestones only for
+# MultiStepLR, warmup only for a warmup); the command line has --scheduler, --milestones
+# and --warmup of its own (cli/options.py), checked by the same rules.
+SCHEDULE_SPECS: dict[str, FieldSpec] = {
+    s.name: s
+    for s in (
+        FieldSpec("scheduler", "scheduler", "choice", SCHEDULER_HELP, choices=SCHEDULER_KINDS),
+        FieldSpec("milestones", "milestones", "epochs", "MultiStepLR's epochs to decay after"),
+        FieldSpec("warmup", "warmup", "int", "epochs of LinearLR warmup", lo=1, hi=1000),
+    )
+}
+
+# Every field of the dashboard's parameter panel, in its order.
+FIELD_SPECS: dict[str, FieldSpec] = {
+    name: ({**SPECS, **SCHEDULE_SPECS})[name]
+    for name in (
+        "lr", "step_size", "gamma", "scheduler", "milestones", "warmup", "epochs",
+        "batch_size", "optimizer", "momentum", "model", "seed", "threads", "device", "dataset",
+    )
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -305,7 +355,14 @@ def parse_values(texts: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]
     errors: dict[str, str] = {}
     for name, text in texts.items():
         try:
-            values[name] = SPECS[name].parse(text)
+            values[name] = FIELD_SPECS[name].parse(text)
         except FieldError as exc:
             errors[name] = str(exc)
+    warmup, epochs = values.get("warmup"), values.get("epochs")
+    if values.get("scheduler") == "warmup-step" and warmup and epochs and warmup >= epochs:
+        errors["warmup"] = (
+            f"warmup {warmup} is longer than the run ({epochs} epochs): give a warmup "
+            f"shorter than {epochs}"
+        )
+        del values["warmup"]
     return values, errors

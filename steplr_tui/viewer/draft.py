@@ -1,4 +1,5 @@
-"""The steering draft: what the live fields (lr, step_size, gamma) mean while a run trains.
+"""The steering draft: what the live fields (lr, step_size, gamma, milestones, warmup:
+those the run's scheduler takes edits of) mean while a run trains.
 
 Plain code, no Textual. A field's text is *typed* until enter or tab commits it,
 then *sent* until the run decides, then *queued* (the run said at which boundary)
@@ -23,14 +24,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from steplr_tui.runfolder import (
-    LIVE_FIELDS,
+    EDIT_FIELDS,
     Decision,
     EditRequest,
     Request,
     WithdrawRequest,
     new_request_id,
 )
-from steplr_tui.runfolder.params import SPECS
+from steplr_tui.runfolder.params import FIELD_SPECS
 from steplr_tui.runfolder.schedule import ScheduleEdit
 from steplr_tui.viewer.fields import FieldsModel
 from steplr_tui.viewer.run_view import RunView
@@ -72,12 +73,12 @@ class SteeringDraft:
         """Valid typed values that differ from what the run will hold (the preview's edit)."""
         effective = view.effective_values()
         values = {}
-        for name in LIVE_FIELDS:
+        for name in EDIT_FIELDS:
             text = texts.get(name)
             if text is None or not self.dirty(name, text) or name not in effective:
                 continue
             try:
-                value = SPECS[name].parse(text)
+                value = FIELD_SPECS[name].parse(text)
             except ValueError:
                 continue
             if value != effective[name]:
@@ -90,14 +91,14 @@ class SteeringDraft:
         pending = (view.pending_edit or ScheduleEdit()).as_dict()
         live = view.live_values()
         out = []
-        for name in LIVE_FIELDS:
+        for name in EDIT_FIELDS:
             text = texts.get(name)
             if name not in pending or name not in live or text is None:
                 continue
             if not self.dirty(name, text):
                 continue
             try:
-                if SPECS[name].parse(text) == live[name]:
+                if FIELD_SPECS[name].parse(text) == live[name]:
                     out.append(name)
             except ValueError:
                 continue
@@ -112,10 +113,10 @@ class SteeringDraft:
     def commit(self, view: RunView, name: str, text: str) -> Request | None:
         """Enter or tab in field `name`: the request to send, if any. A field the user
         did not type in never sends (a tab through it, or the run's own value)."""
-        if not view.active or name not in LIVE_FIELDS or not self.dirty(name, text):
+        if not view.active or name not in EDIT_FIELDS or not self.dirty(name, text):
             return None
         try:
-            value = SPECS[name].parse(text)
+            value = FIELD_SPECS[name].parse(text)
         except ValueError:
             return None  # the field's own message says why; nothing is sent
         live, effective = view.live_values(), view.effective_values()
@@ -148,7 +149,7 @@ class SteeringDraft:
 
     def subtitle(self, view: RunView, texts: dict[str, str], errors: dict[str, str]) -> str:
         """The LR pane's subtitle about edits, or '' when there is nothing to say."""
-        bad = [n for n in LIVE_FIELDS if n in errors and self.dirty(n, texts.get(n, ""))]
+        bad = [n for n in EDIT_FIELDS if n in errors and self.dirty(n, texts.get(n, ""))]
         if bad:
             return f"fix {', '.join(bad)} to edit the schedule"
         name, text = self.refused_text

@@ -11,8 +11,8 @@ into a field, and when a field may send, is decided here and nowhere else:
   keys that would start a run do nothing.
 - A run on screen, live or finished, re-opened, resumed or attached to in the
   middle: every field shows the run's record, its recorded config, then every
-  edit applied since, in order (lr, step_size and gamma of a running run also
-  show what is queued for its next boundary). A value the record does not have
+  edit applied since, in order (the fields a running run takes edits of also show
+  what is queued for its next boundary). A value the record does not have
   (a script that gave no batch size) shows "unknown", and momentum of an
   optimizer that has none shows "does not apply": never a built-in default.
 - A field the user typed in keeps the user's text: nothing else writes there. A
@@ -28,8 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from steplr_tui.runfolder import LIVE_FIELDS
-from steplr_tui.runfolder.params import SPECS, FieldError
+from steplr_tui.runfolder import EDIT_FIELDS
+from steplr_tui.runfolder.params import FIELD_SPECS, FieldError
 from steplr_tui.runfolder.schedule import ScheduleEdit
 from steplr_tui.viewer.run_view import RunView
 
@@ -50,7 +50,7 @@ class Shown:
 
 
 def _show(name: str, value: Any) -> Shown:
-    spec = SPECS[name]
+    spec = FIELD_SPECS[name]
     if value is None or value == "":
         return Shown("", UNKNOWN)
     if spec.kind == "choice":
@@ -78,16 +78,52 @@ def record_values(view: RunView) -> dict[str, Shown]:
     """Every field as the run's record says: its config, then each applied edit in order,
     then (while it runs) what is queued for the next boundary."""
     if view.opened is None:
-        return {name: Shown("", LOADING) for name in SPECS} if view.loading else {}
+        return {name: Shown("", LOADING) for name in FIELD_SPECS} if view.loading else {}
     config = view.config
     kind = view.opened.kind
-    out = {name: _show(name, config.get(name)) for name in SPECS}
+    out = {name: _show(name, config.get(name)) for name in FIELD_SPECS}
     if not _momentum_applies(config, kind):
         out["momentum"] = Shown("", NOT_APPLICABLE)
+    out.update(_schedule_values(view))
     live = view.effective_values() if view.active else view.live_values()
-    for name in LIVE_FIELDS:
+    for name in EDIT_FIELDS:
         if name in live:
             out[name] = _show(name, live[name])
+    return out
+
+
+# torch's class -> the built-in trainer's --scheduler kind (a script's too).
+KINDS = {
+    "StepLR": "step",
+    "MultiStepLR": "multistep",
+    "CosineAnnealingLR": "cosine",
+    "ReduceLROnPlateau": "plateau",
+}
+
+
+def _schedule_values(view: RunView) -> dict[str, Shown]:
+    """The scheduler, its milestones and its warmup as the record says: the built-in
+    trainer's config, else the scheduler the run described (a script's OneCycleLR is
+    shown by its class name, which a new run can't take); never a default."""
+    config = view.config
+    plan = view.lr_plan
+    out: dict[str, Shown] = {}
+    if "scheduler" in config:
+        out["scheduler"] = _show("scheduler", config["scheduler"])
+    elif plan is not None:
+        name = plan.kind
+        parts = [str(p.get("class")) for p in plan.scheduler.get("schedulers", [])]
+        if parts[-1:] == ["StepLR"] and parts[0] in ("LinearLR", "ConstantLR"):
+            name = "warmup-step"
+        out["scheduler"] = Shown(KINDS.get(name, name)) if name else Shown("", UNKNOWN)
+    elif view.plan is not None:
+        out["scheduler"] = Shown("step")  # a StepLR run (its record names no other)
+    else:
+        out["scheduler"] = Shown("", UNKNOWN)
+    live = view.live_values()
+    for name in ("milestones", "warmup"):
+        value = live.get(name, config.get(name))
+        out[name] = _show(name, value) if value not in (None, [], ()) else Shown("")
     return out
 
 
@@ -152,12 +188,12 @@ class FieldsModel:
         ]
         late = {}
         final = view.live_values()
-        for name in LIVE_FIELDS:
+        for name in EDIT_FIELDS:
             text = texts.get(name)
             if text is None or not self.typed(name, text) or name not in final:
                 continue
             try:
-                value = SPECS[name].parse(text)
+                value = FIELD_SPECS[name].parse(text)
             except FieldError:
                 continue
             if value != final[name]:
@@ -170,7 +206,7 @@ class FieldsModel:
                 "it at (the fields now plan the next run)"
             )
         self.lost = lines[-1] if lines else ""
-        self._lost_texts = {n: texts.get(n, "") for n in LIVE_FIELDS}
+        self._lost_texts = {n: texts.get(n, "") for n in EDIT_FIELDS}
         return lines
 
     def lost_subtitle(self, texts: dict[str, str]) -> str:

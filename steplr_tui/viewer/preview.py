@@ -68,7 +68,8 @@ def lr_pane_data(
     actual = [e.lr for e in view.epochs]
     mismatch = f"⚠ {view.mismatches[-1]}" if view.mismatches else ""
     if view.plan is None and view.lr_plan is not None:
-        return torch_pane_data(view, mismatch)
+        steering = draft.subtitle(view, texts, errors) if view.active else ""
+        return torch_pane_data(view, mismatch or steering)
     if view.active and view.plan is not None:
         preview = draft.preview(view, texts)
         start = view.current_epoch
@@ -76,18 +77,21 @@ def lr_pane_data(
         subtitle = mismatch or draft.subtitle(view, texts, errors) or now_summary(view)
         return LrPaneData(view.planned_lrs(), actual, pending, start, subtitle)
     v = plan_values
-    kind = getattr(config, "scheduler", "step")
-    if kind != "step":  # --scheduler: the plan torch will follow, computed as torch does
+    # The scheduler field (else the flags'): the plan torch will follow, as torch does.
+    kind = v.get("scheduler") or getattr(config, "scheduler", "step")
+    if kind != "step":
+        milestones = v.get("milestones", getattr(config, "milestones", ()))
+        warmup = int(v.get("warmup", getattr(config, "warmup", 1)))
         lrs = kind_lrs(
             kind,
             float(v["lr"]),
             int(v["step_size"]),
             float(v["gamma"]),
             int(v["epochs"]),
-            tuple(getattr(config, "milestones", ())),
-            int(getattr(config, "warmup", 1)),
+            tuple(milestones),
+            warmup,
         )
-        note = kind_summary(kind, lrs, config)
+        note = kind_summary(kind, lrs, warmup)
         return LrPaneData(lrs, actual, subtitle=mismatch or plan_note or note)
     schedule = plan(v["lr"], v["step_size"], v["gamma"], v["epochs"])
     others = alternatives(v, config) if not errors and not actual else []
@@ -128,7 +132,7 @@ def alternatives(values: dict[str, Any], config: Any) -> list[tuple[str, list[fl
 PLAN_NAMES = ("lr", "step_size", "gamma", "epochs")
 
 
-def kind_summary(kind: str, lrs: list[float], config: Any) -> str:
+def kind_summary(kind: str, lrs: list[float], warmup: int = 1) -> str:
     """The preview's line for a --scheduler other than step."""
     if kind == "plateau":
         return (
@@ -137,7 +141,7 @@ def kind_summary(kind: str, lrs: list[float], config: Any) -> str:
         )
     names = {
         "multistep": "MultiStepLR",
-        "warmup-step": f"LinearLR warmup of {getattr(config, 'warmup', 1)} then StepLR",
+        "warmup-step": f"LinearLR warmup of {warmup} then StepLR",
         "cosine": "CosineAnnealingLR over the run",
     }
     final = f" · final {format_lr(lrs[-1])}" if lrs else ""
@@ -220,6 +224,10 @@ def fields_note(view: RunView) -> str:
         parts.append(f"step_size {now['step_size']}")
     if "gamma" in now:
         parts.append(f"gamma {float(now['gamma']):g}")
+    if "milestones" in now:
+        parts.append(f"milestones {','.join(str(m) for m in now['milestones'])}")
+    if "warmup" in now:
+        parts.append(f"warmup {now['warmup']}")
     held = (
         f"The fields hold the values this run ended with ({', '.join(parts)}, "
         "edited during the run)"

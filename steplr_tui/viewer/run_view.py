@@ -295,25 +295,56 @@ class RunView:
             return [e.lr for e in self.epochs]
         return before + ahead
 
-    def live_values(self) -> dict[str, float | int]:
-        """lr, step_size and gamma as the run holds them now: config, then each applied edit."""
+    def live_values(self) -> dict[str, Any]:
+        """The values the run takes edits of, as it holds them now: a StepLR's lr,
+        step_size and gamma (config, then each applied edit); for any other steered
+        scheduler, the fields its plan says it takes (`LrPlan.editable`: a MultiStepLR's
+        milestones, a warmup's length...), as its latest plan describes them."""
         if self.plan is None:
-            return {}
-        values: dict[str, float | int] = {
+            return self._torch_live()
+        values: dict[str, Any] = {
             "lr": self.plan.lr,
             "step_size": self.plan.step_size,
             "gamma": self.plan.gamma,
         }
         for epoch in sorted(self.edits):
-            values.update(self.edits[epoch].as_dict())
+            values.update(_plain(self.edits[epoch]))
         return values
 
-    def effective_values(self) -> dict[str, float | int]:
+    def _torch_live(self) -> dict[str, Any]:
+        plan = self.lr_plan
+        if plan is None or not plan.editable:
+            return {}
+        settings = plan.scheduler
+        decay: Any = settings
+        values: dict[str, Any] = {}
+        if settings.get("class") == "SequentialLR":
+            parts = settings.get("schedulers") or [{}]
+            decay = parts[-1] if isinstance(parts[-1], dict) else {}
+            marks = settings.get("milestones") or []
+            if marks and isinstance(marks[0], int):
+                values["warmup"] = marks[0]
+        for key, kind in (("step_size", int), ("gamma", float)):
+            if isinstance(decay.get(key), (int, float)) and not isinstance(decay.get(key), bool):
+                values[key] = kind(decay[key])
+        marks = decay.get("milestones")
+        if isinstance(marks, list) and all(isinstance(m, int) for m in marks):
+            values["milestones"] = tuple(sorted(set(marks)))
+        lr = self.config.get("lr")
+        if isinstance(lr, (int, float)) and not isinstance(lr, bool):
+            values["lr"] = float(lr)
+        for epoch in sorted(self.edits):
+            lr = self.edits[epoch].lr
+            if lr is not None:
+                values["lr"] = lr
+        return {k: v for k, v in values.items() if k in plan.editable}
+
+    def effective_values(self) -> dict[str, Any]:
         """What the run will hold after the next boundary: live values, then what is queued."""
         values = self.live_values()
         pending = self.pending_edit
         if pending:
-            values.update(pending.as_dict())
+            values.update({k: v for k, v in _plain(pending).items() if k in values})
         return values
 
     @property
@@ -391,6 +422,11 @@ class RunView:
         if session <= 0.0:
             return None
         return self.elapsed * (1.0 - session) / session
+
+
+def _plain(edit: ScheduleEdit) -> dict[str, Any]:
+    """An edit's values as the fields hold them (milestones a tuple)."""
+    return {k: v for k, v in vars(edit).items() if v is not None}
 
 
 def status_parts(view: RunView, device_hint: str, data_hint: str) -> list[tuple[int, str]]:

@@ -19,14 +19,14 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from steplr_tui.runfolder import (
-    LIVE_FIELDS,
+    EDIT_FIELDS,
     Decision,
     EpochEnd,
     RunEnded,
     RunOpened,
     RunStarted,
 )
-from steplr_tui.runfolder.params import SPECS, TrainConfig
+from steplr_tui.runfolder.params import FIELD_SPECS, TrainConfig
 from steplr_tui.runfolder.paths import resolve_data_dir
 from steplr_tui.runfolder.text import short_path
 from steplr_tui.viewer.controller import RunController
@@ -50,7 +50,7 @@ from steplr_tui.viewer.widgets.status_line import StatusLine
 
 __all__ = ["DashboardScreen", "TrainFn"]
 
-PLAN_FIELDS = ("lr", "step_size", "gamma", "epochs")
+PLAN_FIELDS = ("lr", "step_size", "gamma", "epochs", "scheduler", "milestones", "warmup")
 WARM_UP_AFTER_S = 0.3  # after the first frame is written, before torch is imported
 
 
@@ -90,7 +90,8 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         self.controller: RunController | None = None
         self._dirty: set[str] = set()
         self._cadence = Cadence()
-        self._locked: bool | None = False  # the fields describe a run in progress (None: loading)
+        # (a run in progress, the fields it takes edits of); None: loading a run.
+        self._locked: tuple[bool, frozenset[str]] | None = (False, frozenset())
         self._focus_after_loading: str | None = None
         self._lr_soon = False  # an LR pane redraw is due after the next frame
         self._typed_at = -1e9  # when a field last changed during a run
@@ -203,7 +204,7 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         # Enter, or leaving the field, commits a typed edit: a half-typed "0.1" on
         # the way to "0.15" never reaches the run.
         name = (event.input.id or "").removeprefix("field-")
-        if not self.view.active or name not in LIVE_FIELDS or self.controller is None:
+        if not self.view.active or name not in EDIT_FIELDS or self.controller is None:
             return
         request = self.draft.commit(self.view, name, event.input.value)
         if request is not None:
@@ -228,7 +229,8 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
     def _show_form(self) -> None:
         """The fields as the form for the next run: this dashboard's own config."""
         shown = {
-            name: Shown(spec.format(getattr(self.config, name))) for name, spec in SPECS.items()
+            name: Shown(spec.format(getattr(self.config, name)))
+            for name, spec in FIELD_SPECS.items()
         }
         self.fields.reset({name: s.text for name, s in shown.items()})
         self.query_one(ParamPanel).show(shown)
@@ -244,7 +246,7 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         self.query_one(RunLog).reset()
         panel = self.query_one(ParamPanel)
         self._sync_fields(everything=True)
-        panel.set_running(True, steerable=False)
+        panel.set_running(True, live=())
         self._locked = None
         self.refresh_bindings()
         self._dirty |= {"lr", "loss", "acc", "status", "notice", "legend", "phases"}
@@ -283,11 +285,14 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         log.add(lines)
         self._dirty.add("log")
         # Once per batch of events: a replay opens and ends a run, and restyling costs.
-        if self._locked != self.view.active and not self.view.loading:
-            self._locked = self.view.active
+        # What locks the fields: a run in progress, and the fields it takes edits of
+        # (known once its scheduler is: a script's plan may come after it opened).
+        live = frozenset(self.view.live_values()) if self.view.active else frozenset()
+        if self._locked != (self.view.active, live) and not self.view.loading:
+            self._locked = (self.view.active, live)
             if self.view.opened is None:  # a run that ended before saying what it was
                 self._show_form()
-            self.query_one(ParamPanel).set_running(self.view.active)
+            self.query_one(ParamPanel).set_running(self.view.active, live)
             self.refresh_bindings()  # Stop in the footer during a run, Start and Detach not
             if self._focus_after_loading is not None:
                 now = self.app.focused  # locked fields passed focus on (to the phase table)

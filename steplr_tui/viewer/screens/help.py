@@ -10,7 +10,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
 STEERING = """\
-[b]Steering a run[/b] (lr, step_size and gamma stay editable while a run trains)
+[b]Steering a run[/b] (the fields its scheduler takes edits of stay open:
+  StepLR's lr, step_size, gamma; MultiStepLR's milestones; a warmup's length)
   Type a value: the LR pane draws its future in blue at once.
   enter or tab queues it; the run says after which epoch it applies.
   A half-typed value is never sent. Putting back the value the run holds

@@ -20,6 +20,11 @@ class OrderedKeys:
     async def _on_key(self, event: events.Key) -> None:
         app = self.app  # type: ignore[attr-defined]
         focused = app.focused
+        if focused is not None and self in focused.ancestors:
+            # A key of our own part bubbling up (a Select's open list): its own, as usual.
+            # Forwarding it back down would send it round for ever.
+            await super()._on_key(event)  # type: ignore[misc]
+            return
         if focused is not None and focused is not self:
             # Queued for us while a tab moved focus on: it belongs to the new field.
             event.stop()

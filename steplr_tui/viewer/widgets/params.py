@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from textual import on
@@ -13,7 +14,14 @@ from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, Select, Static
 
 from steplr_tui.runfolder import LIVE_FIELDS
-from steplr_tui.runfolder.params import SPECS, FieldError, FieldSpec, TrainConfig, parse_values
+from steplr_tui.runfolder.params import (
+    FIELD_SPECS,
+    SCHEDULER_KINDS,
+    FieldError,
+    FieldSpec,
+    TrainConfig,
+    parse_values,
+)
 from steplr_tui.viewer.fields import Shown
 from steplr_tui.viewer.widgets.keys import OrderedKeys
 
@@ -34,6 +42,10 @@ CHOICE_LABELS = {
     "mlp": "MLP",
     "cnn": "CNN",
 }
+# The scheduler's own fields, shown only for the schedulers that have them (a script's
+# scheduler of another class: whenever the run recorded a value).
+ONLY_FOR = {"milestones": "multistep", "warmup": "warmup-step"}
+_DEFAULTS = {name: getattr(TrainConfig(), name) for name in ONLY_FOR}
 
 
 class SpecValidator(Validator):
@@ -103,8 +115,9 @@ class ParamPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         with Grid(id="param-grid"):
-            for spec in SPECS.values():
-                yield Label(spec.label, classes="param-label")
+            for spec in FIELD_SPECS.values():
+                row = f"row-{spec.name}"
+                yield Label(spec.label, classes=f"param-label {row}")
                 value = getattr(self._initial, spec.name)
                 if spec.kind == "choice":
                     yield ChoiceSelect(
@@ -113,17 +126,21 @@ class ParamPanel(Vertical):
                         allow_blank=False,
                         compact=True,
                         id=f"field-{spec.name}",
+                        classes=row,
                     )
                 else:
-                    field = NumberInput(spec, spec.format(value), id=f"field-{spec.name}")
+                    field = NumberInput(
+                        spec, spec.format(value), id=f"field-{spec.name}", classes=row
+                    )
                     field.cursor_blink = self._cursor_blink
                     yield field
         yield Static("", id="param-errors", markup=False)
 
     def on_mount(self) -> None:
         # Looked up once: the status line asks for the dataset four times a second.
-        self._fields = {name: self.query_one(f"#field-{name}") for name in SPECS}
+        self._fields = {name: self.query_one(f"#field-{name}") for name in FIELD_SPECS}
         self._sync_momentum()
+        self._sync_scheduler()
         self._refresh_errors()
 
     def text_of(self, name: str) -> str:
@@ -134,7 +151,7 @@ class ParamPanel(Vertical):
 
     def field_texts(self) -> dict[str, str]:
         """The current text of every field, keyed by parameter name."""
-        return {name: self.text_of(name) for name in SPECS}
+        return {name: self.text_of(name) for name in FIELD_SPECS}
 
     def read(self) -> tuple[dict[str, Any], dict[str, str]]:
         """(values, errors): every field parsed by its own rule."""
@@ -142,19 +159,32 @@ class ParamPanel(Vertical):
         values, errors = parse_values(texts)
         for name, note in self.notes.items():
             if name in errors and note and texts[name] == "":
-                spec = SPECS[name]
+                spec = FIELD_SPECS[name]
                 errors[name] = f"{spec.label}: {note} for the run on screen; enter {spec.rule}"
         if "momentum" in errors and self.query_one("#field-optimizer", Select).value != "sgd":
             # Adam has no momentum: a stale, disabled field must not block Start.
             del errors["momentum"]
             values["momentum"] = self._initial.momentum
+        for name in ONLY_FOR:
+            if not self._shows(name):
+                # A field the scheduler has not: hidden, it neither blocks Start nor goes
+                # into the run's record.
+                errors.pop(name, None)
+                values[name] = _DEFAULTS[name]
         return values, errors
+
+    def _shows(self, name: str) -> bool:
+        """The scheduler on screen has this field (ONLY_FOR), or a script's run gave it."""
+        kind = self.text_of("scheduler")
+        if kind in SCHEDULER_KINDS:
+            return kind == ONLY_FOR[name]
+        return self.text_of(name) != ""
 
     def set_values(self, values: Any) -> None:
         """Show a run's parameters in the fields (a TrainConfig, or a recorded config's
         dict, of which only the values each field accepts are shown)."""
         items = values.as_dict() if isinstance(values, TrainConfig) else dict(values)
-        for spec in SPECS.values():
+        for spec in FIELD_SPECS.values():
             if spec.name not in items or items[spec.name] is None:
                 continue
             value = items[spec.name]
@@ -172,11 +202,12 @@ class ParamPanel(Vertical):
     def focus_field(self, name: str) -> None:
         self.query_one(f"#field-{name}").focus()
 
-    def set_running(self, running: bool, steerable: bool = True) -> None:
-        """Lock the fields that describe the run in progress; lr, step_size and gamma stay
-        live while the run can be steered."""
-        for spec in SPECS.values():
-            locked = running and (spec.name not in LIVE_FIELDS or not steerable)
+    def set_running(self, running: bool, live: Iterable[str] = LIVE_FIELDS) -> None:
+        """Lock the fields that describe the run in progress; those in `live` (what the
+        run's scheduler takes edits of: StepLR's lr, step_size and gamma) stay open."""
+        live = frozenset(live)
+        for spec in FIELD_SPECS.values():
+            locked = running and spec.name not in live
             field = self.query_one(f"#field-{spec.name}")
             field.disabled = locked
             if isinstance(field, Input):
@@ -188,12 +219,13 @@ class ParamPanel(Vertical):
         self.set_class(running, "-running")
         if not running:
             self._sync_momentum()
+        self._sync_scheduler()
 
     def show(self, values: dict[str, Shown]) -> None:
         """Write what the fields model says into these fields (only ever fields the user
         did not type in): a value, or an empty field saying why it has none."""
         for name, shown in values.items():
-            spec = SPECS[name]
+            spec = FIELD_SPECS[name]
             widget = self.query_one(f"#field-{name}")
             self.notes[name] = shown.note
             try:
@@ -208,6 +240,7 @@ class ParamPanel(Vertical):
             if widget.value != shown.text:
                 widget.value = shown.text
                 widget.cursor_position = len(shown.text)
+        self._sync_scheduler()
 
     def _show_choice(self, widget: Select, spec: FieldSpec, shown: Shown) -> None:
         options = [(CHOICE_LABELS.get(c, c), c) for c in spec.choices]
@@ -225,11 +258,29 @@ class ParamPanel(Vertical):
         event.stop()
         if isinstance(event, Select.Changed) and event.select.id == "field-optimizer":
             self._sync_momentum()
+        if isinstance(event, Select.Changed) and event.select.id == "field-scheduler":
+            self._sync_scheduler()
         self._refresh_errors()
 
     def _sync_momentum(self) -> None:
         sgd = self.query_one("#field-optimizer", Select).value == "sgd"
         self.query_one("#field-momentum").disabled = not sgd
+
+    def _sync_scheduler(self) -> None:
+        """Show the fields the scheduler has: milestones for MultiStepLR, warmup for a
+        warmup; cosine uses neither step_size nor gamma (disabled, as momentum for Adam)."""
+        fields = getattr(self, "_fields", None)
+        if not fields:
+            return
+        for name in ONLY_FOR:
+            shown = self._shows(name)
+            for widget in self.query(f".row-{name}"):
+                if widget.display != shown:
+                    widget.display = shown
+        if not self.has_class("-running"):
+            cosine = self.text_of("scheduler") == "cosine"
+            for name in ("step_size", "gamma"):
+                fields[name].disabled = cosine
 
     def _refresh_errors(self) -> None:
         values, errors = self.read()
