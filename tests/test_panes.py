@@ -562,3 +562,33 @@ async def test_a_long_log_queued_before_its_pane_is_laid_out_still_comes_last_li
         assert writes[0] == FIRST_LINES
         await wait_for(pilot, lambda: max(writes) == 500)
         assert log.lines[-1].text == "line 499"
+
+
+async def test_a_log_rewraps_its_lines_when_its_width_changes_and_only_then(monkeypatch):
+    """A resize also comes when the pane's height changes and with each layout that finds
+    more lines written; rewriting all its lines then held the event loop 1 to 2.5 s under
+    load, and typed keys waited that long."""
+    from textual.app import App
+
+    writes = spy_log_writes(monkeypatch)
+
+    class One(App):
+        CSS = "RunLog { border: round red; }"  # bordered, as on the dashboard
+
+        def compose(self):
+            yield RunLog(id="log")
+
+    app = One()
+    async with app.run_test(size=(60, 20)) as pilot:
+        log = app.query_one(RunLog)
+        for k in range(5):  # lines flushed a tick at a time, as a live run's
+            log.add([f"epoch {k} line {i}" for i in range(30)])
+            assert log.flush()
+            await pilot.pause(0.05)
+        log.styles.height = 8  # the panes above it grew
+        await pilot.pause(0.1)
+        assert writes == [30] * 5  # the flushes only: nothing written again
+        log.styles.width = 30  # narrower: the lines wrap again, once
+        await pilot.pause(0.1)
+        assert writes[5:] == [150]
+        assert log.lines[-1].text == "epoch 4 line 29"

@@ -291,5 +291,22 @@ class ParamPanel(Vertical):
             # Only when it changes: an update lays the screen out again, on every key.
             self._errors_text = text
             self.query_one("#param-errors", Static).update(text)
-        self.set_class(bool(shown), "-invalid")
+        self._show_invalid(bool(shown))
         self.post_message(self.Changed(values, errors))
+
+    def _show_invalid(self, invalid: bool) -> None:
+        """The panel's border turns the theme's error colour while a field is invalid.
+        Set on the panel alone: a class (`-invalid`) restyled all its ~60 widgets, twice
+        for a key that emptied a field and the next that filled it (60 ms of the event
+        loop each time, and several times that on a loaded machine)."""
+        if invalid == getattr(self, "_invalid", False):
+            return
+        self._invalid = invalid
+        if invalid:
+            self.styles.border = ("round", self.app.theme_variables["error"])
+        else:
+            self.styles.inline.clear_rule("border_top")
+            self.styles.inline.clear_rule("border_right")
+            self.styles.inline.clear_rule("border_bottom")
+            self.styles.inline.clear_rule("border_left")
+            self.refresh()

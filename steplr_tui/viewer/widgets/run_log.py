@@ -126,7 +126,7 @@ class RunLog(RichLog):
         first = not self.lines and len(self._pending) > FIRST_LINES
         self.write("\n".join(self._pending[-(FIRST_LINES if first else SHOWN_LINES) :]))
         self._pending.clear()
-        self._wrapped_at = self.size.width
+        self._wrapped_at = self._wrap_width()
         if first:
             self.set_timer(BACKFILL_S, self._backfill)
         return True
@@ -138,7 +138,12 @@ class RunLog(RichLog):
         self._pending.clear()
         self.clear()
         self.write("\n".join(list(self.kept)[-SHOWN_LINES:]), scroll_end=at_end)
-        self._wrapped_at = self.size.width
+        self._wrapped_at = self._wrap_width()
+
+    def _wrap_width(self) -> int:
+        """The width a write wraps its lines to (the content's, inside the border and the
+        scrollbar's gutter)."""
+        return self.scrollable_content_region.width
 
     def watch_show_vertical_scrollbar(self, shown: bool) -> None:
         # Textual scrolls only once the scrollbar is shown, which a busy app may lay out
@@ -156,8 +161,13 @@ class RunLog(RichLog):
         at_end = self._following
         if self._pending and not self.lines:
             return  # the first flush writes them (its last lines first, for a long replay)
-        if event.size.width and event.size.width != self._wrapped_at:
-            self._wrapped_at = event.size.width
+        # Only when the width lines wrap to changed. A resize also comes with each
+        # layout that finds more lines written (its virtual size), and `event.size` is
+        # the pane's outer size: compared with the wrap width, it rewrote all 1000 lines
+        # every time, for 1 to 2.5 s of the event loop under load (keys waited that long).
+        width = self._wrap_width()
+        if width and width != self._wrapped_at:
+            self._wrapped_at = width
             self._pending.clear()
             self.clear()
             if self.kept:
