@@ -170,15 +170,16 @@ async def test_the_new_sweep_form_takes_a_burst_of_keys_whole(tmp_path):
         await wait_for(pilot, lambda: isinstance(app.screen, NewSweepScreen))
         form = app.screen
         keys = []
-        for text in ("0.002", "1,2", "0.2:0.8", "8", "2"):
+        texts = ("0.002", "1,2", "0.2:0.8", "step,cosine", "8", "2")
+        for text in texts:
             keys += ["tab", "ctrl+u", *text]
         burst(app, *keys)
         await pilot.pause(0.3)
         values = [
             form.query_one(f"#sweep-{k}").value
-            for k in ("lr", "step_size", "gamma", "trials", "parallel")
+            for k in ("lr", "step_size", "gamma", "scheduler", "trials", "parallel")
         ]
-        assert values == ["0.002", "1,2", "0.2:0.8", "8", "2"]
+        assert values == list(texts)
         # Opened from a sweep's view, its fixed parameters are that sweep's.
         assert "as in sweep-demo" in str(form.query_one("#form-fixed").render())
         assert form.problem == ""
@@ -239,7 +240,13 @@ async def test_the_sweep_form_speaks_in_its_own_words_and_starts_with_ctrl_r(tmp
         await pilot.pause()
         assert form.problem.startswith("step_size") and "--step-size" not in form.problem
         form.query_one("#sweep-step_size").value = "1,2"
+        form.query_one("#sweep-scheduler").value = "step,cosne"
         await pilot.pause()
+        assert form.problem.startswith("scheduler takes step, multistep, warmup-step, cosine")
+        form.query_one("#sweep-scheduler").value = "step, Cosine"
+        await pilot.pause()
+        command = form._command()
+        assert command[command.index("--scheduler") + 1] == "step,cosine"
         assert form.problem == "trials must be a whole number from 1 to 100000 (got '0')"
         await pilot.press("ctrl+r")  # starts, or says why not
         await wait_for(pilot, lambda: said)

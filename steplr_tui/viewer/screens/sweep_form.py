@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Footer, Label, Static
 
-from steplr_tui.runfolder.params import SPECS, FieldError
+from steplr_tui.runfolder.params import SCHEDULER_KINDS, SPECS, FieldError
 from steplr_tui.runfolder.paths import resolve_runs_dir
 from steplr_tui.study.space import DIMENSIONS, SpaceError, parse_dimension, step_notes
 from steplr_tui.study.spec import SweepSpec, check_name, new_name, read_spec, sweep_folder
@@ -31,7 +31,7 @@ from steplr_tui.viewer.screens.form import FormInput, FormScreen
 FIXED = ("epochs", "batch_size", "optimizer", "momentum", "model", "seed", "dataset")
 MACHINE = ("device", "threads")
 # The sweep command's flags, as the form names its fields.
-_FLAG = re.compile(r"--(lr|step-size|gamma|trials|parallel|name)\b")
+_FLAG = re.compile(r"--(lr|step-size|gamma|trials|parallel|name|scheduler)\b")
 
 
 def form_words(text: str) -> str:
@@ -61,6 +61,7 @@ class NewSweepScreen(FormScreen):
             return {
                 "name": new_name(),
                 **{name: space[name].describe() for name in DIMENSIONS},
+                "scheduler": ",".join(self.like.schedulers) or "step",
                 "trials": str(self.like.trials),
                 "parallel": str(self.parallel),
             }
@@ -74,6 +75,7 @@ class NewSweepScreen(FormScreen):
             "lr": texts.get("lr", "0.001"),
             "step_size": ",".join(str(k) for k in range(1, max(last, 1) + 1)),
             "gamma": "0.1:0.9",
+            "scheduler": texts.get("scheduler", "step"),
             "trials": "16",
             "parallel": "1",
         }
@@ -82,7 +84,8 @@ class NewSweepScreen(FormScreen):
         with Vertical(id="sweep-form"):
             yield Static(
                 "New sweep: lr, step_size and gamma as a value, a list (1,2,3), a "
-                "range (0.1:0.9) or a log range (1e-4:1e-1:log)",
+                "range (0.1:0.9) or a log range (1e-4:1e-1:log); scheduler: one kind, or "
+                "a list to compare (step,cosine,plateau)",
                 id="form-title",
             )
             with Grid(id="form-grid"):
@@ -105,6 +108,16 @@ class NewSweepScreen(FormScreen):
                 parse_dimension(name, self._text(name))
             except SpaceError as exc:
                 problems.append(form_words(str(exc)))
+        kinds = self._kinds()
+        if (
+            not kinds
+            or any(k not in SCHEDULER_KINDS for k in kinds)
+            or len(set(kinds)) < len(kinds)
+        ):
+            problems.append(
+                f"scheduler takes {', '.join(SCHEDULER_KINDS)}, or a list of them, each once "
+                f"(got {self._text('scheduler').strip()!r:.40})"
+            )
         for key, hi in (("trials", 100_000), ("parallel", 64)):
             raw = self._text(key).strip()
             if not raw.isdigit() or not 1 <= int(raw) <= hi:
@@ -132,10 +145,14 @@ class NewSweepScreen(FormScreen):
             f"every trial ({source}): {shown}. ctrl+r or enter starts, escape cancels"
         )
 
+    def _kinds(self) -> list[str]:
+        return [k.strip().lower() for k in self._text("scheduler").split(",")]
+
     def _command(self) -> list[str]:
         args = ["sweep", "--detach", "--name", self._text("name").strip()]
         for name in DIMENSIONS:
             args += [SPECS[name].flag, self._text(name).strip()]
+        args += ["--scheduler", ",".join(self._kinds())]
         args += [
             "--trials",
             self._text("trials").strip(),
