@@ -95,15 +95,20 @@ async def test_the_fields_follow_the_scheduler_and_start_the_run_they_show():
 
 
 async def test_cosine_uses_neither_step_size_nor_gamma():
-    app = make_app(FakeTrainer(), TrainConfig(data_dir="/d"))
+    trainer = FakeTrainer()
+    app = make_app(trainer, TrainConfig(data_dir="/d"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        await pick(pilot, "field-scheduler", 3)
         screen = app.screen
+        screen.query_one("#field-step_size", Input).value = ""  # left empty, then cosine
+        await pick(pilot, "field-scheduler", 3)
         assert screen.query_one("#field-scheduler", Select).value == "cosine"
         assert screen.query_one("#field-step_size", Input).disabled
         assert screen.query_one("#field-gamma", Input).disabled
         assert not screen.query_one("#field-lr", Input).disabled
+        await pilot.press("ctrl+r")  # a disabled field's text does not block Start
+        await wait_for(pilot, lambda: trainer.calls)
+        assert trainer.calls[0].scheduler == "cosine"
 
 
 def _multistep_script(folder: Path, gate: threading.Event, done: threading.Event) -> None:
@@ -194,3 +199,70 @@ def test_the_live_values_of_a_warmup_and_of_a_watched_scheduler():
     assert view.live_values() == {"lr": 0.05, "milestones": (4, 6), "gamma": 0.5, "warmup": 3}
     view.lr_plan = LrPlan(1, ((0.1,),), {"class": "CosineAnnealingLR", "T_max": 6})
     assert view.live_values() == {}  # watched only: no field takes edits
+
+
+def _gated_script(folder: Path, gate: threading.Event, make) -> None:
+    """A user's script: its first epoch, then it waits for the test, then the rest."""
+    model, optimizer = model_and_optimizer(groups=1)
+    scheduler = make(optimizer)
+    run = steplr_tui.track(optimizer, scheduler, runs_dir=folder, epochs=6, steps_per_epoch=STEPS)
+    with run:
+        train(run, model, optimizer, scheduler, epochs=1)
+        gate.wait(30)
+        train(run, model, optimizer, scheduler, epochs=6)
+
+
+def _warmup_then_multistep(optimizer):
+    from torch.optim import lr_scheduler as S
+
+    warmup = S.ConstantLR(optimizer, factor=0.5, total_iters=3)
+    return S.SequentialLR(optimizer, [warmup, S.MultiStepLR(optimizer, [4, 5], 0.1)], [3])
+
+
+async def test_a_warmups_fields_send_only_what_the_run_can_take(tmp_path: Path):
+    """A SequentialLR (ConstantLR, then MultiStepLR) is no built-in kind: its milestones
+    and warmup rows show because the run has them, and stay while one is emptied. An
+    empty milestones list (no decay left) and a warmup as long as the run are refused
+    as typed, and nothing is sent; a valid warmup is."""
+    gate = threading.Event()
+    script = threading.Thread(target=_gated_script, args=(tmp_path, gate, _warmup_then_multistep))
+    script.start()
+    try:
+        while not list(tmp_path.glob("*/metrics.jsonl")):
+            await _sleep(0.05)
+        (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+        app = make_app(lambda *a: None, attach=folder)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.view.lr_plan is not None and screen.view.epochs)
+            await pilot.pause(0.2)
+            milestones = screen.query_one("#field-milestones", Input)
+            warmup = screen.query_one("#field-warmup", Input)
+            assert screen.query_one("#field-scheduler", Select).value == "SequentialLR"
+            assert (milestones.value, warmup.value) == ("4,5", "3")
+            assert not milestones.disabled and not warmup.disabled
+            milestones.focus()
+            await pilot.press("end", *["backspace"] * 3, "enter")
+            await pilot.pause(0.2)
+            assert milestones.display  # the run has milestones: the row stays
+            errors = str(screen.query_one("#param-errors").render())
+            assert "milestones is empty" in errors
+            warmup.focus()
+            await pilot.press("end", "backspace", "6", "enter")
+            await pilot.pause(0.2)
+            assert "warmup 6 is longer than the run" in str(
+                screen.query_one("#param-errors").render()
+            )
+            assert not (folder / CONTROL_FILE).exists()  # nothing was sent
+            await pilot.press("backspace", "4", "enter")
+            await wait_for(pilot, lambda: (folder / CONTROL_FILE).exists())
+            sent = [json.loads(x) for x in (folder / CONTROL_FILE).read_text().splitlines()]
+            assert [s.get("warmup") for s in sent] == [4] and "milestones" not in sent[0]
+            gate.set()
+            await wait_for(pilot, lambda: not screen.view.active, timeout=30)
+            assert screen.view.mismatches == []
+            # The warmup, lengthened to 4, held the lr at half for epochs 1 to 4.
+            assert [e.lr for e in screen.view.epochs][:4] == approx([0.05] * 4)
+    finally:
+        gate.set()
+        script.join(30)

@@ -61,6 +61,8 @@ def _show(name: str, value: Any) -> Shown:
     try:
         spec.check_value(value)
     except FieldError:
+        if spec.kind == "epochs" and isinstance(value, (list, tuple)):
+            return Shown(spec.format(value))  # what the run used ([2, 2, 4]), shown as is
         return Shown("", UNKNOWN)
     return Shown(spec.format(value))
 

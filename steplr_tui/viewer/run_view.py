@@ -322,14 +322,14 @@ class RunView:
             parts = settings.get("schedulers") or [{}]
             decay = parts[-1] if isinstance(parts[-1], dict) else {}
             marks = settings.get("milestones") or []
-            if marks and isinstance(marks[0], int):
-                values["warmup"] = marks[0]
+            if marks and isinstance(marks[0], int) and self.current_epoch < marks[0]:
+                values["warmup"] = marks[0]  # until it has ended: then nothing to edit
         for key, kind in (("step_size", int), ("gamma", float)):
             if isinstance(decay.get(key), (int, float)) and not isinstance(decay.get(key), bool):
                 values[key] = kind(decay[key])
         marks = decay.get("milestones")
         if isinstance(marks, list) and all(isinstance(m, int) for m in marks):
-            values["milestones"] = tuple(sorted(set(marks)))
+            values["milestones"] = tuple(sorted(marks))  # a repeated one decays twice
         lr = self.config.get("lr")
         if isinstance(lr, (int, float)) and not isinstance(lr, bool):
             values["lr"] = float(lr)

@@ -206,6 +206,11 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         name = (event.input.id or "").removeprefix("field-")
         if not self.view.active or name not in EDIT_FIELDS or self.controller is None:
             return
+        if name in self.query_one(ParamPanel).read()[1]:
+            # The panel's message says why (a warmup as long as the run, an empty
+            # milestones list): nothing is sent.
+            self._redraw_lr()
+            return
         request = self.draft.commit(self.view, name, event.input.value)
         if request is not None:
             self.controller.send(request)

@@ -142,8 +142,19 @@ class NewSweepScreen(FormScreen):
         self.query_one("#form-errors", Static).update(self.problem or " ".join(notes))
         shown = " · ".join(f"{n} {values[n]}" for n in FIXED if n in values)
         self.query_one("#form-fixed", Static).update(
-            f"every trial ({source}): {shown}. ctrl+r or enter starts, escape cancels"
+            f"every trial ({source}): {shown}.{self._unswept(kinds, values)} ctrl+r or "
+            "enter starts, escape cancels"
         )
+
+    @staticmethod
+    def _unswept(kinds: list[str], values: dict[str, Any]) -> str:
+        """What the sweep's trials do not take from the dashboard, said, not dropped."""
+        notes = []
+        if "multistep" in kinds and values.get("milestones"):
+            notes.append("multistep decays every step_size epochs (milestones are not swept)")
+        if "warmup-step" in kinds and values.get("warmup", 1) != 1:
+            notes.append("warmup-step warms up for 1 epoch (warmup is not swept)")
+        return "".join(f" {n[0].upper()}{n[1:]}." for n in notes)
 
     def _kinds(self) -> list[str]:
         return [k.strip().lower() for k in self._text("scheduler").split(",")]

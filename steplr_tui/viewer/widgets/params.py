@@ -112,6 +112,7 @@ class ParamPanel(Vertical):
         # size, a script's Adadelta): not flagged as errors while they show it.
         self.from_run: dict[str, str] = {}
         self.notes: dict[str, str] = {}  # why a field is empty: "unknown", "loading the run…"
+        self._run_has: set[str] = set()  # of ONLY_FOR: the fields the shown record has
 
     def compose(self) -> ComposeResult:
         with Grid(id="param-grid"):
@@ -171,14 +172,37 @@ class ParamPanel(Vertical):
                 # into the run's record.
                 errors.pop(name, None)
                 values[name] = _DEFAULTS[name]
+        warmup, epochs = values.get("warmup"), values.get("epochs")
+        if warmup and epochs and warmup >= epochs and self._shows("warmup"):
+            # A script's warmup too (a SequentialLR), not the built-in warmup-step alone.
+            errors["warmup"] = (
+                f"warmup {warmup} is longer than the run ({epochs} epochs): give a warmup "
+                f"shorter than {epochs}"
+            )
+            del values["warmup"]
+        running = self.has_class("-running")
+        if not running and texts["scheduler"] == "cosine":
+            for name in ("step_size", "gamma"):  # disabled: cosine has neither
+                if name in errors:
+                    del errors[name]
+                    values[name] = getattr(self._initial, name)
+        if running and values.get("milestones") == () and self._shows("milestones"):
+            # Planning a run, empty is every step_size epochs; a running MultiStepLR
+            # would take it as no decay left at all.
+            errors["milestones"] = (
+                "milestones is empty: a running MultiStepLR needs at least one epoch to "
+                "decay after, like 4,6"
+            )
+            del values["milestones"]
         return values, errors
 
     def _shows(self, name: str) -> bool:
-        """The scheduler on screen has this field (ONLY_FOR), or a script's run gave it."""
+        """The scheduler on screen has this field (ONLY_FOR), or the run on screen, a
+        script's of another class, recorded a value for it."""
         kind = self.text_of("scheduler")
         if kind in SCHEDULER_KINDS:
             return kind == ONLY_FOR[name]
-        return self.text_of(name) != ""
+        return name in self._run_has
 
     def set_values(self, values: Any) -> None:
         """Show a run's parameters in the fields (a TrainConfig, or a recorded config's
@@ -228,6 +252,8 @@ class ParamPanel(Vertical):
             spec = FIELD_SPECS[name]
             widget = self.query_one(f"#field-{name}")
             self.notes[name] = shown.note
+            if name in ONLY_FOR:
+                (self._run_has.add if shown.text else self._run_has.discard)(name)
             try:
                 spec.parse(shown.text)
                 self.from_run.pop(name, None)
