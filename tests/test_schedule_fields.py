@@ -266,3 +266,12 @@ async def test_a_warmups_fields_send_only_what_the_run_can_take(tmp_path: Path):
     finally:
         gate.set()
         script.join(30)
+
+
+def test_the_sweep_form_says_what_its_trials_do_not_take_from_the_fields():
+    from steplr_tui.viewer.screens.sweep_form import NewSweepScreen
+
+    said = NewSweepScreen._unswept(["step", "multistep"], {"milestones": (4, 6), "warmup": 1})
+    assert "milestones are not swept" in said and "warmup" not in said
+    assert "warmup is not swept" in NewSweepScreen._unswept(["warmup-step"], {"warmup": 2})
+    assert NewSweepScreen._unswept(["step"], {"milestones": (4, 6), "warmup": 2}) == ""
