@@ -275,3 +275,18 @@ def test_the_sweep_form_says_what_its_trials_do_not_take_from_the_fields():
     assert "milestones are not swept" in said and "warmup" not in said
     assert "warmup is not swept" in NewSweepScreen._unswept(["warmup-step"], {"warmup": 2})
     assert NewSweepScreen._unswept(["step"], {"milestones": (4, 6), "warmup": 2}) == ""
+
+
+def test_a_warmups_summary_names_the_warmup_and_the_decays_settings():
+    from steplr_tui.runfolder.events import LrPlan
+    from steplr_tui.viewer.preview import scheduler_summary
+    from steplr_tui.viewer.run_view import RunView
+
+    view = RunView()
+    parts = [
+        {"class": "LinearLR", "total_iters": 2},
+        {"class": "StepLR", "step_size": 3, "gamma": 0.5},
+    ]
+    settings = {"class": "SequentialLR", "milestones": [2], "schedulers": parts}
+    view.lr_plan = LrPlan(1, ((0.1,),), settings, editable=("lr", "step_size", "gamma", "warmup"))
+    assert scheduler_summary(view) == "LinearLR then StepLR · warmup 2 · step_size 3 · gamma 0.5"

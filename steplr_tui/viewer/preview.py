@@ -182,6 +182,14 @@ def scheduler_summary(view: RunView) -> str:
         return plan.note
     settings = plan.scheduler
     parts = [plan.kind or "no scheduler"]
+    if plan.kind == "SequentialLR":
+        # Its own milestones are where one part hands over to the next: with two parts,
+        # the warmup's length; the settings said are the last part's (the decay's).
+        marks = settings.get("milestones") or []
+        children = settings.get("schedulers") or [{}]
+        settings = {**children[-1]} if isinstance(children[-1], dict) else {}
+        if len(marks) == 1:
+            parts.append(f"warmup {marks[0]}")
     for key in ("step_size", "milestones", "gamma", "T_max", "eta_min", "max_lr", "total_steps"):
         value = settings.get(key)
         if isinstance(value, list):
@@ -189,7 +197,7 @@ def scheduler_summary(view: RunView) -> str:
         elif value is not None:
             parts.append(f"{key} {_short(value)}")
     if plan.kind == "SequentialLR":
-        names = [str(p.get("class", "?")) for p in settings.get("schedulers", [])]
+        names = [str(p.get("class", "?")) for p in plan.scheduler.get("schedulers", [])]
         parts[0] = " then ".join(names) or "SequentialLR"
     if plan.steps_per_epoch > 1:
         parts.append(f"{plan.steps_per_epoch} steps an epoch")
