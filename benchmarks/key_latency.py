@@ -10,7 +10,9 @@ on the CPU. Measured:
   sent), from the write to the pty to the field's new text in the output (p95;
   goal: under 100 ms);
 - panes behind the run: for each epoch, from its line in events.jsonl to the
-  log pane's "Epoch N," on screen (p95, seconds and epochs).
+  log pane's "Epoch N," on screen (p95, seconds and epochs);
+- the floor: how late a plain process of its own session wakes from a 10 ms sleep
+  meanwhile (it burns 5 ms of CPU between sleeps), under the same load.
 
 Needs no MNIST. A benchmark, not a test: the machine's load is part of the figure.
 """
@@ -56,6 +58,27 @@ def _hog() -> subprocess.Popen:
     return subprocess.Popen([PY, "-c", "while True: pass"])
 
 
+# The floor under the same load: a process of its own session (as the viewer in its
+# pty) that sleeps 10 ms and burns 5 ms of CPU in turn, timing how late it wakes.
+WAKER = """
+import sys, time
+late = []
+end = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < end:
+    t = time.perf_counter(); time.sleep(0.01); late.append(time.perf_counter() - t - 0.01)
+    b = time.thread_time() + 0.005
+    while time.thread_time() < b: pass
+late.sort()
+print(late[len(late) // 2], late[int(len(late) * 0.95)], len(late))
+"""
+
+
+def _waker(seconds: float) -> subprocess.Popen:
+    return subprocess.Popen(
+        [PY, "-c", WAKER, str(seconds)], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+
 def first_time(viewer: Viewer, needle: bytes, after: float) -> float | None:
     """When `needle` was first on screen after `after` (the chunks since then only)."""
     text, times = b"", []
@@ -99,6 +122,7 @@ def measure(keys: int, hogs: int) -> list[Figure]:
         try:
             _wait(lambda: viewer.live(), 60, "the viewer to show the run")
             time.sleep(2.0)
+            waker = _waker(keys * 0.4)
             start = time.time()
             for _ in range(keys):
                 sent = time.time()
@@ -129,6 +153,7 @@ def measure(keys: int, hogs: int) -> list[Figure]:
             for a, b in zip(sorted(written.values()), sorted(written.values())[1:], strict=False)
         )
     key_p95 = p95(latencies)
+    woke = waker.communicate(timeout=60)[0].split()
     return [
         Figure(
             f"key to screen in the lr field, {hogs} CPU hogs (p95)",
@@ -138,6 +163,15 @@ def measure(keys: int, hogs: int) -> list[Figure]:
             key_p95 < GOAL_S,
             f"median {statistics.median(latencies) * 1000:.0f} ms, max "
             f"{max(latencies) * 1000:.0f} ms over {len(latencies)} keys",
+        ),
+        Figure(
+            f"the floor: a sleeping process's wake-up under the same load, {hogs} hogs (p95)",
+            float(woke[1]) * 1000,
+            "ms",
+            "",
+            None,
+            f"median {float(woke[0]) * 1000:.1f} ms over {woke[2]} wake-ups, while the keys "
+            "were typed",
         ),
         Figure(
             f"log pane behind the run, {hogs} CPU hogs (p95)",
