@@ -4,8 +4,11 @@ the preview that follows them, and live edits of a running MultiStepLR sent from
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import threading
+import time
 from pathlib import Path
 
 from pytest import approx
@@ -111,71 +114,62 @@ async def test_cosine_uses_neither_step_size_nor_gamma():
         assert trainer.calls[0].scheduler == "cosine"
 
 
-def _multistep_script(folder: Path, gate: threading.Event, done: threading.Event) -> None:
-    """A user's script with a MultiStepLR: its first epoch, then it waits for the test."""
-    model, optimizer = model_and_optimizer(groups=1)
-    scheduler = torch_multistep(optimizer)
-    run = steplr_tui.track(optimizer, scheduler, runs_dir=folder, epochs=6, steps_per_epoch=STEPS)
-    with run:
-        train(run, model, optimizer, scheduler, epochs=1)
-        gate.wait(30)
-        train(run, model, optimizer, scheduler, epochs=6)
-    done.set()
-
-
-def torch_multistep(optimizer):
+def _multistep(optimizer):
     from torch.optim.lr_scheduler import MultiStepLR
 
     return MultiStepLR(optimizer, milestones=[2, 4], gamma=0.3)
 
 
 async def test_a_running_multisteps_milestones_are_steered_from_their_field(tmp_path: Path):
-    gate, done = threading.Event(), threading.Event()
-    script = threading.Thread(target=_multistep_script, args=(tmp_path, gate, done))
+    async with gated_run(tmp_path, _multistep) as (folder, gate):
+        app = make_app(lambda *a: None, attach=folder)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.view.lr_plan is not None and screen.view.epochs)
+            await pilot.pause(0.2)
+            field = screen.query_one("#field-milestones", Input)
+            assert field.display and field.value == "2,4" and not field.disabled
+            assert screen.query_one("#field-scheduler", Select).value == "multistep"
+            assert screen.query_one("#field-step_size", Input).disabled  # MultiStepLR has none
+            assert not screen.query_one("#field-gamma", Input).disabled
+            assert not screen.query_one("#field-warmup", Input).display
+            field.focus()
+            await pilot.press("end", "backspace", "backspace", "backspace", "5", "enter")
+            await wait_for(pilot, lambda: (folder / CONTROL_FILE).exists())
+            # Only what the user typed: the milestones, no lr, no gamma.
+            assert [
+                {k: v for k, v in r.items() if k in ("lr", "gamma", "milestones")}
+                for r in sent(folder)
+            ] == [{"milestones": [5]}]
+            gate.set()
+            await wait_for(pilot, lambda: not screen.view.active, timeout=30)
+            assert screen.view.mismatches == []  # the lrs used are the plan's, edit included
+            assert [e.lr for e in screen.view.epochs] == approx([0.1, 0.1, 0.03, 0.03, 0.03, 0.009])
+            assert field.value == "5"
+
+
+@contextlib.asynccontextmanager
+async def gated_run(tmp_path: Path, make):
+    """A user's script (its scheduler `make(optimizer)`) held after its first epoch until
+    the test sets the gate it yields with the run's folder."""
+    gate = threading.Event()
+    script = threading.Thread(target=_gated_script, args=(tmp_path, gate, make))
     script.start()
     try:
-        await _steer_milestones(tmp_path, gate, done)
+        deadline = time.monotonic() + 30
+        while not list(tmp_path.glob("*/metrics.jsonl")):
+            assert time.monotonic() < deadline, "the script never ended its first epoch"
+            await asyncio.sleep(0.05)
+        (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+        yield folder, gate
     finally:
         gate.set()
         script.join(30)
 
 
-async def _steer_milestones(tmp_path: Path, gate: threading.Event, done: threading.Event):
-    deadline = 100
-    while not list(tmp_path.glob("*/metrics.jsonl")) and deadline:
-        await _sleep(0.05)
-        deadline -= 1
-    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    app = make_app(lambda *a: None, attach=folder)
-    async with app.run_test(size=SIZE) as pilot:
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.view.lr_plan is not None and screen.view.epochs)
-        await pilot.pause(0.2)
-        field = screen.query_one("#field-milestones", Input)
-        assert field.display and field.value == "2,4" and not field.disabled
-        assert screen.query_one("#field-scheduler", Select).value == "multistep"
-        assert screen.query_one("#field-step_size", Input).disabled  # MultiStepLR has none
-        assert not screen.query_one("#field-gamma", Input).disabled
-        assert not screen.query_one("#field-warmup", Input).display
-        field.focus()
-        await pilot.press("end", "backspace", "backspace", "backspace", "5", "enter")
-        await wait_for(pilot, lambda: (folder / CONTROL_FILE).exists())
-        sent = [json.loads(x) for x in (folder / CONTROL_FILE).read_text().splitlines()]
-        # Only what the user typed: the milestones, no lr, no gamma.
-        assert [
-            {k: v for k, v in s.items() if k in ("lr", "gamma", "milestones")} for s in sent
-        ] == [{"milestones": [5]}]
-        gate.set()
-        await wait_for(pilot, lambda: not screen.view.active, timeout=30)
-        assert screen.view.mismatches == []  # the lrs used are the plan's, edit included
-        assert [e.lr for e in screen.view.epochs] == approx([0.1, 0.1, 0.03, 0.03, 0.03, 0.009])
-        assert field.value == "5"
-
-
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
+def sent(folder: Path) -> list[dict]:
+    """The requests the dashboard wrote to the run's control.jsonl."""
+    return [json.loads(x) for x in (folder / CONTROL_FILE).read_text().splitlines()]
 
 
 def test_the_live_values_of_a_warmup_and_of_a_watched_scheduler():
@@ -224,13 +218,7 @@ async def test_a_warmups_fields_send_only_what_the_run_can_take(tmp_path: Path):
     and warmup rows show because the run has them, and stay while one is emptied. An
     empty milestones list (no decay left) and a warmup as long as the run are refused
     as typed, and nothing is sent; a valid warmup is."""
-    gate = threading.Event()
-    script = threading.Thread(target=_gated_script, args=(tmp_path, gate, _warmup_then_multistep))
-    script.start()
-    try:
-        while not list(tmp_path.glob("*/metrics.jsonl")):
-            await _sleep(0.05)
-        (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    async with gated_run(tmp_path, _warmup_then_multistep) as (folder, gate):
         app = make_app(lambda *a: None, attach=folder)
         async with app.run_test(size=SIZE) as pilot:
             screen = app.screen
@@ -256,16 +244,13 @@ async def test_a_warmups_fields_send_only_what_the_run_can_take(tmp_path: Path):
             assert not (folder / CONTROL_FILE).exists()  # nothing was sent
             await pilot.press("backspace", "4", "enter")
             await wait_for(pilot, lambda: (folder / CONTROL_FILE).exists())
-            sent = [json.loads(x) for x in (folder / CONTROL_FILE).read_text().splitlines()]
-            assert [s.get("warmup") for s in sent] == [4] and "milestones" not in sent[0]
+            requests = sent(folder)
+            assert [r.get("warmup") for r in requests] == [4] and "milestones" not in requests[0]
             gate.set()
             await wait_for(pilot, lambda: not screen.view.active, timeout=30)
             assert screen.view.mismatches == []
             # The warmup, lengthened to 4, held the lr at half for epochs 1 to 4.
             assert [e.lr for e in screen.view.epochs][:4] == approx([0.05] * 4)
-    finally:
-        gate.set()
-        script.join(30)
 
 
 def test_the_sweep_form_says_what_its_trials_do_not_take_from_the_fields():

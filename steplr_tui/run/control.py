@@ -37,9 +37,9 @@ from steplr_tui.runfolder import (
     decode_request,
 )
 from steplr_tui.runfolder.files import open_file
-from steplr_tui.runfolder.params import SPECS, FieldError
+from steplr_tui.runfolder.params import SPECS, FieldError, check_milestones
 from steplr_tui.runfolder.requests import Inbox
-from steplr_tui.runfolder.schedule import ScheduleEdit, check_milestones
+from steplr_tui.runfolder.schedule import ScheduleEdit
 
 # How often the run looks at control.jsonl while it trains (a stat and, rarely, a read).
 POLL_INTERVAL_S = 0.05

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch.optim import lr_scheduler as sched
 
+from steplr_tui.runfolder.params import warmup_problem
 from steplr_tui.runfolder.schedule import ScheduleEdit
 
 STEERED = (
@@ -224,11 +225,9 @@ def edit_problem(
                 f"warmup {edit.warmup} would end before epoch {boundary + 1}, which is next: "
                 f"give a warmup longer than {boundary} epochs"
             )
-        if epochs is not None and edit.warmup >= epochs:
-            return (
-                f"warmup {edit.warmup} is longer than the run ({epochs} epochs): give a "
-                f"warmup shorter than {epochs}"
-            )
+        too_long = warmup_problem(edit.warmup, epochs)
+        if too_long:
+            return too_long
     return None
 
 

@@ -89,7 +89,7 @@ class FieldSpec:
         who = who or self.label
         raw = text.strip()
         if self.kind == "epochs":
-            return _parse_epochs(raw, who)
+            return parse_epochs(raw, who)
         if not raw:
             raise FieldError(f"{who} is empty: enter {self.rule}")
         if len(raw) > MAX_TEXT:
@@ -195,8 +195,8 @@ def _fmt_bound(bound: float | None) -> str:
     return str(int(bound)) if float(bound).is_integer() else repr(bound)
 
 
-def _parse_epochs(raw: str, who: str) -> tuple[int, ...]:
-    """'4,6' -> (4, 6); '' -> () (every step_size epochs)."""
+def parse_epochs(raw: str, who: str) -> tuple[int, ...]:
+    """'4,6' -> (4, 6); '' -> () (every step_size epochs); the one rule for milestones."""
     if len(raw) > 200:
         raise FieldError(f"{who} is too long: list at most a few dozen epochs, like 4,6")
     parts = [p.strip() for p in raw.split(",") if p.strip()]  # '4,' while typing '4,6'.
@@ -205,11 +205,17 @@ def _parse_epochs(raw: str, who: str) -> tuple[int, ...]:
             f"{who} must be whole epochs from 1, separated by commas, like 4,6 (got {_show(raw)})"
         )
     values = tuple(int(p) for p in parts)
+    check_milestones(values, who)
+    return values
+
+
+def check_milestones(values: tuple[int, ...], who: str = "milestones") -> None:
+    """Increasing, each epoch once (a ValueError, as FieldError is, naming the fix)."""
     if any(b <= a for a, b in itertools.pairwise(values)):
         raise FieldError(
-            f"{who} must be increasing (got {_show(raw)}): list each epoch once, in order, like 4,6"
+            f"{who} must be increasing (got {','.join(str(v) for v in values)}): "
+            "list each epoch once, in order, like 4,6"
         )
-    return values
 
 
 def _show(raw: str) -> str:
@@ -270,7 +276,7 @@ SCHEDULE_SPECS: dict[str, FieldSpec] = {
 
 # Every field of the dashboard's parameter panel, in its order.
 FIELD_SPECS: dict[str, FieldSpec] = {
-    name: ({**SPECS, **SCHEDULE_SPECS})[name]
+    name: SPECS.get(name) or SCHEDULE_SPECS[name]
     for name in (
         "lr", "step_size", "gamma", "scheduler", "milestones", "warmup", "epochs",
         "batch_size", "optimizer", "momentum", "model", "seed", "threads", "device", "dataset",
@@ -327,11 +333,9 @@ class TrainConfig:
             raise FieldError(
                 f"warmup must be a whole number of epochs from 1 (got {self.warmup!r})"
             )
-        if self.scheduler == "warmup-step" and self.warmup >= self.epochs:
-            raise FieldError(
-                f"warmup {self.warmup} is longer than the run ({self.epochs} epochs): give a "
-                f"warmup shorter than {self.epochs}"
-            )
+        problem = warmup_problem(self.warmup, self.epochs)
+        if self.scheduler == "warmup-step" and problem:
+            raise FieldError(problem)
         return self
 
     def with_values(self, **values: Any) -> TrainConfig:
@@ -358,11 +362,20 @@ def parse_values(texts: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]
             values[name] = FIELD_SPECS[name].parse(text)
         except FieldError as exc:
             errors[name] = str(exc)
-    warmup, epochs = values.get("warmup"), values.get("epochs")
-    if values.get("scheduler") == "warmup-step" and warmup and epochs and warmup >= epochs:
-        errors["warmup"] = (
-            f"warmup {warmup} is longer than the run ({epochs} epochs): give a warmup "
-            f"shorter than {epochs}"
-        )
+    # A warmup must end before the run does: the built-in warmup-step's, and a script's
+    # (a scheduler of another class, a SequentialLR); the other built-in kinds have none.
+    problem = warmup_problem(values.get("warmup"), values.get("epochs"))
+    if problem and values.get("scheduler") not in ("step", "multistep", "cosine", "plateau"):
+        errors["warmup"] = problem
         del values["warmup"]
     return values, errors
+
+
+def warmup_problem(warmup: int | None, epochs: int | None) -> str | None:
+    """Why a warmup of `warmup` epochs can't be a run's of `epochs` (None: it can)."""
+    if warmup is None or epochs is None or warmup < epochs:
+        return None
+    return (
+        f"warmup {warmup} is longer than the run ({epochs} epochs): give a warmup shorter "
+        f"than {epochs}"
+    )

@@ -9,11 +9,12 @@ can differ in the last bits.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from steplr_tui.runfolder.params import parse_epochs
 
 
 def step_lrs(lr: float, step_size: int, gamma: float, epochs: int) -> list[float]:
@@ -99,26 +100,14 @@ class ScheduleEdit:
 
 
 def parse_milestones(text: str, who: str = "milestones") -> tuple[int, ...]:
-    """'4,6' -> (4, 6); raises ValueError naming the rule (increasing whole epochs >= 1)."""
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        values = tuple(int(p) for p in parts if p)
-    except ValueError:
-        values = ()
-    if not values or len(values) != len([p for p in parts if p]) or any(v < 1 for v in values):
+    """'4,6' -> (4, 6) for an edit or a flag, where an empty list is refused; raises
+    ValueError naming the rule (the fields' own, `params.parse_epochs`)."""
+    values = parse_epochs(text.strip(), who)
+    if not values:
         raise ValueError(
             f"{who} must be whole epochs from 1, separated by commas, like 4,6 (got {text!r:.30})"
         )
-    check_milestones(values, who)
     return values
-
-
-def check_milestones(values: tuple[int, ...], who: str = "milestones") -> None:
-    if any(b <= a for a, b in itertools.pairwise(values)):
-        raise ValueError(
-            f"{who} must be increasing (got {','.join(str(v) for v in values)}): "
-            "list each epoch once, in order, like 4,6"
-        )
 
 
 def lrs_with_edits(

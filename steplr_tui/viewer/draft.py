@@ -71,19 +71,7 @@ class SteeringDraft:
 
     def typed(self, view: RunView, texts: dict[str, str]) -> ScheduleEdit | None:
         """Valid typed values that differ from what the run will hold (the preview's edit)."""
-        effective = view.effective_values()
-        values = {}
-        for name in EDIT_FIELDS:
-            text = texts.get(name)
-            if text is None or not self.dirty(name, text) or name not in effective:
-                continue
-            try:
-                value = FIELD_SPECS[name].parse(text)
-            except ValueError:
-                continue
-            if value != effective[name]:
-                values[name] = value
-        return ScheduleEdit(**values) or None
+        return ScheduleEdit(**self.fields.typed_values(texts, view.effective_values())) or None
 
     def withdrawing(self, view: RunView, texts: dict[str, str]) -> list[str]:
         """Live fields typed back to what the run holds while an edit of them is queued:

@@ -115,7 +115,7 @@ def _schedule_values(view: RunView) -> dict[str, Shown]:
     elif plan is not None:
         name = plan.kind
         parts = [str(p.get("class")) for p in plan.scheduler.get("schedulers", [])]
-        if parts[-1:] == ["StepLR"] and parts[0] in ("LinearLR", "ConstantLR"):
+        if parts == ["LinearLR", "StepLR"]:  # the built-in warmup-step's shape
             name = "warmup-step"
         out["scheduler"] = Shown(KINDS.get(name, name)) if name else Shown("", UNKNOWN)
     elif view.plan is not None:
@@ -147,6 +147,23 @@ class FieldsModel:
     def committed(self, name: str, text: str) -> None:
         """Enter or leaving the field: its text is now what the field stands for."""
         self.shown[name] = text
+
+    def typed_values(self, texts: dict[str, str], against: dict[str, Any]) -> dict[str, Any]:
+        """The edit fields the user typed a valid value in that differs from `against`
+        (what the run holds, or will): parsed, by name. Fields not in `against` (what
+        the run takes no edits of) are left out."""
+        out = {}
+        for name in EDIT_FIELDS:
+            text = texts.get(name)
+            if text is None or name not in against or not self.typed(name, text):
+                continue
+            try:
+                value = FIELD_SPECS[name].parse(text)
+            except FieldError:
+                continue
+            if value != against[name]:
+                out[name] = value
+        return out
 
     # ---- what to write ------------------------------------------------------------------
 
@@ -188,18 +205,7 @@ class FieldsModel:
         lines = [
             f"edit {what} was not applied: the run ended before it read it" for what in unanswered
         ]
-        late = {}
-        final = view.live_values()
-        for name in EDIT_FIELDS:
-            text = texts.get(name)
-            if text is None or not self.typed(name, text) or name not in final:
-                continue
-            try:
-                value = FIELD_SPECS[name].parse(text)
-            except FieldError:
-                continue
-            if value != final[name]:
-                late[name] = value
+        late = self.typed_values(texts, view.live_values())
         if late:
             what = ScheduleEdit(**late).describe()
             lines.append(

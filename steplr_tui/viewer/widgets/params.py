@@ -172,14 +172,6 @@ class ParamPanel(Vertical):
                 # into the run's record.
                 errors.pop(name, None)
                 values[name] = _DEFAULTS[name]
-        warmup, epochs = values.get("warmup"), values.get("epochs")
-        if warmup and epochs and warmup >= epochs and self._shows("warmup"):
-            # A script's warmup too (a SequentialLR), not the built-in warmup-step alone.
-            errors["warmup"] = (
-                f"warmup {warmup} is longer than the run ({epochs} epochs): give a warmup "
-                f"shorter than {epochs}"
-            )
-            del values["warmup"]
         running = self.has_class("-running")
         if not running and texts["scheduler"] == "cosine":
             for name in ("step_size", "gamma"):  # disabled: cosine has neither
