@@ -113,6 +113,7 @@ class ParamPanel(Vertical):
         self.from_run: dict[str, str] = {}
         self.notes: dict[str, str] = {}  # why a field is empty: "unknown", "loading the run…"
         self._run_has: set[str] = set()  # of ONLY_FOR: the fields the shown record has
+        self._invalid = False  # the border says a field is invalid
 
     def compose(self) -> ComposeResult:
         with Grid(id="param-grid"):
@@ -140,6 +141,7 @@ class ParamPanel(Vertical):
     def on_mount(self) -> None:
         # Looked up once: the status line asks for the dataset four times a second.
         self._fields = {name: self.query_one(f"#field-{name}") for name in FIELD_SPECS}
+        self._rows = {name: list(self.query(f".row-{name}")) for name in ONLY_FOR}
         self._sync_momentum()
         self._sync_scheduler()
         self._refresh_errors()
@@ -287,18 +289,18 @@ class ParamPanel(Vertical):
     def _sync_scheduler(self) -> None:
         """Show the fields the scheduler has: milestones for MultiStepLR, warmup for a
         warmup; cosine uses neither step_size nor gamma (disabled, as momentum for Adam)."""
-        fields = getattr(self, "_fields", None)
-        if not fields:
-            return
-        for name in ONLY_FOR:
+        rows = getattr(self, "_rows", None)
+        if not rows:
+            return  # not mounted yet: on_mount syncs
+        for name, widgets in rows.items():
             shown = self._shows(name)
-            for widget in self.query(f".row-{name}"):
+            for widget in widgets:
                 if widget.display != shown:
                     widget.display = shown
         if not self.has_class("-running"):
             cosine = self.text_of("scheduler") == "cosine"
             for name in ("step_size", "gamma"):
-                fields[name].disabled = cosine
+                self._fields[name].disabled = cosine
 
     def _refresh_errors(self) -> None:
         values, errors = self.read()
@@ -317,7 +319,7 @@ class ParamPanel(Vertical):
         Set on the panel alone: a class (`-invalid`) restyled all its ~60 widgets, twice
         for a key that emptied a field and the next that filled it (60 ms of the event
         loop each time, and several times that on a loaded machine)."""
-        if invalid == getattr(self, "_invalid", False):
+        if invalid == self._invalid:
             return
         self._invalid = invalid
         if invalid:
