@@ -15,13 +15,16 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
 from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.viewer.heap import settle
 from steplr_tui.viewer.screens.dashboard import DashboardScreen
 from steplr_tui.viewer.starter import Starter, TrainFn
+from steplr_tui.viewer.widgets.status_line import DeviceProbed
 
 # After SIGTERM or SIGHUP: how long the run may take to stop and write its record,
 # then how long Textual's own shutdown may take before the process ends anyway.
@@ -130,6 +133,7 @@ class SteplrApp(App[int]):
         yield from super().get_system_commands(screen)
 
     def on_mount(self) -> None:
+        self.call_after_display(lambda: settle(self))  # what the first frame needed
         if self.is_headless:
             return  # under tests the process's signals are not ours to take
         self._loop = asyncio.get_running_loop()
@@ -139,6 +143,10 @@ class SteplrApp(App[int]):
         for sig in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, lambda signum, _frame: self._hang_up(signal.Signals(signum)))
         threading.Thread(target=self._watch_terminal, name="steplr-tty-watch", daemon=True).start()
+
+    @on(DeviceProbed)
+    def _torch_imported(self) -> None:
+        settle(self)  # torch's objects, a few hundred thousand
 
     def _watch_terminal(self) -> None:
         """A terminal that went away without a SIGHUP (its pty closed under us) fails

@@ -9,7 +9,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
+from textual.content import Content
+from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, Select, Static
 
@@ -48,6 +51,11 @@ ONLY_FOR = {"milestones": "multistep", "warmup": "warmup-step"}
 _DEFAULTS = {name: getattr(TrainConfig(), name) for name in ONLY_FOR}
 
 
+def _height(text: str, width: int) -> int:
+    """Lines that `text` takes, wrapped to `width` (an empty text takes none)."""
+    return len(Content(text).wrap(width)) if text else 0
+
+
 class SpecValidator(Validator):
     """Runs a parameter's own rule, so the field and the flag say the same thing."""
 
@@ -70,6 +78,11 @@ class NumberInput(OrderedKeys, Input):
         Binding("up", "nudge(1)", "Up", show=False),
         Binding("down", "nudge(-1)", "Down", show=False),
     ]
+    # Input sets its virtual size (its text's width) on every key, and Textual's own
+    # reactive lays the whole screen out again for it, then redraws all of it. A field's
+    # place in the grid never depends on its text, and it has no scrollbars to place: the
+    # new size scrolls its text and repaints it alone.
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
     def __init__(self, spec: FieldSpec, value: str, **kwargs: Any) -> None:
         super().__init__(
@@ -114,6 +127,8 @@ class ParamPanel(Vertical):
         self.notes: dict[str, str] = {}  # why a field is empty: "unknown", "loading the run…"
         self._run_has: set[str] = set()  # of ONLY_FOR: the fields the shown record has
         self._invalid = False  # the border says a field is invalid
+        self._errors_text: str | None = None  # what the errors line says (None: not yet)
+        self._errors_due = False  # a change of its height waits for the next frame
 
     def compose(self) -> ComposeResult:
         with Grid(id="param-grid"):
@@ -307,12 +322,26 @@ class ParamPanel(Vertical):
         # What a run wrote is no mistake of the user's: said when a run is started.
         shown = {n: m for n, m in errors.items() if self.from_run.get(n) != self.text_of(n)}
         text = "\n".join(shown.values())
-        if text != getattr(self, "_errors_text", None):
-            # Only when it changes: an update lays the screen out again, on every key.
+        before = self._errors_text
+        if text != before:
             self._errors_text = text
-            self.query_one("#param-errors", Static).update(text)
+            box = self.query_one("#param-errors", Static)
+            width = box.content_region.width
+            if before is None or not width:
+                box.update(text)  # the first frame's
+            elif _height(before, width) == _height(text, width):
+                box.update(text, layout=False)  # the same lines: no layout
+            elif not self._errors_due:
+                # Its new height lays the whole screen out again and redraws it: after
+                # the frame that draws the key that caused it, not before.
+                self._errors_due = True
+                self.call_after_refresh(self._show_errors)
         self._show_invalid(bool(shown))
         self.post_message(self.Changed(values, errors))
+
+    def _show_errors(self) -> None:
+        self._errors_due = False
+        self.query_one("#param-errors", Static).update(self._errors_text or "")
 
     def _show_invalid(self, invalid: bool) -> None:
         """The panel's border turns the theme's error colour while a field is invalid.
