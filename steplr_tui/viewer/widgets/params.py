@@ -52,8 +52,8 @@ _DEFAULTS = {name: getattr(TrainConfig(), name) for name in ONLY_FOR}
 
 
 def _height(text: str, width: int) -> int:
-    """Lines that `text` takes, wrapped to `width` (an empty text takes none)."""
-    return len(Content(text).wrap(width)) if text else 0
+    """Lines that `text` takes, wrapped to `width` (an empty one too takes a line)."""
+    return len(Content(text).wrap(width))
 
 
 class SpecValidator(Validator):

@@ -1,0 +1,77 @@
+"""What a typed key costs the viewer: it is drawn without laying the screen out again
+(issue 23, defect 9). The time itself is measured by benchmarks/key_latency.py."""
+
+from __future__ import annotations
+
+import gc
+from types import SimpleNamespace
+
+from textual.screen import Screen
+from textual.widgets import Input, Static
+
+from steplr_tui.runfolder.params import TrainConfig
+from steplr_tui.viewer.heap import settle
+from tests.fakes import FakeTrainer
+from tests.helpers import SIZE, make_app
+
+
+def _count_layouts(monkeypatch) -> list[int]:
+    """Counts the screen's layout passes from now on."""
+    layouts = [0]
+    original = Screen._refresh_layout
+
+    def counted(self, *args, **kwargs):
+        layouts[0] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Screen, "_refresh_layout", counted)
+    return layouts
+
+
+async def test_a_key_in_a_field_is_drawn_without_laying_the_screen_out(monkeypatch):
+    app = make_app(FakeTrainer(), TrainConfig(data_dir="/d"))
+    async with app.run_test(size=SIZE) as pilot:
+        field = app.screen.query_one("#field-lr", Input)
+        field.focus()
+        await pilot.press("end")
+        await pilot.pause()
+        layouts = _count_layouts(monkeypatch)
+        await pilot.press("5", "5")
+        await pilot.pause()
+        assert field.value == "0.00155"
+        assert layouts[0] == 0
+        # Its text still scrolls: a value wider than the field keeps the cursor in view.
+        await pilot.press(*"1" * 40)
+        await pilot.pause()
+        assert field.scroll_x > 0
+        assert field.cursor_position - field.scroll_x <= field.content_region.width
+
+
+async def test_an_error_line_that_changes_height_comes_with_the_next_frame(monkeypatch):
+    app = make_app(FakeTrainer(), TrainConfig(data_dir="/d"))
+    async with app.run_test(size=SIZE) as pilot:
+        field = app.screen.query_one("#field-lr", Input)
+        errors = app.screen.query_one("#param-errors", Static)
+        field.focus()
+        await pilot.press("end", *["backspace"] * 6)
+        await pilot.pause()
+        assert "lr is empty" in str(errors.render())
+        assert errors.region.height == 2  # laid out for its two lines
+        layouts = _count_layouts(monkeypatch)
+        await pilot.press("3")  # a valid lr: the line goes, and the panel shrinks
+        await pilot.pause()
+        assert str(errors.render()) == ""
+        assert errors.region.height == 1  # as an empty line
+        assert layouts[0] >= 1
+
+
+def test_the_viewer_freezes_its_heap_only_outside_tests():
+    before = gc.get_freeze_count()
+    try:
+        settle(SimpleNamespace(is_headless=True))
+        assert gc.get_freeze_count() == before  # tests share one process: nothing frozen
+        [object() for _ in range(10)]
+        settle(SimpleNamespace(is_headless=False))
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()
