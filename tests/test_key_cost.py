@@ -75,3 +75,25 @@ def test_the_viewer_freezes_its_heap_only_outside_tests():
         assert gc.get_freeze_count() > before
     finally:
         gc.unfreeze()
+
+
+async def test_lines_added_to_a_scrolling_log_repaint_it_alone(monkeypatch):
+    from steplr_tui.viewer.widgets.run_log import RunLog
+
+    app = make_app(FakeTrainer(), TrainConfig(data_dir="/d"))
+    async with app.run_test(size=SIZE) as pilot:
+        log = app.screen.query_one(RunLog)
+        log.add([f"line {n}" for n in range(60)])  # more than the pane shows
+        log.flush()
+        await pilot.pause()
+        assert log.show_vertical_scrollbar
+        layouts = _count_layouts(monkeypatch)
+        for n in range(5):
+            log.add([f"more {n}"])
+            log.flush()
+            await pilot.pause()
+        assert layouts[0] == 0
+        # As a layout would have left it: the thumb's size, and the log at its end.
+        assert log.vertical_scrollbar.window_virtual_size == log.virtual_size.height == 65
+        assert log.scroll_y == log.max_scroll_y
+        assert "more 4" in log.lines[-1].text

@@ -12,6 +12,8 @@ from collections import deque
 from dataclasses import replace
 
 from textual import events
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widgets import RichLog
 
 from steplr_tui.runfolder import (
@@ -89,6 +91,11 @@ class RunLog(RichLog):
     """Keeps its lines unwrapped, and wraps them again whenever its width changes."""
 
     DEFAULT_CSS = "RunLog { scrollbar-gutter: stable; }"
+    # Each write grows the virtual size, and Textual's own reactive then lays the whole
+    # screen out and redraws all of it (a few times a second, following a fast run; a
+    # key typed meanwhile waited). Once the scrollbar is shown, more lines only move its
+    # thumb: that is updated here, and the log repaints alone (`_watch_virtual_size`).
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(max_lines=SHOWN_LINES, wrap=True, markup=False, min_width=10, **kwargs)
@@ -144,6 +151,13 @@ class RunLog(RichLog):
         """The width a write wraps its lines to (the content's, inside the border and the
         scrollbar's gutter)."""
         return self.scrollable_content_region.width
+
+    def _watch_virtual_size(self, size: Size) -> None:
+        if self.show_vertical_scrollbar and size.height > self.scrollable_content_region.height:
+            self._scroll_update(size)  # what a layout would do for it (the thumb)
+            self.refresh()
+        else:
+            self.refresh(layout=True)  # the scrollbar comes or goes: a real layout
 
     def watch_show_vertical_scrollbar(self, shown: bool) -> None:
         # Textual scrolls only once the scrollbar is shown, which a busy app may lay out
