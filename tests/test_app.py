@@ -200,8 +200,8 @@ async def test_up_down_nudge_and_preview_follows_typing():
         # An invalid plan field keeps the last good preview and says what to fix.
         epochs = app.screen.query_one("#field-epochs", Input)
         epochs.value = "0"
-        await pilot.pause()
-        assert "fix epochs" in plot.border_subtitle and plot.planned[0] == 0.002
+        await wait_for(pilot, lambda: "fix epochs" in plot.border_subtitle)  # the next frame
+        assert plot.planned[0] == 0.002
 
 
 async def test_tab_moves_between_fields_and_momentum_follows_optimizer():

@@ -97,3 +97,44 @@ async def test_lines_added_to_a_scrolling_log_repaint_it_alone(monkeypatch):
         assert log.vertical_scrollbar.window_virtual_size == log.virtual_size.height == 65
         assert log.scroll_y == log.max_scroll_y
         assert "more 4" in log.lines[-1].text
+
+
+async def test_the_fields_first_values_draw_the_plan_once_not_once_each(monkeypatch):
+    from steplr_tui.viewer.widgets.plot_stack import PlotStack
+
+    drawn = [0]
+    original = PlotStack.draw_lr
+
+    def counted(self, *args, **kwargs):
+        drawn[0] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PlotStack, "draw_lr", counted)
+    app = make_app(FakeTrainer(), TrainConfig(data_dir="/d"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.screen.query_one(PlotStack).query_one("#lr-plot").planned
+        assert drawn[0] <= 2  # the first frame's, and the fields' burst of 15 changes
+
+
+async def test_the_footers_keys_are_compact_when_made_not_restyled_after(monkeypatch):
+    from textual.dom import DOMNode
+    from textual.widgets._footer import FooterKey
+
+    app = make_app(FakeTrainer(), TrainConfig(data_dir="/d"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        restyled = []
+        original = DOMNode.update_node_styles
+
+        def counted(self, animate: bool = True) -> None:
+            restyled.append(type(self).__name__)
+            return original(self, animate)
+
+        monkeypatch.setattr(DOMNode, "update_node_styles", counted)
+        app.screen.refresh_bindings()  # the footer composes its keys again
+        await pilot.pause()
+        await pilot.pause()
+        keys = list(app.screen.query(FooterKey))
+        assert keys and all(key.has_class("-compact") for key in keys)
+        assert "FooterKey" not in restyled

@@ -197,7 +197,9 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         if self.view.started is None and "batch_size" in values:
             self.context.steps_per_epoch = preview_steps(values, self.config)
         self._dirty |= {"loss", "acc", "status"}  # the x span follows epochs
-        self._redraw_lr()
+        # After the frame that draws the key; a burst of changes (every field's first
+        # value, as the dashboard starts) redraws the plan once.
+        self._redraw_lr_soon()
 
     @on(Input.Submitted)
     @on(Input.Blurred)

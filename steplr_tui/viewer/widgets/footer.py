@@ -18,7 +18,11 @@ class FittedFooter(Footer):
         for widget in super().compose():
             if isinstance(widget, FooterKey) and widget.action in hidden:
                 continue
-            shown += isinstance(widget, FooterKey)
+            if isinstance(widget, FooterKey):
+                shown += 1
+                # Its compact class now, not from the binding once mounted: that restyled
+                # each key after it was styled (14 keys, on every change of bindings).
+                widget.set_class(self.compact, "-compact", update=False)
             yield widget
         if hidden:
             self.styles.grid_size_columns = max(shown, 1)
