@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import gc
+import threading
+import weakref
 from types import SimpleNamespace
 
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from steplr_tui.runfolder.params import TrainConfig
-from steplr_tui.viewer.heap import settle
+from steplr_tui.viewer.heap import settle, settle_when_done
 from tests.fakes import FakeTrainer
 from tests.helpers import SIZE, make_app
 
@@ -47,7 +49,7 @@ async def test_a_key_in_a_field_is_drawn_without_laying_the_screen_out(monkeypat
         assert field.cursor_position - field.scroll_x <= field.content_region.width
 
 
-async def test_an_error_line_that_changes_height_comes_with_the_next_frame(monkeypatch):
+async def test_an_error_line_that_changes_height_is_laid_out_at_its_height(monkeypatch):
     app = make_app(FakeTrainer(), TrainConfig(data_dir="/d"))
     async with app.run_test(size=SIZE) as pilot:
         field = app.screen.query_one("#field-lr", Input)
@@ -65,14 +67,37 @@ async def test_an_error_line_that_changes_height_comes_with_the_next_frame(monke
         assert layouts[0] >= 1
 
 
-def test_the_viewer_freezes_its_heap_only_outside_tests():
+def test_the_viewer_freezes_its_heap_only_outside_tests_and_not_its_garbage():
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
     before = gc.get_freeze_count()
     try:
         settle(SimpleNamespace(is_headless=True))
         assert gc.get_freeze_count() == before  # tests share one process: nothing frozen
-        [object() for _ in range(10)]
+        kept = [[n] for n in range(10)]
+        dead = weakref.ref(Cycle())  # garbage in a cycle, not collected yet
+        assert dead() is not None
         settle(SimpleNamespace(is_headless=False))
         assert gc.get_freeze_count() > before
+        assert dead() is None  # collected, not frozen
+        assert kept
+    finally:
+        gc.unfreeze()
+
+
+def test_after_a_run_of_its_own_the_viewer_freezes_once_its_thread_has_ended():
+    timers: list = []
+    app = SimpleNamespace(is_headless=False, set_timer=lambda _s, call: timers.append(call))
+    done = threading.Event()
+    before = gc.get_freeze_count()
+    try:
+        settle_when_done(app, done)  # the run's thread still holds (and will unfreeze) it
+        assert gc.get_freeze_count() == before and len(timers) == 1
+        done.set()
+        timers.pop()()
+        assert gc.get_freeze_count() > before and not timers
     finally:
         gc.unfreeze()
 
@@ -86,6 +111,7 @@ async def test_lines_added_to_a_scrolling_log_repaint_it_alone(monkeypatch):
         log.add([f"line {n}" for n in range(60)])  # more than the pane shows
         log.flush()
         await pilot.pause()
+        await pilot.pause()  # the scrollbar's own layout, as it comes
         assert log.show_vertical_scrollbar
         layouts = _count_layouts(monkeypatch)
         for n in range(5):

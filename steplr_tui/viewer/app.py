@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from steplr_tui.runfolder.params import TrainConfig
-from steplr_tui.viewer.heap import settle
+from steplr_tui.viewer.heap import FIRST_SETTLE_S, settle
 from steplr_tui.viewer.screens.dashboard import DashboardScreen
 from steplr_tui.viewer.starter import Starter, TrainFn
 from steplr_tui.viewer.widgets.status_line import DeviceProbed
@@ -133,7 +133,8 @@ class SteplrApp(App[int]):
         yield from super().get_system_commands(screen)
 
     def on_mount(self) -> None:
-        self.call_after_display(lambda: settle(self))  # what the first frame needed
+        # What the first frame needed: after it, and after keys typed at once.
+        self.call_after_display(lambda: self.set_timer(FIRST_SETTLE_S, lambda: settle(self)))
         if self.is_headless:
             return  # under tests the process's signals are not ours to take
         self._loop = asyncio.get_running_loop()

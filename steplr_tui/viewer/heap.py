@@ -5,19 +5,37 @@ A full collection walks every object that has lived long: Textual's and plotext'
 Following a run, one came every 2 to 3 s and held the event loop about 50 ms (three
 times that with the CPU shared), and a key typed meanwhile waited for it. Frozen
 (`gc.freeze`), those objects are no longer walked; what is created later still is.
-Objects are still freed when nothing refers to them; only a reference cycle among
-frozen objects outlives its use, so the heap is frozen at a few points where it has
-just grown, never on a timer.
+
+Freezing hides garbage too: the cycles not collected yet, and any frozen object that
+dies in a cycle later. So each freeze comes after a collection, and only at the few
+points where the heap has just grown (never on a timer): after the first frame,
+after torch's warm-up, after a history is read, and after a run ends.
 """
 
 from __future__ import annotations
 
 import gc
+import threading
 
 from textual.app import App
 
+FIRST_SETTLE_S = 1.0  # after the first frame: its collection never delays that frame
+RUN_END_POLL_S = 0.2
+
 
 def settle(app: App) -> None:
-    """Freeze what the heap holds now (not under tests: they share one process)."""
-    if not app.is_headless:
-        gc.freeze()
+    """Collect, then freeze what is left (not under tests: they share one process)."""
+    if app.is_headless:
+        return
+    gc.collect()  # what is garbage now is freed, not frozen with the rest
+    gc.freeze()
+
+
+def settle_when_done(app: App, done: threading.Event) -> None:
+    """Settle once `done` is set: a run in this process froze the heap while it
+    trained and gives it all back as its thread ends (`run/trainer.py`), which may be
+    after its last event reached the screen."""
+    if done.is_set():
+        settle(app)
+    else:
+        app.set_timer(RUN_END_POLL_S, lambda: settle_when_done(app, done))

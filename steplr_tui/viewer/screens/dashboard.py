@@ -32,7 +32,7 @@ from steplr_tui.runfolder.text import short_path
 from steplr_tui.viewer.controller import RunController
 from steplr_tui.viewer.draft import SteeringDraft, describe_request
 from steplr_tui.viewer.fields import FieldsModel, Shown
-from steplr_tui.viewer.heap import settle
+from steplr_tui.viewer.heap import settle, settle_when_done
 from steplr_tui.viewer.preview import fields_note, lr_pane_data, preview_steps
 from steplr_tui.viewer.run_view import RunView
 from steplr_tui.viewer.screens.actions import KEYS, DashboardActions
@@ -311,10 +311,10 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
             if not self.view.active:  # the fields now preview the next run
                 self._on_params_changed(ParamPanel.Changed(*self.query_one(ParamPanel).read()))
         self.draft.settle(self.view)
-        if message.replay or any(isinstance(e, RunEnded) for e in events):
-            # A history just read; or a run of this process ended and gave back the
-            # heap it had frozen (`run/trainer.py`).
-            settle(self.app)
+        if message.replay:
+            settle(self.app)  # a history just read
+        elif any(isinstance(e, RunEnded) for e in events):
+            settle_when_done(self.app, self.controller.training_done)
         if message.replay:
             self._dirty |= {"lr", "loss", "acc", "status", "phases", "legend"}
             self.redraw()

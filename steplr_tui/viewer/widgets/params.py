@@ -329,6 +329,8 @@ class ParamPanel(Vertical):
             width = box.content_region.width
             if before is None or not width:
                 box.update(text)  # the first frame's
+            elif self._errors_due:
+                pass  # the update on its way shows the newest text, at its height
             elif _height(before, width) == _height(text, width):
                 box.update(text, layout=False)  # the same lines: no layout
             elif not self._errors_due:
