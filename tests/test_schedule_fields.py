@@ -75,8 +75,17 @@ async def test_the_fields_follow_the_scheduler_and_start_the_run_they_show():
         milestones = screen.query_one("#field-milestones", Input)
         warmup = screen.query_one("#field-warmup", Input)
         assert not milestones.display and not warmup.display  # StepLR has neither
+        labels = screen.query_one("#param-labels")
+
+        def label_rows() -> list[str]:
+            return [line.strip() for line in str(labels.render()).splitlines()]
+
+        assert "milestones" not in label_rows() and "warmup" not in label_rows()
+        assert label_rows().index("epochs") == 4  # each label on its field's row
         await pick(pilot, "field-scheduler", 1)  # multistep
         assert milestones.display and not warmup.display
+        assert label_rows().index("milestones") == 4
+        assert milestones.region.y == labels.region.y + 4
         milestones.focus()
         await pilot.press("1", ",", "4")
         await pilot.pause(0.2)

@@ -8,13 +8,13 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Vertical
+from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import Reactive
 from textual.validation import ValidationResult, Validator
-from textual.widgets import Input, Label, Select, Static
+from textual.widgets import Input, Select, Static
 
 from steplr_tui.runfolder import LIVE_FIELDS
 from steplr_tui.runfolder.params import (
@@ -49,6 +49,11 @@ CHOICE_LABELS = {
 # scheduler of another class: whenever the run recorded a value).
 ONLY_FOR = {"milestones": "multistep", "warmup": "warmup-step"}
 _DEFAULTS = {name: getattr(TrainConfig(), name) for name in ONLY_FOR}
+
+
+def _labels(names: Iterable[str]) -> str:
+    """The label column: a line for each field shown."""
+    return "\n".join(FIELD_SPECS[name].label for name in names)
 
 
 def _height(text: str, width: int) -> int:
@@ -129,34 +134,38 @@ class ParamPanel(Vertical):
         self._invalid = False  # the border says a field is invalid
         self._errors_text: str | None = None  # what the errors line says (None: not yet)
         self._errors_due = False  # a change of its height waits for the next frame
+        self._labels_text = ""  # the label column's lines, one for each field shown
 
     def compose(self) -> ComposeResult:
-        with Grid(id="param-grid"):
-            for spec in FIELD_SPECS.values():
-                row = f"row-{spec.name}"
-                yield Label(spec.label, classes=f"param-label {row}")
-                value = getattr(self._initial, spec.name)
-                if spec.kind == "choice":
-                    yield ChoiceSelect(
-                        [(CHOICE_LABELS.get(c, c), c) for c in spec.choices],
-                        value=value,
-                        allow_blank=False,
-                        compact=True,
-                        id=f"field-{spec.name}",
-                        classes=row,
-                    )
-                else:
-                    field = NumberInput(
-                        spec, spec.format(value), id=f"field-{spec.name}", classes=row
-                    )
-                    field.cursor_blink = self._cursor_blink
+        kind = self._initial.scheduler
+        shown = [n for n in FIELD_SPECS if n not in ONLY_FOR or ONLY_FOR[n] == kind]
+        with Horizontal(id="param-grid"):
+            # The labels are one widget: fifteen more, each styled, laid out and drawn
+            # on their own, took a tenth of the first frame.
+            self._labels_text = _labels(shown)
+            yield Static(self._labels_text, id="param-labels", markup=False)
+            with Vertical(id="param-fields"):
+                for spec in FIELD_SPECS.values():
+                    value = getattr(self._initial, spec.name)
+                    if spec.kind == "choice":
+                        field = ChoiceSelect(
+                            [(CHOICE_LABELS.get(c, c), c) for c in spec.choices],
+                            value=value,
+                            allow_blank=False,
+                            compact=True,
+                            id=f"field-{spec.name}",
+                        )
+                    else:
+                        field = NumberInput(spec, spec.format(value), id=f"field-{spec.name}")
+                        field.cursor_blink = self._cursor_blink
+                    field.display = spec.name in shown
                     yield field
         yield Static("", id="param-errors", markup=False)
 
     def on_mount(self) -> None:
         # Looked up once: the status line asks for the dataset four times a second.
         self._fields = {name: self.query_one(f"#field-{name}") for name in FIELD_SPECS}
-        self._rows = {name: list(self.query(f".row-{name}")) for name in ONLY_FOR}
+        self._labels = self.query_one("#param-labels", Static)
         self._sync_momentum()
         self._sync_scheduler()
         self._refresh_errors()
@@ -304,14 +313,17 @@ class ParamPanel(Vertical):
     def _sync_scheduler(self) -> None:
         """Show the fields the scheduler has: milestones for MultiStepLR, warmup for a
         warmup; cosine uses neither step_size nor gamma (disabled, as momentum for Adam)."""
-        rows = getattr(self, "_rows", None)
-        if not rows:
+        fields = getattr(self, "_fields", None)
+        if not fields:
             return  # not mounted yet: on_mount syncs
-        for name, widgets in rows.items():
+        for name in ONLY_FOR:
             shown = self._shows(name)
-            for widget in widgets:
-                if widget.display != shown:
-                    widget.display = shown
+            if fields[name].display != shown:
+                fields[name].display = shown
+        text = _labels([name for name in FIELD_SPECS if fields[name].display])
+        if text != self._labels_text:
+            self._labels_text = text
+            self._labels.update(text)
         if not self.has_class("-running"):
             cosine = self.text_of("scheduler") == "cosine"
             for name in ("step_size", "gamma"):
