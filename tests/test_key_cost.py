@@ -164,3 +164,15 @@ async def test_the_footers_keys_are_compact_when_made_not_restyled_after(monkeyp
         keys = list(app.screen.query(FooterKey))
         assert keys and all(key.has_class("-compact") for key in keys)
         assert "FooterKey" not in restyled
+
+
+async def test_the_phase_table_is_mounted_when_first_shown():
+    app = make_app(FakeTrainer(), TrainConfig(data_dir="/d"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert not app.screen.query("#phases")  # not in the first frame
+        await pilot.press("f5")
+        assert app.screen.query_one("#phases").display
+        assert not app.screen.query_one("#log").display
+        await pilot.press("f5", "f5")  # the same table, shown again
+        assert len(app.screen.query("#phases")) == 1

@@ -135,7 +135,11 @@ class DashboardActions(_Base):
         self.context.metric = names[(i + 1) % len(names)]
         self._redraw_all_panes()
 
-    def action_toggle_phases(self) -> None:
+    async def action_toggle_phases(self) -> None:
+        if not self.query("#phases"):
+            from steplr_tui.viewer.widgets.phases import PhaseTable
+
+            await self.query_one("#left").mount(PhaseTable(id="phases"))
         self.toggle_class("-phases")
         self.request_redraw("phases")
         self.redraw()
