@@ -14,7 +14,7 @@ from textual.widgets import Input, Static
 from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.viewer.heap import settle, settle_when_done
 from tests.fakes import FakeTrainer
-from tests.helpers import SIZE, make_app
+from tests.helpers import SIZE, make_app, wait_for
 
 
 def _count_layouts(monkeypatch) -> list[int]:
@@ -147,7 +147,8 @@ async def test_the_footers_keys_are_compact_when_made_not_restyled_after(monkeyp
     from textual.dom import DOMNode
     from textual.widgets._footer import FooterKey
 
-    app = make_app(FakeTrainer(), TrainConfig(data_dir="/d"))
+    trainer = FakeTrainer(epochs_done=1, block=True)  # a run that goes on until stopped
+    app = make_app(trainer, TrainConfig(data_dir="/d"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         restyled = []
@@ -158,12 +159,32 @@ async def test_the_footers_keys_are_compact_when_made_not_restyled_after(monkeyp
             return original(self, animate)
 
         monkeypatch.setattr(DOMNode, "update_node_styles", counted)
-        app.screen.refresh_bindings()  # the footer composes its keys again
-        await pilot.pause()
-        await pilot.pause()
+        before = list(app.screen.query(FooterKey))
+        await pilot.press("ctrl+r")  # a run: Stop in the footer, Start and Detach not
+        await wait_for(pilot, lambda: list(app.screen.query(FooterKey)) != before)
         keys = list(app.screen.query(FooterKey))
+        assert "stop" in [key.action for key in keys]
         assert keys and all(key.has_class("-compact") for key in keys)
         assert "FooterKey" not in restyled
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not app.screen.view.active)
+
+
+async def test_the_footer_keeps_its_keys_while_the_keys_it_shows_are_the_same():
+    from textual.widgets._footer import FooterKey
+
+    app = make_app(FakeTrainer(), TrainConfig(data_dir="/d"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        keys = list(app.screen.query(FooterKey))
+        for field in ("#field-step_size", "#field-gamma", "#field-lr"):  # tab, tab, tab
+            app.screen.query_one(field).focus()
+            await pilot.pause()
+        app.screen.refresh_bindings()
+        await pilot.pause()
+        assert list(app.screen.query(FooterKey)) == keys  # the same widgets: not made again
+        await pilot.resize_terminal(80, 24)  # narrow: some keys left out
+        await wait_for(pilot, lambda: len(app.screen.query(FooterKey)) < len(keys))
 
 
 async def test_the_phase_table_is_mounted_when_first_shown():
@@ -176,3 +197,31 @@ async def test_the_phase_table_is_mounted_when_first_shown():
         assert not app.screen.query_one("#log").display
         await pilot.press("f5", "f5")  # the same table, shown again
         assert len(app.screen.query("#phases")) == 1
+
+
+async def test_locking_the_fields_moves_focus_once_not_field_by_field(monkeypatch):
+    from steplr_tui.viewer.widgets.params import ParamPanel
+
+    app = make_app(FakeTrainer(), TrainConfig(data_dir="/d"))
+    async with app.run_test(size=SIZE) as pilot:
+        panel = app.screen.query_one(ParamPanel)
+        app.screen.query_one("#field-lr").focus()
+        await pilot.pause()
+        moves = []
+        original = Screen.set_focus
+
+        def counted(self, widget, *args, **kwargs):
+            moves.append(getattr(widget, "id", None))
+            return original(self, widget, *args, **kwargs)
+
+        monkeypatch.setattr(Screen, "set_focus", counted)
+        panel.set_running(True, live=())  # loading a run: every field locked
+        await pilot.pause()
+        assert moves == [None] and app.screen.focused is None
+        panel.set_running(False)
+        app.screen.query_one("#field-epochs").focus()
+        await pilot.pause()
+        moves.clear()
+        panel.set_running(True)  # a run: epochs locks, lr stays open and takes the focus
+        await pilot.pause()
+        assert moves == [None, "field-lr"] and app.screen.focused.id == "field-lr"

@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from steplr_tui.runfolder.params import TrainConfig
-from steplr_tui.viewer.heap import FIRST_SETTLE_S, settle
+from steplr_tui.viewer.heap import SETTLE_AFTER_S, settle
 from steplr_tui.viewer.screens.dashboard import DashboardScreen
 from steplr_tui.viewer.starter import Starter, TrainFn
 from steplr_tui.viewer.widgets.status_line import DeviceProbed
@@ -134,7 +134,7 @@ class SteplrApp(App[int]):
 
     def on_mount(self) -> None:
         # What the first frame needed: after it, and after keys typed at once.
-        self.call_after_display(lambda: self.set_timer(FIRST_SETTLE_S, lambda: settle(self)))
+        self.call_after_display(lambda: self.set_timer(SETTLE_AFTER_S, lambda: settle(self)))
         if self.is_headless:
             return  # under tests the process's signals are not ours to take
         self._loop = asyncio.get_running_loop()

@@ -19,7 +19,9 @@ import threading
 
 from textual.app import App
 
-FIRST_SETTLE_S = 1.0  # after the first frame: its collection never delays that frame
+# After a frame that needed the heap (the first, a history's): its collection never
+# delays that frame, and comes after the keys typed at once.
+SETTLE_AFTER_S = 1.0
 RUN_END_POLL_S = 0.2
 
 

@@ -32,7 +32,7 @@ from steplr_tui.runfolder.text import short_path
 from steplr_tui.viewer.controller import RunController
 from steplr_tui.viewer.draft import SteeringDraft, describe_request
 from steplr_tui.viewer.fields import FieldsModel, Shown
-from steplr_tui.viewer.heap import settle, settle_when_done
+from steplr_tui.viewer.heap import SETTLE_AFTER_S, settle, settle_when_done
 from steplr_tui.viewer.preview import fields_note, lr_pane_data, preview_steps
 from steplr_tui.viewer.run_view import RunView
 from steplr_tui.viewer.screens.actions import KEYS, DashboardActions
@@ -312,7 +312,9 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
                 self._on_params_changed(ParamPanel.Changed(*self.query_one(ParamPanel).read()))
         self.draft.settle(self.view)
         if message.replay:
-            settle(self.app)  # a history just read
+            # A history just read: once it is on screen (its collection took 0.4 s of
+            # an attach to a 1,000-epoch run, before its frame).
+            self.set_timer(SETTLE_AFTER_S, lambda: settle(self.app))
         elif any(isinstance(e, RunEnded) for e in events):
             settle_when_done(self.app, self.controller.training_done)
         if message.replay:

@@ -135,6 +135,7 @@ class ParamPanel(Vertical):
         self._errors_text: str | None = None  # what the errors line says (None: not yet)
         self._errors_due = False  # a change of its height waits for the next frame
         self._labels_text = ""  # the label column's lines, one for each field shown
+        self.running = False  # the fields show a run in progress (set_running)
 
     def compose(self) -> ComposeResult:
         kind = self._initial.scheduler
@@ -198,7 +199,7 @@ class ParamPanel(Vertical):
                 # into the run's record.
                 errors.pop(name, None)
                 values[name] = _DEFAULTS[name]
-        running = self.has_class("-running")
+        running = self.running
         if not running and texts["scheduler"] == "cosine":
             for name in ("step_size", "gamma"):  # disabled: cosine has neither
                 if name in errors:
@@ -248,6 +249,14 @@ class ParamPanel(Vertical):
         """Lock the fields that describe the run in progress; those in `live` (what the
         run's scheduler takes edits of: StepLR's lr, step_size and gamma) stay open."""
         live = frozenset(live)
+        focused = self.screen.focused
+        name = (focused.id or "").removeprefix("field-") if focused is not None else ""
+        moved = running and name in FIELD_SPECS and name not in live
+        if moved:
+            # Locked, the focused field would hand focus to the next field, and that
+            # one to the next as it is locked in turn: a restyle and a new footer for
+            # each (eleven, as an attach locks every field).
+            self.screen.set_focus(None)
         for spec in FIELD_SPECS.values():
             locked = running and spec.name not in live
             field = self.query_one(f"#field-{spec.name}")
@@ -258,10 +267,16 @@ class ParamPanel(Vertical):
                 # of the GIL each time, taken from the training thread. The cursor
                 # stays shown, steady, while a run is in progress.
                 field.cursor_blink = self._cursor_blink and not running
-        self.set_class(running, "-running")
+        # A flag, not a class: a class restyled all ~50 of the panel's widgets, twice
+        # for each run (0.1 s of an attach's first frame).
+        self.running = running
         if not running:
             self._sync_momentum()
         self._sync_scheduler()
+        if moved:  # where the chain of hops ended: the first field still open
+            open_fields = [f for f in self._fields.values() if f.display and not f.disabled]
+            if open_fields:
+                open_fields[0].focus()
 
     def show(self, values: dict[str, Shown]) -> None:
         """Write what the fields model says into these fields (only ever fields the user
@@ -324,7 +339,7 @@ class ParamPanel(Vertical):
         if text != self._labels_text:
             self._labels_text = text
             self._labels.update(text)
-        if not self.has_class("-running"):
+        if not self.running:
             cosine = self.text_of("scheduler") == "cosine"
             for name in ("step_size", "gamma"):
                 self._fields[name].disabled = cosine
