@@ -225,3 +225,29 @@ async def test_locking_the_fields_moves_focus_once_not_field_by_field(monkeypatc
         panel.set_running(True)  # a run: epochs locks, lr stays open and takes the focus
         await pilot.pause()
         assert moves == [None, "field-lr"] and app.screen.focused.id == "field-lr"
+
+
+async def test_a_burst_of_binding_changes_composes_the_footer_once(monkeypatch):
+    from textual.widgets._footer import FooterKey
+
+    from steplr_tui.viewer.widgets.footer import FittedFooter
+
+    app = make_app(FakeTrainer(epochs_done=1, block=True), TrainConfig(data_dir="/d"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        composed = [0]
+        original = FittedFooter.compose
+
+        def counted(self):
+            composed[0] += 1
+            return original(self)
+
+        monkeypatch.setattr(FittedFooter, "compose", counted)
+        app.screen.query_one("#field-epochs").focus()  # it locks: focus moves to lr
+        await pilot.pause()
+        await pilot.press("ctrl+r")  # Stop comes, Start and Detach go; focus moves
+        await wait_for(pilot, lambda: "stop" in [k.action for k in app.screen.query(FooterKey)])
+        await pilot.pause()
+        assert composed[0] == 1
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not app.screen.view.active)

@@ -14,6 +14,7 @@ class FittedFooter(Footer):
     composed again only when the keys it shows change."""
 
     _shown: tuple | None = None  # what the keys on screen were composed from
+    _compose_due = False  # keys to compose again, after the messages queued now
 
     def _keys_wanted(self, screen: Screen) -> tuple:
         """Everything the keys are composed from: the bindings shown, enabled or not,
@@ -28,13 +29,23 @@ class FittedFooter(Footer):
         return (shown, hidden, self.compact)
 
     def bindings_changed(self, screen: Screen) -> None:
-        # Textual composes the footer again whenever bindings may have changed: on every
-        # focus change, so on each tab from field to field (14 keys made, styled and laid
-        # out, 30 ms). The same keys stay as they are.
-        same = self._bindings_ready and screen is self.screen
-        if same and self._keys_wanted(screen) == self._shown:
+        # Textual's own composes the footer again after the next refresh, once for each
+        # change of bindings: on every focus change (each tab from field to field: 14
+        # keys made, styled and laid out, 30 ms), and an attach's first keys waited for
+        # its history (0.4 s without a footer). Here: at once, once for a burst of
+        # changes, and only when the keys shown change.
+        self._bindings_ready = True
+        if not screen.app.app_focus or not self.is_attached or screen is not self.screen:
             return
-        super().bindings_changed(screen)
+        if self._compose_due or self._keys_wanted(screen) == self._shown:
+            return
+        self._compose_due = True
+        self.call_later(self._compose_keys)
+
+    async def _compose_keys(self) -> None:
+        self._compose_due = False
+        if self._keys_wanted(self.screen) != self._shown:
+            await self.recompose()
 
     def compose(self) -> ComposeResult:
         if self._bindings_ready:
