@@ -312,8 +312,8 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
                 self._on_params_changed(ParamPanel.Changed(*self.query_one(ParamPanel).read()))
         self.draft.settle(self.view)
         if message.replay:
-            # A history just read: once it is on screen (its collection took 0.4 s of
-            # an attach to a 1,000-epoch run, before its frame).
+            # A history just read: once it is on screen (a collection of a long
+            # history's objects would otherwise come before its frame).
             self.set_timer(SETTLE_AFTER_S, lambda: settle(self.app))
         elif any(isinstance(e, RunEnded) for e in events):
             settle_when_done(self.app, self.controller.training_done)

@@ -32,7 +32,7 @@ class FittedFooter(Footer):
         # Textual's own composes the footer again after the next refresh, once for each
         # change of bindings: on every focus change (each tab from field to field: 14
         # keys made, styled and laid out, 30 ms), and an attach's first keys waited for
-        # its history (0.4 s without a footer). Here: at once, once for a burst of
+        # its history (0.2 s with no keys). Here: at once, once for a burst of
         # changes, and only when the keys shown change.
         self._bindings_ready = True
         if not screen.app.app_focus or not self.is_attached or screen is not self.screen:

@@ -85,7 +85,7 @@ class NumberInput(OrderedKeys, Input):
     ]
     # Input sets its virtual size (its text's width) on every key, and Textual's own
     # reactive lays the whole screen out again for it, then redraws all of it. A field's
-    # place in the grid never depends on its text, and it has no scrollbars to place: the
+    # place in the panel never depends on its text, and it has no scrollbars to place: the
     # new size scrolls its text and repaints it alone.
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
@@ -141,8 +141,8 @@ class ParamPanel(Vertical):
         kind = self._initial.scheduler
         shown = [n for n in FIELD_SPECS if n not in ONLY_FOR or ONLY_FOR[n] == kind]
         with Horizontal(id="param-grid"):
-            # The labels are one widget: fifteen more, each styled, laid out and drawn
-            # on their own, took a tenth of the first frame.
+            # The labels are one widget: fifteen, each styled, laid out and drawn on
+            # its own, took about 20 ms of the first frame.
             self._labels_text = _labels(shown)
             yield Static(self._labels_text, id="param-labels", markup=False)
             with Vertical(id="param-fields"):
