@@ -29,7 +29,7 @@ from steplr_tui.runfolder import Status
 from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
 from steplr_tui.runfolder.paths import resolve_runs_dir
 from steplr_tui.runfolder.text import clean_text, plural
-from steplr_tui.study.space import DIMENSIONS, SpaceError, parse_space
+from steplr_tui.study.space import DIMENSIONS, SpaceError, parse_schedulers, parse_space
 from steplr_tui.study.spec import (
     GRACE_S,
     HEARTBEAT_S,
@@ -277,12 +277,7 @@ def _storage(text: str | None) -> str:
 
 
 def _kinds(text: str | None) -> tuple[str, ...]:
-    if text is None:
-        return ()
-    kinds = tuple(k.strip().lower() for k in text.split(","))
-    if not all(kinds):
-        raise SpaceError(f"--scheduler {text!r}: an empty item in the list")
-    return kinds
+    return () if text is None else parse_schedulers(text)
 
 
 def start(

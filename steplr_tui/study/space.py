@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from steplr_tui.runfolder.params import SPECS, FieldError
+from steplr_tui.runfolder.params import SCHEDULER_KINDS, SPECS, FieldError
 
 DIMENSIONS = ("lr", "step_size", "gamma")
 MAX_CHOICES = 64
@@ -203,6 +203,24 @@ class Space:
 
     def contains(self, params: Mapping[str, Any]) -> bool:
         return all(d.contains(params.get(d.name)) for d in self.dimensions)
+
+
+def parse_schedulers(text: str) -> tuple[str, ...]:
+    """'step,cosine' -> ('step', 'cosine'): the built-in schedulers a sweep compares."""
+    kinds = tuple(k.strip().lower() for k in text.split(","))
+    if not all(kinds):
+        raise SpaceError(f"--scheduler {text!r}: an empty item in the list")
+    check_schedulers(kinds)
+    return kinds
+
+
+def check_schedulers(kinds: tuple[str, ...]) -> None:
+    """Each one of SCHEDULER_KINDS, each once (the flag's, the form's and a spec's rule)."""
+    if any(k not in SCHEDULER_KINDS for k in kinds) or len(set(kinds)) != len(kinds):
+        raise SpaceError(
+            f"--scheduler takes a list of {', '.join(SCHEDULER_KINDS)}, each once "
+            f"(got {','.join(kinds)})"
+        )
 
 
 def parse_space(

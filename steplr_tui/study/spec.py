@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from steplr_tui.runfolder.files import json_bytes, write_atomic
-from steplr_tui.runfolder.params import SCHEDULER_KINDS, SPECS, FieldError, TrainConfig
-from steplr_tui.study.space import DIMENSIONS, Space, SpaceError
+from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
+from steplr_tui.study.space import DIMENSIONS, Space, SpaceError, check_schedulers
 
 SWEEPS_DIR = "sweeps"
 SWEEP_FILE = "sweep.json"
@@ -167,12 +167,7 @@ class SweepSpec:
                 f"--grace must be a whole number of seconds from twice --heartbeat "
                 f"({2 * self.heartbeat}) to 86400 (got {self.grace}): a live trial may miss a beat"
             )
-        bad = [k for k in self.schedulers if k not in SCHEDULER_KINDS]
-        if bad or len(set(self.schedulers)) != len(self.schedulers):
-            raise SpaceError(
-                f"--scheduler takes a list of {', '.join(SCHEDULER_KINDS)}, each once "
-                f"(got {','.join(self.schedulers)})"
-            )
+        check_schedulers(self.schedulers)
         if self.schedulers and self.script:
             raise SpaceError(
                 "--scheduler searches the built-in trainer's schedulers: a --script builds "

@@ -21,9 +21,15 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Footer, Label, Static
 
-from steplr_tui.runfolder.params import SCHEDULER_KINDS, SPECS, FieldError
+from steplr_tui.runfolder.params import SPECS, FieldError
 from steplr_tui.runfolder.paths import resolve_runs_dir
-from steplr_tui.study.space import DIMENSIONS, SpaceError, parse_dimension, step_notes
+from steplr_tui.study.space import (
+    DIMENSIONS,
+    SpaceError,
+    parse_dimension,
+    parse_schedulers,
+    step_notes,
+)
 from steplr_tui.study.spec import SweepSpec, check_name, new_name, read_spec, sweep_folder
 from steplr_tui.viewer.screens.form import FormInput, FormScreen
 
@@ -108,16 +114,11 @@ class NewSweepScreen(FormScreen):
                 parse_dimension(name, self._text(name))
             except SpaceError as exc:
                 problems.append(form_words(str(exc)))
-        kinds = self._kinds()
-        if (
-            not kinds
-            or any(k not in SCHEDULER_KINDS for k in kinds)
-            or len(set(kinds)) < len(kinds)
-        ):
-            problems.append(
-                f"scheduler takes {', '.join(SCHEDULER_KINDS)}, or a list of them, each once "
-                f"(got {self._text('scheduler').strip()!r:.40})"
-            )
+        try:
+            kinds = list(parse_schedulers(self._text("scheduler")))
+        except SpaceError as exc:
+            kinds = []
+            problems.append(form_words(str(exc)))
         for key, hi in (("trials", 100_000), ("parallel", 64)):
             raw = self._text(key).strip()
             if not raw.isdigit() or not 1 <= int(raw) <= hi:
@@ -156,14 +157,11 @@ class NewSweepScreen(FormScreen):
             notes.append("warmup-step warms up for 1 epoch (warmup is not swept)")
         return "".join(f" {n[0].upper()}{n[1:]}." for n in notes)
 
-    def _kinds(self) -> list[str]:
-        return [k.strip().lower() for k in self._text("scheduler").split(",")]
-
     def _command(self) -> list[str]:
         args = ["sweep", "--detach", "--name", self._text("name").strip()]
         for name in DIMENSIONS:
             args += [SPECS[name].flag, self._text(name).strip()]
-        args += ["--scheduler", ",".join(self._kinds())]
+        args += ["--scheduler", ",".join(parse_schedulers(self._text("scheduler")))]
         args += [
             "--trials",
             self._text("trials").strip(),
