@@ -365,7 +365,8 @@ def parse_values(texts: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]
     # A warmup must end before the run does: the built-in warmup-step's, and a script's
     # (a scheduler of another class, a SequentialLR); the other built-in kinds have none.
     problem = warmup_problem(values.get("warmup"), values.get("epochs"))
-    if problem and values.get("scheduler") not in ("step", "multistep", "cosine", "plateau"):
+    kind = values.get("scheduler")
+    if problem and (kind == "warmup-step" or kind not in SCHEDULER_KINDS):
         errors["warmup"] = problem
         del values["warmup"]
     return values, errors

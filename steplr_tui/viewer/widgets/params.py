@@ -360,7 +360,7 @@ class ParamPanel(Vertical):
                 pass  # the update on its way shows the newest text, at its height
             elif _height(before, width) == _height(text, width):
                 box.update(text, layout=False)  # the same lines: no layout
-            elif not self._errors_due:
+            else:
                 # Its new height lays the whole screen out again and redraws it: after
                 # the frame that draws the key that caused it, not before.
                 self._errors_due = True
