@@ -17,17 +17,17 @@ from tests.fakes import FakeTrainer
 from tests.helpers import SIZE, make_app, wait_for
 
 
-def _count_layouts(monkeypatch) -> list[int]:
-    """Counts the screen's layout passes from now on."""
-    layouts = [0]
-    original = Screen._refresh_layout
+def spy(monkeypatch, owner: type, method: str) -> list[tuple]:
+    """Records each call of `owner.method` from now on: (self, *args), in order."""
+    calls: list[tuple] = []
+    original = getattr(owner, method)
 
-    def counted(self, *args, **kwargs):
-        layouts[0] += 1
+    def recorded(self, *args, **kwargs):
+        calls.append((self, *args))
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Screen, "_refresh_layout", counted)
-    return layouts
+    monkeypatch.setattr(owner, method, recorded)
+    return calls
 
 
 async def test_a_key_in_a_field_is_drawn_without_laying_the_screen_out(monkeypatch):
@@ -37,11 +37,11 @@ async def test_a_key_in_a_field_is_drawn_without_laying_the_screen_out(monkeypat
         field.focus()
         await pilot.press("end")
         await pilot.pause()
-        layouts = _count_layouts(monkeypatch)
+        layouts = spy(monkeypatch, Screen, "_refresh_layout")
         await pilot.press("5", "5")
         await pilot.pause()
         assert field.value == "0.00155"
-        assert layouts[0] == 0
+        assert layouts == []
         # Its text still scrolls: a value wider than the field keeps the cursor in view.
         await pilot.press(*"1" * 40)
         await pilot.pause()
@@ -59,12 +59,12 @@ async def test_an_error_line_that_changes_height_is_laid_out_at_its_height(monke
         await pilot.pause()
         assert "lr is empty" in str(errors.render())
         assert errors.region.height == 2  # laid out for its two lines
-        layouts = _count_layouts(monkeypatch)
+        layouts = spy(monkeypatch, Screen, "_refresh_layout")
         await pilot.press("3")  # a valid lr: the line goes, and the panel shrinks
         await pilot.pause()
         assert str(errors.render()) == ""
         assert errors.region.height == 1  # as an empty line
-        assert layouts[0] >= 1
+        assert layouts
 
 
 def test_the_viewer_freezes_its_heap_only_outside_tests_and_not_its_garbage():
@@ -113,12 +113,12 @@ async def test_lines_added_to_a_scrolling_log_repaint_it_alone(monkeypatch):
         await pilot.pause()
         await pilot.pause()  # the scrollbar's own layout, as it comes
         assert log.show_vertical_scrollbar
-        layouts = _count_layouts(monkeypatch)
+        layouts = spy(monkeypatch, Screen, "_refresh_layout")
         for n in range(5):
             log.add([f"more {n}"])
             log.flush()
             await pilot.pause()
-        assert layouts[0] == 0
+        assert layouts == []
         # As a layout would have left it: the thumb's size, and the log at its end.
         assert log.vertical_scrollbar.window_virtual_size == log.virtual_size.height == 65
         assert log.scroll_y == log.max_scroll_y
@@ -128,19 +128,12 @@ async def test_lines_added_to_a_scrolling_log_repaint_it_alone(monkeypatch):
 async def test_the_fields_first_values_draw_the_plan_once_not_once_each(monkeypatch):
     from steplr_tui.viewer.widgets.plot_stack import PlotStack
 
-    drawn = [0]
-    original = PlotStack.draw_lr
-
-    def counted(self, *args, **kwargs):
-        drawn[0] += 1
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(PlotStack, "draw_lr", counted)
+    drawn = spy(monkeypatch, PlotStack, "draw_lr")
     app = make_app(FakeTrainer(), TrainConfig(data_dir="/d"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert app.screen.query_one(PlotStack).query_one("#lr-plot").planned
-        assert drawn[0] <= 2  # the first frame's, and the fields' burst of 15 changes
+        assert len(drawn) <= 2  # the first frame's, and the fields' burst of 15 changes
 
 
 async def test_the_footers_keys_are_compact_when_made_not_restyled_after(monkeypatch):
@@ -151,21 +144,14 @@ async def test_the_footers_keys_are_compact_when_made_not_restyled_after(monkeyp
     app = make_app(trainer, TrainConfig(data_dir="/d"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        restyled = []
-        original = DOMNode.update_node_styles
-
-        def counted(self, animate: bool = True) -> None:
-            restyled.append(type(self).__name__)
-            return original(self, animate)
-
-        monkeypatch.setattr(DOMNode, "update_node_styles", counted)
+        restyled = spy(monkeypatch, DOMNode, "update_node_styles")
         before = list(app.screen.query(FooterKey))
         await pilot.press("ctrl+r")  # a run: Stop in the footer, Start and Detach not
         await wait_for(pilot, lambda: list(app.screen.query(FooterKey)) != before)
         keys = list(app.screen.query(FooterKey))
         assert "stop" in [key.action for key in keys]
         assert keys and all(key.has_class("-compact") for key in keys)
-        assert "FooterKey" not in restyled
+        assert not [node for node, *_ in restyled if isinstance(node, FooterKey)]
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: not app.screen.view.active)
 
@@ -207,24 +193,21 @@ async def test_locking_the_fields_moves_focus_once_not_field_by_field(monkeypatc
         panel = app.screen.query_one(ParamPanel)
         app.screen.query_one("#field-lr").focus()
         await pilot.pause()
-        moves = []
-        original = Screen.set_focus
+        moves = spy(monkeypatch, Screen, "set_focus")
 
-        def counted(self, widget, *args, **kwargs):
-            moves.append(getattr(widget, "id", None))
-            return original(self, widget, *args, **kwargs)
+        def moved_to() -> list:
+            return [getattr(widget, "id", None) for _screen, widget, *_ in moves]
 
-        monkeypatch.setattr(Screen, "set_focus", counted)
         panel.set_running(True, live=())  # loading a run: every field locked
         await pilot.pause()
-        assert moves == [None] and app.screen.focused is None
+        assert moved_to() == [None] and app.screen.focused is None
         panel.set_running(False)
         app.screen.query_one("#field-epochs").focus()
         await pilot.pause()
         moves.clear()
         panel.set_running(True)  # a run: epochs locks, lr stays open and takes the focus
         await pilot.pause()
-        assert moves == [None, "field-lr"] and app.screen.focused.id == "field-lr"
+        assert moved_to() == [None, "field-lr"] and app.screen.focused.id == "field-lr"
 
 
 async def test_a_burst_of_binding_changes_composes_the_footer_once(monkeypatch):
@@ -235,19 +218,12 @@ async def test_a_burst_of_binding_changes_composes_the_footer_once(monkeypatch):
     app = make_app(FakeTrainer(epochs_done=1, block=True), TrainConfig(data_dir="/d"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        composed = [0]
-        original = FittedFooter.compose
-
-        def counted(self):
-            composed[0] += 1
-            return original(self)
-
-        monkeypatch.setattr(FittedFooter, "compose", counted)
+        composed = spy(monkeypatch, FittedFooter, "compose")
         app.screen.query_one("#field-epochs").focus()  # it locks: focus moves to lr
         await pilot.pause()
         await pilot.press("ctrl+r")  # Stop comes, Start and Detach go; focus moves
         await wait_for(pilot, lambda: "stop" in [k.action for k in app.screen.query(FooterKey)])
         await pilot.pause()
-        assert composed[0] == 1
+        assert len(composed) == 1
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: not app.screen.view.active)

@@ -130,37 +130,33 @@ def _multistep(optimizer):
 
 
 async def test_a_running_multisteps_milestones_are_steered_from_their_field(tmp_path: Path):
-    async with gated_run(tmp_path, _multistep) as (folder, gate):
-        app = make_app(lambda *a: None, attach=folder)
-        async with app.run_test(size=SIZE) as pilot:
-            screen = app.screen
-            await wait_for(pilot, lambda: screen.view.lr_plan is not None and screen.view.epochs)
-            await pilot.pause(0.2)
-            field = screen.query_one("#field-milestones", Input)
-            assert field.display and field.value == "2,4" and not field.disabled
-            assert screen.query_one("#field-scheduler", Select).value == "multistep"
-            assert screen.query_one("#field-step_size", Input).disabled  # MultiStepLR has none
-            assert not screen.query_one("#field-gamma", Input).disabled
-            assert not screen.query_one("#field-warmup", Input).display
-            field.focus()
-            await pilot.press("end", "backspace", "backspace", "backspace", "5", "enter")
-            await wait_for(pilot, lambda: (folder / CONTROL_FILE).exists())
-            # Only what the user typed: the milestones, no lr, no gamma.
-            assert [
-                {k: v for k, v in r.items() if k in ("lr", "gamma", "milestones")}
-                for r in sent(folder)
-            ] == [{"milestones": [5]}]
-            gate.set()
-            await wait_for(pilot, lambda: not screen.view.active, timeout=30)
-            assert screen.view.mismatches == []  # the lrs used are the plan's, edit included
-            assert [e.lr for e in screen.view.epochs] == approx([0.1, 0.1, 0.03, 0.03, 0.03, 0.009])
-            assert field.value == "5"
+    async with watched_script(tmp_path, _multistep) as (pilot, folder, gate):
+        screen = pilot.app.screen
+        field = screen.query_one("#field-milestones", Input)
+        assert field.display and field.value == "2,4" and not field.disabled
+        assert screen.query_one("#field-scheduler", Select).value == "multistep"
+        assert screen.query_one("#field-step_size", Input).disabled  # MultiStepLR has none
+        assert not screen.query_one("#field-gamma", Input).disabled
+        assert not screen.query_one("#field-warmup", Input).display
+        field.focus()
+        await pilot.press("end", "backspace", "backspace", "backspace", "5", "enter")
+        await wait_for(pilot, lambda: (folder / CONTROL_FILE).exists())
+        # Only what the user typed: the milestones, no lr, no gamma.
+        assert [
+            {k: v for k, v in r.items() if k in ("lr", "gamma", "milestones")} for r in sent(folder)
+        ] == [{"milestones": [5]}]
+        gate.set()
+        await wait_for(pilot, lambda: not screen.view.active, timeout=30)
+        assert screen.view.mismatches == []  # the lrs used are the plan's, edit included
+        assert [e.lr for e in screen.view.epochs] == approx([0.1, 0.1, 0.03, 0.03, 0.03, 0.009])
+        assert field.value == "5"
 
 
 @contextlib.asynccontextmanager
-async def gated_run(tmp_path: Path, make):
+async def watched_script(tmp_path: Path, make):
     """A user's script (its scheduler `make(optimizer)`) held after its first epoch until
-    the test sets the gate it yields with the run's folder."""
+    the test sets the gate, and a dashboard attached to it, once it shows the script's plan
+    and first epoch: yields (the pilot, the run's folder, the gate)."""
     gate = threading.Event()
     script = threading.Thread(target=_gated_script, args=(tmp_path, gate, make))
     script.start()
@@ -170,7 +166,12 @@ async def gated_run(tmp_path: Path, make):
             assert time.monotonic() < deadline, "the script never ended its first epoch"
             await asyncio.sleep(0.05)
         (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-        yield folder, gate
+        app = make_app(lambda *a: None, attach=folder)
+        async with app.run_test(size=SIZE) as pilot:
+            view = app.screen.view
+            await wait_for(pilot, lambda: view.lr_plan is not None and view.epochs)
+            await pilot.pause(0.2)
+            yield pilot, folder, gate
     finally:
         gate.set()
         script.join(30)
@@ -227,39 +228,33 @@ async def test_a_warmups_fields_send_only_what_the_run_can_take(tmp_path: Path):
     and warmup rows show because the run has them, and stay while one is emptied. An
     empty milestones list (no decay left) and a warmup as long as the run are refused
     as typed, and nothing is sent; a valid warmup is."""
-    async with gated_run(tmp_path, _warmup_then_multistep) as (folder, gate):
-        app = make_app(lambda *a: None, attach=folder)
-        async with app.run_test(size=SIZE) as pilot:
-            screen = app.screen
-            await wait_for(pilot, lambda: screen.view.lr_plan is not None and screen.view.epochs)
-            await pilot.pause(0.2)
-            milestones = screen.query_one("#field-milestones", Input)
-            warmup = screen.query_one("#field-warmup", Input)
-            assert screen.query_one("#field-scheduler", Select).value == "SequentialLR"
-            assert (milestones.value, warmup.value) == ("4,5", "3")
-            assert not milestones.disabled and not warmup.disabled
-            milestones.focus()
-            await pilot.press("end", *["backspace"] * 3, "enter")
-            await pilot.pause(0.2)
-            assert milestones.display  # the run has milestones: the row stays
-            errors = str(screen.query_one("#param-errors").render())
-            assert "milestones is empty" in errors
-            warmup.focus()
-            await pilot.press("end", "backspace", "6", "enter")
-            await pilot.pause(0.2)
-            assert "warmup 6 is longer than the run" in str(
-                screen.query_one("#param-errors").render()
-            )
-            assert not (folder / CONTROL_FILE).exists()  # nothing was sent
-            await pilot.press("backspace", "4", "enter")
-            await wait_for(pilot, lambda: (folder / CONTROL_FILE).exists())
-            requests = sent(folder)
-            assert [r.get("warmup") for r in requests] == [4] and "milestones" not in requests[0]
-            gate.set()
-            await wait_for(pilot, lambda: not screen.view.active, timeout=30)
-            assert screen.view.mismatches == []
-            # The warmup, lengthened to 4, held the lr at half for epochs 1 to 4.
-            assert [e.lr for e in screen.view.epochs][:4] == approx([0.05] * 4)
+    async with watched_script(tmp_path, _warmup_then_multistep) as (pilot, folder, gate):
+        screen = pilot.app.screen
+        milestones = screen.query_one("#field-milestones", Input)
+        warmup = screen.query_one("#field-warmup", Input)
+        assert screen.query_one("#field-scheduler", Select).value == "SequentialLR"
+        assert (milestones.value, warmup.value) == ("4,5", "3")
+        assert not milestones.disabled and not warmup.disabled
+        milestones.focus()
+        await pilot.press("end", *["backspace"] * 3, "enter")
+        await pilot.pause(0.2)
+        assert milestones.display  # the run has milestones: the row stays
+        errors = str(screen.query_one("#param-errors").render())
+        assert "milestones is empty" in errors
+        warmup.focus()
+        await pilot.press("end", "backspace", "6", "enter")
+        await pilot.pause(0.2)
+        assert "warmup 6 is longer than the run" in str(screen.query_one("#param-errors").render())
+        assert not (folder / CONTROL_FILE).exists()  # nothing was sent
+        await pilot.press("backspace", "4", "enter")
+        await wait_for(pilot, lambda: (folder / CONTROL_FILE).exists())
+        requests = sent(folder)
+        assert [r.get("warmup") for r in requests] == [4] and "milestones" not in requests[0]
+        gate.set()
+        await wait_for(pilot, lambda: not screen.view.active, timeout=30)
+        assert screen.view.mismatches == []
+        # The warmup, lengthened to 4, held the lr at half for epochs 1 to 4.
+        assert [e.lr for e in screen.view.epochs][:4] == approx([0.05] * 4)
 
 
 def test_the_sweep_form_says_what_its_trials_do_not_take_from_the_fields():
