@@ -227,3 +227,25 @@ async def test_a_burst_of_binding_changes_composes_the_footer_once(monkeypatch):
         assert len(composed) == 1
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: not app.screen.view.active)
+
+
+async def test_the_first_frame_restyles_no_widget_before_it_is_mounted_nor_the_screen(monkeypatch):
+    """Each widget is styled as it mounts. Restyling a field as it is built (Input and
+    Select toggle classes then), or every widget at the screen's first resume, was work
+    thrown away."""
+    from textual.app import App
+
+    restyled: list[tuple[object, bool]] = []
+    original = App.update_styles
+
+    def update_styles(self, node, animate=True):
+        restyled.append((node, node.is_attached))
+        return original(self, node, animate)
+
+    monkeypatch.setattr(App, "update_styles", update_styles)
+    app = make_app(FakeTrainer(), TrainConfig(data_dir="/d"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert restyled  # focus and the disabled momentum field restyle theirs
+        assert all(attached for _node, attached in restyled)
+        assert app.screen not in [node for node, _ in restyled]

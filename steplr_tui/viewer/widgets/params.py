@@ -76,7 +76,17 @@ class SpecValidator(Validator):
         return self.success()
 
 
-class NumberInput(OrderedKeys, Input):
+class _StyledWhenMounted:
+    """Class changes before the widget is in the DOM don't restyle it: it is styled as it
+    is mounted. Input and Select toggle classes as they are built (compact, valid), and
+    Textual restyled each field for each (22 restyles before the first frame)."""
+
+    def update_node_styles(self, animate: bool = True) -> None:
+        if self.is_attached:  # type: ignore[attr-defined]
+            super().update_node_styles(animate)  # type: ignore[misc]
+
+
+class NumberInput(_StyledWhenMounted, OrderedKeys, Input):
     """A numeric field whose value Up and Down nudge by one step; keys land in order."""
 
     BINDINGS = [
@@ -106,7 +116,7 @@ class NumberInput(OrderedKeys, Input):
             self.cursor_position = len(new)
 
 
-class ChoiceSelect(OrderedKeys, Select):
+class ChoiceSelect(_StyledWhenMounted, OrderedKeys, Select):
     """A drop-down whose keys land in order too."""
 
 
