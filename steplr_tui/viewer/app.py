@@ -55,7 +55,8 @@ PALETTE = (
 class SteplrApp(App[int]):
     """steplr-tui: set StepLR, preview its staircase, watch MNIST train."""
 
-    CSS_PATH = ["app.tcss", "screens/dashboard.tcss", "screens/runs.tcss", "screens/sweep.tcss"]
+    # The dialogs and the sweep view bring their own, read as they first open.
+    CSS_PATH = ["app.tcss", "screens/dashboard.tcss"]
     TITLE = "steplr-tui"
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
 

@@ -27,6 +27,8 @@ EDIT_FIELDS = ("lr", "step_size", "gamma")
 class BranchScreen(FormScreen):
     """Dismisses with the branch's folder once it started, or None."""
 
+    CSS_PATH = "dialogs.tcss"  # read as it first opens (the dashboard has no use for it)
+
     FIELDS_PREFIX = "branch-"
     FIRST = "at"
 

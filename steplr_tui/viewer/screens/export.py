@@ -12,6 +12,8 @@ from textual.widgets import Footer, Static, TextArea
 class ExportScreen(ModalScreen[None]):
     """Shows an export's result; `c` copies the snippet (OSC 52 reaches over SSH)."""
 
+    CSS_PATH = "dialogs.tcss"  # read as it first opens (the dashboard has no use for it)
+
     BINDINGS = [
         Binding("escape", "close", "Close"),
         Binding("c", "copy", "Copy snippet"),

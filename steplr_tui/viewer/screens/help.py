@@ -86,6 +86,8 @@ def key_table(rows) -> Table:
 class HelpScreen(ModalScreen[None]):
     """Keys of the screen in view, the runs table's keys, and the steering rules."""
 
+    CSS_PATH = "dialogs.tcss"  # read as it first opens (the dashboard has no use for it)
+
     BINDINGS = [
         Binding("escape", "close", "Close"),
         Binding("f1", "close", "Close", show=False),

@@ -53,6 +53,8 @@ class RunsTable(OrderedKeys, DataTable):
 class RunsScreen(ModalScreen[RunsChoice | None]):
     """Recorded runs, newest first. Dismisses with a RunsChoice, or None when cancelled."""
 
+    CSS_PATH = "dialogs.tcss"  # read as it first opens (the dashboard has no use for it)
+
     # Not priority bindings: they run in the order keys arrive, after the table's own.
     BINDINGS = [
         Binding("escape", "close", "Close"),

@@ -64,6 +64,8 @@ class TrialsTable(OrderedKeys, DataTable):
 class SweepScreen(Screen[SweepChoice | None]):
     """A sweep's trials and curves (see the module docstring)."""
 
+    CSS_PATH = "sweep.tcss"  # read as it first opens (the dashboard has no use for it)
+
     BINDINGS = [
         Binding("escape", "close", "Back"),
         Binding("enter", "attach", "Attach"),

@@ -50,6 +50,8 @@ class NewSweepScreen(FormScreen):
     """Dismisses with (the sweep's folder, its spec) once it started, or None. From a
     sweep's view (`like`), the new sweep starts as a copy of that one."""
 
+    CSS_PATH = "sweep.tcss"  # read as it first opens (the dashboard has no use for it)
+
     FIELDS_PREFIX = "sweep-"
     FIRST = "name"
 
