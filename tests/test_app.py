@@ -12,6 +12,7 @@ from steplr_tui.runfolder import EpochEnd
 from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.viewer.app import SteplrApp
 from steplr_tui.viewer.screens.dashboard import DashboardScreen
+from steplr_tui.viewer.widgets.footer import KeyFooter
 from steplr_tui.viewer.widgets.plots import LossPlot, LrPlot, MetricPlot
 from steplr_tui.viewer.widgets.run_log import event_lines
 from tests.fakes import FakeTrainer, scripted_events
@@ -347,13 +348,12 @@ async def test_runs_screen_lists_records_and_resumes_the_selected_run(tmp_path):
 
 async def test_keys_left_out_of_a_narrow_footer_still_work():
     """Below 100 columns f2-f5, f7 and ctrl+g leave the footer, not the keyboard."""
-    from textual.widgets._footer import FooterKey
-
     app = SteplrApp(TrainConfig(data_dir="/data"), train_fn=FakeTrainer(), warm_up=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         screen = app.screen
-        shown = {k.action for k in screen.query(FooterKey)}
+        footer = screen.query_one(KeyFooter)
+        shown = {k.action for k in footer.items}
         assert "toggle_phases" not in shown and "sweeps" not in shown and "start" in shown
         await pilot.press("f5")
         assert screen.has_class("-phases")
@@ -361,4 +361,4 @@ async def test_keys_left_out_of_a_narrow_footer_still_work():
         assert screen.context.lr_log is False
         await pilot.resize_terminal(120, 40)
         await pilot.pause()
-        assert "toggle_phases" in {k.action for k in screen.query(FooterKey)}
+        assert "toggle_phases" in {k.action for k in footer.items}

@@ -13,6 +13,7 @@ from textual.widgets import Input, Static
 
 from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.viewer.heap import settle, settle_when_done
+from steplr_tui.viewer.widgets.footer import KeyFooter
 from tests.fakes import FakeTrainer
 from tests.helpers import SIZE, make_app, wait_for
 
@@ -28,6 +29,10 @@ def spy(monkeypatch, owner: type, method: str) -> list[tuple]:
 
     monkeypatch.setattr(owner, method, recorded)
     return calls
+
+
+def actions(footer: KeyFooter) -> list[str]:
+    return [item.action for item in footer.items]
 
 
 async def test_a_key_in_a_field_is_drawn_without_laying_the_screen_out(monkeypatch):
@@ -136,41 +141,51 @@ async def test_the_fields_first_values_draw_the_plan_once_not_once_each(monkeypa
         assert len(drawn) <= 2  # the first frame's, and the fields' burst of 15 changes
 
 
-async def test_the_footers_keys_are_compact_when_made_not_restyled_after(monkeypatch):
+async def test_the_footers_keys_change_by_a_repaint_not_a_restyle_or_a_layout(monkeypatch):
     from textual.dom import DOMNode
-    from textual.widgets._footer import FooterKey
+    from textual.widget import Widget
 
     trainer = FakeTrainer(epochs_done=1, block=True)  # a run that goes on until stopped
     app = make_app(trainer, TrainConfig(data_dir="/d"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
+        footer = app.screen.query_one(KeyFooter)
+        assert len(footer.children) == 0  # one widget, not one for each key
         restyled = spy(monkeypatch, DOMNode, "update_node_styles")
-        before = list(app.screen.query(FooterKey))
+        refreshed: list[dict] = []
+        original = Widget.refresh
+
+        def refresh(self, *regions, **kwargs):
+            if self is footer:
+                refreshed.append(kwargs)
+            return original(self, *regions, **kwargs)
+
+        monkeypatch.setattr(Widget, "refresh", refresh)
         await pilot.press("ctrl+r")  # a run: Stop in the footer, Start and Detach not
-        await wait_for(pilot, lambda: list(app.screen.query(FooterKey)) != before)
-        keys = list(app.screen.query(FooterKey))
-        assert "stop" in [key.action for key in keys]
-        assert keys and all(key.has_class("-compact") for key in keys)
-        assert not [node for node, *_ in restyled if isinstance(node, FooterKey)]
+        await wait_for(pilot, lambda: "stop" in actions(footer))
+        assert "start" not in actions(footer)
+        assert not [node for node, *_ in restyled if node is footer]
+        assert refreshed and not any(kwargs.get("layout") for kwargs in refreshed)
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: not app.screen.view.active)
 
 
-async def test_the_footer_keeps_its_keys_while_the_keys_it_shows_are_the_same():
-    from textual.widgets._footer import FooterKey
-
+async def test_the_footer_is_not_repainted_while_the_keys_it_shows_are_the_same(monkeypatch):
     app = make_app(FakeTrainer(), TrainConfig(data_dir="/d"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        keys = list(app.screen.query(FooterKey))
+        footer = app.screen.query_one(KeyFooter)
+        keys = actions(footer)
+        refreshed = spy(monkeypatch, KeyFooter, "refresh")
         for field in ("#field-step_size", "#field-gamma", "#field-lr"):  # tab, tab, tab
             app.screen.query_one(field).focus()
             await pilot.pause()
         app.screen.refresh_bindings()
         await pilot.pause()
-        assert list(app.screen.query(FooterKey)) == keys  # the same widgets: not made again
+        assert refreshed == [] and actions(footer) == keys
         await pilot.resize_terminal(80, 24)  # narrow: some keys left out
-        await wait_for(pilot, lambda: len(app.screen.query(FooterKey)) < len(keys))
+        await wait_for(pilot, lambda: len(actions(footer)) < len(keys))
+        assert refreshed
 
 
 async def test_the_phase_table_is_mounted_when_first_shown():
@@ -208,25 +223,6 @@ async def test_locking_the_fields_moves_focus_once_not_field_by_field(monkeypatc
         panel.set_running(True)  # a run: epochs locks, lr stays open and takes the focus
         await pilot.pause()
         assert moved_to() == [None, "field-lr"] and app.screen.focused.id == "field-lr"
-
-
-async def test_a_burst_of_binding_changes_composes_the_footer_once(monkeypatch):
-    from textual.widgets._footer import FooterKey
-
-    from steplr_tui.viewer.widgets.footer import FittedFooter
-
-    app = make_app(FakeTrainer(epochs_done=1, block=True), TrainConfig(data_dir="/d"))
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        composed = spy(monkeypatch, FittedFooter, "compose")
-        app.screen.query_one("#field-epochs").focus()  # it locks: focus moves to lr
-        await pilot.pause()
-        await pilot.press("ctrl+r")  # Stop comes, Start and Detach go; focus moves
-        await wait_for(pilot, lambda: "stop" in [k.action for k in app.screen.query(FooterKey)])
-        await pilot.pause()
-        assert len(composed) == 1
-        await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: not app.screen.view.active)
 
 
 async def test_the_first_frame_restyles_no_widget_before_it_is_mounted_nor_the_screen(monkeypatch):

@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Input
 
 from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.viewer.screens.runs import RunsScreen
+from steplr_tui.viewer.widgets.footer import KeyFooter
 from steplr_tui.viewer.widgets.plots import LrPlot
 from tests.fakes import FakeTrainer
 from tests.helpers import (
@@ -153,7 +154,7 @@ async def test_ctrl_s_without_a_run_and_ctrl_t_with_one_metric_say_why_they_do_n
         said: list[str] = []
         app.notify = lambda message, **_kw: said.append(str(message))  # type: ignore[method-assign]
         await pilot.pause()
-        footer = " ".join(str(k.render()) for k in app.screen.query("FooterKey"))
+        footer = str(app.screen.query_one(KeyFooter).render())
         assert "Stop" not in footer and "Metric" not in footer  # nothing for them to do
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: len(said) == 1)
@@ -162,3 +163,43 @@ async def test_ctrl_s_without_a_run_and_ctrl_t_with_one_metric_say_why_they_do_n
         await wait_for(pilot, lambda: len(said) == 2)
         assert "Only test_acc is recorded" in said[1]
         assert app.screen.context.metric == "test_acc"
+
+
+async def test_the_footer_presses_a_clicked_key_and_rings_for_a_disabled_one():
+    app = make_app(FakeTrainer())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        footer = app.screen.query_one(KeyFooter)
+        runs = next(item for item in footer.items if item.action == "runs")
+        await pilot.hover(KeyFooter, offset=(runs.start + 1, 0))
+        hover = footer.get_component_rich_style("key-footer--hover").bgcolor
+        under = [span for span in footer.render().spans if span.style.bgcolor == hover]
+        assert [(s.start, s.end) for s in under] == [
+            (runs.start, runs.start + 2),
+            (runs.start + 2, runs.end),
+        ]
+        await pilot.click(KeyFooter, offset=(runs.start + 1, 0))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, RunsScreen))
+
+        rung: list[bool] = []
+        app.bell = lambda: rung.append(True)  # type: ignore[method-assign]
+        screen = app.screen
+        checked = screen.check_action
+        # None: shown, but disabled (Textual's meaning), as Textual's footer shows it: dim.
+        screen.check_action = lambda action, params: (
+            None if action == "export" else checked(action, params)
+        )  # type: ignore[method-assign]
+        screen.refresh_bindings()
+        await pilot.pause()
+        export = next(item for item in footer.items if item.action == "export")
+        assert not export.enabled
+        dim = [span for span in footer.render().spans if span.style.dim]
+        assert [(s.start, s.end) for s in dim] == [
+            (export.start, export.start + 2),
+            (export.start + 2, export.end),
+        ]
+        await pilot.click(KeyFooter, offset=(export.start, 0))
+        await pilot.pause()
+        assert rung == [True] and app.screen is screen  # no export dialog

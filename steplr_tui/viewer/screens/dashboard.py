@@ -42,7 +42,7 @@ from steplr_tui.viewer.screens.layout import size_classes, too_small_text
 from steplr_tui.viewer.screens.sweep_actions import SweepActions
 from steplr_tui.viewer.sources import SourceEvents
 from steplr_tui.viewer.starter import Starter, TrainFn, no_trainer
-from steplr_tui.viewer.widgets.footer import FittedFooter
+from steplr_tui.viewer.widgets.footer import KeyFooter
 from steplr_tui.viewer.widgets.params import ParamPanel
 from steplr_tui.viewer.widgets.plot_stack import PlotStack
 from steplr_tui.viewer.widgets.plots import PlotContext
@@ -123,7 +123,7 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         yield Static("", id="notice", markup=False)
         device = "device auto" if self.config.device == "auto" else self.config.device
         yield StatusLine(device, id="status")
-        yield FittedFooter(compact=True, show_command_palette=False)
+        yield KeyFooter()
 
     def post_message(self, message: Message) -> bool:
         if isinstance(message, events.ScreenResume) and not self._resumed:

@@ -1,66 +1,143 @@
-"""The dashboard's footer: the keys that fit. Below 100 columns it leaves some out; they
-still work (Textual's `check_action` would disable them), and f1 lists them all."""
+"""The dashboard's footer: its keys, drawn as one line by one widget. Below 100 columns
+it leaves some out; they still work (Textual's `check_action` would disable them), and
+f1 lists them all.
+
+It looks and acts as Textual's compact `Footer` does (a click on a key presses it, a
+disabled key is dim and rings the bell, the key under the mouse is highlighted), but
+Textual's makes a widget for each key: fourteen widgets composed, styled, laid out and
+drawn took about 40 ms of the first frame, and were made again whenever the keys
+changed. Here a change of keys repaints one line.
+"""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
+from typing import NamedTuple
+
+from rich.style import Style
+from rich.text import Text
+from textual import events
 from textual.screen import Screen
-from textual.widgets import Footer
-from textual.widgets._footer import FooterKey
+from textual.widget import Widget
 
 
-class FittedFooter(Footer):
-    """A Footer that leaves out the keys its screen's `footer_hidden()` names, and is
-    composed again only when the keys it shows change."""
+class FooterItem(NamedTuple):
+    """One key in the footer, and the columns it takes."""
 
-    _shown: tuple | None = None  # what the keys on screen were composed from
-    _compose_due = False  # keys to compose again, after the messages queued now
+    key: str  # the key pressed, "ctrl+r"
+    label: str  # as shown, "^r"
+    description: str
+    action: str
+    enabled: bool
+    tooltip: str
+    start: int
+    end: int
 
-    def _keys_wanted(self, screen: Screen) -> tuple:
-        """Everything the keys are composed from: the bindings shown, enabled or not,
-        the keys left out, and the style."""
+
+class KeyFooter(Widget, can_focus=False):
+    """The keys that the screen's bindings show, less those its `footer_hidden()` names."""
+
+    ALLOW_SELECT = False
+    COMPONENT_CLASSES = {"key-footer--key", "key-footer--description", "key-footer--hover"}
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._items: tuple[FooterItem, ...] | None = None  # None: not read yet
+        self._hover: int | None = None  # the item under the mouse
+
+    @property
+    def items(self) -> tuple[FooterItem, ...]:
+        """The keys shown, in order."""
+        if self._items is None:
+            self._items = self._read_items(self.screen)
+        return self._items
+
+    def _read_items(self, screen: Screen) -> tuple[FooterItem, ...]:
         hidden_of = getattr(screen, "footer_hidden", None)
         hidden = frozenset(hidden_of()) if callable(hidden_of) else frozenset()
-        shown = tuple(
-            (b.key, b.description, b.action, enabled, tooltip, repr(b.group))
-            for (_node, b, enabled, tooltip) in screen.active_bindings.values()
-            if b.show
-        )
-        return (shown, hidden, self.compact)
-
-    def bindings_changed(self, screen: Screen) -> None:
-        # Textual's own composes the footer again after the next refresh, once for each
-        # change of bindings: on every focus change (each tab from field to field: 14
-        # keys made, styled and laid out, 30 ms), and an attach's first keys waited for
-        # its history (0.2 s with no keys). Here: at once, once for a burst of
-        # changes, and only when the keys shown change.
-        self._bindings_ready = True
-        if not screen.app.app_focus or not self.is_attached or screen is not self.screen:
-            return
-        if self._compose_due or self._keys_wanted(screen) == self._shown:
-            return
-        self._compose_due = True
-        self.call_later(self._compose_keys)
-
-    async def _compose_keys(self) -> None:
-        self._compose_due = False
-        if self._keys_wanted(self.screen) != self._shown:
-            await self.recompose()
-
-    def compose(self) -> ComposeResult:
-        if self._bindings_ready:
-            self._shown = self._keys_wanted(self.screen)
-        hidden_of = getattr(self.screen, "footer_hidden", None)
-        hidden = hidden_of() if callable(hidden_of) else set()
-        shown = 0
-        for widget in super().compose():
-            if isinstance(widget, FooterKey) and widget.action in hidden:
+        items: list[FooterItem] = []
+        actions: set[str] = set()
+        x = 0
+        for _node, binding, enabled, tooltip in screen.active_bindings.values():
+            # As Textual's Footer: one key for each action, the first bound.
+            if not binding.show or binding.action in actions:
                 continue
-            if isinstance(widget, FooterKey):
-                shown += 1
-                # Its compact class now, not from the binding once mounted: that restyled
-                # each key after it was styled (14 keys, on every change of bindings).
-                widget.set_class(self.compact, "-compact", update=False)
-            yield widget
-        if hidden:
-            self.styles.grid_size_columns = max(shown, 1)
+            actions.add(binding.action)
+            if binding.action in hidden:
+                continue
+            label = self.app.get_key_display(binding)
+            # "^r" then "Start ": a compact Footer's key and its description.
+            width = len(label) + (len(binding.description) + 1 if binding.description else 0)
+            items.append(
+                FooterItem(
+                    binding.key,
+                    label,
+                    binding.description,
+                    binding.action,
+                    enabled,
+                    tooltip or "",
+                    x,
+                    x + width,
+                )
+            )
+            x += width
+        return tuple(items)
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def _bindings_changed(self, screen: Screen) -> None:
+        # Published on every focus change (each tab between fields): a repaint only when
+        # the keys shown change.
+        if not screen.app.app_focus or screen is not self.screen:
+            return
+        items = self._read_items(screen)
+        if items != self._items:
+            self._items = items
+            self._hover = None
+            self.refresh()
+
+    def render(self) -> Text:
+        key_style = self.get_component_rich_style("key-footer--key")
+        description_style = self.get_component_rich_style("key-footer--description")
+        hover = self.get_component_rich_style("key-footer--hover")
+        text = Text(no_wrap=True, overflow="crop", end="")
+        for index, item in enumerate(self.items):
+            extra = Style(dim=not item.enabled)
+            if index == self._hover:
+                extra += Style(bgcolor=hover.bgcolor)
+            text.append(item.label, key_style + extra)
+            if item.description:
+                text.append(f"{item.description} ", description_style + extra)
+        return text
+
+    def _item_at(self, x: int) -> int | None:
+        for index, item in enumerate(self.items):
+            if item.start <= x < item.end:
+                return index
+        return None
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        index = self._item_at(event.x)
+        if index != self._hover:
+            self._hover = index
+            self.tooltip = self.items[index].tooltip or None if index is not None else None
+            self.refresh()
+
+    def on_leave(self, _event: events.Leave) -> None:
+        if self._hover is not None:
+            self._hover = None
+            self.tooltip = None
+            self.refresh()
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        index = self._item_at(event.x)
+        if index is None:
+            return
+        item = self.items[index]
+        if item.enabled:
+            self.app.simulate_key(item.key)
+        else:
+            self.app.bell()
