@@ -26,6 +26,7 @@ from steplr_tui.runfolder.params import (
     parse_values,
 )
 from steplr_tui.viewer.fields import Shown
+from steplr_tui.viewer.widgets.choice import ChoiceSelect, StyledWhenMounted
 from steplr_tui.viewer.widgets.keys import OrderedKeys
 
 __all__ = ["LIVE_FIELDS", "ParamPanel"]
@@ -76,17 +77,7 @@ class SpecValidator(Validator):
         return self.success()
 
 
-class _StyledWhenMounted:
-    """Class changes before the widget is in the DOM don't restyle it: it is styled as it
-    is mounted. Input and Select toggle classes as they are built (compact, valid), and
-    Textual restyled each field for each (22 restyles before the first frame)."""
-
-    def update_node_styles(self, animate: bool = True) -> None:
-        if self.is_attached:  # type: ignore[attr-defined]
-            super().update_node_styles(animate)  # type: ignore[misc]
-
-
-class NumberInput(_StyledWhenMounted, OrderedKeys, Input):
+class NumberInput(StyledWhenMounted, OrderedKeys, Input):
     """A numeric field whose value Up and Down nudge by one step; keys land in order."""
 
     BINDINGS = [
@@ -114,10 +105,6 @@ class NumberInput(_StyledWhenMounted, OrderedKeys, Input):
         if new is not None:
             self.value = new
             self.cursor_position = len(new)
-
-
-class ChoiceSelect(_StyledWhenMounted, OrderedKeys, Select):
-    """A drop-down whose keys land in order too."""
 
 
 class ParamPanel(Vertical):

@@ -1,0 +1,125 @@
+"""The parameter panel's drop-down: Textual's compact `Select`, in fewer widgets.
+
+A Select is five widgets: itself, the line showing its value (a container with the
+label and two arrows, three widgets more) and its list, hidden until opened. Five of
+them, each styled, laid out and drawn, took about 30 ms of the dashboard's first frame.
+Here the line is one widget that draws its label and arrow itself, as the four drew
+them, and the list is made compact before it is mounted instead of restyled after.
+What it does is Select's own: keys, the list, type to search, `Changed`.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.color import Color
+from textual.content import Content
+from textual.css.styles import StylesBase
+from textual.style import Style
+from textual.widgets import Select
+from textual.widgets._select import SelectCurrent, SelectOverlay
+from textual.widgets.select import NoSelection
+
+from steplr_tui.viewer.widgets.keys import OrderedKeys
+
+__all__ = ["ChoiceSelect", "StyledWhenMounted"]
+
+
+class StyledWhenMounted:
+    """Class changes before the widget is in the DOM don't restyle it: it is styled as it
+    is mounted. Input and Select toggle classes as they are built (compact, valid), and
+    Textual restyled each field for each (22 restyles before the first frame)."""
+
+    def update_node_styles(self, animate: bool = True) -> None:
+        if self.is_attached:  # type: ignore[attr-defined]
+            super().update_node_styles(animate)  # type: ignore[misc]
+
+
+class ChoiceCurrent(SelectCurrent):
+    """The line that shows the value: the label, then the arrow (up while open), drawn
+    by this one widget as SelectCurrent's label and arrow widgets draw them."""
+
+    COMPONENT_CLASSES = {"choice-current--label", "choice-current--arrow"}
+    # One line (a container's height was its children's); the colours of Select's label
+    # and arrow widgets.
+    DEFAULT_CSS = """
+    ChoiceCurrent {
+        height: 1;
+        & > .choice-current--label { color: $foreground 50%; }
+        &.-has-value > .choice-current--label { color: $foreground; }
+        & > .choice-current--arrow { color: $foreground 50%; }
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        return ()
+
+    def update(self, label: object) -> None:
+        self.label = label  # type: ignore[assignment]
+        self.has_value = not isinstance(label, NoSelection)
+        self.refresh()
+
+    def render(self) -> Content:
+        width = self.content_size.width
+        label = self.placeholder if isinstance(self.label, NoSelection) else str(self.label)
+        # SelectCurrent's label is a 1fr-wide Static, its arrow 1 cell after a cell of
+        # padding; a label too long for its cells wraps, and the field's one line shows
+        # the first.
+        cells = max(width - 2, 0)
+        lines = Content(label).wrap(cells) if cells else []
+        first = lines[0].plain if lines else ""
+        expanded = isinstance(self.parent, Select) and self.parent.expanded
+        # Textual fades a disabled field's widgets toward what lies under each: the
+        # label and arrow widgets lay over the line, already faded, and were faded
+        # toward it. Drawn here, over the panel, the colours are given that fading them
+        # toward the panel turns into the same.
+        unfaded = Color(0, 0, 0, 0)
+        for node in reversed(self.ancestors_with_self):
+            unfaded += node.styles.background.tint(node.styles.background_tint)
+        return Content.assemble(
+            (first, self._style(self.get_component_styles("choice-current--label"), unfaded)),
+            # The rest of the label's cells and the arrow's padding, in the line's colour.
+            (" " * (cells - len(first) + 1), self._style(self.styles, unfaded)),
+            (
+                "▲" if expanded else "▼",
+                self._style(self.get_component_styles("choice-current--arrow"), unfaded),
+            ),
+        )
+
+    def _style(self, styles: StylesBase, unfaded: Color) -> Style:
+        base, line = self.background_colors
+        opacity = self.opacity
+        drawn = line + styles.color  # as the label and arrow widgets drew it
+        if opacity < 1:
+            drawn = _fades_into(line.blend(drawn, opacity), base, opacity)
+        return Style(background=unfaded, foreground=drawn)
+
+
+def _fades_into(target: Color, base: Color, opacity: float) -> Color:
+    """The colour that Textual's fading toward `base` by `opacity` turns into `target`
+    (exactly: each channel is rounded down as it is faded)."""
+
+    def channel(wanted: int, under: int) -> int:
+        return min(range(256), key=lambda x: abs(int(under + (x - under) * opacity) - wanted))
+
+    return Color(channel(target.r, base.r), channel(target.g, base.g), channel(target.b, base.b))
+
+
+class ChoiceOverlay(StyledWhenMounted, SelectOverlay):
+    """Select's list, hidden until opened."""
+
+
+class ChoiceSelect(StyledWhenMounted, OrderedKeys, Select):
+    """A compact drop-down whose keys land in order too."""
+
+    def compose(self) -> ComposeResult:
+        # As Select's own, with the one-widget line, and the list compact from the start
+        # (bound to the Select's compact once mounted, it restyled each list then).
+        yield ChoiceCurrent(self.prompt)
+        overlay = ChoiceOverlay(type_to_search=self._type_to_search)
+        overlay.compact = self.compact
+        yield overlay.data_bind(compact=Select.compact)
+
+    def watch_expanded(self, _expanded: bool) -> None:
+        # The arrow turns: SelectCurrent showed one of two arrow widgets by a class.
+        for current in self.query(ChoiceCurrent):
+            current.refresh()
