@@ -245,3 +245,27 @@ async def test_the_first_frame_restyles_no_widget_before_it_is_mounted_nor_the_s
         assert restyled  # focus and the disabled momentum field restyle theirs
         assert all(attached for _node, attached in restyled)
         assert app.screen not in [node for node, _ in restyled]
+
+
+async def test_locking_and_filling_the_fields_restyles_each_once(monkeypatch):
+    """Locked for a run, each field was restyled for being disabled, its value, its
+    validity: within one `restyled_once`, once; and the styles are the locked ones."""
+    from textual.app import App
+
+    from steplr_tui.viewer.widgets.params import ParamPanel
+
+    app = make_app(FakeTrainer(), TrainConfig(data_dir="/d"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        panel = app.screen.query_one(ParamPanel)
+        restyled = spy(monkeypatch, App, "update_styles")
+        panel.set_running(True, live=())
+        nodes = [node for _app, node, *_ in restyled]
+        assert nodes and len(nodes) == len(set(nodes))
+        fields = list(panel.query("#param-fields > *"))
+        assert all(field.disabled and field.styles.opacity == 0.7 for field in fields)
+        restyled.clear()
+        panel.set_running(False)
+        nodes = [node for _app, node, *_ in restyled]
+        assert nodes and len(nodes) == len(set(nodes))
+        assert all(f.styles.opacity == 1.0 for f in fields if f.id != "field-momentum")

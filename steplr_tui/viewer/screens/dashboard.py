@@ -46,6 +46,7 @@ from steplr_tui.viewer.widgets.footer import KeyFooter
 from steplr_tui.viewer.widgets.params import ParamPanel
 from steplr_tui.viewer.widgets.plot_stack import PlotStack
 from steplr_tui.viewer.widgets.plots import PlotContext
+from steplr_tui.viewer.widgets.restyle import restyled_once
 from steplr_tui.viewer.widgets.run_log import RunLog, event_lines
 from steplr_tui.viewer.widgets.status_line import StatusLine
 
@@ -263,9 +264,9 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         self.view.reset()
         self.view.loading = path.name
         self.query_one(RunLog).reset()
-        panel = self.query_one(ParamPanel)
-        self._sync_fields(everything=True)
-        panel.set_running(True, live=())
+        with restyled_once():  # emptied and locked: each field restyled once
+            self._sync_fields(everything=True)
+            self.query_one(ParamPanel).set_running(True, live=())
         self._locked = None
         self.refresh_bindings()
         self._dirty |= {"lr", "loss", "acc", "status", "notice", "legend", "phases"}
@@ -277,6 +278,11 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
     def _on_source_events(self, message: SourceEvents) -> None:
         if self.controller is None or message.source_id != self.controller.source_id:
             return  # a straggler from a run no longer on screen
+        with restyled_once():  # a replay fills the fields, locks and unlocks them
+            self._apply_events(message)
+
+    def _apply_events(self, message: SourceEvents) -> None:
+        assert self.controller is not None
         log = self.query_one(RunLog)
         lines: list[str] = []
         events = message.events  # everything that arrived until now: the newest state

@@ -20,21 +20,12 @@ from textual.widgets._select import SelectCurrent, SelectOverlay
 from textual.widgets.select import NoSelection
 
 from steplr_tui.viewer.widgets.keys import OrderedKeys
+from steplr_tui.viewer.widgets.restyle import StyledOnce
 
-__all__ = ["ChoiceSelect", "StyledWhenMounted"]
-
-
-class StyledWhenMounted:
-    """Class changes before the widget is in the DOM don't restyle it: it is styled as it
-    is mounted. Input and Select toggle classes as they are built (compact, valid), and
-    Textual restyled each field for each (22 restyles before the first frame)."""
-
-    def update_node_styles(self, animate: bool = True) -> None:
-        if self.is_attached:  # type: ignore[attr-defined]
-            super().update_node_styles(animate)  # type: ignore[misc]
+__all__ = ["ChoiceSelect"]
 
 
-class ChoiceCurrent(SelectCurrent):
+class ChoiceCurrent(StyledOnce, SelectCurrent):
     """The line that shows the value: the label, then the arrow (up while open), drawn
     by this one widget as SelectCurrent's label and arrow widgets draw them."""
 
@@ -99,16 +90,18 @@ def _fades_into(target: Color, base: Color, opacity: float) -> Color:
     (exactly: each channel is rounded down as it is faded)."""
 
     def channel(wanted: int, under: int) -> int:
-        return min(range(256), key=lambda x: abs(int(under + (x - under) * opacity) - wanted))
+        guess = round(under + (wanted - under) / opacity)
+        near = [x for x in range(guess - 2, guess + 3) if 0 <= x <= 255] or [0, 255]
+        return min(near, key=lambda x: (abs(int(under + (x - under) * opacity) - wanted), x))
 
     return Color(channel(target.r, base.r), channel(target.g, base.g), channel(target.b, base.b))
 
 
-class ChoiceOverlay(StyledWhenMounted, SelectOverlay):
+class ChoiceOverlay(StyledOnce, SelectOverlay):
     """Select's list, hidden until opened."""
 
 
-class ChoiceSelect(StyledWhenMounted, OrderedKeys, Select):
+class ChoiceSelect(StyledOnce, OrderedKeys, Select):
     """A compact drop-down whose keys land in order too."""
 
     def compose(self) -> ComposeResult:

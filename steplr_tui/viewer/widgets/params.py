@@ -26,8 +26,9 @@ from steplr_tui.runfolder.params import (
     parse_values,
 )
 from steplr_tui.viewer.fields import Shown
-from steplr_tui.viewer.widgets.choice import ChoiceSelect, StyledWhenMounted
+from steplr_tui.viewer.widgets.choice import ChoiceSelect
 from steplr_tui.viewer.widgets.keys import OrderedKeys
+from steplr_tui.viewer.widgets.restyle import StyledOnce, restyled_once
 
 __all__ = ["LIVE_FIELDS", "ParamPanel"]
 
@@ -77,7 +78,7 @@ class SpecValidator(Validator):
         return self.success()
 
 
-class NumberInput(StyledWhenMounted, OrderedKeys, Input):
+class NumberInput(StyledOnce, OrderedKeys, Input):
     """A numeric field whose value Up and Down nudge by one step; keys land in order."""
 
     BINDINGS = [
@@ -245,6 +246,10 @@ class ParamPanel(Vertical):
     def set_running(self, running: bool, live: Iterable[str] = LIVE_FIELDS) -> None:
         """Lock the fields that describe the run in progress; those in `live` (what the
         run's scheduler takes edits of: StepLR's lr, step_size and gamma) stay open."""
+        with restyled_once():
+            self._set_running(running, live)
+
+    def _set_running(self, running: bool, live: Iterable[str]) -> None:
         live = frozenset(live)
         focused = self.screen.focused
         name = (focused.id or "").removeprefix("field-") if focused is not None else ""
@@ -278,6 +283,10 @@ class ParamPanel(Vertical):
     def show(self, values: dict[str, Shown]) -> None:
         """Write what the fields model says into these fields (only ever fields the user
         did not type in): a value, or an empty field saying why it has none."""
+        with restyled_once():
+            self._show(values)
+
+    def _show(self, values: dict[str, Shown]) -> None:
         for name, shown in values.items():
             spec = FIELD_SPECS[name]
             widget = self.query_one(f"#field-{name}")
