@@ -244,3 +244,47 @@ async def test_an_attached_viewer_never_imports_torch_ahead(tmp_path):
         await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
         await pilot.pause(0.2)
         assert "steplr-warm-up" not in {t.name for t in threading.enumerate()}
+
+
+async def test_an_attach_at_launch_makes_its_fields_loading_not_restyles_them(
+    tmp_path, monkeypatch
+):
+    """The fields start empty, locked and saying the run is loading (never the built-in
+    defaults as the run's); made so, none is restyled until the record is read."""
+    from textual.app import App
+
+    from steplr_tui.viewer.fields import LOADING
+    from steplr_tui.viewer.screens.dashboard import DashboardScreen
+    from steplr_tui.viewer.widgets.params import ParamPanel
+
+    path, thread = run_in_folder(FakeTrainer(), CONFIG, tmp_path)
+    thread.join(5)
+    at_mount: list[tuple[str, bool, str]] = []
+    mounted = ParamPanel.on_mount
+
+    def on_mount(self):
+        for field in self.query("#param-fields > *"):
+            at_mount.append((str(field.value), field.disabled, getattr(field, "placeholder", "")))
+        mounted(self)
+
+    monkeypatch.setattr(ParamPanel, "on_mount", on_mount)
+    restyled_while_loading: list[object] = []
+    update_styles = App.update_styles
+
+    def spy(self, node, animate=True):
+        screen = self.screen if self.screen_stack else None
+        loading = isinstance(screen, DashboardScreen) and screen.view.opened is None
+        if loading and (node.id or "").startswith("field-"):
+            restyled_while_loading.append(node)
+        return update_styles(self, node, animate)
+
+    monkeypatch.setattr(App, "update_styles", spy)
+    app = viewer(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
+        await pilot.pause()
+        assert at_mount and all(v == "" and locked for v, locked, _ in at_mount)
+        assert {note for *_, note in at_mount} <= {LOADING, ""}  # drop-downs: no placeholder
+        assert restyled_while_loading == []
+        assert app.screen.query_one("#field-lr", Input).value == "0.001"
+        assert not app.screen.query_one("#field-lr", Input).disabled

@@ -115,7 +115,12 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
             self.set_class(wanted, name, update=False)
         with Horizontal(id="body"):
             with Vertical(id="left"):
-                yield ParamPanel(self.config, cursor_blink=self.cursor_blink, id="params")
+                yield ParamPanel(
+                    self.config,
+                    cursor_blink=self.cursor_blink,
+                    loading=self.at_launch[0] == "attach",  # its record is read at once
+                    id="params",
+                )
                 yield RunLog(id="log")
                 # The phase table (f5) is mounted when first shown: hidden until then,
                 # it cost the first frame 20 ms.

@@ -25,7 +25,7 @@ from steplr_tui.runfolder.params import (
     TrainConfig,
     parse_values,
 )
-from steplr_tui.viewer.fields import Shown
+from steplr_tui.viewer.fields import LOADING, Shown
 from steplr_tui.viewer.widgets.choice import ChoiceSelect
 from steplr_tui.viewer.widgets.keys import OrderedKeys
 from steplr_tui.viewer.widgets.restyle import StyledOnce, restyled_once
@@ -100,6 +100,10 @@ class NumberInput(StyledOnce, OrderedKeys, Input):
             **kwargs,
         )
         self.spec = spec
+        if value == "":
+            # Input validates a value as it changes, and "" is its default: an empty
+            # field made so (an attach's, loading) would not say it is invalid.
+            self.validate(value)
 
     def action_nudge(self, direction: int) -> None:
         new = self.spec.nudge(self.value, direction)
@@ -119,11 +123,17 @@ class ParamPanel(Vertical):
             self.values = values
             self.errors = errors
 
-    def __init__(self, config: TrainConfig, cursor_blink: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, config: TrainConfig, cursor_blink: bool = True, loading: bool = False, **kwargs: Any
+    ) -> None:
+        """`loading`: made empty and locked, saying "loading the run…" (an attach at
+        launch), as `show` and `set_running` would leave them: made so, not changed to
+        so just after they were styled (a restyle of each field, twice)."""
         super().__init__(**kwargs)
         self.border_title = "Parameters"
         self._initial = config
         self._cursor_blink = cursor_blink
+        self._loading = loading
         # Fields that show what a run wrote and a new run can't take (an unknown batch
         # size, a script's Adadelta): not flagged as errors while they show it.
         self.from_run: dict[str, str] = {}
@@ -133,7 +143,7 @@ class ParamPanel(Vertical):
         self._errors_text: str | None = None  # what the errors line says (None: not yet)
         self._errors_due = False  # a change of its height waits for the next frame
         self._labels_text = ""  # the label column's lines, one for each field shown
-        self.running = False  # the fields show a run in progress (set_running)
+        self.running = loading  # the fields show a run in progress, locked (set_running)
 
     def compose(self) -> ComposeResult:
         kind = self._initial.scheduler
@@ -146,17 +156,26 @@ class ParamPanel(Vertical):
             with Vertical(id="param-fields"):
                 for spec in FIELD_SPECS.values():
                     value = getattr(self._initial, spec.name)
+                    loading = self._loading
                     if spec.kind == "choice":
+                        options = [(CHOICE_LABELS.get(c, c), c) for c in spec.choices]
+                        if loading:  # as _show_choice shows an empty choice
+                            options.append((LOADING, ""))
                         field = ChoiceSelect(
-                            [(CHOICE_LABELS.get(c, c), c) for c in spec.choices],
-                            value=value,
+                            options,
+                            value="" if loading else value,
                             allow_blank=False,
                             compact=True,
                             id=f"field-{spec.name}",
+                            disabled=loading,
                         )
+                        if loading:
+                            field._shown_options = options  # type: ignore[attr-defined]
                     else:
-                        field = NumberInput(spec, spec.format(value), id=f"field-{spec.name}")
-                        field.cursor_blink = self._cursor_blink
+                        text = "" if loading else spec.format(value)
+                        field = NumberInput(spec, text, id=f"field-{spec.name}", disabled=loading)
+                        field.placeholder = LOADING if loading else ""
+                        field.cursor_blink = self._cursor_blink and not loading
                     field.display = spec.name in shown
                     yield field
         yield Static("", id="param-errors", markup=False)
