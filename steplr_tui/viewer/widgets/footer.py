@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -66,7 +67,8 @@ class KeyFooter(Widget, can_focus=False):
                 continue
             label = self.app.get_key_display(binding)
             # "^r" then "Start ": a compact Footer's key and its description.
-            width = len(label) + (len(binding.description) + 1 if binding.description else 0)
+            description = binding.description
+            width = cell_len(label) + (cell_len(description) + 1 if description else 0)
             items.append(
                 FooterItem(
                     binding.key,
