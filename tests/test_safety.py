@@ -885,3 +885,23 @@ def test_the_sweep_table_shows_a_folder_s_escape_sequences_as_text(tmp_path, cap
     out = capsys.readouterr().out
     assert "unreadable sweep.json" in out
     assert "\x1b" not in out and "\x07" not in out
+
+
+def test_a_live_runs_epoch_in_metrics_only_is_not_added_before_its_event(tmp_path: Path):
+    """The writer puts an epoch in metrics.jsonl, then its line in events.jsonl. A viewer
+    that read between the two added the epoch from metrics.jsonl, then had it again
+    from events.jsonl: a live run's history waits for the line instead."""
+    from steplr_tui.run.record import epoch_line
+
+    record = new_record(tmp_path, {**CONFIG, "epochs": 5})
+    record.mark_running(pid=os.getpid())
+    record.write(EpochEnd(1, 0.01, 1.0, 50.0, 1.0, 1.0))
+    second = EpochEnd(2, 0.01, 0.5, 60.0, 1.0, 2.0)
+    record.append_epoch(epoch_line(second))  # metrics.jsonl has epoch 2, events not yet
+    history = read_history(record.path)
+    assert [e.epoch for e in history.events if isinstance(e, EpochEnd)] == [1]
+    assert not [e for e in history.events if isinstance(e, Notice)]
+    record.finish(Status.INTERRUPTED, "killed")  # it never came: a cut events.jsonl
+    record.close()
+    events = read_history(record.path).events
+    assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [1, 2]

@@ -25,7 +25,8 @@ from steplr_tui.runfolder.events import (
     decode_event,
 )
 from steplr_tui.runfolder.files import EVENTS_FILE, LineTail, read_file
-from steplr_tui.runfolder.reader import read_metrics, read_run, recorded_edit
+from steplr_tui.runfolder.reader import read_metrics, read_run, read_status, recorded_edit
+from steplr_tui.runfolder.status import Status
 from steplr_tui.runfolder.summary import Summary, read_summary
 
 # How every progress line this package writes begins (codec.dumps, type first).
@@ -98,7 +99,13 @@ def read_history(folder: Path, use_summary: bool = True, fill: bool = True) -> H
 
 
 def _beyond_events(folder: Path, items: list[Item]) -> list[Item]:
-    """The epochs metrics.jsonl records past events.jsonl's last, and a notice saying so."""
+    """The epochs metrics.jsonl records past events.jsonl's last, and a notice saying so.
+
+    None while the run is alive: its writer puts an epoch in metrics.jsonl first, then
+    its line in events.jsonl, so a viewer reading between the two saw the epoch in
+    metrics.jsonl alone, added it, and then had it again from events.jsonl."""
+    if read_status(folder)[0] is Status.RUNNING:
+        return []
     last = max((e.epoch for e in items if isinstance(e, EpochEnd)), default=0)
     later = [m for m in read_metrics(folder) if m["epoch"] > last]
     if not later:
