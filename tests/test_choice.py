@@ -1,17 +1,21 @@
-"""The parameter panel's drop-down draws its value line as one widget: it must look and
-act as Textual's compact Select does, in every state the panel shows."""
+"""Widgets that stand in for Textual's own, fewer widgets to style before the first
+frame: the drop-down's value line and the footer must look as Textual's compact Select
+and Footer do, cell by cell, in every state and theme the dashboard shows."""
 
 from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Select
+from textual.widgets import Footer, Select
 
 from steplr_tui.viewer.widgets.choice import ChoiceCurrent, ChoiceSelect
+from steplr_tui.viewer.widgets.footer import KeyFooter
 
 OPTIONS = [("MNIST", "mnist"), ("Fashion-MNIST", "fashion-mnist"), ("sample", "sample")]
 
@@ -19,9 +23,12 @@ OPTIONS = [("MNIST", "mnist"), ("Fashion-MNIST", "fashion-mnist"), ("sample", "s
 class OneSelect(App):
     CSS = "Vertical { width: 16; height: 6; } Select { height: 1; }"
 
-    def __init__(self, kind: type[Select], value: str, disabled: bool) -> None:
+    def __init__(
+        self, kind: type[Select], value: str, disabled: bool, theme: str = "textual-dark"
+    ) -> None:
         super().__init__()
         self.kind, self.value, self.disabled = kind, value, disabled
+        self.theme = theme
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -51,8 +58,10 @@ def _cells(svg: str) -> dict[tuple[int, int], tuple[str, str, str]]:
     return {key: tuple(value) for key, value in cells.items()}
 
 
-async def _screenshot(kind: type[Select], value: str, disabled: bool, expand: bool) -> dict:
-    app = OneSelect(kind, value, disabled)
+async def _screenshot(
+    kind: type[Select], value: str, disabled: bool, expand: bool, theme: str = "textual-dark"
+) -> dict:
+    app = OneSelect(kind, value, disabled, theme)
     async with app.run_test(size=(30, 8)) as pilot:
         await pilot.pause()
         if expand:
@@ -62,17 +71,20 @@ async def _screenshot(kind: type[Select], value: str, disabled: bool, expand: bo
 
 
 @pytest.mark.parametrize(
-    "value, disabled, expand",
+    "value, disabled, expand, theme",
     [
-        ("mnist", False, False),
-        ("fashion-mnist", False, False),  # wider than its cells: the first wrapped line
-        ("sample", True, False),  # disabled: faded as Textual fades the Select's widgets
-        ("mnist", False, True),  # open: the arrow turns, the list shows
+        ("mnist", False, False, "textual-dark"),
+        ("fashion-mnist", False, False, "textual-dark"),  # too wide: its first wrapped line
+        ("sample", True, False, "textual-dark"),  # disabled: faded as Textual fades a Select
+        ("mnist", False, True, "textual-dark"),  # open: the arrow turns, the list shows
+        ("sample", True, False, "textual-light"),
+        ("mnist", False, False, "nord"),
+        ("sample", True, False, "ansi-dark"),
     ],
 )
-async def test_the_drop_down_looks_as_textuals_compact_select(value, disabled, expand):
-    mine = await _screenshot(ChoiceSelect, value, disabled, expand)
-    textuals = await _screenshot(Select, value, disabled, expand)
+async def test_the_drop_down_looks_as_textuals_compact_select(value, disabled, expand, theme):
+    mine = await _screenshot(ChoiceSelect, value, disabled, expand, theme)
+    textuals = await _screenshot(Select, value, disabled, expand, theme)
     assert mine == textuals
 
 
@@ -88,3 +100,52 @@ async def test_its_value_line_is_one_widget_and_follows_the_value():
         await pilot.pause()
         assert select.value == "fashion-mnist" and not select.expanded
         assert str(line.render()).startswith("Fashion-")
+
+
+# ---- the footer: one widget drawing what Textual's compact Footer drew ---------------
+
+APP_TCSS = Path(__file__).parent.parent / "steplr_tui" / "viewer" / "app.tcss"
+# The dashboard's compact Footer, as it was styled before KeyFooter took its place.
+OLD_FOOTER_CSS = """
+Footer.-compact FooterKey { margin-right: 0; }
+Footer.-compact FooterKey .footer-key--description { padding: 0 1 0 0; }
+"""
+
+
+class Keys(App):
+    BINDINGS = [
+        Binding("ctrl+r", "noop", "Start"),
+        Binding("f1", "noop", "Help"),
+        Binding("f2", "noop", "X axis"),
+        Binding("ctrl+q", "quit", "Quit"),
+    ]
+
+    def __init__(self, footer: type, theme: str) -> None:
+        self.CSS_PATH = [APP_TCSS] if footer is KeyFooter else []
+        self.CSS = "" if footer is KeyFooter else OLD_FOOTER_CSS
+        super().__init__()
+        self.footer, self.theme = footer, theme
+
+    def compose(self) -> ComposeResult:
+        if self.footer is KeyFooter:
+            yield KeyFooter()
+        else:
+            yield Footer(compact=True, show_command_palette=False)
+
+    def action_noop(self) -> None:
+        pass
+
+
+async def _footer_cells(footer: type, theme: str) -> dict:
+    app = Keys(footer, theme)
+    async with app.run_test(size=(60, 3)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        return _cells(app.export_screenshot())
+
+
+@pytest.mark.parametrize(
+    "theme", ["textual-dark", "textual-light", "catppuccin-mocha", "ansi-dark"]
+)
+async def test_the_footer_looks_as_textuals_compact_footer(theme):
+    assert await _footer_cells(KeyFooter, theme) == await _footer_cells(Footer, theme)

@@ -80,7 +80,7 @@ class ChoiceCurrent(StyledOnce, SelectCurrent):
         base, line = self.background_colors
         opacity = self.opacity
         drawn = line + styles.color  # as the label and arrow widgets drew it
-        if opacity < 1:
+        if opacity < 1 and drawn.ansi is None:  # Textual fades no ANSI colour
             drawn = _fades_into(line.blend(drawn, opacity), base, opacity)
         return Style(background=unfaded, foreground=drawn)
 
