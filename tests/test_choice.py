@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import re
-from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
@@ -104,7 +103,6 @@ async def test_its_value_line_is_one_widget_and_follows_the_value():
 
 # ---- the footer: one widget drawing what Textual's compact Footer drew ---------------
 
-APP_TCSS = Path(__file__).parent.parent / "steplr_tui" / "viewer" / "app.tcss"
 # The dashboard's compact Footer, as it was styled before KeyFooter took its place.
 OLD_FOOTER_CSS = """
 Footer.-compact FooterKey { margin-right: 0; }
@@ -121,7 +119,6 @@ class Keys(App):
     ]
 
     def __init__(self, footer: type, theme: str) -> None:
-        self.CSS_PATH = [APP_TCSS] if footer is KeyFooter else []
         self.CSS = "" if footer is KeyFooter else OLD_FOOTER_CSS
         super().__init__()
         self.footer, self.theme = footer, theme

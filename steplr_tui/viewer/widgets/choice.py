@@ -104,6 +104,8 @@ class ChoiceOverlay(StyledOnce, SelectOverlay):
 class ChoiceSelect(StyledOnce, OrderedKeys, Select):
     """A compact drop-down whose keys land in order too."""
 
+    shown_options: list[tuple[str, str]] | None = None  # the options last set
+
     def compose(self) -> ComposeResult:
         # As Select's own, with the one-widget line, and the list compact from the start
         # (bound to the Select's compact once mounted, it restyled each list then).

@@ -58,6 +58,18 @@ def _labels(names: Iterable[str]) -> str:
     return "\n".join(FIELD_SPECS[name].label for name in names)
 
 
+LOADING_SHOWN = Shown("", LOADING)  # every field while a run's record is read
+
+
+def _choice_options(spec: FieldSpec, shown: Shown | None) -> list[tuple[str, str]]:
+    """A drop-down's options: the spec's choices, and what the field shows when it is
+    none of them (a script's Adadelta, an empty field saying why)."""
+    options = [(CHOICE_LABELS.get(c, c), c) for c in spec.choices]
+    if shown is not None and shown.text not in spec.choices:
+        options.append((shown.note or shown.text, shown.text))
+    return options
+
+
 def _height(text: str, width: int) -> int:
     """Lines that `text` takes, wrapped to `width` (an empty one too takes a line)."""
     return len(Content(text).wrap(width))
@@ -158,9 +170,7 @@ class ParamPanel(Vertical):
                     value = getattr(self._initial, spec.name)
                     loading = self._loading
                     if spec.kind == "choice":
-                        options = [(CHOICE_LABELS.get(c, c), c) for c in spec.choices]
-                        if loading:  # as _show_choice shows an empty choice
-                            options.append((LOADING, ""))
+                        options = _choice_options(spec, LOADING_SHOWN if loading else None)
                         field = ChoiceSelect(
                             options,
                             value="" if loading else value,
@@ -169,12 +179,16 @@ class ParamPanel(Vertical):
                             id=f"field-{spec.name}",
                             disabled=loading,
                         )
-                        if loading:
-                            field._shown_options = options  # type: ignore[attr-defined]
+                        field.shown_options = options
                     else:
                         text = "" if loading else spec.format(value)
-                        field = NumberInput(spec, text, id=f"field-{spec.name}", disabled=loading)
-                        field.placeholder = LOADING if loading else ""
+                        field = NumberInput(
+                            spec,
+                            text,
+                            id=f"field-{spec.name}",
+                            disabled=loading,
+                            placeholder=LOADING_SHOWN.note if loading else "",
+                        )
                         field.cursor_blink = self._cursor_blink and not loading
                     field.display = spec.name in shown
                     yield field
@@ -317,7 +331,7 @@ class ParamPanel(Vertical):
                 self.from_run.pop(name, None)
             except FieldError:
                 self.from_run[name] = shown.text
-            if isinstance(widget, Select):
+            if isinstance(widget, ChoiceSelect):
                 self._show_choice(widget, spec, shown)
                 continue
             widget.placeholder = shown.note
@@ -326,12 +340,10 @@ class ParamPanel(Vertical):
                 widget.cursor_position = len(shown.text)
         self._sync_scheduler()
 
-    def _show_choice(self, widget: Select, spec: FieldSpec, shown: Shown) -> None:
-        options = [(CHOICE_LABELS.get(c, c), c) for c in spec.choices]
-        if shown.text not in spec.choices:
-            options.append((shown.note or shown.text, shown.text))
-        if getattr(widget, "_shown_options", None) != options:
-            widget._shown_options = options  # type: ignore[attr-defined]
+    def _show_choice(self, widget: ChoiceSelect, spec: FieldSpec, shown: Shown) -> None:
+        options = _choice_options(spec, shown)
+        if widget.shown_options != options:
+            widget.shown_options = options
             widget.set_options(options)
         if widget.value != shown.text:
             widget.value = shown.text
