@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from textual.app import RenderResult
+from textual.geometry import Size
 from textual_plotext import PlotextPlot
 
 from steplr_tui.runfolder import EpochEnd
@@ -216,22 +218,32 @@ class Pane(PlotextPlot):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.context = PlotContext()
+        self._built_for: Size | None = None  # the size the figure was last built at
 
     def redraw(self) -> None:
+        """Rebuild the figure from the pane's data: at once where the pane has its size,
+        else as it is first drawn. Tick spacing and the axis label depend on the size,
+        which is not known until layout: a figure built before would be drawn once
+        wrong and built again just after (twice the work of a first frame)."""
+        self._built_for = None
+        if self.size.area:
+            self._build()
+        self.refresh()
+
+    def _build(self) -> None:
         plt = self.plt
         plt.clear_figure()
         plt.frame(False)
         self.draw()
-        self.refresh()
+        self._built_for = self.size
+
+    def render(self) -> RenderResult:
+        if self._built_for != self.size:  # the first frame, or the terminal resized
+            self._build()
+        return super().render()
 
     def draw(self) -> None:  # pragma: no cover - each pane overrides it
         raise NotImplementedError
-
-    def on_resize(self) -> None:
-        # Tick spacing and the axis label depend on the pane's size, which is not
-        # known until layout (the first redraw comes before it) and changes with
-        # the terminal.
-        self.redraw()
 
     @property
     def roomy(self) -> bool:

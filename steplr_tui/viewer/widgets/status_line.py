@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from textual import on
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Static
 
@@ -31,7 +32,8 @@ class StatusLine(Static):
         super().__init__("", markup=False, **kwargs)  # paths and names, not markup
         self.device_hint = device_hint
         self.cpu = CpuWatch()
-        self._last: tuple[RunView, str, bool] | None = None
+        self._parts: list[tuple[int, str]] = []
+        self._fitted: tuple[int, Content] | None = None  # (width, the line at that width)
 
     def warm_up(self, probe: Callable[[], str]) -> None:
         """Import torch in a daemon thread (quitting never waits for it), to show the device
@@ -52,12 +54,7 @@ class StatusLine(Static):
     def _on_probed(self, message: DeviceProbed) -> None:
         self.device_hint = f"auto: {message.description}"
 
-    def on_resize(self) -> None:
-        if self._last is not None:
-            self.show(*self._last)  # fitted to the width it has now
-
     def show(self, view: RunView, data_hint: str, attached: bool) -> None:
-        self._last = (view, data_hint, attached)
         extra: list[tuple[int, str]] = []
         opened = view.opened
         if attached and opened is not None:
@@ -70,4 +67,15 @@ class StatusLine(Static):
                 extra.append((1, note))
         parts = status_parts(view, self.device_hint, data_hint)
         parts[1:1] = extra
-        self.update(fit_parts(parts, max(self.size.width - 2, 20)), layout=False)
+        self._parts = parts
+        self._fitted = None
+        self.refresh(layout=False)
+
+    def render(self) -> Content:
+        # Fitted as it is drawn, to the width it has then: known from the first frame
+        # on (fitted when shown, the first frame had it cut to 20 columns, and the
+        # next one redrew it).
+        width = max(self.size.width - 2, 20)
+        if self._fitted is None or self._fitted[0] != width:
+            self._fitted = (width, Content(fit_parts(self._parts, width)))
+        return self._fitted[1]
