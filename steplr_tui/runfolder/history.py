@@ -104,15 +104,15 @@ def _beyond_events(folder: Path, items: list[Item]) -> list[Item]:
     None while the run is alive: its writer puts an epoch in metrics.jsonl first, then
     its line in events.jsonl, so a viewer reading between the two saw the epoch in
     metrics.jsonl alone, added it, and then had it again from events.jsonl."""
+    if any(isinstance(e, RunEnded) for e in items[-3:]):
+        # The run ended after its last event: its lines are all there, so metrics past
+        # them are not this record's (nothing to add, and metrics.jsonl is not read).
+        return []
     if read_status(folder)[0] is Status.RUNNING:
         return []
     last = max((e.epoch for e in items if isinstance(e, EpochEnd)), default=0)
     later = [m for m in read_metrics(folder) if m["epoch"] > last]
     if not later:
-        return []
-    if any(isinstance(e, RunEnded) for e in items[-3:]):
-        # The run ended after its last event: its lines are all there, so the metrics
-        # past it are not this record's (nothing to add).
         return []
     top = max(m["epoch"] for m in later)
     added: list[Item] = [
