@@ -144,3 +144,40 @@ async def test_a_scheduler_stepped_per_batch_is_drawn_step_by_step():
         assert len(set(plan[2])) > 3  # a curve, not a staircase of 3 epoch levels
         assert used[1][-1] == 49 / 40
         assert len(plan[1]) <= 4 * pane.plot_width  # bounded for a long run too
+
+
+async def test_the_first_frame_builds_each_pane_once_at_its_size_and_fits_the_status_line(
+    monkeypatch,
+):
+    """Built before layout, a pane had no size: the first frame drew its ticks for none
+    and the next frame built it again at its size; the status line was cut to 20
+    columns."""
+    from steplr_tui.viewer.widgets.plots import Pane
+    from tests.fakes import FakeTrainer
+    from tests.helpers import SIZE, make_app, status
+
+    built: list[tuple[str, int, int]] = []
+    build = Pane._build
+
+    def spy(self) -> None:
+        built.append((type(self).__name__, self.size.width, self.size.height))
+        build(self)
+
+    monkeypatch.setattr(Pane, "_build", spy)
+    app = make_app(FakeTrainer())
+    first: list[tuple[list, str]] = []
+
+    def on_display() -> None:
+        if not first:
+            first.append((list(built), status(app)))
+
+    monkeypatch.setattr(app, "post_display_hook", on_display)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.3)
+        panes, line = first[0]
+        assert sorted(name for name, *_ in panes) == ["LossPlot", "LrPlot", "MetricPlot"]
+        assert all(width > 0 and height > 0 for _, width, height in panes)
+        # Built again later only for new data (the plan once every field has its value),
+        # never for a size it did not know.
+        assert {(name, w, h) for name, w, h in built} == set(panes)
+        assert "ready: ctrl+r starts here, ctrl+n starts detached" in line
