@@ -16,7 +16,7 @@ from steplr_tui.runfolder.schedule import ScheduleEdit
 from steplr_tui.viewer.app import SteplrApp
 from steplr_tui.viewer.widgets.plots import LossPlot, LrPlot, MetricPlot
 from tests.fakes import FakeTrainer, run_in_folder, scripted_events, spy_log_writes
-from tests.helpers import SIZE, log_text, type_into, viewer, wait_for
+from tests.helpers import SIZE, log_text, status, type_into, viewer, wait_for
 
 CONFIG = TrainConfig(data_dir="/data/mnist", epochs=6, step_size=2, gamma=0.1, lr=0.001)
 
@@ -246,19 +246,64 @@ async def test_an_attached_viewer_never_imports_torch_ahead(tmp_path):
         assert "steplr-warm-up" not in {t.name for t in threading.enumerate()}
 
 
-async def test_an_attach_at_launch_makes_its_fields_loading_not_restyles_them(
+async def test_an_attach_at_launch_draws_its_first_frame_with_the_record(tmp_path, monkeypatch):
+    """A record read in time (a 1,000-epoch run's takes 0.05 s) is on the first frame: the
+    run's values in unlocked fields, its status, its panes; no "loading" frame before it,
+    and no field locked on the way there (as loading locks every one)."""
+    from textual.app import App
+
+    from steplr_tui.viewer.screens.dashboard import DashboardScreen
+
+    path, thread = run_in_folder(FakeTrainer(), CONFIG.with_values(lr=0.02), tmp_path)
+    thread.join(5)
+    frames: list[tuple[str, bool, str, bool, set[str]]] = []
+    locked: set[str] = set()
+    update_styles = App.update_styles
+
+    def spy(self, node, animate=True):
+        if not frames and (node.id or "").startswith("field-") and node.disabled:
+            locked.add(node.id)
+        return update_styles(self, node, animate)
+
+    monkeypatch.setattr(App, "update_styles", spy)
+    app = viewer(path)
+
+    def on_display() -> None:
+        if not frames and isinstance(app.screen, DashboardScreen):
+            lr = app.screen.query_one("#field-lr", Input)
+            pane = app.screen.query_one(LrPlot)
+            fields = app.screen.query("#param-fields > *")
+            off = {f.id for f in fields if f.disabled}  # momentum: an adam run has none
+            frames.append((lr.value, lr.disabled, status(app), bool(pane.actual), off))
+
+    monkeypatch.setattr(app, "post_display_hook", on_display)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: bool(frames))
+        value, disabled, line, drawn, off = frames[0]
+        assert value == "0.02" and not disabled and drawn
+        assert "done" in line and "loading" not in line
+        assert locked <= off and len(off) < 3
+
+
+async def test_an_attach_at_launch_whose_record_is_slow_shows_it_loading_first(
     tmp_path, monkeypatch
 ):
     """The fields start empty, locked and saying the run is loading (never the built-in
     defaults as the run's); made so, none is restyled until the record is read."""
+    import threading
+
     from textual.app import App
 
+    import steplr_tui.viewer.sources as sources
     from steplr_tui.viewer.fields import LOADING
     from steplr_tui.viewer.screens.dashboard import DashboardScreen
     from steplr_tui.viewer.widgets.params import ParamPanel
 
     path, thread = run_in_folder(FakeTrainer(), CONFIG, tmp_path)
     thread.join(5)
+    gate = threading.Event()
+    real = sources.read_history
+    monkeypatch.setattr(sources, "read_history", lambda folder: gate.wait(10) and real(folder))
     at_mount: list[tuple[str, bool, str]] = []
     mounted = ParamPanel.on_mount
 
@@ -281,6 +326,9 @@ async def test_an_attach_at_launch_makes_its_fields_loading_not_restyles_them(
     monkeypatch.setattr(App, "update_styles", spy)
     app = viewer(path)
     async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.1)
+        assert "loading the run" in status(app)
+        gate.set()
         await wait_for(pilot, lambda: app.screen.view.status == "COMPLETED")
         await pilot.pause()
         assert at_mount and all(v == "" and locked for v, locked, _ in at_mount)

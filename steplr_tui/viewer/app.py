@@ -165,7 +165,7 @@ class SteplrApp(App[int]):
     def _leave(self, reason: str) -> threading.Event | None:
         """Let go of the run on screen: one of this process stops, another goes on."""
         dashboard = self.dashboard
-        if dashboard is None or dashboard.controller is None:
+        if dashboard is None:
             return None
         controller = dashboard.controller
         view = dashboard.view

@@ -19,7 +19,7 @@ from steplr_tui.runfolder import Request, sender_name
 from steplr_tui.runfolder.job import Job
 from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.requests import Inbox
-from steplr_tui.viewer.sources import FolderSource, Source, ThreadSource
+from steplr_tui.viewer.sources import FolderSource, Source, SourceEvents, ThreadSource
 from steplr_tui.viewer.starter import StartError, TrainFn, no_trainer
 
 DetachFn = Callable[[TrainConfig, Path, "Path | None"], Path]
@@ -91,9 +91,14 @@ class RunController:
             )
         )
 
-    def attach(self, path: Path) -> None:
-        """Show the run in `path`: replayed, then followed live."""
-        self._replace(FolderSource(self._next_id(), path, self.post, self.run_worker))
+    def attach(self, path: Path, wait_s: float = 0.0) -> SourceEvents | None:
+        """Show the run in `path`: replayed, then followed live. With `wait_s`, its history
+        is read ahead and returned if it is read within `wait_s`, for the caller to show
+        before its first frame; else (and without) it comes as a message."""
+        source = FolderSource(self._next_id(), path, self.post, self.run_worker)
+        replay = source.read_ahead(wait_s) if wait_s else None
+        self._replace(source)
+        return replay
 
     def start_detached(
         self, config: TrainConfig, runs_dir: Path, resume: Path | None = None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,7 +42,7 @@ from steplr_tui.runfolder import (
     new_request_id,
 )
 from steplr_tui.runfolder.clean import clean_event
-from steplr_tui.runfolder.history import decode_lines, read_history
+from steplr_tui.runfolder.history import History, decode_lines, read_history
 from steplr_tui.runfolder.job import Job
 from steplr_tui.runfolder.reader import (
     RunNotFound,
@@ -233,6 +234,36 @@ class FolderSource:
         self.done = threading.Event()
         self.done.set()  # nothing of the run lives in this process
         self.finished = True
+        self._history: Future[History] | None = None  # read ahead, for a first frame
+        self._replay_taken = False
+
+    def read_ahead(self, wait_s: float) -> SourceEvents | None:
+        """Read the history in a thread of its own, before `start`, and wait for it up to
+        `wait_s`: a viewer that starts on this run draws its first frame with the record
+        (one frame, not "loading" and then the run). None: it took longer, and comes as
+        a message once read."""
+        future: Future[History] = Future()
+
+        def read() -> None:
+            try:
+                future.set_result(read_history(self.path))
+            except BaseException as exc:  # the watcher raises it, as it would have
+                future.set_exception(exc)
+
+        threading.Thread(target=read, name=f"history-{self.id}", daemon=True).start()
+        self._history = future
+        try:
+            history = future.result(wait_s)
+        except Exception:  # not yet (or it failed: the watcher reports that)
+            return None
+        self._replay_taken = True
+        return self._replay(history)
+
+    def _replay(self, history: History) -> SourceEvents:
+        events = history.items
+        if history.bad:
+            events.append(Notice(f"{history.bad} unreadable line(s) in events.jsonl were skipped"))
+        return SourceEvents(self.id, events, replay=True)
 
     def start(self) -> None:
         """Watch the folder in a thread worker of the screen that asked."""
@@ -244,12 +275,11 @@ class FolderSource:
         from textual.worker import get_current_worker
 
         worker = get_current_worker()
-        history = read_history(self.path)
-        events, tail, bad = history.items, history.tail, history.bad
-        ended = isinstance(_last_session_end(events), RunEnded)
-        if bad:
-            events.append(Notice(f"{bad} unreadable line(s) in events.jsonl were skipped"))
-        self.post(SourceEvents(self.id, events, replay=True))
+        history = self._history.result() if self._history else read_history(self.path)
+        tail = history.tail
+        ended = isinstance(_last_session_end(history.items), RunEnded)
+        if not self._replay_taken:
+            self.post(self._replay(history))
         self._mailbox = mailbox = Mailbox(self.id, self.post)
         since_check = LIVENESS_S  # check at once: a run may be dead already
         while not self._closing.wait(POLL_S) and not worker.is_cancelled:

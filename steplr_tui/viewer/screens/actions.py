@@ -77,7 +77,7 @@ class DashboardActions(_Base):
         return frozenset(hidden)
 
     def action_stop(self) -> None:
-        if not self.view.active or self.controller is None:
+        if not self.view.active:
             self.notify(
                 "Nothing is running, so ctrl+s has nothing to stop "
                 "(ctrl+r starts a run here, ctrl+n in the background).",
@@ -276,9 +276,8 @@ class DashboardActions(_Base):
             return
         self.query_one(ParamPanel).set_values(config)
         self.config = config
-        if self.controller is not None:
-            self.controller.start_here(Job(config, self.runs_dir, resume=path))
-            self.overlay_parent(path)
+        self.controller.start_here(Job(config, self.runs_dir, resume=path))
+        self.overlay_parent(path)
 
     # ---- starting runs ------------------------------------------------------------
 
@@ -292,7 +291,7 @@ class DashboardActions(_Base):
                 markup=False,
             )
             return False
-        if self.controller is None or self.controller.busy:
+        if self.controller.busy:
             self.notify("The last run is still stopping; try again in a moment.", markup=False)
             return False
         return True
@@ -322,7 +321,7 @@ class DashboardActions(_Base):
         if not self._ready_to_start():
             return
         config = self._fields_config()
-        if config is not None and self.controller is not None:
+        if config is not None:
             self.config = config
             self.controller.start_here(Job(config, self.runs_dir))
 
@@ -333,7 +332,7 @@ class DashboardActions(_Base):
         if not self._ready_to_start():
             return
         config = self._fields_config()
-        if config is None or self.controller is None:
+        if config is None:
             return
         from steplr_tui.runfolder.reader import resolve_runs_dir
 
@@ -353,7 +352,7 @@ class DashboardActions(_Base):
         )
 
     def attach_run(self, path: Path) -> None:
-        if self.controller is not None and (self.view.loading or self._ready_to_start()):
+        if self.view.loading or self._ready_to_start():
             self.show_loading(path)
             self.controller.attach(path)
             self.overlay_parent(path)

@@ -54,6 +54,9 @@ __all__ = ["DashboardScreen", "TrainFn"]
 
 PLAN_FIELDS = ("lr", "step_size", "gamma", "epochs", "scheduler", "milestones", "warmup")
 WARM_UP_AFTER_S = 0.3  # after the first frame is written, before torch is imported
+# How long a viewer started on a run waits for its record before its first frame: a
+# 1,000-epoch run's takes about 0.05 s; a longer one shows "loading" first.
+HISTORY_WAIT_S = 0.25
 
 
 class DashboardScreen(DashboardActions, SweepActions, Screen):
@@ -89,7 +92,10 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         self.view = RunView()
         self.fields = FieldsModel()  # what the fields show, and which of them the user typed in
         self.draft = SteeringDraft(fields=self.fields)
-        self.controller: RunController | None = None
+        detach = starter.detach if starter else None
+        self.controller = RunController(self.post_message, self.run_worker, self.train_fn, detach)
+        self.draft.sender = self.controller.sender
+        self._replay: SourceEvents | None = None  # a run attached to at launch, read ahead
         self._dirty: set[str] = set()
         self._cadence = Cadence()
         # (a run in progress, the fields it takes edits of); None: loading a run.
@@ -109,6 +115,11 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         return list(self.query_one(RunLog).kept)
 
     def compose(self) -> ComposeResult:
+        what, path = self.at_launch
+        if what == "attach":
+            # The first frame shows the run, not "loading" and then the run, when its
+            # record is read in time; its fields are made locked and empty when not.
+            self._replay = self.controller.attach(path, wait_s=HISTORY_WAIT_S)
         # The size classes before the first style pass: set on mount, they restyled
         # every widget once more before the first frame.
         for name, wanted in size_classes(self.app.size.width, self.app.size.height).items():
@@ -118,7 +129,7 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
                 yield ParamPanel(
                     self.config,
                     cursor_blink=self.cursor_blink,
-                    loading=self.at_launch[0] == "attach",  # its record is read at once
+                    loading=what == "attach" and self._replay is None,
                     id="params",
                 )
                 yield RunLog(id="log")
@@ -141,18 +152,21 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         return super().post_message(message)
 
     def on_mount(self) -> None:
-        detach = self.starter.detach if self.starter else None
-        self.controller = RunController(self.post_message, self.run_worker, self.train_fn, detach)
-        self.draft.sender = self.controller.sender
         self._check_size(self.app.size.width, self.app.size.height)
         self.note(*(f"note: {n}" for n in self.notes))
         self._dirty = {"lr", "loss", "acc", "status", "notice", "legend"}
-        self.redraw()
-        self.set_interval(TICK_S, self._tick)
         what, path = self.at_launch
         if what == "attach":
-            self.attach_run(path)  # its history is read while the first frame is drawn
-        elif what is not None:
+            if self._replay is not None:
+                self._show_replay(path, self._replay)  # redraws, with the run's record
+                self._replay = None
+            else:
+                self.show_loading(path)  # its record comes once read
+            self.overlay_parent(path)
+        else:
+            self.redraw()
+        self.set_interval(TICK_S, self._tick)
+        if what not in (None, "attach"):
             act = {"resume": self.resume_run, "sweep": self.open_sweep_folder}
             self.call_after_refresh(*((act[what], path) if what in act else (self.action_start,)))
         probe = self.starter.warm_up if self.starter else None
@@ -169,8 +183,7 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
     def on_unmount(self) -> None:
         # However the app ends (ctrl+q says so first), a run folder's watcher stops with
         # it and a run of this process is told to stop.
-        if self.controller is not None:
-            self.controller.leave()
+        self.controller.leave()
 
     # ---- layout ---------------------------------------------------------------------
 
@@ -224,7 +237,7 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         # Enter, or leaving the field, commits a typed edit: a half-typed "0.1" on
         # the way to "0.15" never reaches the run.
         name = (event.input.id or "").removeprefix("field-")
-        if not self.view.active or name not in EDIT_FIELDS or self.controller is None:
+        if not self.view.active or name not in EDIT_FIELDS:
             return
         if name in self.query_one(ParamPanel).read()[1]:
             # The panel's message says why (a warmup as long as the run, an empty
@@ -277,17 +290,24 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         self._dirty |= {"lr", "loss", "acc", "status", "notice", "legend", "phases"}
         self.redraw()
 
+    def _show_replay(self, path: Path, replay: SourceEvents) -> None:
+        """The record of the run attached to at launch, read before the first frame: the
+        fields show it at once (the app's own defaults never reach the screen)."""
+        self.view.loading = path.name
+        self._locked = None
+        self._focus_after_loading = "field-lr"
+        self._on_source_events(replay)
+
     # ---- events from the run --------------------------------------------------------------
 
     @on(SourceEvents)
     def _on_source_events(self, message: SourceEvents) -> None:
-        if self.controller is None or message.source_id != self.controller.source_id:
+        if message.source_id != self.controller.source_id:
             return  # a straggler from a run no longer on screen
         with restyled_once():  # a replay fills the fields, locks and unlocks them
             self._apply_events(message)
 
     def _apply_events(self, message: SourceEvents) -> None:
-        assert self.controller is not None
         log = self.query_one(RunLog)
         lines: list[str] = []
         events = message.events  # everything that arrived until now: the newest state
@@ -409,7 +429,7 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
 
     def _redraw_status(self) -> None:
         data = f"data {self.query_one(ParamPanel).text_of('dataset')} in {self._data_dir}"
-        attached = self.controller is not None and self.controller.attached
+        attached = self.controller.attached
         self.query_one(StatusLine).show(self.view, data, attached)
 
     def _redraw_lr_soon(self) -> None:
