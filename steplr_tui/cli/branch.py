@@ -114,6 +114,9 @@ def main(argv: Sequence[str]) -> int:
             f"  stop:   steplr-tui stop {launched.name}"
         )
         return 0
+    from steplr_tui.viewer.heap import hold_collections
+
+    hold_collections()  # until the dashboard's first frame is out
     from steplr_tui.cli.commands import say_after
     from steplr_tui.viewer.app import SteplrApp
 

@@ -95,6 +95,9 @@ def attach_main(argv: Sequence[str]) -> int:
         )
     else:
         path = find_run_or_exit(parser, ns.run, ns.runs_dir)
+    from steplr_tui.viewer.heap import hold_collections
+
+    hold_collections()  # until the dashboard's first frame is out
     from steplr_tui.cli.run_side import starter
     from steplr_tui.viewer.app import SteplrApp
 

@@ -88,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return headless_job(
             Job(config, options.runs_dir, options.resume, keep=options.keep), config
         )
+    from steplr_tui.viewer.heap import hold_collections
+
+    hold_collections()  # until the dashboard's first frame is out
     from steplr_tui.cli.run_side import starter
     from steplr_tui.viewer.app import SteplrApp
 

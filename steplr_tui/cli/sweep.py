@@ -579,6 +579,9 @@ def view_main(runs_dir: Path, name: str) -> int:
         folder, _spec = _find(runs_dir, name)
     except SpaceError as exc:
         return fail(str(exc))
+    from steplr_tui.viewer.heap import hold_collections
+
+    hold_collections()  # until the dashboard's first frame is out
     from steplr_tui.cli.run_side import starter
     from steplr_tui.viewer.app import SteplrApp
 
