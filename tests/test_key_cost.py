@@ -92,6 +92,21 @@ def test_the_viewer_freezes_its_heap_only_outside_tests_and_not_its_garbage():
         gc.unfreeze()
 
 
+def test_no_collection_runs_from_the_command_line_to_the_first_settle():
+    """The command line holds collections before it imports Textual (they found next to
+    nothing in 30 ms of a first frame); the first settle turns the collector back on,
+    under tests too (where it freezes nothing)."""
+    from steplr_tui.viewer.heap import hold_collections
+
+    try:
+        hold_collections()
+        assert not gc.isenabled()
+        settle(SimpleNamespace(is_headless=True))
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_after_a_run_of_its_own_the_viewer_freezes_once_its_thread_has_ended():
     timers: list = []
     app = SimpleNamespace(is_headless=False, set_timer=lambda _s, call: timers.append(call))
