@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Footer, Select
 
-from steplr_tui.viewer.widgets.choice import ChoiceCurrent, ChoiceSelect
+from steplr_tui.viewer.widgets.choice import ChoiceCurrent, ChoiceOverlay, ChoiceSelect
 from steplr_tui.viewer.widgets.footer import KeyFooter
 
 OPTIONS = [("MNIST", "mnist"), ("Fashion-MNIST", "fashion-mnist"), ("sample", "sample")]
@@ -87,18 +87,38 @@ async def test_the_drop_down_looks_as_textuals_compact_select(value, disabled, e
     assert mine == textuals
 
 
-async def test_its_value_line_is_one_widget_and_follows_the_value():
+async def test_its_value_line_is_one_widget_its_list_comes_when_opened_and_it_follows():
     app = OneSelect(ChoiceSelect, "mnist", False)
     async with app.run_test(size=(30, 8)) as pilot:
         await pilot.pause()
         select = app.query_one(ChoiceSelect)
         line = select.query_one(ChoiceCurrent)
-        assert len(line.children) == 0 and len(select.children) == 2
+        assert len(line.children) == 0 and list(select.children) == [line]
+        select.value = "sample"  # a value set before the list exists
+        await pilot.pause()
+        assert str(line.render()).startswith("sample")
         select.focus()
-        await pilot.press("enter", "down", "enter")  # open, next option, choose
+        await pilot.press("enter")  # open: the list, highlighting the value
+        await pilot.pause()
+        overlay = select.query_one(ChoiceOverlay)
+        assert select.expanded and overlay.has_focus and overlay.highlighted == 2
+        await pilot.press("up", "enter")  # the option above, chosen
         await pilot.pause()
         assert select.value == "fashion-mnist" and not select.expanded
-        assert str(line.render()).startswith("Fashion-")
+        assert str(line.render()).startswith("Fashion-") and select.has_focus
+
+
+async def test_a_click_on_its_line_opens_the_list_and_a_click_chooses():
+    app = OneSelect(ChoiceSelect, "mnist", False)
+    async with app.run_test(size=(30, 8)) as pilot:
+        await pilot.pause()
+        select = app.query_one(ChoiceSelect)
+        await pilot.click(ChoiceCurrent)
+        await pilot.pause()
+        assert select.expanded and select.query_one(ChoiceOverlay).display
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert select.value == "fashion-mnist" and not select.expanded
 
 
 # ---- the footer: one widget drawing what Textual's compact Footer drew ---------------

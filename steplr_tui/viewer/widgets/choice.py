@@ -2,10 +2,10 @@
 
 A Select is five widgets: itself, the line showing its value (a container with the
 label and two arrows, three widgets more) and its list, hidden until opened. Five of
-them, each styled, laid out and drawn, took about 30 ms of the dashboard's first frame.
+them, each styled, laid out and drawn, took about 50 ms of the dashboard's first frame.
 Here the line is one widget that draws its label and arrow itself, as the four drew
-them, and the list is made compact before it is mounted instead of restyled after.
-What it does is Select's own: keys, the list, type to search, `Changed`.
+them, and the list is mounted, compact, the first time it opens. What it does is
+Select's own: keys, the list, type to search, `Changed`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.color import Color
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.css.styles import StylesBase
 from textual.style import Style
 from textual.widgets import Select
@@ -107,12 +108,45 @@ class ChoiceSelect(StyledOnce, OrderedKeys, Select):
     shown_options: list[tuple[str, str]] | None = None  # the options last set
 
     def compose(self) -> ComposeResult:
-        # As Select's own, with the one-widget line, and the list compact from the start
-        # (bound to the Select's compact once mounted, it restyled each list then).
+        # The one-widget line. The list is mounted the first time it opens: five hidden
+        # lists, each mounted and styled, took 20 ms of the dashboard's first frame.
         yield ChoiceCurrent(self.prompt)
-        overlay = ChoiceOverlay(type_to_search=self._type_to_search)
-        overlay.compact = self.compact
-        yield overlay.data_bind(compact=Select.compact)
+
+    def _list(self) -> ChoiceOverlay | None:
+        return next((c for c in self.children if isinstance(c, ChoiceOverlay)), None)
+
+    def validate_expanded(self, expanded: bool) -> bool:
+        # Before Select opens its list (its watcher asks for it): mounted now, compact
+        # from the start (the fields never change compactness), with the options.
+        if expanded and self._list() is None:
+            overlay = ChoiceOverlay(type_to_search=self._type_to_search)
+            overlay.compact = self.compact
+            self.mount(overlay)
+            super()._setup_options_renderables()
+        return expanded
+
+    def _setup_options_renderables(self) -> None:
+        if self._list() is not None:  # else the list gets the options as it is mounted
+            super()._setup_options_renderables()
+
+    def _watch_value(self, value: object) -> None:
+        if self._list() is not None:
+            super()._watch_value(value)  # type: ignore[arg-type]
+            return
+        # As Select's own, less highlighting the value in the list (it is as it opens).
+        self._value = value  # type: ignore[assignment]
+        try:
+            current = self.query_one(ChoiceCurrent)
+        except NoMatches:
+            return
+        if value == self.NULL:
+            current.update(self.NULL)
+        else:
+            for prompt, option in self._options:
+                if option == value:
+                    current.update(prompt)
+                    break
+        self.post_message(self.Changed(self, value))  # type: ignore[arg-type]
 
     def watch_expanded(self, _expanded: bool) -> None:
         # The arrow turns: SelectCurrent showed one of two arrow widgets by a class.
