@@ -90,6 +90,10 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         self.cursor_blink = cursor_blink
         self.notes = notes
         self.view = RunView()
+        if attach is not None:
+            # Asked for from the start: until its record is read nothing may start a run
+            # (a ctrl+r typed as the app opens is handled before the screen is mounted).
+            self.view.loading = attach.name
         self.fields = FieldsModel()  # what the fields show, and which of them the user typed in
         self.draft = SteeringDraft(fields=self.fields)
         detach = starter.detach if starter else None
