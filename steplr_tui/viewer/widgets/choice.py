@@ -108,9 +108,17 @@ class ChoiceSelect(StyledOnce, OrderedKeys, Select):
     shown_options: list[tuple[str, str]] | None = None  # the options last set
 
     def compose(self) -> ComposeResult:
-        # The one-widget line. The list is mounted the first time it opens: five hidden
-        # lists, each mounted and styled, took 20 ms of the dashboard's first frame.
-        yield ChoiceCurrent(self.prompt)
+        # The one-widget line, showing the value it starts with (set as it mounted, the
+        # value restyled each line once more). The list is mounted the first time it
+        # opens: five hidden lists, each mounted and styled, took 20 ms of the
+        # dashboard's first frame.
+        current = ChoiceCurrent(self.prompt)
+        for prompt, option in self._options:
+            if option == self._value and self._value != self.NULL:
+                current.label = prompt
+                current.has_value = True  # not in the DOM yet: no restyle (StyledOnce)
+                break
+        yield current
 
     def _list(self) -> ChoiceOverlay | None:
         return next((c for c in self.children if isinstance(c, ChoiceOverlay)), None)

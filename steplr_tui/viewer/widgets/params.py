@@ -166,9 +166,16 @@ class ParamPanel(Vertical):
             self._labels_text = _labels(shown)
             yield Static(self._labels_text, id="param-labels", markup=False)
             with Vertical(id="param-fields"):
+                # Locked from the start as the first sync would lock them (Adam has no
+                # momentum, cosine no step_size or gamma): locked once mounted, each
+                # was restyled once more before the first frame.
+                locked = {"momentum"} if self._initial.optimizer != "sgd" else set()
+                if kind == "cosine":
+                    locked |= {"step_size", "gamma"}
                 for spec in FIELD_SPECS.values():
                     value = getattr(self._initial, spec.name)
                     loading = self._loading
+                    off = loading or spec.name in locked
                     if spec.kind == "choice":
                         options = _choice_options(spec, LOADING_SHOWN if loading else None)
                         field = ChoiceSelect(
@@ -177,7 +184,7 @@ class ParamPanel(Vertical):
                             allow_blank=False,
                             compact=True,
                             id=f"field-{spec.name}",
-                            disabled=loading,
+                            disabled=off,
                         )
                         field.shown_options = options
                     else:
@@ -186,7 +193,7 @@ class ParamPanel(Vertical):
                             spec,
                             text,
                             id=f"field-{spec.name}",
-                            disabled=loading,
+                            disabled=off,
                             placeholder=LOADING_SHOWN.note if loading else "",
                         )
                         field.cursor_blink = self._cursor_blink and not loading
