@@ -78,12 +78,16 @@ class _Fields:
 
     def int(self, key: str, default: int | None = None) -> int:
         value = self.obj.get(key, default)
+        if type(value) is int:  # as JSON gives it (a replay reads thousands)
+            return value
         if isinstance(value, bool) or not isinstance(value, int):
             raise self._fail(key, "a whole number")
         return value
 
     def float(self, key: str, default: float | None = None) -> float:
         value = self.obj.get(key, default)
+        if type(value) is float:
+            return value
         if value is None and key in self.obj:
             return math.nan  # a non-finite float, written as null
         if isinstance(value, bool) or not isinstance(value, (int, float)):

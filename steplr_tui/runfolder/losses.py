@@ -196,7 +196,7 @@ class MinMaxSeries:
             # Exact types, as JSON gives them (a bool is no number here); no call per
             # value: a 10,000-epoch run's summary holds some 20,000 of them.
             kinds = _WHOLE if key == "n" else _NUMBER
-            if not all(type(v) in kinds for v in values):
+            if not set(map(type, values)) <= kinds:
                 raise ValueError(f"a loss series needs '{key}' as a list of numbers")
         if size > capacity or sum(columns["n"]) != count:
             raise ValueError("a loss series' buckets do not add up")

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from steplr_tui.runfolder.files import CHECKPOINT_FILE
+from steplr_tui.runfolder.files import CHECKPOINT_FILE, CONFIG_FILE, read_json
 from steplr_tui.runfolder.lock import lock_holder
 from steplr_tui.runfolder.params import SPECS, FieldError, TrainConfig
 from steplr_tui.runfolder.reader import RunInfo, RunNotFound
@@ -29,7 +29,21 @@ BRANCH_KEY = "branch"
 
 def branch_of(info: RunInfo) -> dict[str, Any] | None:
     """The `branch` section of a run's config.json (parent, epoch, edit), if it is a branch."""
-    section = info.meta.get(BRANCH_KEY)
+    return _branch_section(info.meta)
+
+
+def read_branch(path: Path) -> dict[str, Any] | None:
+    """`branch_of` the run in `path`, from its config.json alone (a viewer asks as it
+    opens a run: reading the whole record read 1,000 lines of metrics for it)."""
+    try:
+        meta = read_json(path / CONFIG_FILE)
+    except (OSError, ValueError):
+        return None
+    return _branch_section(meta) if isinstance(meta, dict) else None
+
+
+def _branch_section(meta: dict[str, Any]) -> dict[str, Any] | None:
+    section = meta.get(BRANCH_KEY)
     if (
         isinstance(section, dict)
         and isinstance(section.get("parent"), str)

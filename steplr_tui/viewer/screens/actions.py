@@ -11,7 +11,7 @@ from textual.binding import Binding
 from steplr_tui.runfolder.job import Job
 from steplr_tui.runfolder.params import FieldError, TrainConfig
 from steplr_tui.runfolder.reader import RunNotFound, read_run, resolve_runs_dir
-from steplr_tui.runfolder.resume import branch_of, config_from_record, resume_problem
+from steplr_tui.runfolder.resume import config_from_record, read_branch, resume_problem
 from steplr_tui.runfolder.runs_table import short_name
 from steplr_tui.viewer.compare import MAX_OVERLAYS, Overlay
 from steplr_tui.viewer.starter import StartError
@@ -228,7 +228,7 @@ class DashboardActions(_Base):
     def overlay_parent(self, path: Path) -> None:
         """A branch on screen is drawn over its parent: overlay the parent's run."""
         try:
-            section = branch_of(read_run(path))
+            section = read_branch(path)
             if section is None:
                 return
             parent = read_run(Path(section.get("parent_path") or path.parent / section["parent"]))
