@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from steplr_tui.runfolder.params import parse_epochs
@@ -227,11 +228,13 @@ def plan(lr: float, step_size: int, gamma: float, epochs: int) -> SchedulePlan:
     return SchedulePlan(step_lrs(lr, step_size, gamma, epochs), drops)
 
 
+@lru_cache(maxsize=4096)
 def format_lr(lr: float) -> str:
     """Compact lr text, one format everywhere: 0.05, 1e-3, 2.5e-4, 1.34e-4, '0 (underflow)'.
 
     Three significant digits at most; below 0.01 (or from 10,000) in scientific
-    notation without a padded exponent.
+    notation without a padded exponent. Remembered: a schedule has few lrs, and a
+    replay's log formats one for each of its (thousand) epochs.
     """
     if lr == 0.0:
         return "0 (underflow)"

@@ -45,9 +45,11 @@ def event_lines(event: Event, me: str = "") -> list[str]:
     """What the log says about one event (nothing for progress). `me`: this viewer's
     sender name; what it asked for is said to come from this dashboard."""
     if isinstance(event, EpochEnd):
-        extra = " · ".join(f"{k} {v:.4g}" for k, v in event.metrics.items())
         acc = f"Test Accuracy: {event.test_acc:.2f}%" if math.isfinite(event.test_acc) else ""
-        second = " · ".join(p for p in (acc, extra) if p)
+        second = acc
+        if event.metrics:
+            extra = " · ".join(f"{k} {v:.4g}" for k, v in event.metrics.items())
+            second = " · ".join(p for p in (acc, extra) if p)
         first = f"Epoch {event.epoch}, Loss: {event.train_loss:.4f}, LR: {format_lr(event.lr)}"
         return [first, second] if second else [first]
     if isinstance(event, RunOpened):
