@@ -11,10 +11,15 @@ import math
 from collections import deque
 from dataclasses import replace
 
+from rich.measure import measure_renderables
+from rich.segment import Segment
+from rich.text import Text
 from textual import events
+from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.reactive import Reactive
-from textual.widgets import RichLog
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from steplr_tui.runfolder import (
     Decision,
@@ -89,10 +94,23 @@ def event_lines(event: Event, me: str = "") -> list[str]:
     return []
 
 
-class RunLog(RichLog):
-    """Keeps its lines unwrapped, and wraps them again whenever its width changes."""
+class RunLog(ScrollView):
+    """Keeps its lines unwrapped, and wraps them again whenever its width changes.
 
-    DEFAULT_CSS = "RunLog { scrollbar-gutter: stable; }"
+    Written and drawn as Textual's `RichLog` writes and draws plain text (wrapped to the
+    pane, at least `min_width` wide, the last `max_lines` kept), without being one:
+    RichLog's module imports `rich.pretty`, and with it attrs where that is installed,
+    12 ms of the dashboard's first frame for a log that only ever writes text.
+    """
+
+    DEFAULT_CSS = """
+    RunLog {
+        background: $surface;
+        color: $foreground;
+        overflow-y: scroll;
+        scrollbar-gutter: stable;
+    }
+    """
     # Each write grows the virtual size, and Textual's own reactive then lays the whole
     # screen out and redraws all of it (a few times a second, following a fast run; a
     # key typed meanwhile waited). Once the scrollbar is shown, more lines only move its
@@ -100,17 +118,82 @@ class RunLog(RichLog):
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(max_lines=SHOWN_LINES, wrap=True, markup=False, min_width=10, **kwargs)
+        super().__init__(**kwargs)
         self.border_title = "Log"
         # No tab stop: the fields are what keys are for, and a focused log took typed
         # text without a sign (the wheel still scrolls it, and it follows its end).
         self.can_focus = False
+        self.max_lines = SHOWN_LINES
+        self.min_width = 10
+        self.auto_scroll = True
+        self.lines: list[Strip] = []  # wrapped, as drawn: the last `max_lines`
+        self._start_line = 0  # lines dropped from the top so far
+        self._widest = 0
+        self._line_cache: LRUCache[tuple[int, int, int, int], Strip] = LRUCache(1024)
+        self._size_known = False
         self.kept: deque[str] = deque(maxlen=LOG_LINES)
         self._pending: list[str] = []
         self._wrapped_at = 0
         # It shows its end (as it does until the user scrolls away): kept as it scrolls,
         # since a write's own scroll to the end waits for a refresh.
         self._following = True
+
+    # ---- the lines, written and drawn -----------------------------------------------
+
+    def write(self, content: str, scroll_end: bool | None = None) -> None:
+        """Text, wrapped to the pane (its longest line's width, at most the pane's and
+        at least `min_width`), added at the end; scrolled to it with `auto_scroll`."""
+        text = Text(content)
+        text.expand_tabs()
+        console = self.app.console
+        options = console.options
+        measured = measure_renderables(console, options, [text]).maximum
+        width = max(min(measured, self.scrollable_content_region.width), self.min_width)
+        lines = list(Segment.split_lines(console.render(text, options.update_width(width))))
+        if not lines:
+            self._widest = max(width, self._widest)
+            self.lines.append(Strip.blank(width))
+        else:
+            strips = Strip.from_lines(lines)
+            for strip in strips:
+                strip.adjust_cell_length(width)
+            self.lines.extend(strips)
+            if len(self.lines) > self.max_lines:
+                self._start_line += len(self.lines) - self.max_lines
+                self.refresh()
+                self.lines = self.lines[-self.max_lines :]
+            self._widest = max(self._widest, max(s.cell_length for s in strips))
+        self.virtual_size = Size(self._widest, len(self.lines))
+        if self.auto_scroll if scroll_end is None else scroll_end:
+            self.scroll_end(animate=False, immediate=False, x_axis=False)
+
+    def clear(self) -> None:
+        self.lines.clear()
+        self._line_cache.clear()
+        self._start_line = 0
+        self._widest = 0
+        self.virtual_size = Size(0, 0)
+        self.refresh()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._line_cache.clear()
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        return self.virtual_size.width if self._size_known else container.width
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        index = scroll_y + y
+        if index >= len(self.lines):
+            return Strip.blank(width, self.rich_style).apply_style(self.rich_style)
+        key = (index + self._start_line, scroll_x, width, self._widest)
+        line = self._line_cache.get(key)
+        if line is None:
+            line = self.lines[index].crop_extend(scroll_x, scroll_x + width, self.rich_style)
+            self._line_cache[key] = line
+        return line.apply_style(self.rich_style)
 
     def add(self, lines: list[str]) -> None:
         """Queue lines; they are written with the next `flush` (one write, one layout)."""
@@ -172,6 +255,8 @@ class RunLog(RichLog):
         self._following = new_value >= self.max_scroll_y - 1
 
     def on_resize(self, event: events.Resize) -> None:
+        if event.size.width:
+            self._size_known = True
         # A log that showed its end goes on showing it when its height changes (the
         # panes above it grow and shrink as a run starts and ends).
         at_end = self._following
