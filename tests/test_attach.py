@@ -252,8 +252,10 @@ async def test_an_attach_at_launch_draws_its_first_frame_with_the_record(tmp_pat
     and no field locked on the way there (as loading locks every one)."""
     from textual.app import App
 
+    import steplr_tui.viewer.screens.dashboard as dashboard
     from steplr_tui.viewer.screens.dashboard import DashboardScreen
 
+    monkeypatch.setattr(dashboard, "HISTORY_WAIT_S", 10.0)  # a loaded machine waits longer
     path, thread = run_in_folder(FakeTrainer(), CONFIG.with_values(lr=0.02), tmp_path)
     thread.join(5)
     frames: list[tuple[str, bool, str, bool, set[str]]] = []
@@ -283,6 +285,40 @@ async def test_an_attach_at_launch_draws_its_first_frame_with_the_record(tmp_pat
         assert value == "0.02" and not disabled and drawn
         assert "done" in line and "loading" not in line
         assert locked <= off and len(off) < 3
+
+
+async def test_an_attach_at_launch_to_a_record_that_does_not_say_what_the_run_is_locks_it(
+    tmp_path, monkeypatch
+):
+    """Read in time but without its first line (cut): the run is not known yet, so the
+    first frame shows it loading, its fields locked, as before the record was read."""
+    from steplr_tui.runfolder import EpochEnd, RunOpened
+    from steplr_tui.viewer.screens.dashboard import DashboardScreen
+
+    record = RunRecord.create(tmp_path, CONFIG.as_dict(), {})
+    record.mark_running()
+    record.write(RunOpened(str(record.path), CONFIG.as_dict()))
+    record.write(EpochEnd(1, 0.001, 0.5, 90.0, 0.1, 0.1))
+    events = record.path / EVENTS_FILE
+    lines = events.read_bytes().split(b"\n")
+    events.write_bytes(b"\n".join([b'{"type": "opened", "se', *lines[1:]]))  # cut
+    app = viewer(record.path)
+    first: list[tuple[str, bool, str]] = []
+
+    def on_display() -> None:
+        if not first and isinstance(app.screen, DashboardScreen):
+            lr = app.screen.query_one("#field-lr", Input)
+            first.append((lr.value, lr.disabled, status(app)))
+
+    monkeypatch.setattr(app, "post_display_hook", on_display)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: bool(first))
+            value, locked, line = first[0]
+            assert value == "" and locked and "loading the run" in line
+            assert len(app.screen.view.epochs) == 1  # the record it has is shown
+    finally:
+        record.close()
 
 
 async def test_an_attach_at_launch_whose_record_is_slow_shows_it_loading_first(

@@ -115,10 +115,40 @@ async def test_a_click_on_its_line_opens_the_list_and_a_click_chooses():
         select = app.query_one(ChoiceSelect)
         await pilot.click(ChoiceCurrent)
         await pilot.pause()
-        assert select.expanded and select.query_one(ChoiceOverlay).display
-        await pilot.press("down", "enter")
+        overlay = select.query_one(ChoiceOverlay)
+        assert select.expanded and overlay.display
+        await pilot.click(ChoiceOverlay, offset=(2, 1))  # its second option
         await pilot.pause()
         assert select.value == "fashion-mnist" and not select.expanded
+
+
+async def test_typing_in_its_open_list_picks_by_the_first_letters():
+    app = OneSelect(ChoiceSelect, "mnist", False)
+    async with app.run_test(size=(30, 8)) as pilot:
+        await pilot.pause()
+        select = app.query_one(ChoiceSelect)
+        select.focus()
+        await pilot.press("enter", "s", "enter")  # open, "sample", choose
+        await pilot.pause()
+        assert select.value == "sample" and not select.expanded
+
+
+async def test_a_prompt_set_before_its_list_exists_shows_and_is_the_lists_blank():
+    class Blank(App):
+        def compose(self) -> ComposeResult:
+            yield ChoiceSelect(OPTIONS, prompt="pick one", allow_blank=True, compact=True)
+
+    app = Blank()
+    async with app.run_test(size=(30, 8)) as pilot:
+        await pilot.pause()
+        select = app.query_one(ChoiceSelect)
+        select.prompt = "choose"  # Select asked its list for the blank option's text
+        await pilot.pause()
+        assert str(select.query_one(ChoiceCurrent).render()).startswith("choose")
+        select.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "choose" in str(select.query_one(ChoiceOverlay).get_option_at_index(0).prompt)
 
 
 # ---- the footer: one widget drawing what Textual's compact Footer drew ---------------

@@ -92,6 +92,22 @@ def test_the_viewer_freezes_its_heap_only_outside_tests_and_not_its_garbage():
         gc.unfreeze()
 
 
+async def test_the_app_turns_collections_back_on_after_its_first_frame():
+    """The command line holds them on its way to the dashboard; the app's first settle,
+    scheduled after the first frame, turns them on (a viewer left without collections
+    would grow for as long as it runs)."""
+    from steplr_tui.viewer.heap import hold_collections
+
+    try:
+        hold_collections()
+        app = make_app(FakeTrainer(), TrainConfig(data_dir="/d"))
+        async with app.run_test(size=SIZE) as pilot:
+            assert not gc.isenabled()
+            await wait_for(pilot, gc.isenabled, timeout=10)
+    finally:
+        gc.enable()
+
+
 def test_no_collection_runs_from_the_command_line_to_the_first_settle():
     """The command line holds collections before it imports Textual (they found next to
     nothing in 30 ms of a first frame); the first settle turns the collector back on,

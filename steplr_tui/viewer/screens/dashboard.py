@@ -161,11 +161,17 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         self._dirty = {"lr", "loss", "acc", "status", "notice", "legend"}
         what, path = self.at_launch
         if what == "attach":
-            if self._replay is not None:
-                self._show_replay(path, self._replay)  # redraws, with the run's record
-                self._replay = None
+            replay, self._replay = self._replay, None
+            if replay is not None and any(
+                isinstance(e, (RunOpened, RunEnded)) for e in replay.events
+            ):
+                self._show_replay(path, replay)  # redraws, with the run's record
             else:
-                self.show_loading(path)  # its record comes once read
+                # Not read yet (it comes as a message), or a record that does not yet
+                # say what the run is (its first line cut): loading, locked, until it does.
+                self.show_loading(path)
+                if replay is not None:
+                    self._on_source_events(replay)
             self.overlay_parent(path)
         else:
             self.redraw()

@@ -125,13 +125,24 @@ class ChoiceSelect(StyledOnce, OrderedKeys, Select):
 
     def validate_expanded(self, expanded: bool) -> bool:
         # Before Select opens its list (its watcher asks for it): mounted now, compact
-        # from the start (the fields never change compactness), with the options.
-        if expanded and self._list() is None:
+        # from the start (the fields never change compactness), with the options. Select
+        # asks for its list in three more places, overridden below until it exists.
+        if expanded and self._list() is None and self.is_attached:
             overlay = ChoiceOverlay(type_to_search=self._type_to_search)
             overlay.compact = self.compact
             self.mount(overlay)
             super()._setup_options_renderables()
         return expanded
+
+    def _watch_prompt(self, prompt: str) -> None:
+        if self._list() is not None or not self.is_mounted:
+            super()._watch_prompt(prompt)
+            return
+        # As Select's own; the list takes the prompt as it is mounted.
+        current = self.query_one(ChoiceCurrent)
+        current.placeholder = prompt
+        if self._allow_blank and self.value == self.NULL:
+            current.update(self.NULL)
 
     def _setup_options_renderables(self) -> None:
         if self._list() is not None:  # else the list gets the options as it is mounted
