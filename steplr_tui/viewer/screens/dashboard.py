@@ -2,9 +2,9 @@
 
 The screen composes and routes. The run controller owns the source of events (a
 run in this app's thread, or a run folder); the view folds the events; the
-steering draft says what the live fields mean; the widgets draw. A timer
-redraws what changed at a bounded rate, so the UI's cost does not grow with the
-number of batches.
+steering draft says what the live fields mean; the widgets draw. Its mixins do
+the rest: the run's events on screen (`run_events.py`), the redraws at a bounded
+rate (`drawing.py`), the keys' actions (`actions.py`, `sweep_actions.py`).
 """
 
 from __future__ import annotations
@@ -21,24 +21,20 @@ from textual.widgets import Input, Static
 
 from steplr_tui.runfolder import (
     EDIT_FIELDS,
-    Decision,
-    EpochEnd,
-    RunEnded,
-    RunOpened,
-    RunStarted,
 )
-from steplr_tui.runfolder.params import FIELD_SPECS, TrainConfig
+from steplr_tui.runfolder.params import TrainConfig
 from steplr_tui.runfolder.paths import resolve_data_dir
 from steplr_tui.runfolder.text import short_path
 from steplr_tui.viewer.controller import RunController
-from steplr_tui.viewer.draft import SteeringDraft, describe_request
-from steplr_tui.viewer.fields import FieldsModel, Shown
-from steplr_tui.viewer.heap import SETTLE_AFTER_S, settle, settle_when_done
-from steplr_tui.viewer.preview import fields_note, lr_pane_data, preview_steps
+from steplr_tui.viewer.draft import SteeringDraft
+from steplr_tui.viewer.fields import FieldsModel
+from steplr_tui.viewer.preview import preview_steps
 from steplr_tui.viewer.run_view import RunView
 from steplr_tui.viewer.screens.actions import KEYS, DashboardActions
 from steplr_tui.viewer.screens.cadence import TICK_S, Cadence
+from steplr_tui.viewer.screens.drawing import Drawing
 from steplr_tui.viewer.screens.layout import size_classes, too_small_text
+from steplr_tui.viewer.screens.run_events import RunEvents
 from steplr_tui.viewer.screens.sweep_actions import SweepActions
 from steplr_tui.viewer.sources import SourceEvents
 from steplr_tui.viewer.starter import Starter, TrainFn, no_trainer
@@ -47,7 +43,7 @@ from steplr_tui.viewer.widgets.params import ParamPanel
 from steplr_tui.viewer.widgets.plot_stack import PlotStack
 from steplr_tui.viewer.widgets.plots import PlotContext
 from steplr_tui.viewer.widgets.restyle import restyled_once
-from steplr_tui.viewer.widgets.run_log import RunLog, event_lines
+from steplr_tui.viewer.widgets.run_log import RunLog
 from steplr_tui.viewer.widgets.status_line import StatusLine
 
 __all__ = ["DashboardScreen", "TrainFn"]
@@ -59,7 +55,7 @@ WARM_UP_AFTER_S = 0.3  # after the first frame is written, before torch is impor
 HISTORY_WAIT_S = 0.25
 
 
-class DashboardScreen(DashboardActions, SweepActions, Screen):
+class DashboardScreen(RunEvents, Drawing, DashboardActions, SweepActions, Screen):
     """Set parameters, preview the schedule, run or attach, watch and steer."""
 
     BINDINGS = KEYS
@@ -162,17 +158,7 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         what, path = self.at_launch
         if what == "attach":
             replay, self._replay = self._replay, None
-            if replay is not None and any(
-                isinstance(e, (RunOpened, RunEnded)) for e in replay.events
-            ):
-                self._show_replay(path, replay)  # redraws, with the run's record
-            else:
-                # Not read yet (it comes as a message), or a record that does not yet
-                # say what the run is (its first line cut): loading, locked, until it does.
-                self.show_loading(path)
-                if replay is not None:
-                    self._on_source_events(replay)
-            self.overlay_parent(path)
+            self.show_attached_at_launch(path, replay)
         else:
             self.redraw()
         self.set_interval(TICK_S, self._tick)
@@ -260,54 +246,6 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
         self._sync_fields()
         self._redraw_lr()
 
-    def _texts(self) -> dict[str, str]:
-        return self.query_one(ParamPanel).field_texts()
-
-    def _sync_fields(self, everything: bool = False) -> None:
-        """Show the run's record in every field the user did not type in (focused or not:
-        a field shows what the run holds until the user types there)."""
-        if self.view.opened is None and not self.view.loading:
-            return  # no run on screen: the fields are the user's form
-        shown = self.fields.to_write(
-            self.view, self._texts(), everything, keep=self.draft.in_flight()
-        )
-        if shown:
-            self.query_one(ParamPanel).show(shown)
-
-    def _show_form(self) -> None:
-        """The fields as the form for the next run: this dashboard's own config."""
-        shown = {
-            name: Shown(spec.format(getattr(self.config, name)))
-            for name, spec in FIELD_SPECS.items()
-        }
-        self.fields.reset({name: s.text for name, s in shown.items()})
-        self.query_one(ParamPanel).show(shown)
-
-    def show_loading(self, path: Path) -> None:
-        """A run was asked for: until its record is read, the fields say so and are locked,
-        and nothing starts (no built-in default is ever shown as the run's)."""
-        focused = self.app.focused
-        field = focused.id if focused is not None else None
-        self._focus_after_loading = field if (field or "").startswith("field-") else "field-lr"
-        self.view.reset()
-        self.view.loading = path.name
-        self.query_one(RunLog).reset()
-        with restyled_once():  # emptied and locked: each field restyled once
-            self._sync_fields(everything=True)
-            self.query_one(ParamPanel).set_running(True, live=())
-        self._locked = None
-        self.refresh_bindings()
-        self._dirty |= {"lr", "loss", "acc", "status", "notice", "legend", "phases"}
-        self.redraw()
-
-    def _show_replay(self, path: Path, replay: SourceEvents) -> None:
-        """The record of the run attached to at launch, read before the first frame: the
-        fields show it at once (the app's own defaults never reach the screen)."""
-        self.view.loading = path.name
-        self._locked = None
-        self._focus_after_loading = "field-lr"
-        self._on_source_events(replay)
-
     # ---- events from the run --------------------------------------------------------------
 
     @on(SourceEvents)
@@ -316,169 +254,6 @@ class DashboardScreen(DashboardActions, SweepActions, Screen):
             return  # a straggler from a run no longer on screen
         with restyled_once():  # a replay fills the fields, locks and unlocks them
             self._apply_events(message)
-
-    def _apply_events(self, message: SourceEvents) -> None:
-        log = self.query_one(RunLog)
-        lines: list[str] = []
-        events = message.events  # everything that arrived until now: the newest state
-        for event in events:
-            if isinstance(event, RunOpened) and event.first_epoch <= 1:
-                log.reset()
-                lines.clear()
-            self._dirty |= self.view.apply(event)
-            lines += event_lines(event, me=self.controller.sender)
-            if isinstance(event, RunOpened):
-                self._opened(event)
-            elif isinstance(event, RunStarted) and event.steps_per_epoch:
-                self.context.steps_per_epoch = event.steps_per_epoch
-            elif isinstance(event, EpochEnd):
-                for text in self.view.untold_mismatches():
-                    lines.append(f"warning: {text}")
-                    self.notify(
-                        text, title="LR differs from the plan", severity="warning", markup=False
-                    )
-            elif isinstance(event, RunEnded):
-                lines += self._ended()
-        if "fields" in self._dirty:  # before the fields plan the next run, if it ended
-            self._dirty.discard("fields")
-            self._sync_fields()
-        log.add(lines)
-        self._dirty.add("log")
-        # Once per batch of events: a replay opens and ends a run, and restyling costs.
-        # What locks the fields: a run in progress, and the fields it takes edits of
-        # (known once its scheduler is: a script's plan may come after it opened).
-        live = frozenset(self.view.live_values()) if self.view.active else frozenset()
-        if self._locked != (self.view.active, live) and not self.view.loading:
-            self._locked = (self.view.active, live)
-            if self.view.opened is None:  # a run that ended before saying what it was
-                self._show_form()
-            self.query_one(ParamPanel).set_running(self.view.active, live)
-            self.refresh_bindings()  # Stop in the footer during a run, Start and Detach not
-            if self._focus_after_loading is not None:
-                now = self.app.focused  # locked fields passed focus on (to the phase table)
-                if now is None or not (now.id or "").startswith("field-"):
-                    # Back where it was (lr, on attach): typing lands in a field.
-                    self.query_one(f"#{self._focus_after_loading}").focus()
-                self._focus_after_loading = None
-            if not self.view.active:  # the fields now preview the next run
-                self._on_params_changed(ParamPanel.Changed(*self.query_one(ParamPanel).read()))
-        self.draft.settle(self.view)
-        if message.replay:
-            # A history just read: once it is on screen (a collection of a long
-            # history's objects would otherwise come before its frame).
-            self.set_timer(SETTLE_AFTER_S, lambda: settle(self.app))
-        elif any(isinstance(e, RunEnded) for e in events):
-            settle_when_done(self.app, self.controller.training_done)
-        if message.replay:
-            self._dirty |= {"lr", "loss", "acc", "status", "phases", "legend"}
-            self.redraw()
-        elif any(isinstance(e, Decision) for e in events):
-            self._redraw_lr()  # what the subtitle says of an edit is right at once
-
-    def _opened(self, event: RunOpened) -> None:
-        # The fields show this run's record, whoever started it: none of it was typed.
-        self._sync_fields(everything=True)
-        self.draft.reset()
-        self.context.steps_per_epoch = 0
-
-    def _ended(self) -> list[str]:
-        end = self.view.end
-        # What was typed or sent and will never apply is said, never dropped silently.
-        unanswered = [
-            describe_request(s.request)
-            for rid, s in self.draft.sent.items()
-            if rid not in self.view.decisions
-        ]
-        lost = self.fields.ended(self.view, self._texts(), unanswered)
-        alerts = {"FAILED": ("Run failed", 10), "INTERRUPTED": ("Run INTERRUPTED", 15)}
-        if end is not None and end.status.value in alerts:
-            title, seconds = alerts[end.status.value]
-            self.notify(end.message, title=title, severity="error", timeout=seconds, markup=False)
-        note = fields_note(self.view)
-        return lost + ([note] if note else [])
-
-    # ---- drawing ----------------------------------------------------------------------
-
-    def _tick(self) -> None:
-        """The timer: redraw what changed, at the rate `Cadence` allows."""
-        local = not (self.controller and self.controller.attached)
-        held = self._cadence.held(self._dirty, self.view.active, local, typed_at=self._typed_at)
-        self._dirty -= held
-        self.redraw()
-        self._dirty |= held
-
-    def request_redraw(self, *panes: str) -> None:
-        """Redraw `panes` ("lr", "loss", "acc", "status", "notice", "legend", "phases",
-        "log") at the next tick, at the rate the cadence allows."""
-        self._dirty.update(panes)
-
-    def redraw(self, *panes: str) -> None:
-        """Redraw `panes` and everything else that changed since the last call, now."""
-        self._dirty.update(panes)
-        dirty, self._dirty = self._dirty, set()
-        dirty.discard("fields")
-        if not dirty:
-            return
-        self._cadence.drew(dirty)
-        self.context.edit_epochs = sorted(self.view.edits)  # marked on every pane
-        if "lr" in dirty:
-            self._redraw_lr()
-        span = self.view.horizon() if self.view.active else self._span()
-        self.query_one(PlotStack).draw(dirty, self.view, span)
-        if "phases" in dirty and self.has_class("-phases"):
-            self.query_one("#phases").show(self.view.epochs)  # type: ignore[attr-defined]
-        if "log" in dirty and not self.query_one(RunLog).flush():
-            self._dirty.add("log")  # laid out yet? then at the next redraw
-        if "status" in dirty:
-            self._redraw_status()
-        if "notice" in dirty:
-            notice = self.view.notice
-            widget = self.query_one("#notice", Static)
-            widget.update(f"⚠ {notice.text}" if notice else "")
-            widget.display = notice is not None
-
-    def _redraw_status(self) -> None:
-        data = f"data {self.query_one(ParamPanel).text_of('dataset')} in {self._data_dir}"
-        attached = self.controller.attached
-        self.query_one(StatusLine).show(self.view, data, attached)
-
-    def _redraw_lr_soon(self) -> None:
-        """Redraw the LR pane after the next frame: a typed key is drawn first (a plot
-        takes tens of ms on a loaded machine), and a burst of keys redraws it once."""
-        if not self._lr_soon:
-            self._lr_soon = True
-            self.call_after_refresh(self._redraw_lr_now)
-
-    def _redraw_lr_now(self) -> None:
-        self._lr_soon = False
-        self._redraw_lr()
-
-    def _redraw_lr(self) -> None:
-        panel = self.query_one(ParamPanel)
-        _values, errors = panel.read()
-        texts = panel.field_texts()
-        note = self.fields.lost_subtitle(texts) or self._plan_note
-        data = lr_pane_data(
-            self.view,
-            self.draft,
-            texts,
-            errors,
-            self._plan_values,
-            note,
-            self.config,  # its --scheduler: the preview is that scheduler's plan
-        )
-        self.query_one(PlotStack).draw_lr(
-            data.planned,
-            data.actual,
-            data.pending,
-            data.pending_from,
-            data.subtitle,
-            data.fine,
-            data.alternatives,
-        )
-
-    def _span(self) -> int:
-        return max(int(self._plan_values["epochs"]), len(self.view.epochs), 1)
 
     def note(self, *lines: str) -> None:
         """A line of the dashboard's own in the log (an export, a pin)."""
