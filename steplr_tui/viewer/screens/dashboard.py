@@ -51,7 +51,7 @@ __all__ = ["DashboardScreen", "TrainFn"]
 PLAN_FIELDS = ("lr", "step_size", "gamma", "epochs", "scheduler", "milestones", "warmup")
 WARM_UP_AFTER_S = 0.3  # after the first frame is written, before torch is imported
 # How long a viewer started on a run waits for its record before its first frame: a
-# 1,000-epoch run's takes about 0.05 s; a longer one shows "loading" first.
+# 1,000-epoch run's takes about 0.03 s; a longer one shows "loading" first.
 HISTORY_WAIT_S = 0.25
 
 

@@ -25,7 +25,7 @@ class Drawing(_Base):
 
     def _tick(self) -> None:
         """The timer: redraw what changed, at the rate `Cadence` allows."""
-        local = not (self.controller and self.controller.attached)
+        local = not self.controller.attached
         held = self._cadence.held(self._dirty, self.view.active, local, typed_at=self._typed_at)
         self._dirty -= held
         self.redraw()

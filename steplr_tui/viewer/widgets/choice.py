@@ -113,12 +113,17 @@ class ChoiceSelect(StyledOnce, OrderedKeys, Select):
         # opens: five hidden lists, each mounted and styled, took 20 ms of the
         # dashboard's first frame.
         current = ChoiceCurrent(self.prompt)
-        for prompt, option in self._options:
-            if option == self._value and self._value != self.NULL:
-                current.label = prompt
-                current.has_value = True  # not in the DOM yet: no restyle (StyledOnce)
-                break
+        prompt = self._prompt_of(self._value)
+        if prompt is not None:
+            current.label = prompt
+            current.has_value = True  # not in the DOM yet: no restyle (StyledOnce)
         yield current
+
+    def _prompt_of(self, value: object) -> object | None:
+        """The label of the option whose value is `value` (None: blank, or none)."""
+        if value == self.NULL:
+            return None
+        return next((prompt for prompt, option in self._options if option == value), None)
 
     def _list(self) -> ChoiceOverlay | None:
         return next((c for c in self.children if isinstance(c, ChoiceOverlay)), None)
@@ -158,13 +163,11 @@ class ChoiceSelect(StyledOnce, OrderedKeys, Select):
             current = self.query_one(ChoiceCurrent)
         except NoMatches:
             return
+        prompt = self._prompt_of(value)
         if value == self.NULL:
             current.update(self.NULL)
-        else:
-            for prompt, option in self._options:
-                if option == value:
-                    current.update(prompt)
-                    break
+        elif prompt is not None:
+            current.update(prompt)
         self.post_message(self.Changed(self, value))  # type: ignore[arg-type]
 
     def watch_expanded(self, _expanded: bool) -> None:

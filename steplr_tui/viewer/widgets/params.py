@@ -70,6 +70,15 @@ def _choice_options(spec: FieldSpec, shown: Shown | None) -> list[tuple[str, str
     return options
 
 
+def _locked_by_choices(optimizer: str, scheduler: str) -> set[str]:
+    """The fields a choice leaves nothing to set in: momentum for any optimizer but SGD,
+    step_size and gamma for cosine."""
+    locked = set() if optimizer == "sgd" else {"momentum"}
+    if scheduler == "cosine":
+        locked |= {"step_size", "gamma"}
+    return locked
+
+
 def _height(text: str, width: int) -> int:
     """Lines that `text` takes, wrapped to `width` (an empty one too takes a line)."""
     return len(Content(text).wrap(width))
@@ -166,12 +175,9 @@ class ParamPanel(Vertical):
             self._labels_text = _labels(shown)
             yield Static(self._labels_text, id="param-labels", markup=False)
             with Vertical(id="param-fields"):
-                # Locked from the start as the first sync would lock them (Adam has no
-                # momentum, cosine no step_size or gamma): locked once mounted, each
-                # was restyled once more before the first frame.
-                locked = {"momentum"} if self._initial.optimizer != "sgd" else set()
-                if kind == "cosine":
-                    locked |= {"step_size", "gamma"}
+                # Locked from the start as the first sync would lock them: locked once
+                # mounted, each was restyled once more before the first frame.
+                locked = _locked_by_choices(self._initial.optimizer, kind)
                 for spec in FIELD_SPECS.values():
                     value = getattr(self._initial, spec.name)
                     loading = self._loading
@@ -227,7 +233,8 @@ class ParamPanel(Vertical):
             if name in errors and note and texts[name] == "":
                 spec = FIELD_SPECS[name]
                 errors[name] = f"{spec.label}: {note} for the run on screen; enter {spec.rule}"
-        if "momentum" in errors and self.query_one("#field-optimizer", Select).value != "sgd":
+        locked = _locked_by_choices(texts["optimizer"], texts["scheduler"])
+        if "momentum" in errors and "momentum" in locked:
             # Adam has no momentum: a stale, disabled field must not block Start.
             del errors["momentum"]
             values["momentum"] = self._initial.momentum
@@ -366,8 +373,8 @@ class ParamPanel(Vertical):
         self._refresh_errors()
 
     def _sync_momentum(self) -> None:
-        sgd = self.query_one("#field-optimizer", Select).value == "sgd"
-        self.query_one("#field-momentum").disabled = not sgd
+        locked = _locked_by_choices(self.text_of("optimizer"), self.text_of("scheduler"))
+        self.query_one("#field-momentum").disabled = "momentum" in locked
 
     def _sync_scheduler(self) -> None:
         """Show the fields the scheduler has: milestones for MultiStepLR, warmup for a
@@ -384,9 +391,9 @@ class ParamPanel(Vertical):
             self._labels_text = text
             self._labels.update(text)
         if not self.running:
-            cosine = self.text_of("scheduler") == "cosine"
+            locked = _locked_by_choices(self.text_of("optimizer"), self.text_of("scheduler"))
             for name in ("step_size", "gamma"):
-                self._fields[name].disabled = cosine
+                self._fields[name].disabled = name in locked
 
     def _refresh_errors(self) -> None:
         values, errors = self.read()
